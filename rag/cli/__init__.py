@@ -1,0 +1,58 @@
+"""The ``rag`` command line: ingest, search, ask, serve (and generate, bench)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from indexes.errors import RAGError
+from rag.settings import Settings
+
+# Subcommand modules; each exposes ``register(subparsers)``.
+_COMMANDS = ("rag.cli.documents", "rag.cli.serve", "rag.cli.generate")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rag", description="Local retrieval-augmented generation.")
+    parser.add_argument("--data-dir", help="store directory (env RAG_DATA_DIR, default ./data)")
+    parser.add_argument("--index-spec", help="index type for new collections, e.g. Flat or HNSW32 (env RAG_INDEX_SPEC)")
+    parser.add_argument("--generator", help="generator backend: torch, transformers or llama-cpp (env RAG_GENERATOR)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in _COMMANDS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    """Environment settings with the CLI's global flags applied on top."""
+    return Settings.from_env().replace(
+        data_dir=args.data_dir, index_spec=args.index_spec, generator=args.generator,
+        host=getattr(args, "host", None), port=getattr(args, "port", None),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except RAGError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,33 @@
+"""``rag serve``: the REST API under uvicorn.
+
+``rag`` must not import ``api`` (dependencies point api -> rag), so the app is
+named to uvicorn as an import string and receives the resolved settings
+through the ``RAG_*`` environment it reads at start-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+
+APP_FACTORY = "api.app:create_app"
+
+
+def register(sub) -> None:
+    p = sub.add_parser("serve", help="serve the REST API")
+    p.add_argument("--host", help="bind address (env RAG_HOST, default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (env RAG_PORT, default 8000)")
+    p.set_defaults(func=cmd_serve)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from rag.cli import settings_from
+
+    settings = settings_from(args)
+    for field in dataclasses.fields(settings):
+        os.environ[f"RAG_{field.name.upper()}"] = str(getattr(settings, field.name))
+    uvicorn.run(APP_FACTORY, factory=True, host=settings.host, port=settings.port, log_level="info")
+    return 0

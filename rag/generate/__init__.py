@@ -1,0 +1,38 @@
+"""Local text generators behind one interface (:class:`rag.generate.base.Generator`)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from indexes.errors import ConfigError
+from rag.generate.base import ChatMessage, GenerationConfig, GenerationResult, Generator
+
+BACKENDS = ("torch", "transformers", "llama-cpp")
+
+
+def load_generator(backend: str = "torch", gguf_path: str | None = None, quant: str = "int8",
+                   threads: int | None = None) -> Generator:
+    """Build a generator by backend name; unknown names raise :class:`ConfigError`."""
+    if backend == "torch":
+        from rag.generate.torch_backend import TorchGenerator
+
+        return TorchGenerator(gguf_path=gguf_path, quant=quant, threads=threads)
+    if backend == "transformers":
+        from rag.generate.hf_backend import TransformersGenerator
+
+        return TransformersGenerator(gguf_path=gguf_path, threads=threads)
+    if backend == "llama-cpp":
+        from rag.generate.llamacpp_backend import LlamaCppGenerator
+
+        return LlamaCppGenerator(gguf_path=gguf_path, threads=threads)
+    raise ConfigError(f"unknown generator backend {backend!r}; use one of {', '.join(BACKENDS)}")
+
+
+@lru_cache(maxsize=2)
+def shared_generator(backend: str = "torch", gguf_path: str | None = None, quant: str = "int8",
+                     threads: int | None = None) -> Generator:
+    """One loaded model per process and configuration (models are read-only once loaded)."""
+    return load_generator(backend, gguf_path, quant, threads)
+
+
+__all__ = ["BACKENDS", "ChatMessage", "GenerationConfig", "GenerationResult", "Generator", "load_generator", "shared_generator"]

@@ -1,0 +1,110 @@
+"""Ingest: bytes of an uploaded file -> parsed text -> chunks -> vectors -> store.
+
+Uploads are handled in two phases: ``prepare`` checks (size, type,
+emptiness) and parses, ``commit`` chunks, embeds and stores. A batch prepares
+every file before committing any, so one bad file rejects the batch before
+anything is stored and before a collection is created.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from indexes.errors import InvalidInputError, PayloadTooLargeError
+from ingest.chunk import Chunker
+from ingest.embed import Embedder
+from ingest.parse import detect_media_type, parse_bytes
+from ingest.parse.types import ParsedDocument
+from rag.store import Store, check_collection_name
+
+EMBED_MODEL = "all-MiniLM-L6-v2"
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    document_id: int
+    filename: str
+    collection: str
+    duplicate: bool  # True when the same bytes were already in the collection
+    n_chunks: int
+    seconds: dict = field(default_factory=dict)  # parse, chunk, embed, write
+
+
+@dataclass(frozen=True)
+class PreparedDocument:
+    """An upload that passed every check and was parsed, not yet stored."""
+
+    filename: str
+    sha256: str
+    size_bytes: int
+    parsed: ParsedDocument
+    parse_seconds: float
+
+
+def embedding_input(title: str | None, heading_path: tuple[str, ...], text: str) -> str:
+    """Text embedded for a chunk: its document title and heading path give context to short passages."""
+    context = " > ".join(p for p in ((title or "").strip(), *heading_path) if p)
+    return f"{context}\n\n{text}" if context else text
+
+
+class IngestPipeline:
+    def __init__(self, store: Store, embedder: Embedder, chunker: Chunker, max_upload_bytes: int) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.chunker = chunker
+        self.max_upload_bytes = max_upload_bytes
+
+    def check(self, filename: str, data: bytes, media_type: str | None = None) -> str:
+        """Validate an upload without storing it; returns its media type."""
+        if len(data) > self.max_upload_bytes:
+            raise PayloadTooLargeError(
+                f"{filename} is {len(data) / 1e6:.1f} MB; the limit is {self.max_upload_bytes / 1e6:.1f} MB "
+                "(raise RAG_MAX_UPLOAD_MB or split the file)"
+            )
+        media = detect_media_type(filename, media_type)
+        if not data.strip():
+            raise InvalidInputError(f"{filename} is empty; upload a file with content")
+        return media
+
+    def prepare(self, filename: str, data: bytes, media_type: str | None = None) -> PreparedDocument:
+        """Validate and parse one upload; raises a 4xx-class error before anything is stored."""
+        media = self.check(filename, data, media_type)
+        t0 = time.perf_counter()
+        doc = parse_bytes(data, filename, media)
+        return PreparedDocument(filename, hashlib.sha256(data).hexdigest(), len(data), doc,
+                                time.perf_counter() - t0)
+
+    def commit(self, collection: str, prepared: PreparedDocument,
+               progress: Callable[[int], None] | None = None) -> IngestResult:
+        """Chunk, embed and store a prepared document, or recognise it as a duplicate."""
+        check_collection_name(collection)
+        coll = self.store.get_or_create_collection(collection, self.embedder.dim, EMBED_MODEL)
+        existing = self.store.catalog.find_by_sha(coll.id, prepared.sha256)
+        if existing is not None:
+            return IngestResult(existing, prepared.filename, collection, True, 0)
+        doc = prepared.parsed
+        t1 = time.perf_counter()
+        chunks = self.chunker.chunk(doc)
+        t2 = time.perf_counter()
+        vectors = self.embedder.embed([embedding_input(doc.title, c.heading_path, c.text) for c in chunks],
+                                      progress=progress)
+        t3 = time.perf_counter()
+        doc_id = self.store.add_document(
+            coll,
+            {"filename": prepared.filename, "media_type": doc.media_type, "sha256": prepared.sha256,
+             "size_bytes": prepared.size_bytes, "title": doc.title, "n_pages": doc.n_pages, "text": doc.text},
+            chunks,
+            vectors,
+        )
+        t4 = time.perf_counter()
+        seconds = {"parse": prepared.parse_seconds, "chunk": t2 - t1, "embed": t3 - t2, "write": t4 - t3}
+        return IngestResult(doc_id, prepared.filename, collection, False, len(chunks), seconds)
+
+    def ingest(self, collection: str, filename: str, data: bytes, media_type: str | None = None,
+               progress: Callable[[int], None] | None = None) -> IngestResult:
+        """Prepare and commit one file."""
+        check_collection_name(collection)
+        return self.commit(collection, self.prepare(filename, data, media_type), progress)

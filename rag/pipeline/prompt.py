@@ -1,0 +1,58 @@
+"""Prompt construction: numbered passages and an instruction to answer only from them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from rag.generate.base import ChatMessage
+from rag.store import StoredChunk
+
+SYSTEM = (
+    "You answer questions using only the numbered passages you are given. "
+    "After each sentence, cite the passage it comes from by its number in square brackets, like [1]. "
+    "If the passages do not contain the answer, say that you do not know."
+)
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrieved chunk as numbered in the prompt (numbers start at 1)."""
+
+    number: int
+    chunk: StoredChunk
+
+
+def source_label(chunk: StoredChunk) -> str:
+    where = f", page {chunk.page}" if chunk.page else ""
+    return f"{chunk.filename}{where}"
+
+
+class PromptBuilder:
+    """Number the passages and fit them into a token budget.
+
+    Args:
+        count_tokens: the generator's token counter.
+        max_context_tokens: budget for the passages; lower-ranked passages that
+            do not fit are left out (and so can never be cited).
+    """
+
+    def __init__(self, count_tokens: Callable[[str], int], max_context_tokens: int = 1600) -> None:
+        self.count_tokens = count_tokens
+        self.max_context_tokens = max_context_tokens
+
+    def __call__(self, question: str, chunks: Sequence[StoredChunk]) -> tuple[list[ChatMessage], list[Passage]]:
+        passages: list[Passage] = []
+        blocks: list[str] = []
+        used = 0
+        for chunk in chunks:
+            block = f"[{len(passages) + 1}] ({source_label(chunk)})\n{chunk.text.strip()}"
+            cost = self.count_tokens(block)
+            if passages and used + cost > self.max_context_tokens:
+                break
+            passages.append(Passage(len(passages) + 1, chunk))
+            blocks.append(block)
+            used += cost
+        context = "\n\n".join(blocks) if blocks else "(no passages were found)"
+        user = f"Passages:\n\n{context}\n\nQuestion: {question.strip()}\nAnswer, citing passages like [1]:"
+        return [ChatMessage("system", SYSTEM), ChatMessage("user", user)], passages

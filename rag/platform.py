@@ -1,0 +1,57 @@
+"""Wiring: one object that owns the store and lazily loads the models.
+
+The CLI and the REST app both build a :class:`Platform` from
+:class:`rag.settings.Settings`. Models load on first use (the embedder on the
+first ingest or search, the generator on the first question) and are shared
+by every platform in the process.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import cached_property
+
+from ingest.chunk import Chunker
+from ingest.embed import Embedder, load_tokenizer, shared_embedder
+from rag.generate import Generator, shared_generator
+from rag.pipeline import IngestPipeline, QueryPipeline, Retriever
+from rag.settings import Settings
+from rag.store import Store
+
+
+class Platform:
+    def __init__(self, settings: Settings, generator: Generator | None = None) -> None:
+        self.settings = settings
+        self.store = Store(settings.data_dir, default_index_spec=settings.index_spec)
+        self._generator = generator
+        self._lock = threading.RLock()
+
+    def close(self) -> None:
+        self.store.close()
+
+    @property
+    def embedder(self) -> Embedder:
+        with self._lock:
+            return shared_embedder(self.settings.embed_batch_size)
+
+    @property
+    def generator(self) -> Generator:
+        with self._lock:
+            if self._generator is None:
+                s = self.settings
+                self._generator = shared_generator(s.generator, quant=s.quant, threads=s.threads or None)
+            return self._generator
+
+    @cached_property
+    def ingest_pipeline(self) -> IngestPipeline:
+        s = self.settings
+        chunker = Chunker(load_tokenizer(), s.chunk_tokens, s.chunk_overlap)
+        return IngestPipeline(self.store, self.embedder, chunker, s.max_upload_bytes)
+
+    @cached_property
+    def retriever(self) -> Retriever:
+        return Retriever(self.store, self.embedder)
+
+    @cached_property
+    def query_pipeline(self) -> QueryPipeline:
+        return QueryPipeline(self.retriever, self.generator, self.settings.max_answer_tokens)

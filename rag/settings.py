@@ -1,0 +1,84 @@
+"""Settings: one frozen dataclass read from ``RAG_*`` environment variables.
+
+CLI flags override the environment through :meth:`Settings.replace`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from indexes import parse_spec
+from indexes.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("data")  # RAG_DATA_DIR: catalog, vectors and indexes live here
+    host: str = "127.0.0.1"  # RAG_HOST
+    port: int = 8000  # RAG_PORT
+    max_upload_mb: float = 50.0  # RAG_MAX_UPLOAD_MB: larger uploads get HTTP 413
+    chunk_tokens: int = 200  # RAG_CHUNK_TOKENS: chunk window, in embedding-model tokens
+    chunk_overlap: int = 40  # RAG_CHUNK_OVERLAP: tokens shared by consecutive chunks
+    embed_batch_size: int = 32  # RAG_EMBED_BATCH_SIZE
+    index_spec: str = "Flat"  # RAG_INDEX_SPEC: index type of new collections
+    generator: str = "transformers"  # RAG_GENERATOR: torch | transformers | llama-cpp
+    quant: str = "int8"  # RAG_QUANT: weight mode of the torch generator
+    max_answer_tokens: int = 256  # RAG_MAX_ANSWER_TOKENS
+    threads: int = 0  # RAG_THREADS: torch threads, 0 = all cores
+
+    def __post_init__(self) -> None:
+        if self.chunk_tokens < 16:
+            raise ConfigError(f"chunk_tokens must be at least 16, got {self.chunk_tokens}")
+        if not 0 <= self.chunk_overlap < self.chunk_tokens // 2:
+            raise ConfigError(
+                f"chunk_overlap must be between 0 and half of chunk_tokens ({self.chunk_tokens}), "
+                f"got {self.chunk_overlap}"
+            )
+        if self.max_upload_mb <= 0:
+            raise ConfigError(f"max_upload_mb must be positive, got {self.max_upload_mb}")
+        if not 0 < self.port < 65536:
+            raise ConfigError(f"port must be in 1..65535, got {self.port}")
+        parse_spec(self.index_spec)
+        if self.generator not in ("torch", "transformers", "llama-cpp"):
+            raise ConfigError(f"generator must be torch, transformers or llama-cpp, got {self.generator!r}")
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        """Read every field from ``RAG_<FIELD>`` (upper case) where set."""
+        env = os.environ if environ is None else environ
+        values = {}
+        for f in dataclasses.fields(cls):
+            raw = env.get(f"RAG_{f.name.upper()}")
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _convert(f.name, raw, f.default)
+        return cls(**values)
+
+    def replace(self, **overrides) -> Settings:
+        """Copy with the non-None overrides applied (CLI flags)."""
+        changes = {k: v for k, v in overrides.items() if v is not None}
+        if "data_dir" in changes:
+            changes["data_dir"] = Path(changes["data_dir"])
+        return dataclasses.replace(self, **changes)
+
+
+def _convert(name: str, raw: str, default):
+    try:
+        if isinstance(default, Path):
+            return Path(raw)
+        if isinstance(default, bool):
+            return raw.lower() in ("1", "true", "yes", "on")
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"RAG_{name.upper()}={raw!r} is not a valid {type(default).__name__}") from exc
+    return raw

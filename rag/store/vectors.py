@@ -1,0 +1,152 @@
+"""Vectors of one collection: memory-mapped ``.npy`` segments plus a saved index.
+
+Publishing is copy-on-write: an append writes a new segment and a new index
+directory, then switches ``manifest.json`` by atomic rename. A reader opens
+whatever the manifest names, so it sees the state before or after a write,
+never half of one. Files no longer named by the manifest are removed after
+the switch (open memory maps of them stay valid on POSIX).
+
+Segments hold the raw vectors (the source of truth, for rebuilding an index
+with another spec); the index directory is derived from them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+from pathlib import Path
+
+import numpy as np
+
+import indexes
+from indexes.errors import DimensionMismatchError, IndexFormatError
+
+MANIFEST = "manifest.json"
+FORMAT_NAME = "rag-vectors"
+FORMAT_VERSION = 1
+
+
+def write_json_atomic(path: Path, payload: dict) -> None:
+    """Write ``payload`` to ``path`` so that readers see the old or the new file, never a mix."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(payload, fh, indent=2)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+class VectorStore:
+    """Segments, index and manifest of one collection, under ``root``.
+
+    Args:
+        root: the collection's vector directory.
+        dim, metric, index_spec: fixed when the collection is created.
+    """
+
+    def __init__(self, root: Path, dim: int, metric: str, index_spec: str) -> None:
+        self.root = root
+        self.dim = dim
+        self.metric = metric
+        self.index_spec = index_spec
+        self._write_lock = threading.Lock()
+        self._manifest: dict | None = None
+        self._index: indexes.Index | None = None
+        root.mkdir(parents=True, exist_ok=True)
+        self.refresh()
+
+    # -- reading ----------------------------------------------------------
+    def read_manifest(self) -> dict:
+        path = self.root / MANIFEST
+        if not path.is_file():
+            return {
+                "format": FORMAT_NAME, "version": FORMAT_VERSION, "generation": 0, "dim": self.dim,
+                "metric": self.metric, "index_spec": self.index_spec, "segments": [], "index": None, "count": 0,
+            }
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        if manifest.get("format") != FORMAT_NAME or manifest.get("version") != FORMAT_VERSION:
+            raise IndexFormatError(
+                f"{path} has format {manifest.get('format')!r} version {manifest.get('version')!r}; "
+                f"this release reads {FORMAT_NAME} version {FORMAT_VERSION}"
+            )
+        return manifest
+
+    def refresh(self) -> None:
+        """Reopen the index if another writer published a newer generation."""
+        manifest = self.read_manifest()
+        if self._manifest is not None and manifest["generation"] == self._manifest["generation"]:
+            return
+        index = None
+        if manifest["index"]:
+            index = indexes.load(str(self.root / manifest["index"]), mmap=True)
+        self._manifest, self._index = manifest, index
+
+    @property
+    def generation(self) -> int:
+        return self._manifest["generation"] if self._manifest else 0
+
+    def __len__(self) -> int:
+        return len(self._index) if self._index is not None else 0
+
+    def search(self, q: np.ndarray, k: int, allow=None, **params) -> indexes.SearchResult:
+        """Search the published index; an empty collection gives all -1 results."""
+        self.refresh()
+        index = self._index  # a snapshot: writers swap the reference, never mutate it
+        if index is None:
+            q2 = np.atleast_2d(q)
+            return indexes.base.empty_result(q2.shape[0], k)
+        return index.search(q, k, allow=allow, **params)
+
+    def segment_vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        """All raw vectors and their ids, float32 (n, dim) and int64 (n,), memory-mapped per segment."""
+        manifest = self.read_manifest()
+        vecs = [np.load(self.root / s["vectors"], mmap_mode="r") for s in manifest["segments"]]
+        ids = [np.load(self.root / s["ids"], mmap_mode="r") for s in manifest["segments"]]
+        if not vecs:
+            return np.empty((0, self.dim), np.float32), np.empty(0, np.int64)
+        return np.concatenate(vecs), np.concatenate(ids)
+
+    # -- writing ----------------------------------------------------------
+    def append(self, vectors: np.ndarray, ids: np.ndarray) -> None:
+        """Add float32 (n, dim) vectors under int64 (n,) ids and publish them."""
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
+        if vectors.ndim != 2 or vectors.shape[1] != self.dim:
+            raise DimensionMismatchError(f"expected vectors of dimension {self.dim}, got shape {vectors.shape}")
+        with self._write_lock:
+            manifest = self.read_manifest()
+            gen = manifest["generation"] + 1
+            seg = {"vectors": f"seg-{gen:06d}.npy", "ids": f"seg-{gen:06d}.ids.npy", "count": int(len(ids))}
+            np.save(self.root / seg["vectors"], vectors)
+            np.save(self.root / seg["ids"], ids)
+            if manifest["index"]:
+                index = indexes.load(str(self.root / manifest["index"]), mmap=True)
+            else:
+                index = indexes.create(self.index_spec, self.dim, self.metric)
+            index.add(vectors, ids)
+            index_dir = f"index-{gen:06d}"
+            index.save(str(self.root / index_dir))
+            new = dict(manifest, generation=gen, segments=manifest["segments"] + [seg], index=index_dir,
+                       count=len(index))
+            write_json_atomic(self.root / MANIFEST, new)
+            self._collect_garbage(new)
+            self._manifest, self._index = new, indexes.load(str(self.root / index_dir), mmap=True)
+
+    def _collect_garbage(self, manifest: dict) -> None:
+        keep = {MANIFEST, manifest["index"]}
+        for seg in manifest["segments"]:
+            keep.update((seg["vectors"], seg["ids"]))
+        for entry in self.root.iterdir():
+            if entry.name in keep or entry.name.startswith("."):
+                continue
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)

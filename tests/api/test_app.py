@@ -1,0 +1,126 @@
+"""REST end to end with Litestar's test client, on real documents, and every bad-input case."""
+
+from __future__ import annotations
+
+import pytest
+from litestar.testing import TestClient
+
+from api.app import create_app
+from rag.platform import Platform
+from tests.conftest import FIXTURES, shared_path
+
+MOZILLA = ("documents", "mozilla_readability", "test", "test-pages", "wikipedia", "source.html")
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory, embedder):
+    from rag.settings import Settings
+
+    settings = Settings.from_env().replace(data_dir=tmp_path_factory.mktemp("api") / "data", max_upload_mb=2.0)
+    platform = Platform(settings)
+    with TestClient(app=create_app(platform=platform)) as c:
+        yield c
+    platform.close()
+
+
+def _upload(client, collection, *files):
+    return client.post(f"/v1/collections/{collection}/documents",
+                       files=[("files", (name, data, ctype)) for name, data, ctype in files])
+
+
+def test_health_and_openapi(client):
+    assert client.get("/healthz").json()["status"] == "ok"
+    schema = client.get("/schema/openapi.json").json()
+    assert "/v1/collections/{name}/query" in schema["paths"]
+    assert "/v1/collections/{name}/documents" in schema["paths"]
+
+
+def test_upload_list_search_and_dedup(client):
+    md = (FIXTURES / "api" / "guide.md").read_bytes()
+    txt = (FIXTURES / "api" / "notes.txt").read_bytes()
+    r = _upload(client, "docs", ("guide.md", md, "text/markdown"), ("notes.txt", txt, "text/plain"))
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert len(body["document_ids"]) == 2 and not any(d["duplicate"] for d in body["documents"])
+    again = _upload(client, "docs", ("copy-of-guide.md", md, "application/octet-stream"))
+    assert again.status_code == 201 and again.json()["documents"][0]["duplicate"] is True
+    assert again.json()["document_ids"][0] == body["document_ids"][0]
+    listed = client.get("/v1/collections/docs/documents").json()["documents"]
+    assert [d["filename"] for d in listed] == ["guide.md", "notes.txt"]
+    assert all(d["n_chunks"] > 0 and len(d["sha256"]) == 64 for d in listed)
+    hits = client.post("/v1/collections/docs/search", json={"query": "how do I install the tool?", "k": 3}).json()
+    assert hits["results"] and hits["results"][0]["filename"] == "guide.md"
+    first = hits["results"][0]
+    assert first["char_end"] > first["char_start"] and first["text"]
+
+
+@pytest.mark.slow
+def test_question_is_answered_with_a_citation_to_the_right_document(client):
+    files = [("mozilla.html", shared_path(*MOZILLA).read_bytes(), "text/html"),
+             ("xquad.md", shared_path("documents", "xquad", "README.md").read_bytes(), "text/markdown")]
+    r = _upload(client, "wiki", *files)
+    assert r.status_code == 201, r.text
+    ids = dict(zip(["mozilla.html", "xquad.md"], r.json()["document_ids"]))
+    answer = client.post("/v1/collections/wiki/query",
+                         json={"question": "Which company founded Mozilla?", "k": 4})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["answer"]
+    assert "netscape" in body["answer"].lower()
+    cited_docs = {c["document_id"] for c in body["citations"]}
+    assert ids["mozilla.html"] in cited_docs
+    for c in body["citations"]:
+        assert c["char_end"] > c["char_start"] and c["text"]
+        assert f"[{c['number']}]" in body["answer"]
+    assert set(body["timings"]) >= {"embed", "retrieve", "generate"}
+
+
+@pytest.mark.parametrize(
+    "name,data,ctype,status,words",
+    [
+        ("report.docx", b"PK\x03\x04 binary", "application/octet-stream", 415, ".pdf"),
+        ("empty.txt", b"", "text/plain", 422, "empty"),
+        ("blank.md", b"  \n\n ", "text/markdown", 422, "empty"),
+        ("big.txt", b"a" * (3 * 1024 * 1024), "text/plain", 413, "limit"),
+    ],
+)
+def test_bad_uploads(client, name, data, ctype, status, words):
+    r = _upload(client, "bad-uploads", (name, data, ctype))
+    assert r.status_code == status, r.text
+    assert words in r.json()["detail"]
+    # Nothing was stored, and the collection was not created by a rejected upload.
+    assert client.get("/v1/collections/bad-uploads/documents").status_code == 404
+
+
+def test_one_bad_file_rejects_the_whole_batch(client):
+    r = _upload(client, "batch", ("ok.txt", b"Some useful text.", "text/plain"), ("x.exe", b"MZ", "application/x-msdownload"))
+    assert r.status_code == 415
+    assert client.get("/v1/collections/batch/documents").status_code == 404
+
+
+def test_encrypted_pdf_is_a_clear_422(client):
+    pdf = shared_path("documents", "py-pdf_sample-files", "005-libreoffice-writer-password", "libreoffice-writer-password.pdf")
+    r = _upload(client, "pdfs", ("secret.pdf", pdf.read_bytes(), "application/pdf"))
+    assert r.status_code == 422 and "encrypted" in r.json()["detail"]
+
+
+def test_unknown_collection_is_404(client):
+    assert client.get("/v1/collections/nope/documents").status_code == 404
+    r = client.post("/v1/collections/nope/search", json={"query": "x", "k": 2})
+    assert r.status_code == 404 and "nope" in r.json()["detail"]
+    assert client.post("/v1/collections/nope/query", json={"question": "x"}).status_code == 404
+
+
+def test_malformed_requests_are_4xx(client):
+    _upload(client, "shapes", ("a.txt", b"Alpha beta gamma.", "text/plain"))
+    url = "/v1/collections/shapes/search"
+    r = client.post(url, content=b"{not json", headers={"content-type": "application/json"})
+    assert r.status_code == 400
+    assert client.post(url, json={"k": 3}).status_code == 400  # missing "query"
+    assert client.post(url, json={"query": "x", "k": "many"}).status_code == 400
+    assert client.post(url, json={"query": "x", "k": 0}).status_code == 422
+    assert client.post(url, json={"query": "   ", "k": 3}).status_code == 422
+    assert client.post(url, json={"query": "x", "k": 3, "extra": 1}).status_code == 400
+    assert _upload(client, "bad name!", ("a.txt", b"text", "text/plain")).status_code in (404, 422)
+    r = client.post("/v1/collections/shapes/documents", data={"other": "field"})
+    assert r.status_code == 400

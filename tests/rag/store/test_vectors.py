@@ -1,0 +1,74 @@
+"""Vector segments and the manifest switch: readers see a whole generation or the previous one."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from rag.store.vectors import MANIFEST, VectorStore
+
+
+def _vecs(n, seed=0, dim=8):
+    return np.random.default_rng(seed).normal(size=(n, dim)).astype(np.float32)
+
+
+def test_append_publishes_a_new_generation(tmp_path):
+    vs = VectorStore(tmp_path, 8, "cosine", "Flat")
+    assert vs.generation == 0 and len(vs) == 0
+    assert (vs.search(_vecs(1), 3).ids == -1).all()
+    vs.append(_vecs(10), np.arange(10))
+    vs.append(_vecs(5, 1), np.arange(100, 105))
+    manifest = json.loads((tmp_path / MANIFEST).read_text())
+    assert manifest["generation"] == 2 and manifest["count"] == 15 and len(manifest["segments"]) == 2
+    # Only the current index directory survives; both segments stay.
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["index-000002"]
+    reader = VectorStore(tmp_path, 8, "cosine", "Flat")
+    q = _vecs(3, 1)
+    np.testing.assert_array_equal(reader.search(q, 4).ids, vs.search(q, 4).ids)
+    assert reader.search(q[:1], 1).ids[0, 0] == 100
+    x, ids = reader.segment_vectors()
+    assert x.shape == (15, 8) and list(ids[-5:]) == list(range(100, 105))
+
+
+def test_reader_refreshes_after_another_writer(tmp_path):
+    writer = VectorStore(tmp_path, 8, "cosine", "Flat")
+    writer.append(_vecs(4), np.arange(4))
+    reader = VectorStore(tmp_path, 8, "cosine", "Flat")
+    assert len(reader) == 4
+    writer.append(_vecs(3, 2), np.arange(10, 13))
+    reader.search(_vecs(1), 1)  # a search re-reads the manifest
+    assert len(reader) == 7
+
+
+def test_failed_publish_leaves_previous_generation_intact(tmp_path, monkeypatch):
+    vs = VectorStore(tmp_path, 8, "cosine", "Flat")
+    vs.append(_vecs(6), np.arange(6))
+    before = (tmp_path / MANIFEST).read_text()
+    real_replace = os.replace
+
+    def crash_on_manifest(src, dst, *a, **kw):
+        if str(dst).endswith(MANIFEST):
+            raise OSError("disk full (simulated)")
+        return real_replace(src, dst, *a, **kw)
+
+    monkeypatch.setattr(os, "replace", crash_on_manifest)
+    with pytest.raises(OSError, match="simulated"):
+        vs.append(_vecs(2, 3), np.arange(50, 52))
+    monkeypatch.setattr(os, "replace", real_replace)
+    assert (tmp_path / MANIFEST).read_text() == before
+    reader = VectorStore(tmp_path, 8, "cosine", "Flat")
+    assert len(reader) == 6
+    assert not set(reader.search(_vecs(2, 3), 6).ids.ravel()) & {50, 51}
+    # The next successful write cleans up the files of the failed one.
+    vs.append(_vecs(1, 4), np.array([77]))
+    names = {p.name for p in tmp_path.iterdir()}
+    assert "seg-000002.npy" not in names or json.loads((tmp_path / MANIFEST).read_text())["generation"] == 2
+
+
+def test_dimension_mismatch_is_clear(tmp_path):
+    vs = VectorStore(tmp_path, 8, "cosine", "Flat")
+    with pytest.raises(Exception, match="dimension 8"):
+        vs.append(np.zeros((2, 4), np.float32), np.arange(2))
