@@ -45,8 +45,10 @@ def test_chunks_never_cross_sections_and_keep_page_and_headings(tokenizer):
     a = "Intro text. " * 30
     b = "Second page text. " * 30
     text = a + "\n\n" + b
-    sections = [Section(0, len(a.rstrip()), page=1, heading_path=("Intro",)),
-                Section(len(a) + 2, len(text.rstrip()), page=2, heading_path=("Intro", "Detail"))]
+    sections = [
+        Section(0, len(a.rstrip()), page=1, heading_path=("Intro",)),
+        Section(len(a) + 2, len(text.rstrip()), page=2, heading_path=("Intro", "Detail")),
+    ]
     chunks = Chunker(tokenizer, 50, 10).chunk(_doc(text, sections))
     pages = {c.page for c in chunks}
     assert pages == {1, 2}

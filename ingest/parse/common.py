@@ -1,0 +1,141 @@
+"""Helpers every parser shares: byte decoding, text clean-up and section building.
+
+``decode_text`` turns uploaded bytes into ``str`` without ever failing: a BOM
+wins, then strict UTF-8, then an encoding the document declares, then cp1252
+(what "ANSI" text from Windows usually is) and finally latin-1, which maps every
+byte. ``SectionBuilder`` joins text blocks with blank lines and records the
+``Section`` spans, so that parsers which rebuild their text (HTML, PDF) get the
+offset invariants of ``ParsedDocument`` for free.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+
+from indexes.errors import DocumentParseError
+
+from .types import Section
+
+# UTF-32 first: its little-endian BOM starts with the UTF-16 one.
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+
+# C0/C1 control characters other than tab, newline and form feed carry no text.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
+_SPACE_RUN = re.compile(r"[^\S\n]+")
+
+
+def has_bom(data: bytes) -> bool:
+    """Whether ``data`` starts with a Unicode byte-order mark."""
+    return any(data.startswith(bom) for bom, _ in _BOMS)
+
+
+def decode_text(data: bytes, declared: str | None = None) -> str:
+    """Decode bytes to text, trying likely encodings in order; never raises.
+
+    Args:
+        data: the raw file content.
+        declared: an encoding the document names (HTML ``<meta charset>``),
+            tried after UTF-8; ignored when Python does not know it.
+
+    Returns:
+        The decoded text, BOM removed, newlines normalised to ``\\n`` and
+        control characters other than tab and form feed removed.
+    """
+    for bom, codec in _BOMS:
+        if data.startswith(bom):
+            return normalize_text(data[len(bom) :].decode(codec, errors="replace"))
+    candidates = ["utf-8"]
+    if declared:
+        try:
+            candidates.append(codecs.lookup(declared).name)
+        except LookupError:
+            pass
+    candidates.append("cp1252")
+    for codec in candidates:
+        try:
+            return normalize_text(data.decode(codec))
+        except UnicodeDecodeError:
+            continue
+    return normalize_text(data.decode("latin-1"))
+
+
+def normalize_text(text: str) -> str:
+    """Normalise newlines (``\\r\\n``, ``\\r``, U+2028/9) to ``\\n`` and drop control characters."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = text.replace("\u2028", "\n").replace("\u2029", "\n\n")
+    return _CONTROL.sub("", text)
+
+
+def collapse_spaces(text: str) -> str:
+    """Collapse runs of spaces and tabs (not newlines) into one space and strip each line."""
+    return "\n".join(_SPACE_RUN.sub(" ", line).strip() for line in text.split("\n"))
+
+
+def reject_binary(data: bytes, filename: str, kind: str) -> None:
+    """Raise if ``data`` looks like a binary file rather than text.
+
+    NUL bytes never occur in UTF-8 or single-byte text; they do in UTF-16/32,
+    which is only accepted with a BOM.
+
+    Raises:
+        DocumentParseError: when the first 8 KiB hold a NUL byte and no BOM.
+    """
+    if not has_bom(data) and b"\x00" in data[:8192]:
+        raise DocumentParseError(
+            f"{filename} looks like a binary file, not {kind}; upload it with the extension that matches its content"
+        )
+
+
+def trimmed_span(text: str, start: int, end: int) -> tuple[int, int] | None:
+    """Shrink ``[start, end)`` so it neither starts nor ends with whitespace.
+
+    Returns:
+        The trimmed ``(start, end)``, or None when the span is only whitespace.
+    """
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return (start, end) if start < end else None
+
+
+class SectionBuilder:
+    """Accumulates text blocks, separated by a blank line, and their sections.
+
+    Consecutive blocks with the same page and heading path share a section,
+    so a section ends exactly where the page or the heading changes.
+    """
+
+    def __init__(self) -> None:
+        self._parts: list[str] = []
+        self._length = 0
+        self._spans: list[list] = []  # [start, end, page, heading_path]
+
+    def add(self, block: str, *, page: int | None = None, heading_path: tuple[str, ...] = ()) -> None:
+        """Append one block (stripped; ignored when blank) under a page and heading path."""
+        block = block.strip()
+        if not block:
+            return
+        if self._parts:
+            self._parts.append("\n\n")
+            self._length += 2
+        start = self._length
+        self._parts.append(block)
+        self._length += len(block)
+        last = self._spans[-1] if self._spans else None
+        if last is not None and last[2] == page and last[3] == heading_path:
+            last[1] = self._length
+        else:
+            self._spans.append([start, self._length, page, heading_path])
+
+    def build(self) -> tuple[str, list[Section]]:
+        """Return the joined text and its sections."""
+        sections = [Section(s, e, page, path) for s, e, page, path in self._spans]
+        return "".join(self._parts), sections

@@ -1,0 +1,214 @@
+"""HTML parser (``.html``, ``.htm``): the page's main content as text blocks.
+
+The page is parsed with lxml's forgiving HTML parser, boilerplate (scripts,
+navigation, headers, footers, sidebars, edit links...) is removed and the main
+content container chosen by the Readability-style scorer in ``readability``.
+The content is then written out block by block, blocks separated by a blank
+line: paragraphs, list items (``- `` or ``1. ``), table rows (cells joined by
+``" | "``), preformatted text as is, and headings ``h1``-``h6``, each of which
+starts a new section with its heading path. When the page's ``<h1>`` lies
+outside the chosen content (as on Wikipedia) it still heads the text, so
+every heading path starts at the article title.
+
+When the scorer finds less than ``MIN_CONTENT_CHARS`` of content (short pages,
+pages made of tables), the whole cleaned ``<body>`` is used instead.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+
+import lxml.html
+from lxml import etree
+from lxml.html import HtmlElement
+
+from indexes.errors import DocumentParseError, NoTextError
+
+from . import readability
+from .common import SectionBuilder, decode_text
+from .types import ParsedDocument, Section
+
+MEDIA_TYPE = "text/html"
+MIN_CONTENT_CHARS = 200
+
+_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([\w.:-]+)""", re.IGNORECASE)
+_XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
+_INVISIBLE = re.compile("[\u00ad\u200b\u200c\u200d\u2060\ufeff]")
+_BR = "\x00"  # marks a <br> among inline text; decode_text removed every real NUL
+_HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
+_BLOCKS = readability.BLOCK_TAGS | {
+    "body", "caption", "center", "details", "figcaption", "footer", "header", "summary", "tbody", "tr",
+}  # fmt: skip
+
+
+def parse(data: bytes, filename: str) -> ParsedDocument:
+    """Parse an HTML page into its main-content text.
+
+    Args:
+        data: the raw bytes; the charset comes from a BOM, UTF-8, or
+            ``<meta charset>``, in that order.
+        filename: used in error messages.
+
+    Returns:
+        The main content as blocks, one section per heading, ``title`` from
+        ``<title>`` (else the first ``<h1>``).
+
+    Raises:
+        DocumentParseError: lxml cannot build a tree from the bytes.
+        NoTextError: the page holds no visible text.
+    """
+    declared = _CHARSET.search(data[:4096])
+    source = _XML_DECLARATION.sub("", decode_text(data, declared.group(1).decode("ascii") if declared else None))
+    text, sections, title = _extract(source, filename, main_only=True)
+    if len(text) < MIN_CONTENT_CHARS:
+        text, sections, title = _extract(source, filename, main_only=False)
+    if not text:
+        raise NoTextError(f"{filename} has no visible text; upload a page with text content")
+    return ParsedDocument(text=text, sections=sections, media_type=MEDIA_TYPE, title=title)
+
+
+def _extract(source: str, filename: str, main_only: bool) -> tuple[str, list[Section], str | None]:
+    """Text, sections and title of the main content (or of the whole cleaned body)."""
+    root = _parse_tree(source, filename)
+    title_el = root.find(".//title")
+    first_h1 = next(root.iter("h1"), None)
+    title = _flat_text(title_el) if title_el is not None else ""
+    title = title or (_flat_text(first_h1) if first_h1 is not None else "")
+    readability.strip_boilerplate(root)
+    body = root.body if root.find("body") is not None else root
+    h1 = next(body.iter("h1"), None)  # after clean-up, so a site banner's <h1> does not count
+    content = readability.main_content(body) if main_only else body
+    lead = ""
+    if h1 is not None and next(content.iter("h1"), None) is None:
+        h1_text = _flat_text(h1)
+        lead = h1_text if not title or h1_text in title else ""
+    text, sections = _write_blocks(content, lead)
+    return text, sections, title or None
+
+
+def _parse_tree(source: str, filename: str) -> HtmlElement:
+    try:
+        return lxml.html.document_fromstring(source)
+    except (etree.ParserError, ValueError) as exc:
+        if not _INVISIBLE.sub("", source).strip() or "empty" in str(exc).lower():
+            raise NoTextError(f"{filename} has no visible text; upload a page with text content") from exc
+        raise DocumentParseError(
+            f"{filename} could not be read as HTML ({exc}); check that it is an HTML file"
+        ) from exc
+
+
+def _write_blocks(content: HtmlElement, lead_heading: str) -> tuple[str, list[Section]]:
+    writer = _BlockWriter()
+    if lead_heading:
+        writer.heading(1, lead_heading)
+    writer.walk(content)
+    writer.flush()
+    return writer.builder.build()
+
+
+class _BlockWriter:
+    """Walks an element tree and emits text blocks into a ``SectionBuilder``."""
+
+    def __init__(self) -> None:
+        self.builder = SectionBuilder()
+        self.inline: list[str] = []
+        self.prefix = ""
+        self.stack: list[tuple[int, str]] = []  # (level, title) of the enclosing headings
+
+    def path(self) -> tuple[str, ...]:
+        return tuple(title for _, title in self.stack)
+
+    def emit(self, block: str) -> None:
+        self.builder.add(block, heading_path=self.path())
+
+    def flush(self) -> None:
+        lines = (" ".join(line.split()) for line in _INVISIBLE.sub("", "".join(self.inline)).split(_BR))
+        block = "\n".join(line for line in lines if line)
+        if block:
+            self.emit(self.prefix + block)
+            self.prefix = ""
+        self.inline = []
+
+    def heading(self, level: int, title: str) -> None:
+        self.stack = [(lvl, t) for lvl, t in self.stack if lvl < level] + [(level, title)]
+        self.emit(title)
+
+    def walk(self, el: HtmlElement) -> None:
+        if not isinstance(el.tag, str):  # comments, processing instructions
+            return
+        tag = el.tag.lower()
+        if tag in _HEADINGS:
+            self.flush()
+            if title := _flat_text(el):
+                self.heading(int(tag[1]), title)
+        elif tag == "table":
+            self.flush()
+            self.table(el)
+        elif tag == "pre":
+            self.flush()
+            lines = [line.rstrip() for line in _INVISIBLE.sub("", el.text_content()).split("\n")]
+            self.emit(textwrap.dedent("\n".join(lines).strip("\n")))  # blocks are stripped: keep relative indent
+        elif tag == "br":
+            self.inline.append(_BR)
+        elif tag == "hr":
+            self.flush()
+        else:
+            block = tag in _BLOCKS
+            if block:
+                self.flush()
+            if tag == "li":
+                self.prefix = _item_marker(el)
+            self.inline.append(el.text or "")
+            for child in el:
+                self.walk(child)
+                self.inline.append(child.tail or "")
+            if block:
+                self.flush()
+
+    def table(self, table: HtmlElement) -> None:
+        for caption in table.findall("caption"):
+            self.emit(_flat_text(caption))
+        for row in table.xpath("./tr | ./thead/tr | ./tbody/tr | ./tfoot/tr"):
+            cells = [_flat_text(cell) for cell in row.xpath("./td | ./th")]
+            self.emit(" | ".join(_merge_cells([c for c in cells if c])))
+
+
+def _item_marker(item: HtmlElement) -> str:
+    """``"- "`` for a bullet, ``"3. "`` for the third item of an ordered list."""
+    parent = item.getparent()
+    if parent is None or parent.tag != "ol":
+        return "- "
+    return f"{sum(1 for s in item.itersiblings(preceding=True) if s.tag == 'li') + 1}. "
+
+
+def _merge_cells(cells: list[str]) -> list[str]:
+    """Re-attach cells that financial tables split off: "$" | "1,234" | ")" -> "$1,234)"."""
+    merged: list[str] = []
+    for cell in cells:
+        if merged and (merged[-1] in {"$", "€", "£", "¥", "("} or cell in {")", "%", ")%", "%)"}):
+            merged[-1] += cell
+        else:
+            merged.append(cell)
+    return merged
+
+
+def _flat_text(el: HtmlElement) -> str:
+    """Text of an element on one line, with a space where block elements or ``<br>`` meet."""
+    parts: list[str] = []
+
+    def visit(node: HtmlElement) -> None:
+        tag = node.tag.lower() if isinstance(node.tag, str) else ""
+        spaced = tag in _BLOCKS or tag in {"br", "td", "th"}
+        if spaced:
+            parts.append(" ")
+        if isinstance(node.tag, str):
+            parts.append(node.text or "")
+            for child in node:
+                visit(child)
+                parts.append(child.tail or "")
+        if spaced:
+            parts.append(" ")
+
+    visit(el)
+    return " ".join(_INVISIBLE.sub("", "".join(parts)).split())

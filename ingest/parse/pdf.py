@@ -1,0 +1,208 @@
+"""PDF parser (``.pdf``): text per page with pypdf, split at outline headings.
+
+Why pypdf: it is pure Python (BSD licence, actively maintained by the py-pdf
+organisation), so it installs everywhere with no native library, unlike
+PyMuPDF (AGPL, bundles MuPDF binaries) or poppler-based tools; pdfminer.six,
+also pure Python, adds a layout analysis this platform does not need. pypdf
+decrypts RC4 and, with ``cryptography`` installed, AES PDFs.
+Its default extraction follows the content stream, which for typeset text is
+reading order and keeps two-column papers column by column; the "layout" mode
+reproduces the page's geometry with runs of spaces, which helps tables but
+interleaves columns line by line and pads every line, so it is not used.
+
+Clean-up after extraction: ligatures are expanded (``ﬁ`` -> ``fi``), tabs and
+runs of spaces collapsed, lines stripped, and line-end hyphenation undone when
+both sides are lowercase letters, unless the document also spells the pair
+with a hyphen elsewhere (``well-known``), which marks a real compound.
+
+Sections: one per page (``Section.page`` is 1-based), split further where an
+outline (bookmark) heading starts on that page and its title is found at the
+start of a line; the heading path comes from the outline's nesting.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+
+from pypdf import PasswordType, PdfReader
+from pypdf.errors import DependencyError
+
+from indexes.errors import (
+    DocumentParseError,
+    EncryptedDocumentError,
+    MissingDependencyError,
+    NoTextError,
+    RAGError,
+)
+
+from .common import SectionBuilder, collapse_spaces, normalize_text
+from .types import ParsedDocument
+
+MEDIA_TYPE = "application/pdf"
+# A page with fewer letters and digits than this is treated as having no text
+# layer when it carries images (a scan with a stray "Background" label).
+MIN_PAGE_CHARS = 40
+
+_LIGATURES = str.maketrans({"ﬀ": "ff", "ﬁ": "fi", "ﬂ": "fl", "ﬃ": "ffi", "ﬄ": "ffl", "ﬅ": "st", "ﬆ": "st"})
+_HYPHENATED = re.compile(r"([^\W\d_]+)-\n([^\W\d_]+)")
+_WORDS = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")
+
+
+def parse(data: bytes, filename: str) -> ParsedDocument:
+    """Parse a PDF into per-page sections.
+
+    Args:
+        data: the raw bytes of the PDF.
+        filename: used in error messages.
+
+    Returns:
+        A document with ``n_pages`` set, pages joined by a blank line and
+        ``metadata["pages_without_text"]`` listing 1-based pages that had none.
+
+    Raises:
+        EncryptedDocumentError: a password other than the empty one is needed.
+        NoTextError: no page has a text layer (a scanned document).
+        DocumentParseError: the bytes are not a readable PDF.
+        MissingDependencyError: the PDF uses AES and ``cryptography`` is missing.
+    """
+    if b"%PDF-" not in data[:1024]:
+        raise DocumentParseError(f"{filename} is not a PDF (no %PDF header); check the file and its extension")
+    try:
+        reader = _open(data, filename)
+        pages, images = _extract_pages(reader, filename)
+        outline = _outline(reader)
+        title = (reader.metadata.title or "").strip() if reader.metadata else ""
+    except RAGError:
+        raise
+    except Exception as exc:  # pypdf raises many types on corrupt input; none may escape
+        raise DocumentParseError(
+            f"{filename} could not be read as a PDF ({exc}); check that the file is complete"
+        ) from exc
+    counts = [sum(ch.isalnum() for ch in page) for page in pages]
+    if not any(counts) or (any(images) and max(counts) < MIN_PAGE_CHARS):
+        raise NoTextError(
+            f"{filename} has no extractable text (it looks like scanned images); "
+            "run OCR on it (for example ocrmypdf) first and upload the result"
+        )
+    pages = _dehyphenate(pages)
+    builder = SectionBuilder()
+    path: tuple[str, ...] = ()
+    for index, page in enumerate(pages):
+        for segment, segment_path in _split_at_headings(page, outline.get(index, []), path):
+            builder.add(segment, page=index + 1, heading_path=segment_path)
+            path = segment_path
+    text, sections = builder.build()
+    return ParsedDocument(
+        text=text,
+        sections=sections,
+        media_type=MEDIA_TYPE,
+        title=title or None,
+        n_pages=len(pages),
+        metadata={"pages_without_text": [i + 1 for i, count in enumerate(counts) if not count]},
+    )
+
+
+def _open(data: bytes, filename: str) -> PdfReader:
+    reader = PdfReader(io.BytesIO(data))
+    if reader.is_encrypted:
+        try:
+            decrypted = reader.decrypt("")  # an empty user password still opens some PDFs
+        except DependencyError as exc:
+            raise MissingDependencyError(
+                f"{filename} uses AES encryption; install the 'cryptography' package to read it"
+            ) from exc
+        if decrypted == PasswordType.NOT_DECRYPTED:
+            raise EncryptedDocumentError(f"{filename} is encrypted; remove the password and upload again")
+    return reader
+
+
+def _extract_pages(reader: PdfReader, filename: str) -> tuple[list[str], list[bool]]:
+    """Cleaned text and an "has images" flag per page; a page that fails alone is left empty."""
+    if not reader.pages:
+        raise DocumentParseError(f"{filename} has no pages; check that the file is complete")
+    pages, images, failures = [], [], 0
+    for page in reader.pages:
+        try:
+            raw = page.extract_text() or ""
+        except Exception:  # one broken content stream should not lose the other pages
+            raw, failures = "", failures + 1
+        pages.append(_clean(raw))
+        images.append(_has_images(page))
+    if failures == len(pages):
+        raise DocumentParseError(f"{filename}: no page of this PDF could be read; check that the file is complete")
+    return pages, images
+
+
+def _clean(raw: str) -> str:
+    text = collapse_spaces(normalize_text(raw).translate(_LIGATURES).replace("\f", "\n"))
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def _has_images(holder, depth: int = 0) -> bool:
+    """Whether a page (or form XObject) draws an image XObject; scanners often wrap scans in forms."""
+    resources = holder.get("/Resources")
+    xobjects = resources.get_object().get("/XObject") if resources is not None else None
+    if xobjects is None:
+        return False
+    for xobject in xobjects.get_object().values():
+        xobject = xobject.get_object()
+        if xobject.get("/Subtype") == "/Image":
+            return True
+        if xobject.get("/Subtype") == "/Form" and depth < 2 and _has_images(xobject, depth + 1):
+            return True
+    return False
+
+
+def _dehyphenate(pages: list[str]) -> list[str]:
+    """Join ``exam-\\nple`` into ``example`` unless ``exam-ple`` is a compound elsewhere in the document."""
+    unbroken = "\n".join(_HYPHENATED.sub(" ", page) for page in pages)
+    compounds = {w.lower() for w in _WORDS.findall(unbroken) if "-" in w}
+
+    def join(match: re.Match) -> str:
+        left, right = match.group(1), match.group(2)
+        if not (left[-1].islower() and right[0].islower()):
+            return match.group(0)
+        return f"{left}-{right}" if f"{left}-{right}".lower() in compounds else left + right
+
+    return [_HYPHENATED.sub(join, page) for page in pages]
+
+
+def _outline(reader: PdfReader) -> dict[int, list[tuple[str, ...]]]:
+    """Heading paths of the outline, grouped by 0-based page; empty when there is none or it is broken."""
+    by_page: dict[int, list[tuple[str, ...]]] = {}
+
+    def walk(items: list, parents: tuple[str, ...]) -> None:
+        last = parents
+        for item in items:
+            if isinstance(item, list):
+                walk(item, last)
+                continue
+            title = " ".join(str(item.title or "").split())
+            page = reader.get_destination_page_number(item)
+            if title and page is not None and page >= 0:
+                last = (*parents, title)
+                by_page.setdefault(page, []).append(last)
+
+    try:
+        walk(reader.outline, ())
+    except Exception:  # a broken outline only costs the headings
+        return {}
+    return by_page
+
+
+def _split_at_headings(page: str, headings: list[tuple[str, ...]], path: tuple[str, ...]):
+    """Yield ``(segment, heading_path)`` pieces of a page, cut where an outline title starts a line.
+
+    A heading whose title is not found takes effect where the previous one
+    ended (the page start if it is the first), so its path is never lost.
+    """
+    cursor = 0
+    for heading in headings:
+        words = r"\s+".join(re.escape(w) for w in heading[-1].translate(_LIGATURES).split())
+        found = re.compile(rf"^(?:[\dIVXivx]+(?:\.\d+)*\.?\s+)?{words}\s*$", re.MULTILINE).search(page, cursor)
+        if found is not None and found.start() > cursor:
+            yield page[cursor : found.start()], path
+            cursor = found.start()
+        path = heading
+    yield page[cursor:], path

@@ -1,0 +1,125 @@
+"""The package API: media-type detection, dispatch, empty input and text decoding."""
+
+from __future__ import annotations
+
+import codecs
+
+import pytest
+
+from indexes.errors import DocumentParseError, InvalidInputError, UnsupportedMediaTypeError
+from ingest.parse import SUPPORTED_TYPES, detect_media_type, parse_bytes
+from ingest.parse.common import SectionBuilder, decode_text, trimmed_span
+
+
+def test_supported_types_cover_the_four_formats():
+    assert SUPPORTED_TYPES == {
+        ".txt": "text/plain",
+        ".md": "text/markdown",
+        ".markdown": "text/markdown",
+        ".html": "text/html",
+        ".htm": "text/html",
+        ".pdf": "application/pdf",
+    }
+
+
+@pytest.mark.parametrize(
+    ("filename", "media_type", "expected"),
+    [
+        ("Report.PDF", None, "application/pdf"),
+        ("notes.markdown", None, "text/markdown"),
+        ("page.htm", None, "text/html"),
+        ("notes.md", "application/octet-stream", "text/markdown"),  # what browsers send for .md
+        ("upload", "text/html; charset=utf-8", "text/html"),
+        ("upload.bin", "application/xhtml+xml", "text/html"),
+        ("upload.bin", "text/x-markdown", "text/markdown"),
+        ("a.txt", "", "text/plain"),
+        ("report.pdf", "text/plain", "application/pdf"),  # a known extension beats a wrong Content-Type
+        ("server.log", "text/plain", "text/plain"),
+        ("README", "text/markdown", "text/markdown"),
+    ],
+)
+def test_detect_media_type(filename, media_type, expected):
+    assert detect_media_type(filename, media_type) == expected
+
+
+def test_unsupported_extension_names_the_supported_ones():
+    with pytest.raises(UnsupportedMediaTypeError) as info:
+        detect_media_type("report.docx")
+    message = str(info.value)
+    assert message.startswith(".docx is not supported; upload one of: ")
+    for extension in SUPPORTED_TYPES:
+        assert extension in message
+
+
+def test_unsupported_without_extension():
+    with pytest.raises(UnsupportedMediaTypeError, match="has no file extension; upload one of"):
+        detect_media_type("Makefile")
+    with pytest.raises(UnsupportedMediaTypeError, match="image/png is not supported"):
+        parse_bytes(b"\x89PNG", "clipboard", "image/png")
+
+
+def test_unsupported_type_is_an_invalid_input_error():
+    with pytest.raises(InvalidInputError):
+        parse_bytes(b"data", "sheet.xlsx")
+
+
+@pytest.mark.parametrize("filename", ["a.txt", "a.md", "a.html", "a.pdf"])
+@pytest.mark.parametrize("data", [b"", b"  \n\t\r\n "])
+def test_empty_files_are_rejected(filename, data):
+    with pytest.raises(InvalidInputError, match=f"{filename} is empty"):
+        parse_bytes(data, filename)
+
+
+def test_whitespace_only_utf16_text_is_empty():
+    with pytest.raises(InvalidInputError, match="is empty"):
+        parse_bytes(codecs.BOM_UTF16_LE + "   \n".encode("utf-16-le"), "a.txt")
+
+
+def test_dispatch_sets_media_type_and_title(fixtures):
+    doc = parse_bytes((fixtures / "guide.md").read_bytes(), "guide.md")
+    assert doc.media_type == "text/markdown"
+    assert doc.title == "Field Guide"
+    assert parse_bytes(b"<p>Hello there.</p>", "x.bin", "text/html").media_type == "text/html"
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (codecs.BOM_UTF8 + "naïve café".encode(), "naïve café"),
+        (codecs.BOM_UTF16_LE + "日本語".encode("utf-16-le"), "日本語"),
+        (codecs.BOM_UTF16_BE + "Ωmega".encode("utf-16-be"), "Ωmega"),
+        ("“smart quotes” – café €5".encode("cp1252"), "“smart quotes” – café €5"),
+        (b"caf\xe9 \x81 ok", "café  ok"),  # 0x81 is undefined in cp1252: latin-1, control char dropped
+        (b"one\r\ntwo\rthree\n", "one\ntwo\nthree\n"),
+        (b"plain ascii", "plain ascii"),
+    ],
+)
+def test_decode_text_never_fails(data, expected):
+    assert decode_text(data) == expected
+
+
+def test_decode_text_uses_declared_encoding_after_utf8():
+    assert decode_text("Ďakujem".encode("cp1250"), declared="windows-1250") == "Ďakujem"
+    assert decode_text("Ďakujem".encode(), declared="windows-1250") == "Ďakujem"
+    assert decode_text(b"caf\xe9", declared="no-such-codec") == "café"
+
+
+def test_binary_text_is_rejected():
+    with pytest.raises(DocumentParseError, match="looks like a binary file"):
+        parse_bytes(b"\x7fELF\x02\x01\x00\x00binary", "program.txt")
+
+
+def test_trimmed_span():
+    assert trimmed_span("  ab c \n", 0, 8) == (2, 6)
+    assert trimmed_span(" \n ", 0, 3) is None
+
+
+def test_section_builder_merges_blocks_with_the_same_location():
+    builder = SectionBuilder()
+    builder.add(" A ", heading_path=("H",))
+    builder.add("B", heading_path=("H",))
+    builder.add("   ")
+    builder.add("C", page=2)
+    text, sections = builder.build()
+    assert text == "A\n\nB\n\nC"
+    assert [(s.start, s.end, s.page, s.heading_path) for s in sections] == [(0, 4, None, ("H",)), (6, 7, 2, ())]

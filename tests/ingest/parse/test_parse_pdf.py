@@ -1,0 +1,175 @@
+"""PDF parser: pages, outline sections, clean-up, and the error cases."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+from pypdf import PageObject, PdfReader, PdfWriter
+
+from indexes.errors import DocumentParseError, EncryptedDocumentError, NoTextError
+from ingest.parse import parse_bytes
+
+PYPDF = "py-pdf_sample-files"
+UNSTRUCTURED = "unstructured/example-docs/pdf"
+
+
+def _parse(path):
+    return parse_bytes(path.read_bytes(), path.name)
+
+
+def test_pages_become_sections(make_pdf, valid_sections):
+    doc = parse_bytes(make_pdf([["First page text."], [], ["Third   page\ttext."]]), "made.pdf")
+    valid_sections(doc)
+    assert doc.media_type == "application/pdf" and doc.n_pages == 3
+    assert doc.text == "First page text.\n\nThird page text."  # pages joined by a blank line, spaces collapsed
+    assert [s.page for s in doc.sections] == [1, 3]
+    assert doc.metadata["pages_without_text"] == [2]
+
+
+def test_dehyphenation_keeps_real_compounds(make_pdf):
+    lines = ["The parser undoes hyphen-", "ation at line ends, but a well-", "known word stays: well-known."]
+    lines += ["Cap-", "Ital"]
+    doc = parse_bytes(make_pdf([lines]), "hyphens.pdf")
+    assert "hyphenation at line ends" in doc.text
+    assert "well-known word stays" in doc.text  # "well-known" occurs unbroken elsewhere
+    assert "Cap-\nItal" in doc.text  # not lowercase on both sides: left alone
+
+
+def test_outline_headings_split_pages(make_pdf, valid_sections):
+    pdf = make_pdf([["Preface"], ["1 Intro", "text", "2 Method", "more"]])
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf)))
+    chapter = writer.add_outline_item("Intro", 1)
+    writer.add_outline_item("Method", 1, parent=chapter)
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    doc = parse_bytes(buffer.getvalue(), "outline.pdf")
+    valid_sections(doc)
+    assert [(s.page, s.heading_path, doc.text[s.start : s.end]) for s in doc.sections] == [
+        (1, (), "Preface"),
+        (2, ("Intro",), "1 Intro\ntext"),
+        (2, ("Intro", "Method"), "2 Method\nmore"),
+    ]
+
+
+def test_shared_outline_pdf(documents, valid_sections):
+    doc = _parse(documents / PYPDF / "006-pdflatex-outline/pdflatex-outline.pdf")
+    valid_sections(doc)
+    assert doc.sections[0].heading_path == () and doc.text.startswith("Contents")  # the TOC page
+    assert [s.heading_path for s in doc.sections if s.page == 2] == [("Foo",), ("Bar",), ("Baz",), ("Foo",)]
+    assert doc.text[doc.sections[2].start :].startswith("2 Bar\nHello, here is some text")
+
+
+def test_four_pages(documents, valid_sections):
+    doc = _parse(documents / PYPDF / "004-pdflatex-4-pages/pdflatex-4-pages.pdf")
+    valid_sections(doc)
+    assert doc.n_pages == 4 and [s.page for s in doc.sections] == [1, 2, 3, 4]
+    assert len(doc.text) > 14000 and "Huardest gefburn" in doc.text
+
+
+def test_two_columns_are_read_column_by_column(documents):
+    doc = _parse(documents / PYPDF / "026-latex-multicolumn/multicolumn.pdf")
+    assert doc.text.startswith("Two-Column Document with Lorem Ipsum")
+    assert "Lorem ipsum dolor sit amet, consectetuer adipiscing elit." in doc.text  # "adip-\niscing" joined
+    assert "filled" in doc.text and "\ufb01" not in doc.text  # the "fi" ligature expanded
+    assert not re.search(r"  |\t", doc.text)
+
+
+def test_encrypted_pdf_asks_for_the_password_to_be_removed(documents):
+    path = documents / PYPDF / "005-libreoffice-writer-password/libreoffice-writer-password.pdf"
+    with pytest.raises(EncryptedDocumentError) as info:
+        _parse(path)
+    assert str(info.value) == f"{path.name} is encrypted; remove the password and upload again"
+
+
+def test_empty_user_password_still_parses(make_pdf):
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(make_pdf([["Readable although encrypted."]]))))
+    writer.encrypt(user_password="", owner_password="owner-only", algorithm="AES-256")
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    assert parse_bytes(buffer.getvalue(), "owner.pdf").text == "Readable although encrypted."
+    writer.encrypt(user_password="secret", owner_password="owner-only", algorithm="RC4-128")
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    with pytest.raises(EncryptedDocumentError):
+        parse_bytes(buffer.getvalue(), "locked.pdf")
+
+
+@pytest.mark.parametrize(
+    "relative", [f"{PYPDF}/007-imagemagick-images/imagemagick-images.pdf", f"{UNSTRUCTURED}/single_table.pdf"]
+)
+def test_image_only_pdf_needs_ocr(documents, relative):
+    path = documents / relative
+    with pytest.raises(NoTextError) as info:
+        _parse(path)
+    message = str(info.value)
+    assert message.startswith(f"{path.name} has no extractable text (it looks like scanned images); run OCR")
+
+
+def test_korean_text(documents, valid_sections):
+    doc = _parse(documents / UNSTRUCTURED / "korean-text-with-tables.pdf")
+    valid_sections(doc)
+    assert len(re.findall(r"[\uac00-\ud7a3]", doc.text)) > 300
+    assert "적립 제외 대상" in doc.text and "\t" not in doc.text
+
+
+def test_arabic_text(documents, valid_sections):
+    doc = _parse(documents / PYPDF / "015-arabic/habibi.pdf")
+    valid_sections(doc)
+    assert re.search(r"[\u0600-\u06ff]", doc.text) and "habibi" in doc.text
+    assert doc.title == "habibi"
+
+
+def test_academic_paper_and_google_doc(documents, valid_sections):
+    paper = _parse(documents / UNSTRUCTURED / "layout-parser-paper-fast.pdf")
+    valid_sections(paper)
+    assert "LayoutParser: A Unified Toolkit" in paper.text and "\x00" not in paper.text
+    title = "LayoutParser: A Unified Toolkit for Deep Learning Based Document Image Analysis"
+    assert paper.sections[0].heading_path == (title,)  # from the outline, found across two lines
+    gdoc = _parse(documents / PYPDF / "011-google-doc-document/google-doc-document.pdf")
+    valid_sections(gdoc)
+    assert gdoc.title == "PDF Example Document" and "Beautiful is better than ugly." in gdoc.text
+
+
+@pytest.mark.parametrize(
+    ("mangle", "match"),
+    [
+        (lambda pdf: pdf[: len(pdf) // 3], "could not be read as a PDF"),
+        (lambda pdf: b"%PDF-1.7\n" + bytes(range(256)) * 8, "could not be read as a PDF"),
+        (lambda pdf: b"PK\x03\x04 this is a zip file, not a PDF", "is not a PDF"),
+    ],
+)
+def test_corrupt_pdf_raises_document_parse_error(make_pdf, mangle, match):
+    with pytest.raises(DocumentParseError, match=match) as info:
+        parse_bytes(mangle(make_pdf([["Some text on a page."] * 20])), "broken.pdf")
+    assert not isinstance(info.value, (EncryptedDocumentError, NoTextError))
+
+
+def test_pdf_without_pages():
+    buffer = io.BytesIO()
+    PdfWriter().write(buffer)
+    with pytest.raises(DocumentParseError, match="has no pages"):
+        parse_bytes(buffer.getvalue(), "zero.pdf")
+
+
+def test_one_unreadable_page_does_not_lose_the_others(make_pdf, monkeypatch):
+    original = PageObject.extract_text
+    calls = []
+
+    def flaky(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise KeyError("/Font")  # what a broken resource dictionary looks like
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(PageObject, "extract_text", flaky)
+    doc = parse_bytes(make_pdf([["Page one."], ["Page two survives."]]), "flaky.pdf")
+    assert doc.text == "Page two survives." and doc.metadata["pages_without_text"] == [1]
+
+    def broken(self, *args, **kwargs):
+        raise KeyError("/Font")
+
+    monkeypatch.setattr(PageObject, "extract_text", broken)
+    with pytest.raises(DocumentParseError, match="no page of this PDF could be read"):
+        parse_bytes(make_pdf([["Page one."]]), "broken.pdf")
