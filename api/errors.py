@@ -57,14 +57,18 @@ def http_error_handler(request: Request, exc: HTTPException) -> Response:
     extra = getattr(exc, "extra", None)
     if extra:
         detail = f"{detail}: {extra}"
-    return Response(_body(exc.status_code, type(exc).__name__, str(detail)), status_code=exc.status_code,
-                    headers=getattr(exc, "headers", None))
+    return Response(
+        _body(exc.status_code, type(exc).__name__, str(detail)),
+        status_code=exc.status_code,
+        headers=getattr(exc, "headers", None),
+    )
 
 
 def unexpected_error_handler(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
-    return Response(_body(500, "InternalServerError", "an internal error occurred; see the server log"),
-                    status_code=500)
+    return Response(
+        _body(500, "InternalServerError", "an internal error occurred; see the server log"), status_code=500
+    )
 
 
 EXCEPTION_HANDLERS = {

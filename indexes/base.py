@@ -128,9 +128,7 @@ def as_matrix(x: Any, dim: int, what: str = "vectors") -> np.ndarray:
     if arr.ndim != 2:
         raise DimensionMismatchError(f"{what} must be a 2-D array (n, {dim}), got shape {arr.shape}")
     if arr.shape[1] != dim:
-        raise DimensionMismatchError(
-            f"{what} have dimension {arr.shape[1]} but the index was built for {dim}"
-        )
+        raise DimensionMismatchError(f"{what} have dimension {arr.shape[1]} but the index was built for {dim}")
     if not np.isfinite(arr).all():
         raise ConfigError(f"{what} contain NaN or infinite values; clean them before adding or searching")
     return np.ascontiguousarray(arr)
@@ -221,7 +219,7 @@ class Index(ABC):
     def delete(self, ids: Iterable[int]) -> int:
         """Remove vectors by id; return how many were present. Deleted ids never appear in results."""
 
-    def compact(self) -> None:
+    def compact(self) -> None:  # noqa: B027  (a no-op hook by design)
         """Reclaim the space of deleted vectors (types that tombstone override this)."""
 
     # -- querying ---------------------------------------------------------
@@ -261,6 +259,13 @@ class Index(ABC):
         from indexes.io import save_index
 
         save_index(self, path)
+
+    def set_search_defaults(self, **params: Any) -> None:
+        """Change the search-time parameters used when ``search`` does not pass them.
+
+        They are saved with the index, e.g. ``index.set_search_defaults(ef_search=128)``.
+        """
+        self.search_defaults = self._params(params)
 
     def _params(self, params: dict[str, Any]) -> SearchParams:
         return self.search_params_cls.build(self.search_defaults, **params)

@@ -8,6 +8,7 @@ read only when a query touches them.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -44,6 +45,7 @@ def save_index(index: Index, path: str | os.PathLike[str]) -> Path:
             "count": len(index),
             "arrays": sorted(arrays),
             "state": index.state(),
+            "search_defaults": dataclasses.asdict(index.search_defaults),
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         with open(tmp / "meta.json", "w", encoding="utf-8") as fh:
@@ -94,4 +96,7 @@ def load_index(path: str | os.PathLike[str], mmap: bool = True) -> Index:
         if not file.is_file():
             raise IndexFormatError(f"{path} is incomplete: {file.name} is missing")
         arrays[name] = np.load(file, mmap_mode="r" if mmap else None, allow_pickle=False)
-    return cls.from_arrays(config, int(meta["dim"]), meta["metric"], arrays, meta.get("state", {}))
+    index = cls.from_arrays(config, int(meta["dim"]), meta["metric"], arrays, meta.get("state", {}))
+    if meta.get("search_defaults"):
+        index.set_search_defaults(**meta["search_defaults"])
+    return index

@@ -63,9 +63,7 @@ class Embedder:
         # SentenceTransformer.encode is not re-entrant across threads on one model.
         self._lock = threading.Lock()
 
-    def embed(
-        self, texts: Sequence[str], progress: Callable[[int], None] | None = None
-    ) -> np.ndarray:
+    def embed(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
         """Embed ``texts``; returns float32 (len(texts), dim), rows of unit length.
 
         Args:

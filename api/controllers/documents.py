@@ -37,22 +37,23 @@ class DocumentController(Controller):
     path = "/v1/collections/{name:str}/documents"
     tags = ["documents"]
 
-    @post(operation_id="uploadDocuments", status_code=201, sync_to_thread=True,
-          summary="Upload documents (creates the collection if needed)")
-    def upload(self, name: str, state: State,
-               data: Annotated[UploadForm, Body(media_type=RequestEncodingType.MULTI_PART)]) -> UploadResponse:
+    @post(
+        operation_id="uploadDocuments",
+        status_code=201,
+        sync_to_thread=True,
+        summary="Upload documents (creates the collection if needed)",
+    )
+    def upload(
+        self, name: str, state: State, data: Annotated[UploadForm, Body(media_type=RequestEncodingType.MULTI_PART)]
+    ) -> UploadResponse:
         platform: Platform = state.platform
         check_collection_name(name)
         uploads = data.files if isinstance(data.files, list) else [data.files]
         if not uploads:
             raise ValidationException("send at least one file in the multipart field 'files'")
-        pipeline = platform.ingest_pipeline
         limit = platform.settings.max_upload_bytes
-        # Every file is checked and parsed before any is stored: one bad file rejects the batch.
-        prepared = [
-            pipeline.prepare(u.filename or "upload", _read(u, limit), _media_type(u)) for u in uploads
-        ]
-        results = [pipeline.commit(name, p) for p in prepared]
+        files = [(u.filename or "upload", _read(u, limit), _media_type(u)) for u in uploads]
+        results = platform.ingest_pipeline.ingest_batch(name, files)
         return UploadResponse(
             collection=name,
             document_ids=[r.document_id for r in results],

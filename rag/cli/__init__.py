@@ -35,16 +35,20 @@ def build_parser() -> argparse.ArgumentParser:
 def settings_from(args: argparse.Namespace) -> Settings:
     """Environment settings with the CLI's global flags applied on top."""
     return Settings.from_env().replace(
-        data_dir=args.data_dir, index_spec=args.index_spec, generator=args.generator,
-        host=getattr(args, "host", None), port=getattr(args, "port", None),
+        data_dir=args.data_dir,
+        index_spec=args.index_spec,
+        generator=args.generator,
+        host=getattr(args, "host", None),
+        port=getattr(args, "port", None),
     )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     try:
         return int(args.func(args) or 0)
     except RAGError as exc:

@@ -64,8 +64,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         with tqdm(total=0, unit="chunk", desc="embedding", disable=not sys.stderr.isatty(), file=sys.stderr) as bar:
             for path in files:
                 try:
-                    result = pipeline.ingest(args.collection, path.name, path.read_bytes(),
-                                             progress=lambda n: (bar.update(n)))
+                    result = pipeline.ingest(
+                        args.collection, path.name, path.read_bytes(), progress=lambda n: bar.update(n)
+                    )
                 except RAGError as exc:
                     failures += 1
                     print(f"skipped {path}: {exc}", file=sys.stderr)
@@ -103,8 +104,17 @@ def cmd_ask(args: argparse.Namespace) -> int:
     finally:
         platform.close()
     if args.json:
-        print(json.dumps({"answer": answer.answer, "citations": [c.__dict__ for c in answer.citations],
-                          "timings": answer.timings, "usage": answer.usage}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "answer": answer.answer,
+                    "citations": [c.__dict__ for c in answer.citations],
+                    "timings": answer.timings,
+                    "usage": answer.usage,
+                },
+                indent=2,
+            )
+        )
         return 0
     print(answer.answer)
     if answer.citations:

@@ -10,8 +10,9 @@ from rag.generate.base import ChatMessage, GenerationConfig, GenerationResult, G
 BACKENDS = ("torch", "transformers", "llama-cpp")
 
 
-def load_generator(backend: str = "torch", gguf_path: str | None = None, quant: str = "int8",
-                   threads: int | None = None) -> Generator:
+def load_generator(
+    backend: str = "torch", gguf_path: str | None = None, quant: str = "int8", threads: int | None = None
+) -> Generator:
     """Build a generator by backend name; unknown names raise :class:`ConfigError`."""
     if backend == "torch":
         from rag.generate.torch_backend import TorchGenerator
@@ -29,10 +30,19 @@ def load_generator(backend: str = "torch", gguf_path: str | None = None, quant: 
 
 
 @lru_cache(maxsize=2)
-def shared_generator(backend: str = "torch", gguf_path: str | None = None, quant: str = "int8",
-                     threads: int | None = None) -> Generator:
+def shared_generator(
+    backend: str = "torch", gguf_path: str | None = None, quant: str = "int8", threads: int | None = None
+) -> Generator:
     """One loaded model per process and configuration (models are read-only once loaded)."""
     return load_generator(backend, gguf_path, quant, threads)
 
 
-__all__ = ["BACKENDS", "ChatMessage", "GenerationConfig", "GenerationResult", "Generator", "load_generator", "shared_generator"]
+__all__ = [
+    "BACKENDS",
+    "ChatMessage",
+    "GenerationConfig",
+    "GenerationResult",
+    "Generator",
+    "load_generator",
+    "shared_generator",
+]

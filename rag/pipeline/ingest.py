@@ -74,11 +74,11 @@ class IngestPipeline:
         media = self.check(filename, data, media_type)
         t0 = time.perf_counter()
         doc = parse_bytes(data, filename, media)
-        return PreparedDocument(filename, hashlib.sha256(data).hexdigest(), len(data), doc,
-                                time.perf_counter() - t0)
+        return PreparedDocument(filename, hashlib.sha256(data).hexdigest(), len(data), doc, time.perf_counter() - t0)
 
-    def commit(self, collection: str, prepared: PreparedDocument,
-               progress: Callable[[int], None] | None = None) -> IngestResult:
+    def commit(
+        self, collection: str, prepared: PreparedDocument, progress: Callable[[int], None] | None = None
+    ) -> IngestResult:
         """Chunk, embed and store a prepared document, or recognise it as a duplicate."""
         check_collection_name(collection)
         coll = self.store.get_or_create_collection(collection, self.embedder.dim, EMBED_MODEL)
@@ -89,13 +89,21 @@ class IngestPipeline:
         t1 = time.perf_counter()
         chunks = self.chunker.chunk(doc)
         t2 = time.perf_counter()
-        vectors = self.embedder.embed([embedding_input(doc.title, c.heading_path, c.text) for c in chunks],
-                                      progress=progress)
+        vectors = self.embedder.embed(
+            [embedding_input(doc.title, c.heading_path, c.text) for c in chunks], progress=progress
+        )
         t3 = time.perf_counter()
         doc_id = self.store.add_document(
             coll,
-            {"filename": prepared.filename, "media_type": doc.media_type, "sha256": prepared.sha256,
-             "size_bytes": prepared.size_bytes, "title": doc.title, "n_pages": doc.n_pages, "text": doc.text},
+            {
+                "filename": prepared.filename,
+                "media_type": doc.media_type,
+                "sha256": prepared.sha256,
+                "size_bytes": prepared.size_bytes,
+                "title": doc.title,
+                "n_pages": doc.n_pages,
+                "text": doc.text,
+            },
             chunks,
             vectors,
         )
@@ -103,8 +111,39 @@ class IngestPipeline:
         seconds = {"parse": prepared.parse_seconds, "chunk": t2 - t1, "embed": t3 - t2, "write": t4 - t3}
         return IngestResult(doc_id, prepared.filename, collection, False, len(chunks), seconds)
 
-    def ingest(self, collection: str, filename: str, data: bytes, media_type: str | None = None,
-               progress: Callable[[int], None] | None = None) -> IngestResult:
+    def ingest_batch(self, collection: str, files: list[tuple[str, bytes, str | None]]) -> list[IngestResult]:
+        """Store several uploads as one job: all are prepared before any is committed.
+
+        Args:
+            files: (filename, data, media type or None) per upload.
+        Returns:
+            one result per file, in order. The job (kind ``ingest``) is recorded in
+            the catalog with the stored document ids, or the error that stopped it.
+        """
+        check_collection_name(collection)
+        prepared = [self.prepare(name, data, media) for name, data, media in files]
+        job = self.store.catalog.start_job("ingest", None, {"collection": collection, "files": [f[0] for f in files]})
+        try:
+            results = [self.commit(collection, p) for p in prepared]
+        except Exception as exc:
+            self.store.catalog.finish_job(job, "failed", error=str(exc))
+            raise
+        detail = {
+            "collection": collection,
+            "document_ids": [r.document_id for r in results],
+            "duplicates": [r.document_id for r in results if r.duplicate],
+        }
+        self.store.catalog.finish_job(job, "done", detail)
+        return results
+
+    def ingest(
+        self,
+        collection: str,
+        filename: str,
+        data: bytes,
+        media_type: str | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> IngestResult:
         """Prepare and commit one file."""
         check_collection_name(collection)
         return self.commit(collection, self.prepare(filename, data, media_type), progress)

@@ -60,13 +60,14 @@ class Retriever:
 
 
 class QueryPipeline:
-    def __init__(self, retriever: Retriever, generator: Generator, max_answer_tokens: int = 256,
-                 max_context_tokens: int = 1600) -> None:
+    def __init__(
+        self, retriever: Retriever, generator: Generator, max_answer_tokens: int = 256, max_context_tokens: int = 1600
+    ) -> None:
         self.retriever = retriever
         self.generator = generator
         self.prompt = PromptBuilder(generator.count_tokens, max_context_tokens)
         self.citer = Citer()
-        self.generation = GenerationConfig(max_tokens=max_answer_tokens, repetition_penalty=1.1)
+        self.generation = GenerationConfig(max_tokens=max_answer_tokens)
 
     def search(self, collection: str, query: str, k: int = 10) -> list[StoredChunk]:
         query = check_query(query, k)

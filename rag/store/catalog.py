@@ -13,7 +13,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -84,7 +84,7 @@ def check_collection_name(name: str) -> str:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Catalog:
@@ -175,8 +175,17 @@ class Catalog:
                     "INSERT INTO documents (id, collection_id, filename, media_type, sha256, size_bytes, title, "
                     "n_pages, n_chunks, text, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [
-                        doc["id"], doc["collection_id"], doc["filename"], doc["media_type"], doc["sha256"],
-                        doc["size_bytes"], doc.get("title"), doc.get("n_pages"), doc["n_chunks"], doc["text"], _now(),
+                        doc["id"],
+                        doc["collection_id"],
+                        doc["filename"],
+                        doc["media_type"],
+                        doc["sha256"],
+                        doc["size_bytes"],
+                        doc.get("title"),
+                        doc.get("n_pages"),
+                        doc["n_chunks"],
+                        doc["text"],
+                        _now(),
                     ],
                 )
                 cur.register("chunk_batch", chunks)
@@ -219,7 +228,8 @@ class Catalog:
         with self.cursor() as cur:
             jid = cur.execute("SELECT nextval('job_ids')").fetchone()[0]
             cur.execute(
-                "INSERT INTO jobs (id, kind, collection_id, status, detail, created_at) VALUES (?, ?, ?, 'running', ?, ?)",
+                "INSERT INTO jobs (id, kind, collection_id, status, detail, created_at) "
+                "VALUES (?, ?, ?, 'running', ?, ?)",
                 [jid, kind, collection_id, json.dumps(detail), _now()],
             )
         return jid

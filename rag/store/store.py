@@ -53,8 +53,9 @@ class Store:
         self.catalog.close()
 
     # -- collections ------------------------------------------------------
-    def get_or_create_collection(self, name: str, dim: int, embed_model: str, metric: str = "cosine",
-                                 index_spec: str | None = None) -> Collection:
+    def get_or_create_collection(
+        self, name: str, dim: int, embed_model: str, metric: str = "cosine", index_spec: str | None = None
+    ) -> Collection:
         with self._write_lock:
             found = self.catalog.find_collection(name)
             if found is not None:
@@ -64,15 +65,18 @@ class Store:
                         f"these are {dim}-d: use another collection"
                     )
                 return found
-            return self.catalog.create_collection(name, index_spec or self.default_index_spec, metric, dim,
-                                                  embed_model)
+            return self.catalog.create_collection(name, index_spec or self.default_index_spec, metric, dim, embed_model)
 
     def vectors(self, collection: Collection) -> VectorStore:
         with self._lock:
             vs = self._vectors.get(collection.id)
             if vs is None:
-                vs = VectorStore(self.data_dir / "collections" / str(collection.id), collection.dim,
-                                 collection.metric, collection.index_spec)
+                vs = VectorStore(
+                    self.data_dir / "collections" / str(collection.id),
+                    collection.dim,
+                    collection.metric,
+                    collection.index_spec,
+                )
                 self._vectors[collection.id] = vs
             return vs
 
@@ -107,8 +111,7 @@ class Store:
                 },
                 schema=CHUNK_SCHEMA,
             )
-            self.catalog.insert_document(dict(doc, id=doc_id, collection_id=collection.id, n_chunks=len(chunks)),
-                                         table)
+            self.catalog.insert_document(dict(doc, id=doc_id, collection_id=collection.id, n_chunks=len(chunks)), table)
         return doc_id
 
     # -- search -----------------------------------------------------------
@@ -126,10 +129,17 @@ class Store:
                     continue
                 hits.append(
                     StoredChunk(
-                        chunk_id=row["id"], document_id=row["document_id"], filename=row["filename"],
-                        title=row["title"], ord=row["ord"], text=row["text"], page=row["page"],
-                        char_start=row["char_start"], char_end=row["char_end"],
-                        heading_path=tuple(row["heading_path"] or ()), score=float(score),
+                        chunk_id=row["id"],
+                        document_id=row["document_id"],
+                        filename=row["filename"],
+                        title=row["title"],
+                        ord=row["ord"],
+                        text=row["text"],
+                        page=row["page"],
+                        char_start=row["char_start"],
+                        char_end=row["char_end"],
+                        heading_path=tuple(row["heading_path"] or ()),
+                        score=float(score),
                     )
                 )
             out.append(hits)

@@ -67,8 +67,15 @@ class VectorStore:
         path = self.root / MANIFEST
         if not path.is_file():
             return {
-                "format": FORMAT_NAME, "version": FORMAT_VERSION, "generation": 0, "dim": self.dim,
-                "metric": self.metric, "index_spec": self.index_spec, "segments": [], "index": None, "count": 0,
+                "format": FORMAT_NAME,
+                "version": FORMAT_VERSION,
+                "generation": 0,
+                "dim": self.dim,
+                "metric": self.metric,
+                "index_spec": self.index_spec,
+                "segments": [],
+                "index": None,
+                "count": 0,
             }
         manifest = json.loads(path.read_text(encoding="utf-8"))
         if manifest.get("format") != FORMAT_NAME or manifest.get("version") != FORMAT_VERSION:
@@ -133,8 +140,9 @@ class VectorStore:
             index.add(vectors, ids)
             index_dir = f"index-{gen:06d}"
             index.save(str(self.root / index_dir))
-            new = dict(manifest, generation=gen, segments=manifest["segments"] + [seg], index=index_dir,
-                       count=len(index))
+            new = dict(
+                manifest, generation=gen, segments=manifest["segments"] + [seg], index=index_dir, count=len(index)
+            )
             write_json_atomic(self.root / MANIFEST, new)
             self._collect_garbage(new)
             self._manifest, self._index = new, indexes.load(str(self.root / index_dir), mmap=True)

@@ -8,8 +8,19 @@ from rag.store import StoredChunk
 
 
 def _chunk(i, text, filename="doc.txt", page=None):
-    return StoredChunk(chunk_id=i, document_id=100 + i, filename=filename, title=None, ord=0, text=text, page=page,
-                       char_start=10 * i, char_end=10 * i + len(text), heading_path=(), score=0.5)
+    return StoredChunk(
+        chunk_id=i,
+        document_id=100 + i,
+        filename=filename,
+        title=None,
+        ord=0,
+        text=text,
+        page=page,
+        char_start=10 * i,
+        char_end=10 * i + len(text),
+        heading_path=(),
+        score=0.5,
+    )
 
 
 PASSAGES = [
