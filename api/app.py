@@ -9,9 +9,11 @@ from litestar import Litestar, get
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 
+from api.controllers.benchmarks import BenchmarkController
 from api.controllers.documents import DocumentController
 from api.controllers.query import QueryController
 from api.errors import EXCEPTION_HANDLERS
+from rag.bench_jobs import BenchmarkJobs
 from rag.platform import Platform
 from rag.settings import Settings
 
@@ -32,6 +34,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         owned = platform is None
         app.state.platform = platform or Platform(settings)
+        app.state.benchmarks = BenchmarkJobs(app.state.platform.store)
         try:
             yield
         finally:
@@ -39,7 +42,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
                 app.state.platform.close()
 
     return Litestar(
-        route_handlers=[healthz, DocumentController, QueryController],
+        route_handlers=[healthz, DocumentController, QueryController, BenchmarkController],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.max_upload_bytes * MAX_FILES_PER_REQUEST + 1024 * 1024,

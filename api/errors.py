@@ -18,12 +18,14 @@ from indexes.errors import (
     RAGError,
     UnsupportedMediaTypeError,
 )
+from rag.bench_jobs import BenchmarkBusyError
 
 log = logging.getLogger(__name__)
 
 # Most specific first: the first matching class decides the status.
 STATUS_BY_ERROR: tuple[tuple[type[RAGError], int], ...] = (
     (NotFoundError, 404),
+    (BenchmarkBusyError, 409),
     (UnsupportedMediaTypeError, 415),
     (PayloadTooLargeError, 413),
     (DocumentParseError, 422),

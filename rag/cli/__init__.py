@@ -11,7 +11,7 @@ from indexes.errors import RAGError
 from rag.settings import Settings
 
 # Subcommand modules; each exposes ``register(subparsers)``.
-_COMMANDS = ("rag.cli.documents", "rag.cli.serve", "rag.cli.generate")
+_COMMANDS = ("rag.cli.documents", "rag.cli.serve", "rag.cli.generate", "rag.cli.bench")
 
 
 def build_parser() -> argparse.ArgumentParser:

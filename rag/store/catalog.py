@@ -235,6 +235,10 @@ class Catalog:
         return jid
 
     def finish_job(self, job_id: int, status: str, detail: dict | None = None, error: str | None = None) -> None:
+        """Close a job; ``detail`` keys are merged into the ones it started with."""
+        if detail is not None:
+            start = self.get_job(job_id)["detail"]
+            detail = {**(json.loads(start) if start else {}), **detail}
         with self.cursor() as cur:
             cur.execute(
                 "UPDATE jobs SET status = ?, detail = coalesce(?, detail), error = ?, finished_at = ? WHERE id = ?",

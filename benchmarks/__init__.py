@@ -1,0 +1,1 @@
+"""Benchmark library (datasets, metrics, runners, plots) and thin scripts on top of it."""

@@ -1,0 +1,205 @@
+"""The ANN benchmark: every index and reference on one dataset, in one process run.
+
+For each runner: build (timed, peak RSS), save and reopen memory-mapped (timed,
+bytes per vector), then for each sweep value search the queries one at a time
+on one thread (p50/p99 latency, queries/s) and, in batch mode, all at once on
+all cores. Each measurement is one JSON line in ``results.jsonl``; a summary
+table and the plots go beside it.
+
+    python -m benchmarks.ann --dataset glove50-100k --specs 'HNSW32;IVF1024,PQ25x8' --out DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.datasets import Dataset, load_dataset
+from benchmarks.metrics import peak_rss_mb, percentiles, recall_at, reset_peak_rss, rss_mb
+from benchmarks.plot import plot_runs
+from benchmarks.runners import OursRunner, Runner, baseline_runners, temp_folder
+
+DEFAULT_SPECS = "HNSW32;IVF1024,PQ25x8;PQ25x8;LSH512;KD32"
+
+
+def machine() -> dict:
+    return {
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+    }
+
+
+def measure(runner: Runner, ds: Dataset, k: int, modes: tuple[str, ...], emit: Callable[[dict], None]) -> None:
+    reset_peak_rss()
+    rss0 = rss_mb()
+    t0 = time.perf_counter()
+    runner.build(ds)
+    build_s = time.perf_counter() - t0
+    build_peak = peak_rss_mb() - rss0
+    with temp_folder() as tmp:
+        open_s, size = runner.save_and_open(Path(tmp))
+        base = {
+            "dataset": ds.name,
+            "index": runner.label,
+            "family": runner.family,
+            "n": ds.database.shape[0],
+            "dim": ds.dim,
+            "k": k,
+            "build_s": round(build_s, 3),
+            "build_peak_rss_mb": round(build_peak, 1),
+            "bytes_per_vector": round(size / ds.database.shape[0], 2),
+            "open_ms": round(open_s * 1000, 3),
+            "param": runner.param,
+        }
+        q, gt = ds.queries, ds.groundtruth
+        for value in runner.values:
+            for mode in modes:
+                row = dict(base, value=value, mode=mode)
+                if mode == "single":
+                    runner.set_threads(1)
+                    ids = np.empty((q.shape[0], k), dtype=np.int64)
+                    lat = []
+                    for i in range(q.shape[0]):
+                        t = time.perf_counter()
+                        ids[i] = runner.search(q[i : i + 1], k, value)[0]
+                        lat.append(time.perf_counter() - t)
+                    total = float(np.sum(lat))
+                    row.update(percentiles(lat))
+                else:
+                    runner.set_threads(os.cpu_count() or 1)
+                    t = time.perf_counter()
+                    ids = runner.search(q, k, value)
+                    total = time.perf_counter() - t
+                    row.update({"p50_ms": total * 1000 / q.shape[0], "p99_ms": total * 1000 / q.shape[0]})
+                row["qps"] = round(q.shape[0] / total, 1) if total > 0 else None
+                row["recall@1"] = round(recall_at(ids, gt, 1), 4)
+                row["recall@10"] = round(recall_at(ids, gt, 10), 4)
+                if mode == modes[0] and gt.shape[1] >= 100:
+                    # Search-time parameters below k are raised to k by every runner.
+                    wide = runner.search(q, 100, value)
+                    row["recall@100"] = round(recall_at(wide, gt, 100), 4)
+                row["peak_rss_mb"] = round(peak_rss_mb(), 1)
+                emit(row)
+
+
+def summarize(rows: list[dict], targets=(0.9, 0.95), mode: str = "single") -> list[dict]:
+    """Per index: the best queries/s among runs reaching each recall@10 target."""
+    out = []
+    for label in dict.fromkeys(r["index"] for r in rows):
+        runs = [r for r in rows if r["index"] == label and r["mode"] == mode]
+        if not runs:
+            continue
+        entry = {
+            "index": label,
+            "build_s": runs[0]["build_s"],
+            "bytes_per_vector": runs[0]["bytes_per_vector"],
+            "open_ms": runs[0]["open_ms"],
+            "max_recall@10": max(r["recall@10"] for r in runs),
+        }
+        for target in targets:
+            ok = [r for r in runs if r["recall@10"] >= target]
+            best = max(ok, key=lambda r: r["qps"] or 0) if ok else None
+            entry[f"qps@{target}"] = best["qps"] if best else None
+            entry[f"param@{target}"] = f"{best['param']}={best['value']}" if best and best["param"] else None
+        out.append(entry)
+    return out
+
+
+def markdown_table(summary: list[dict], targets=(0.9, 0.95)) -> str:
+    head = (
+        "| index | build s | bytes/vec | open ms | max R@10 | "
+        + " | ".join(f"QPS @R{t} (param)" for t in targets)
+        + " |"
+    )
+    lines = [head, "|" + "---|" * (5 + len(targets))]
+    for s in summary:
+        cells = [
+            s["index"],
+            f"{s['build_s']:.2f}",
+            f"{s['bytes_per_vector']:.0f}",
+            f"{s['open_ms']:.2f}",
+            f"{s['max_recall@10']:.3f}",
+        ]
+        for t in targets:
+            cells.append(f"{s[f'qps@{t}']:.0f} ({s[f'param@{t}'] or '-'})" if s[f"qps@{t}"] else "not reached")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def run(
+    dataset: str,
+    specs: list[str],
+    baselines: list[str],
+    out: Path,
+    smoke: bool = False,
+    modes: tuple[str, ...] = ("single", "batch"),
+    k: int = 10,
+    cache_dir: Path | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> dict:
+    """Run the benchmark and write results.jsonl, summary.json, summary.md and plot.{png,svg} to ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    ds = load_dataset(dataset, cache_dir=cache_dir, smoke=smoke)
+    runners: list[Runner] = [OursRunner(s, smoke=smoke) for s in specs] + baseline_runners(baselines, specs, smoke)
+    rows: list[dict] = []
+    results = out / "results.jsonl"
+    with results.open("w", encoding="utf-8") as fh:
+
+        def emit(row: dict) -> None:
+            rows.append(row)
+            fh.write(json.dumps(row) + "\n")
+            fh.flush()
+
+        for i, runner in enumerate(runners):
+            measure(runner, ds, k, modes, emit)
+            if progress:
+                progress(i + 1, len(runners), runner.label)
+    summary = {
+        "dataset": ds.name,
+        "n": int(ds.database.shape[0]),
+        "queries": int(ds.queries.shape[0]),
+        "machine": machine(),
+        "smoke": smoke,
+        "table": summarize(rows, mode=modes[0]),
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    (out / "summary.md").write_text(markdown_table(summary["table"]) + "\n")
+    plot_runs(rows, out / "plot", f"{ds.name}: recall@10 vs queries/s ({modes[0]} mode)", mode=modes[0])
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--dataset", default="glove50-100k")
+    p.add_argument("--specs", default=DEFAULT_SPECS, help="our index specs separated by ';'")
+    p.add_argument("--baselines", default="hnswlib,faiss", help="comma-separated: hnswlib, faiss (or empty)")
+    p.add_argument("--out", type=Path, default=Path("benchmarks/results/ann"))
+    p.add_argument("--smoke", action="store_true", help="glove50-10k-sized quick run: few sweep values, 100 queries")
+    p.add_argument("--mode", choices=["single", "batch", "both"], default="both")
+    args = p.parse_args(argv)
+    modes = ("single", "batch") if args.mode == "both" else (args.mode,)
+    summary = run(
+        args.dataset,
+        [s for s in args.specs.split(";") if s.strip()],
+        [b for b in args.baselines.split(",") if b.strip()],
+        args.out,
+        args.smoke,
+        modes,
+        progress=lambda done, total, label: print(f"[{done}/{total}] {label}"),
+    )
+    print(markdown_table(summary["table"]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

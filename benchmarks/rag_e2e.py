@@ -1,0 +1,121 @@
+"""End-to-end RAG benchmark: ingest throughput and per-stage query latency.
+
+Ingest: documents/s and chunks/s, with the time split into parse, chunk, embed
+and write, and the ingest efficiency = ingest chunks/s divided by the raw
+embedding throughput of the model alone on the same chunk texts.
+
+Query: for each question, p50/p99 of each stage that the pipeline runs (embed
+query, retrieve, generate; HyDE, rerank and fusion are reported once the
+pipeline has them), time to first token and decode tokens/s from the
+generator's streaming interface.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.metrics import percentiles
+
+
+def read_questions(path: Path) -> list[str]:
+    """Questions from a .jsonl file (field ``question`` or ``text``) or one per line of a text file."""
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        if line.startswith("{"):
+            row = json.loads(line)
+            out.append(row.get("question") or row.get("text") or "")
+        else:
+            out.append(line)
+    return [q for q in out if q]
+
+
+def bench_ingest(platform, collection: str, paths: list[Path]) -> dict:
+    pipeline = platform.ingest_pipeline
+    totals = {"parse": 0.0, "chunk": 0.0, "embed": 0.0, "write": 0.0}
+    n_docs = n_chunks = 0
+    texts: list[str] = []
+    t0 = time.perf_counter()
+    for path in paths:
+        result = pipeline.ingest(collection, path.name, path.read_bytes())
+        if result.duplicate:
+            continue
+        n_docs += 1
+        n_chunks += result.n_chunks
+        for key in totals:
+            totals[key] += result.seconds.get(key, 0.0)
+    wall = time.perf_counter() - t0
+    catalog = platform.store.catalog
+    coll = catalog.get_collection(collection)
+    with catalog.cursor() as cur:
+        texts = [
+            r[0] for r in cur.execute("SELECT text FROM chunks WHERE collection_id = ? LIMIT 256", [coll.id]).fetchall()
+        ]
+    raw = 0.0
+    if texts:
+        t = time.perf_counter()
+        platform.embedder.embed(texts)
+        raw = len(texts) / (time.perf_counter() - t)
+    chunks_per_s = n_chunks / wall if wall > 0 else 0.0
+    return {
+        "documents": n_docs,
+        "chunks": n_chunks,
+        "seconds": round(wall, 3),
+        "documents_per_s": round(n_docs / wall, 3) if wall > 0 else 0.0,
+        "chunks_per_s": round(chunks_per_s, 2),
+        "stage_seconds": {k: round(v, 3) for k, v in totals.items()},
+        "raw_embed_chunks_per_s": round(raw, 2),
+        "ingest_efficiency": round(chunks_per_s / raw, 3) if raw else None,
+    }
+
+
+def bench_queries(platform, collection: str, questions: list[str], k: int = 5) -> dict:
+    pipeline = platform.query_pipeline
+    stages: dict[str, list[float]] = {}
+    ttft, tok_s = [], []
+    for q in questions:
+        timings: dict = {}
+        chunks = pipeline.retriever(collection, q, k, timings)
+        messages, _ = pipeline.prompt(q, chunks)
+        t0 = time.perf_counter()
+        first = None
+        pieces = []
+        for piece in platform.generator.stream(messages, pipeline.generation):
+            if first is None:
+                first = time.perf_counter() - t0
+            pieces.append(piece)
+        gen_s = time.perf_counter() - t0
+        timings["generate"] = gen_s
+        for stage, seconds in timings.items():
+            stages.setdefault(stage, []).append(seconds)
+        ttft.append(first or gen_s)
+        n_tok = platform.generator.count_tokens("".join(pieces))
+        if gen_s - (first or 0) > 0 and n_tok > 1:
+            tok_s.append((n_tok - 1) / (gen_s - (first or 0)))
+    return {
+        "questions": len(questions),
+        "k": k,
+        "stages": {s: percentiles(v) for s, v in stages.items()},
+        "time_to_first_token": percentiles(ttft),
+        "decode_tokens_per_s_mean": round(float(np.mean(tok_s)), 2) if tok_s else None,
+    }
+
+
+def run(
+    platform, collection: str, questions_file: Path | None, ingest_paths: list[Path], out: Path | None, k: int = 5
+) -> dict:
+    report: dict = {"collection": collection, "generator": platform.settings.generator}
+    if ingest_paths:
+        report["ingest"] = bench_ingest(platform, collection, ingest_paths)
+    if questions_file is not None:
+        report["query"] = bench_queries(platform, collection, read_questions(questions_file), k)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "rag_bench.json").write_text(json.dumps(report, indent=2))
+    return report

@@ -1,0 +1,74 @@
+"""``rag bench ann`` and ``rag bench rag``: the benchmarks of ``benchmarks/`` from the CLI."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def register(sub) -> None:
+    p = sub.add_parser("bench", help="run benchmarks (ANN indexes, end-to-end RAG)")
+    bench = p.add_subparsers(dest="bench", required=True, metavar="KIND")
+
+    a = bench.add_parser("ann", help="recall vs queries/s of our indexes beside hnswlib and FAISS")
+    a.add_argument(
+        "--dataset", default="glove50-100k", help="glove50-10k, glove50-100k, scifact-minilm or synthetic-N[-dD]"
+    )
+    a.add_argument(
+        "--specs",
+        default="HNSW32;IVF1024,PQ25x8;PQ25x8;LSH512;KD32",
+        help="our index specs separated by ';' (a spec may hold a comma)",
+    )
+    a.add_argument("--baselines", default="hnswlib,faiss", help="comma-separated references, or ''")
+    a.add_argument("--out", type=Path, default=Path("benchmarks/results/ann"))
+    a.add_argument("--mode", choices=["single", "batch", "both"], default="both")
+    a.add_argument("--smoke", action="store_true", help="quick run on glove50-10k (under a minute)")
+    a.set_defaults(func=cmd_ann)
+
+    r = bench.add_parser("rag", help="ingest throughput and per-stage query latency")
+    r.add_argument("--collection", default="default")
+    r.add_argument("--questions", type=Path, help="questions: .jsonl with 'question' or one per line")
+    r.add_argument("--ingest", nargs="*", type=Path, default=[], help="files to ingest (and time) first")
+    r.add_argument("-k", type=int, default=5)
+    r.add_argument("--out", type=Path)
+    r.set_defaults(func=cmd_rag)
+
+
+def cmd_ann(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from benchmarks.ann import markdown_table, run
+    from rag.cli import settings_from
+
+    dataset = "glove50-10k" if args.smoke and args.dataset == "glove50-100k" else args.dataset
+    specs = [s.strip() for s in args.specs.split(";") if s.strip()]
+    baselines = [b.strip() for b in args.baselines.split(",") if b.strip()]
+    modes = ("single", "batch") if args.mode == "both" else (args.mode,)
+    cache = settings_from(args).data_dir / "bench-cache"
+    with tqdm(desc="indexes", unit="index", file=sys.stderr, disable=not sys.stderr.isatty()) as bar:
+
+        def progress(done: int, total: int, label: str) -> None:
+            bar.total = total
+            bar.set_postfix_str(label)
+            bar.update(1)
+
+        summary = run(dataset, specs, baselines, args.out, args.smoke, modes, cache_dir=cache, progress=progress)
+    print(markdown_table(summary["table"]))
+    print(f"\nresults: {args.out}/results.jsonl, plot: {args.out}/plot.png")
+    return 0
+
+
+def cmd_rag(args: argparse.Namespace) -> int:
+    from benchmarks.rag_e2e import run
+    from rag.cli import settings_from
+    from rag.platform import Platform
+
+    platform = Platform(settings_from(args))
+    try:
+        report = run(platform, args.collection, args.questions, list(args.ingest), args.out, args.k)
+    finally:
+        platform.close()
+    print(json.dumps(report, indent=2))
+    return 0
