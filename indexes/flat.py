@@ -167,5 +167,8 @@ class Flat(Index):
         index._x = arrays["vectors"]
         index._ids = np.asarray(arrays["ids"], dtype=np.int64)
         index._live = np.ones(index._ids.shape[0], dtype=bool)
-        index._next_id = int(state.get("next_id", int(index._ids.max()) + 1 if index._ids.size else 0))
+        if "next_id" in state:  # reading ids.max() would page in the whole memory-mapped array
+            index._next_id = int(state["next_id"])
+        else:
+            index._next_id = int(index._ids.max()) + 1 if index._ids.size else 0
         return index

@@ -1,0 +1,6 @@
+"""HNSW index: numba kernels for level searches (``graph``), insertion (``build``), queries (``search``)
+and compaction (``repair``); the index class in ``index``."""
+
+from indexes.hnsw.index import HNSW, HNSWConfig, HNSWParams
+
+__all__ = ["HNSW", "HNSWConfig", "HNSWParams"]
