@@ -32,7 +32,8 @@ lint: install
 	$(BIN)/ruff check .
 
 bench-smoke: install
-	$(BIN)/rag bench ann --dataset glove50-10k --smoke --out benchmarks/results/smoke
+	$(BIN)/rag bench ann --dataset glove50-10k --smoke --out benchmarks/results/smoke \
+		--specs 'HNSW32;IVF64,PQ10x8;PQ10x8;LSH256;KD32' --baselines hnswlib,faiss
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -94,10 +94,13 @@ def bench_queries(platform, collection: str, questions: list[str], k: int = 5) -
         timings["generate"] = gen_s
         for stage, seconds in timings.items():
             stages.setdefault(stage, []).append(seconds)
-        ttft.append(first or gen_s)
+        ttft.append(first if first is not None else gen_s)
         n_tok = platform.generator.count_tokens("".join(pieces))
-        if gen_s - (first or 0) > 0 and n_tok > 1:
-            tok_s.append((n_tok - 1) / (gen_s - (first or 0)))
+        # Decode speed counts the tokens after the first over the time after it;
+        # a backend that does not stream (one piece) gives tokens over total time.
+        decode_s = gen_s - first if len(pieces) > 1 and first is not None else gen_s
+        if decode_s > 0 and n_tok > 1:
+            tok_s.append((n_tok - 1 if len(pieces) > 1 else n_tok) / decode_s)
     return {
         "questions": len(questions),
         "k": k,

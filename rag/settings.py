@@ -23,7 +23,7 @@ class Settings:
     chunk_tokens: int = 200  # RAG_CHUNK_TOKENS: chunk window, in embedding-model tokens
     chunk_overlap: int = 40  # RAG_CHUNK_OVERLAP: tokens shared by consecutive chunks
     embed_batch_size: int = 32  # RAG_EMBED_BATCH_SIZE
-    index_spec: str = "Flat"  # RAG_INDEX_SPEC: index type of new collections
+    index_spec: str = "HNSW32"  # RAG_INDEX_SPEC: index type of new collections
     generator: str = "transformers"  # RAG_GENERATOR: torch | transformers | llama-cpp
     quant: str = "int8"  # RAG_QUANT: weight mode of the torch generator
     max_answer_tokens: int = 256  # RAG_MAX_ANSWER_TOKENS

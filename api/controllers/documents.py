@@ -9,7 +9,7 @@ from litestar import Controller, get, post
 from litestar.datastructures import State, UploadFile
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import ValidationException
-from litestar.params import Body
+from litestar.params import Body, Parameter
 
 from api.schemas import DocumentInfo, DocumentList, StoredDocument, UploadResponse
 from indexes.errors import PayloadTooLargeError
@@ -44,7 +44,17 @@ class DocumentController(Controller):
         summary="Upload documents (creates the collection if needed)",
     )
     def upload(
-        self, name: str, state: State, data: Annotated[UploadForm, Body(media_type=RequestEncodingType.MULTI_PART)]
+        self,
+        name: str,
+        state: State,
+        data: Annotated[UploadForm, Body(media_type=RequestEncodingType.MULTI_PART)],
+        index_spec: Annotated[
+            str | None,
+            Parameter(
+                query="index_spec",
+                description="index of a collection this upload creates, e.g. HNSW32 or Flat (default: settings)",
+            ),
+        ] = None,
     ) -> UploadResponse:
         platform: Platform = state.platform
         check_collection_name(name)
@@ -53,7 +63,7 @@ class DocumentController(Controller):
             raise ValidationException("send at least one file in the multipart field 'files'")
         limit = platform.settings.max_upload_bytes
         files = [(u.filename or "upload", _read(u, limit), _media_type(u)) for u in uploads]
-        results = platform.ingest_pipeline.ingest_batch(name, files)
+        results = platform.ingest_pipeline.ingest_batch(name, files, index_spec)
         return UploadResponse(
             collection=name,
             document_ids=[r.document_id for r in results],

@@ -25,6 +25,7 @@ def register(sub) -> None:
     a.add_argument("--out", type=Path, default=Path("benchmarks/results/ann"))
     a.add_argument("--mode", choices=["single", "batch", "both"], default="both")
     a.add_argument("--smoke", action="store_true", help="quick run on glove50-10k (under a minute)")
+    a.add_argument("--repeats", type=int, help="single-thread passes per point, the best kept (default 3, smoke 1)")
     a.set_defaults(func=cmd_ann)
 
     r = bench.add_parser("rag", help="ingest throughput and per-stage query latency")
@@ -54,7 +55,10 @@ def cmd_ann(args: argparse.Namespace) -> int:
             bar.set_postfix_str(label)
             bar.update(1)
 
-        summary = run(dataset, specs, baselines, args.out, args.smoke, modes, cache_dir=cache, progress=progress)
+        repeats = args.repeats or (1 if args.smoke else 3)
+        summary = run(
+            dataset, specs, baselines, args.out, args.smoke, modes, cache_dir=cache, progress=progress, repeats=repeats
+        )
     print(markdown_table(summary["table"]))
     print(f"\nresults: {args.out}/results.jsonl, plot: {args.out}/plot.png")
     return 0

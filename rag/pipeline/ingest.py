@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from indexes import parse_spec
 from indexes.errors import InvalidInputError, PayloadTooLargeError
 from ingest.chunk import Chunker
 from ingest.embed import Embedder
@@ -77,11 +78,19 @@ class IngestPipeline:
         return PreparedDocument(filename, hashlib.sha256(data).hexdigest(), len(data), doc, time.perf_counter() - t0)
 
     def commit(
-        self, collection: str, prepared: PreparedDocument, progress: Callable[[int], None] | None = None
+        self,
+        collection: str,
+        prepared: PreparedDocument,
+        progress: Callable[[int], None] | None = None,
+        index_spec: str | None = None,
     ) -> IngestResult:
-        """Chunk, embed and store a prepared document, or recognise it as a duplicate."""
+        """Chunk, embed and store a prepared document, or recognise it as a duplicate.
+
+        ``index_spec`` chooses the index of a collection this call creates (the
+        settings' default otherwise); an existing collection keeps its own.
+        """
         check_collection_name(collection)
-        coll = self.store.get_or_create_collection(collection, self.embedder.dim, EMBED_MODEL)
+        coll = self.store.get_or_create_collection(collection, self.embedder.dim, EMBED_MODEL, index_spec=index_spec)
         existing = self.store.catalog.find_by_sha(coll.id, prepared.sha256)
         if existing is not None:
             return IngestResult(existing, prepared.filename, collection, True, 0)
@@ -111,7 +120,9 @@ class IngestPipeline:
         seconds = {"parse": prepared.parse_seconds, "chunk": t2 - t1, "embed": t3 - t2, "write": t4 - t3}
         return IngestResult(doc_id, prepared.filename, collection, False, len(chunks), seconds)
 
-    def ingest_batch(self, collection: str, files: list[tuple[str, bytes, str | None]]) -> list[IngestResult]:
+    def ingest_batch(
+        self, collection: str, files: list[tuple[str, bytes, str | None]], index_spec: str | None = None
+    ) -> list[IngestResult]:
         """Store several uploads as one job: all are prepared before any is committed.
 
         Args:
@@ -121,10 +132,12 @@ class IngestPipeline:
             the catalog with the stored document ids, or the error that stopped it.
         """
         check_collection_name(collection)
+        if index_spec is not None:
+            parse_spec(index_spec)
         prepared = [self.prepare(name, data, media) for name, data, media in files]
         job = self.store.catalog.start_job("ingest", None, {"collection": collection, "files": [f[0] for f in files]})
         try:
-            results = [self.commit(collection, p) for p in prepared]
+            results = [self.commit(collection, p, index_spec=index_spec) for p in prepared]
         except Exception as exc:
             self.store.catalog.finish_job(job, "failed", error=str(exc))
             raise

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from indexes.errors import DimensionMismatchError
+from indexes import parse_spec
+from indexes.errors import DimensionMismatchError, InvalidInputError
 from rag.store.catalog import CHUNK_SCHEMA, Catalog, Collection
 from rag.store.vectors import VectorStore
 
@@ -41,7 +42,7 @@ class StoredChunk:
 class Store:
     """Everything under ``data_dir``: ``catalog.duckdb`` and ``collections/<id>/``."""
 
-    def __init__(self, data_dir: Path, default_index_spec: str = "Flat") -> None:
+    def __init__(self, data_dir: Path, default_index_spec: str = "HNSW32") -> None:
         self.data_dir = Path(data_dir)
         self.default_index_spec = default_index_spec
         self.catalog = Catalog(self.data_dir / "catalog.duckdb")
@@ -64,8 +65,14 @@ class Store:
                         f"collection {name!r} holds {found.dim}-d vectors from {found.embed_model}; "
                         f"these are {dim}-d: use another collection"
                     )
+                if index_spec and parse_spec(index_spec) != parse_spec(found.index_spec):
+                    raise InvalidInputError(
+                        f"collection {name!r} already uses index {found.index_spec!r}; leave index_spec out "
+                        f"or create a new collection for {index_spec!r}"
+                    )
                 return found
-            return self.catalog.create_collection(name, index_spec or self.default_index_spec, metric, dim, embed_model)
+            spec = parse_spec(index_spec or self.default_index_spec).spec()
+            return self.catalog.create_collection(name, spec, metric, dim, embed_model)
 
     def vectors(self, collection: Collection) -> VectorStore:
         with self._lock:

@@ -28,6 +28,14 @@ FORMAT_NAME = "rag-vectors"
 FORMAT_VERSION = 1
 
 
+def min_train_size(config: indexes.IndexConfig) -> int:
+    """Vectors needed before a learned index is trained: about 39 per centroid, as FAISS advises."""
+    need = 39 * getattr(config, "nlist", 1)
+    if hasattr(config, "m") and hasattr(config, "nbits"):  # product quantizer codebooks
+        need = max(need, 39 * 2 ** int(config.nbits))
+    return need
+
+
 def write_json_atomic(path: Path, payload: dict) -> None:
     """Write ``payload`` to ``path`` so that readers see the old or the new file, never a mix."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
@@ -133,19 +141,44 @@ class VectorStore:
             seg = {"vectors": f"seg-{gen:06d}.npy", "ids": f"seg-{gen:06d}.ids.npy", "count": int(len(ids))}
             np.save(self.root / seg["vectors"], vectors)
             np.save(self.root / seg["ids"], ids)
-            if manifest["index"]:
+            segments = manifest["segments"] + [seg]
+            active = manifest.get("active_spec", self.index_spec)
+            if manifest["index"] and active == self.index_spec:
                 index = indexes.load(str(self.root / manifest["index"]), mmap=True)
+                index.add(vectors, ids)
             else:
-                index = indexes.create(self.index_spec, self.dim, self.metric)
-            index.add(vectors, ids)
+                index = self._build(segments)
             index_dir = f"index-{gen:06d}"
             index.save(str(self.root / index_dir))
             new = dict(
-                manifest, generation=gen, segments=manifest["segments"] + [seg], index=index_dir, count=len(index)
+                manifest,
+                generation=gen,
+                segments=segments,
+                index=index_dir,
+                count=len(index),
+                active_spec=index.config.spec(),
             )
             write_json_atomic(self.root / MANIFEST, new)
             self._collect_garbage(new)
             self._manifest, self._index = new, indexes.load(str(self.root / index_dir), mmap=True)
+
+    def _build(self, segments: list[dict]) -> indexes.Index:
+        """Build the collection's index from all raw vectors.
+
+        Index types that learn from data (PQ, IVF-PQ) are trained once the
+        collection holds enough vectors (:func:`min_train_size`); until then an
+        exact ``Flat`` index serves the collection, which is fast at that size.
+        """
+        x = np.concatenate([np.load(self.root / s["vectors"], mmap_mode="r") for s in segments])
+        ids = np.concatenate([np.load(self.root / s["ids"], mmap_mode="r") for s in segments])
+        index = indexes.create(self.index_spec, self.dim, self.metric)
+        if not index.is_trained:
+            if x.shape[0] < min_train_size(index.config):
+                index = indexes.create("Flat", self.dim, self.metric)
+            else:
+                index.train(x)
+        index.add(x, ids)
+        return index
 
     def _collect_garbage(self, manifest: dict) -> None:
         keep = {MANIFEST, manifest["index"]}

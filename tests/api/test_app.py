@@ -140,3 +140,23 @@ def test_upload_records_an_ingest_job(client):
     with catalog.cursor() as cur:
         status, detail = cur.execute("SELECT status, detail FROM jobs ORDER BY id DESC LIMIT 1").fetchone()
     assert status == "done" and str(r.json()["document_ids"][0]) in detail
+
+
+def test_index_spec_is_chosen_when_a_collection_is_created(client):
+    catalog = client.app.state.platform.store.catalog
+    r = client.post(
+        "/v1/collections/flatcoll/documents?index_spec=Flat",
+        files=[("files", ("a.txt", b"Exact search for small collections.", "text/plain"))],
+    )
+    assert r.status_code == 201 and catalog.get_collection("flatcoll").index_spec == "Flat"
+    r = client.post(
+        "/v1/collections/flatcoll/documents?index_spec=HNSW16",
+        files=[("files", ("b.txt", b"Another document.", "text/plain"))],
+    )
+    assert r.status_code == 422 and "already uses index" in r.json()["detail"]
+    r = client.post(
+        "/v1/collections/other/documents?index_spec=HNSW", files=[("files", ("c.txt", b"Text.", "text/plain"))]
+    )
+    assert r.status_code == 400 and "unknown index spec" in r.json()["detail"]
+    _upload(client, "defaultcoll", ("d.txt", b"Default index.", "text/plain"))
+    assert catalog.get_collection("defaultcoll").index_spec == "HNSW32"

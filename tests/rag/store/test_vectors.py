@@ -72,3 +72,32 @@ def test_dimension_mismatch_is_clear(tmp_path):
     vs = VectorStore(tmp_path, 8, "cosine", "Flat")
     with pytest.raises(Exception, match="dimension 8"):
         vs.append(np.zeros((2, 4), np.float32), np.arange(2))
+
+
+@pytest.mark.parametrize("spec", ["HNSW8", "LSH64", "KD16"])
+def test_approximate_specs_serve_the_collection(tmp_path, spec):
+    vs = VectorStore(tmp_path, 8, "cosine", spec)
+    x = _vecs(300, 5)
+    vs.append(x[:200], np.arange(200))
+    vs.append(x[200:], np.arange(200, 300))
+    assert type(vs._index).__name__ != "Flat" and len(vs) == 300
+    assert vs.search(x[250:251], 1).ids[0, 0] == 250
+
+
+def test_learned_index_waits_for_enough_vectors_then_trains(tmp_path):
+    import indexes
+    from rag.store.vectors import min_train_size
+
+    spec = "IVF4,PQ4x4"
+    need = min_train_size(indexes.parse_spec(spec))
+    assert need == 39 * 16
+    vs = VectorStore(tmp_path, 8, "cosine", spec)
+    x = _vecs(need + 50, 6)
+    vs.append(x[:100], np.arange(100))
+    assert type(vs._index).__name__ == "Flat"  # exact until there is enough to train on
+    assert json.loads((tmp_path / MANIFEST).read_text())["active_spec"] == "Flat"
+    vs.append(x[100:], np.arange(100, need + 50))
+    assert type(vs._index).__name__ == "IVFPQ" and len(vs) == need + 50
+    assert json.loads((tmp_path / MANIFEST).read_text())["active_spec"] == spec
+    vs.append(_vecs(3, 7), np.array([5000, 5001, 5002]))  # later appends add to the trained index
+    assert type(vs._index).__name__ == "IVFPQ" and len(vs) == need + 53
