@@ -24,8 +24,8 @@ class Settings:
     chunk_overlap: int = 40  # RAG_CHUNK_OVERLAP: tokens shared by consecutive chunks
     embed_batch_size: int = 32  # RAG_EMBED_BATCH_SIZE
     index_spec: str = "HNSW32"  # RAG_INDEX_SPEC: index type of new collections
-    generator: str = "transformers"  # RAG_GENERATOR: torch | transformers | llama-cpp
-    quant: str = "int8"  # RAG_QUANT: weight mode of the torch generator
+    generator: str = "torch"  # RAG_GENERATOR: torch (our decoder) | transformers | llama-cpp
+    quant: str = "int4"  # RAG_QUANT: weight mode of the torch generator: int4 | int8 | fp32
     max_answer_tokens: int = 256  # RAG_MAX_ANSWER_TOKENS
     threads: int = 0  # RAG_THREADS: torch threads, 0 = all cores
 
@@ -42,6 +42,8 @@ class Settings:
         if not 0 < self.port < 65536:
             raise ConfigError(f"port must be in 1..65535, got {self.port}")
         parse_spec(self.index_spec)
+        if self.quant not in ("int4", "int8", "fp32"):
+            raise ConfigError(f"quant must be int4, int8 or fp32, got {self.quant!r}")
         if self.generator not in ("torch", "transformers", "llama-cpp"):
             raise ConfigError(f"generator must be torch, transformers or llama-cpp, got {self.generator!r}")
 

@@ -1,0 +1,168 @@
+"""Our own torch decoder (:mod:`rag.model`) behind the :class:`Generator` interface."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from functools import lru_cache
+
+import torch
+
+from indexes.errors import ConfigError
+from rag.generate.base import ChatMessage, GenerationConfig, GenerationResult, Generator
+from rag.model import DEFAULT_QUANT, Decoder, DecodeStats, beam_search, load_gguf
+from rag.model.constraints import ByteMachine, TokenConstraint
+from rag.model.tokenizer import IncrementalDecoder
+
+
+def _default_threads() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+class TorchGenerator(Generator):
+    """SmolLM2 (or any Llama-architecture GGUF) run by :mod:`rag.model` on the CPU.
+
+    Greedy requests decode speculatively with prompt lookup (same output, fewer
+    passes when the answer quotes the prompt). Generation is serialised by a
+    lock: the model is shared, and two concurrent decodes on two cores would
+    only slow each other down.
+
+    Args:
+        gguf_path: the model file; None means the bundled SmolLM2-135M-Instruct.
+        quant: "int4" (default; the file's own 4-bit groups), "int8" or "fp32".
+        threads: CPU threads for torch and the numba kernels; None means all
+            this process may use. Thread counts are process-wide settings.
+    """
+
+    name = "torch"
+
+    def __init__(self, gguf_path: str | None = None, quant: str = DEFAULT_QUANT, threads: int | None = None) -> None:
+        self.threads = threads if threads is not None else _default_threads()
+        if self.threads < 1:
+            raise ConfigError(f"threads must be at least 1, got {threads}")
+        _set_threads(self.threads)
+        t0 = time.perf_counter()
+        self.model, self.tokenizer = load_gguf(gguf_path, quant)
+        self.load_seconds = time.perf_counter() - t0
+        self.quant = quant
+        self.decoder = Decoder(self.model, self.tokenizer)
+        self._lock = threading.Lock()
+
+    # -- prompts -----------------------------------------------------------
+    def prompt_ids(self, messages: Sequence[ChatMessage]) -> list[int]:
+        """Token ids of ``messages`` rendered with the model's chat template (ending with the assistant turn)."""
+        if not messages:
+            raise ConfigError("no messages to answer")
+        text = self.tokenizer.apply_chat_template([{"role": m.role, "content": m.content} for m in messages])
+        return self.tokenizer.encode(text)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer.encode(text, add_bos=False))
+
+    def constraint(self, machine: ByteMachine) -> TokenConstraint:
+        """Wrap a byte-level state machine for this vocabulary (reuse it: it memoises masks)."""
+        return TokenConstraint(machine, self.tokenizer.token_bytes, self.decoder.stop_ids)
+
+    # -- generation --------------------------------------------------------
+    def stream(
+        self,
+        messages: Sequence[ChatMessage],
+        config: GenerationConfig | None = None,
+        *,
+        constraint: TokenConstraint | ByteMachine | None = None,
+        speculative: bool = True,
+        stats: DecodeStats | None = None,
+    ) -> Iterator[str]:
+        """Yield the reply in text pieces as they are decoded.
+
+        Args:
+            messages: the conversation.
+            config: sampling settings (default: greedy, 256 tokens).
+            constraint: restrict the output to what a state machine accepts.
+            speculative: allow prompt-lookup speculation when decoding greedily.
+            stats: filled in with token counts and timings.
+        """
+        config = config or GenerationConfig()
+        if constraint is not None and not isinstance(constraint, TokenConstraint):
+            constraint = self.constraint(constraint)
+        prompt = self.prompt_ids(messages)
+        with self._lock:
+            yield from self.decoder.stream(prompt, config, stats, constraint=constraint, speculative=speculative)
+
+    def generate(
+        self,
+        messages: Sequence[ChatMessage],
+        config: GenerationConfig | None = None,
+        *,
+        constraint: TokenConstraint | ByteMachine | None = None,
+        speculative: bool = True,
+    ) -> GenerationResult:
+        stats = DecodeStats()
+        text = "".join(self.stream(messages, config, constraint=constraint, speculative=speculative, stats=stats))
+        return self._result(text, stats)
+
+    def generate_beam(
+        self,
+        messages: Sequence[ChatMessage],
+        num_beams: int = 4,
+        config: GenerationConfig | None = None,
+        length_penalty: float = 1.0,
+    ) -> GenerationResult:
+        """The most likely reply by beam search (sampling settings other than max_tokens and stop are ignored)."""
+        config = config or GenerationConfig()
+        prompt = self.prompt_ids(messages)
+        with self._lock:
+            t0 = time.perf_counter()
+            best = beam_search(
+                self.model, prompt, num_beams, config.max_tokens, sorted(self.decoder.stop_ids), length_penalty
+            )[0]
+            seconds = time.perf_counter() - t0
+        decoder = IncrementalDecoder(self.tokenizer)
+        for token in best.tokens:
+            decoder.push(token)
+        text, finish = decoder.text, "stop" if best.finished else "length"
+        cut = min((i for i in (text.find(s) for s in config.stop) if i >= 0), default=-1)
+        if cut >= 0:
+            text, finish = text[:cut], "stop"
+        stats = DecodeStats(len(prompt), len(best.tokens), 0.0, seconds, finish_reason=finish)
+        result = self._result(text, stats)
+        result.extra["num_beams"] = num_beams
+        return result
+
+    def _result(self, text: str, stats: DecodeStats) -> GenerationResult:
+        return GenerationResult(
+            text=text,
+            prompt_tokens=stats.prompt_tokens,
+            generated_tokens=stats.generated_tokens,
+            finish_reason=stats.finish_reason,
+            prefill_seconds=stats.prefill_seconds,
+            decode_seconds=stats.decode_seconds,
+            extra={
+                "quant": self.quant,
+                "forward_passes": stats.forward_passes,
+                "drafted_tokens": stats.drafted_tokens,
+                "accepted_tokens": stats.accepted_tokens,
+                "acceptance_rate": stats.acceptance_rate,
+                "load_seconds": self.load_seconds,
+            },
+        )
+
+
+def _set_threads(threads: int) -> None:
+    torch.set_num_threads(threads)
+    import numba  # the kernels' thread pool is separate from torch's
+
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+
+
+@lru_cache(maxsize=4)
+def shared_torch_generator(
+    gguf_path: str | None = None, quant: str = DEFAULT_QUANT, threads: int | None = None
+) -> TorchGenerator:
+    """One loaded :class:`TorchGenerator` per process and configuration (a server loads the model once)."""
+    return TorchGenerator(gguf_path, quant, threads)

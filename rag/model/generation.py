@@ -1,0 +1,191 @@
+"""The decoding loop: prefill, sampling, speculative prompt lookup, constraints, stop strings, streaming."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from indexes.errors import ConfigError
+from rag.generate.base import GenerationConfig
+from rag.model.constraints import TokenConstraint
+from rag.model.fused import MAX_TOKENS
+from rag.model.kv_cache import KVCache
+from rag.model.model import LlamaModel
+from rag.model.sampling import Sampler
+from rag.model.speculative import PromptLookup
+from rag.model.tokenizer import GGUFTokenizer, IncrementalDecoder
+
+
+@dataclass
+class DecodeStats:
+    """What one generation did; filled in while it runs."""
+
+    prompt_tokens: int = 0
+    generated_tokens: int = 0
+    prefill_seconds: float = 0.0
+    decode_seconds: float = 0.0
+    forward_passes: int = 0  # decoding passes after the prefill
+    drafted_tokens: int = 0  # tokens proposed by prompt lookup
+    accepted_tokens: int = 0  # of those, how many greedy decoding confirmed
+    finish_reason: str = "length"  # "stop" (end token or stop string) or "length"
+
+    @property
+    def acceptance_rate(self) -> float:
+        return self.accepted_tokens / self.drafted_tokens if self.drafted_tokens else 0.0
+
+
+class Decoder:
+    """Generates from a :class:`LlamaModel` with its tokenizer.
+
+    Args:
+        model: the decoder (eval mode).
+        tokenizer: its tokenizer; ``eos_id`` ends generation.
+        lookup: prompt-lookup settings used for greedy decoding (None disables speculation).
+    """
+
+    def __init__(self, model: LlamaModel, tokenizer: GGUFTokenizer, lookup: PromptLookup | None = None) -> None:
+        self.model, self.tokenizer = model, tokenizer
+        self.lookup = lookup if lookup is not None else PromptLookup()
+        self.stop_ids = {i for i in (tokenizer.eos_id,) if i is not None}
+
+    def tokens(
+        self,
+        prompt: Sequence[int],
+        config: GenerationConfig,
+        stats: DecodeStats | None = None,
+        constraint: TokenConstraint | None = None,
+        speculative: bool = True,
+        context: object = None,
+    ) -> Iterator[int]:
+        """Yield generated token ids (the end token is not yielded).
+
+        Args:
+            prompt: the prompt's token ids.
+            config: sampling settings.
+            stats: filled in as generation proceeds.
+            constraint: only tokens it allows are sampled; generation ends when it is complete.
+            speculative: draft with prompt lookup when decoding greedily without a constraint.
+            context: passed to the layers' cross-attention modules.
+        """
+        stats = stats if stats is not None else DecodeStats()
+        if not prompt:
+            raise ConfigError("the prompt is empty; give at least one token")
+        stats.prompt_tokens = len(prompt)
+        sampler = Sampler(config, self.model.config.vocab_size)
+        speculate = speculative and sampler.greedy and constraint is None and self.lookup.max_draft > 0
+        draft_room = min(self.lookup.max_draft, MAX_TOKENS - 1) if speculate else 0
+        cache = self.model.new_cache(min(self.model.config.max_seq_len, len(prompt) + config.max_tokens + draft_room))
+        history = list(prompt)
+        state = constraint.initial() if constraint is not None else None
+        with torch.inference_mode():
+            t0 = time.perf_counter()
+            logits = self.model(torch.tensor([prompt]), cache, context=context, last_only=True)[0, -1]
+            allowed = constraint.allowed(state) if constraint is not None else None
+            token = sampler.choose(logits, history, allowed)
+            stats.prefill_seconds = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            lookup = PromptLookup(self.lookup.max_ngram, self.lookup.min_ngram, draft_room, self.lookup.start_draft)
+            if speculate:
+                lookup.extend(history)
+            try:
+                while True:
+                    if token in self.stop_ids:
+                        stats.finish_reason = "stop"
+                        return
+                    history.append(token)
+                    stats.generated_tokens += 1
+                    yield token
+                    if constraint is not None:
+                        state = constraint.advance(state, token)
+                        if constraint.must_stop(state):
+                            stats.finish_reason = "stop"
+                            return
+                    if stats.generated_tokens >= config.max_tokens or cache.length >= cache.max_len:
+                        stats.finish_reason = "length"  # asked-for length, or the model's context is full
+                        return
+                    if speculate:
+                        lookup.extend([token])
+                        budget = config.max_tokens - stats.generated_tokens
+                        draft = lookup.draft(min(budget - 1, cache.max_len - cache.length - 1))
+                        new = self._verify(token, draft, history, sampler, cache, context, stats)
+                        lookup.feedback(len(draft), len(new) - 1)
+                        for extra in new[:-1]:  # confirmed draft tokens
+                            if extra in self.stop_ids:
+                                stats.finish_reason = "stop"
+                                return
+                            history.append(extra)
+                            lookup.extend([extra])
+                            stats.generated_tokens += 1
+                            yield extra
+                        token = new[-1]
+                        continue
+                    logits = self.model(torch.tensor([[token]]), cache, context=context)[0, -1]
+                    stats.forward_passes += 1
+                    allowed = constraint.allowed(state) if constraint is not None else None
+                    token = sampler.choose(logits, history, allowed)
+            finally:
+                stats.decode_seconds = time.perf_counter() - t0
+
+    def _verify(
+        self,
+        token: int,
+        draft: list[int],
+        history: list[int],
+        sampler: Sampler,
+        cache: KVCache,
+        context: object,
+        stats: DecodeStats,
+    ) -> list[int]:
+        """Run ``token`` and the draft in one pass; return the accepted draft prefix plus the next token.
+
+        The cache keeps only the positions of the accepted tokens.
+        """
+        start = cache.length
+        logits = self.model(torch.tensor([[token, *draft]]), cache, context=context)[0]  # (1 + d, vocab)
+        stats.forward_passes += 1
+        stats.drafted_tokens += len(draft)
+        seen = list(history)
+        out = []
+        for i in range(len(draft) + 1):
+            choice = sampler.choose(logits[i], seen)
+            out.append(choice)
+            if i == len(draft) or choice != draft[i] or choice in self.stop_ids:
+                break
+            seen.append(choice)
+        stats.accepted_tokens += len(out) - 1
+        cache.truncate(start + len(out))
+        return out
+
+    def stream(
+        self, prompt: Sequence[int], config: GenerationConfig, stats: DecodeStats | None = None, **kwargs: object
+    ) -> Iterator[str]:
+        """Yield the generated text in pieces, ending before the first stop string.
+
+        Text that could be the beginning of a stop string is held back until it
+        is clear that it is not. Keyword arguments go to :meth:`tokens`.
+        """
+        if any(not s for s in config.stop):
+            raise ConfigError("stop strings must not be empty")
+        stats = stats if stats is not None else DecodeStats()
+        decoder = IncrementalDecoder(self.tokenizer)
+        hold = max((len(s) for s in config.stop), default=1) - 1
+        pending = ""
+        tokens = self.tokens(prompt, config, stats, **kwargs)  # type: ignore[arg-type]
+        try:
+            for token in tokens:
+                pending += decoder.push(token)
+                cut = min((i for i in (pending.find(s) for s in config.stop) if i >= 0), default=-1)
+                if cut >= 0:
+                    pending = pending[:cut]
+                    stats.finish_reason = "stop"
+                    break
+                if len(pending) > hold:
+                    yield pending[: len(pending) - hold]
+                    pending = pending[len(pending) - hold :]
+        finally:
+            tokens.close()
+        if pending:
+            yield pending

@@ -1,0 +1,313 @@
+"""Group-quantized linear layers run by numba kernels: 4-bit (Q4_1) and 8-bit (Q8_0) groups of 32.
+
+Weights stay in the GGUF's own block formats, so nothing is re-quantized:
+a group of 32 values of a row has a scale ``d`` and, for 4-bit, a minimum
+``m``: ``w = d * q + m`` (q in 0..15) or ``w = d * q`` (q in -127..127).
+
+Layout: rows are cut into tiles of ``TILE`` rows and within a tile the values
+are stored transposed, ``q[tile, group, j, row]``, so the innermost loop runs
+over 64 adjacent rows and vectorises. The 4-bit tile packs value j in the low
+nibble and value j + 16 in the high nibble of byte j (ggml's order).
+
+Activations are quantized per group of 32 to int8 on the fly (what llama.cpp
+does too) so the inner products are exact int32 sums; each row of the input
+is processed on its own, so a row's output is bit-identical whether it is
+multiplied alone (decoding) or among up to ``_GEMV_MAX_ROWS`` rows
+(speculative verification). Longer inputs (prefill) are compute-bound and go
+through a float32 copy of the weight and BLAS instead.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+
+import numba
+import numpy as np
+import torch
+import torch.nn.functional as F
+from numba import prange
+from torch import nn
+
+from rag.model.quants import QK
+
+TILE = 64
+_GEMV_MAX_ROWS = 16
+# Matrices with fewer weights run their small-input kernel on one thread: waking a
+# second thread costs more than it saves there (env override for experiments).
+PARALLEL_MIN_WEIGHTS = int(os.environ.get("RAG_PARALLEL_MIN_WEIGHTS", 1_000_000))
+
+# numba's OpenMP pool is a libgomp of its own (torch has another) and reads this
+# when it starts, at the first parallel kernel call. By default idle workers spin
+# ~300k iterations after each parallel region. On 2 cores with one other busy
+# process, spinning workers starve the thread that has the work: decoding fell to
+# 1-2 tokens/s (20k spins: the same), against 60-70 with workers that sleep at
+# once; on a quiet machine both gave ~80 (with the serial small layers above).
+# A value the user set wins.
+os.environ.setdefault("GOMP_SPINCOUNT", "0")
+
+
+@numba.njit(fastmath=True, cache=True, nogil=True)
+def _quantize_activations(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    # x float32 (M, K) -> xq int8 (M, K), scale float32 (M, G), sum float32 (M, G)
+    M, K = x.shape
+    G = K // 32
+    xq = np.empty((M, K), np.int8)
+    xd = np.empty((M, G), np.float32)
+    xs = np.empty((M, G), np.float32)
+    for i in range(M):
+        for g in range(G):
+            amax = np.float32(0.0)
+            total = np.float32(0.0)
+            for j in range(32):
+                v = x[i, g * 32 + j]
+                total += v
+                amax = max(amax, abs(v))
+            d = amax / np.float32(127.0)
+            inv = np.float32(1.0) / d if d > 0 else np.float32(0.0)
+            for j in range(32):
+                xq[i, g * 32 + j] = np.int8(np.rint(x[i, g * 32 + j] * inv))
+            xd[i, g] = d
+            xs[i, g] = total
+    return xq, xd, xs
+
+
+def _q4_matmul(q: np.ndarray, d: np.ndarray, m: np.ndarray, x: np.ndarray, out: np.ndarray) -> None:
+    # q uint8 (NT, G, 16, TILE); d, m float32 (NT, G, TILE); x float32 (M, G * 32); out float32 (M, NT * TILE)
+    NT, G, _, T = q.shape
+    xq, xd, xs = _quantize_activations(x)
+    for t in prange(NT):
+        acc = np.empty(T, np.float32)
+        s = np.empty(T, np.int32)
+        for i in range(x.shape[0]):
+            acc[:] = 0
+            for g in range(G):
+                s[:] = 0
+                for j in range(16):
+                    xa = np.int32(xq[i, g * 32 + j])
+                    xb = np.int32(xq[i, g * 32 + j + 16])
+                    for n in range(T):
+                        b = np.int32(q[t, g, j, n])
+                        s[n] += (b & 15) * xa + (b >> 4) * xb
+                dx, sx = xd[i, g], xs[i, g]
+                for n in range(T):
+                    acc[n] += d[t, g, n] * dx * np.float32(s[n]) + m[t, g, n] * sx
+            for n in range(T):
+                out[i, t * T + n] = acc[n]
+
+
+def _q8_matmul(q: np.ndarray, d: np.ndarray, x: np.ndarray, out: np.ndarray) -> None:
+    # q int8 (NT, G, 32, TILE); d float32 (NT, G, TILE); x float32 (M, G * 32); out float32 (M, NT * TILE)
+    NT, G, _, T = q.shape
+    xq, xd, _ = _quantize_activations(x)
+    for t in prange(NT):
+        acc = np.empty(T, np.float32)
+        s = np.empty(T, np.int32)
+        for i in range(x.shape[0]):
+            acc[:] = 0
+            for g in range(G):
+                s[:] = 0
+                for j in range(32):
+                    xa = np.int32(xq[i, g * 32 + j])
+                    for n in range(T):
+                        s[n] += np.int32(q[t, g, j, n]) * xa
+                dx = xd[i, g]
+                for n in range(T):
+                    acc[n] += d[t, g, n] * dx * np.float32(s[n])
+            for n in range(T):
+                out[i, t * T + n] = acc[n]
+
+
+# Each kernel comes serial and parallel; a layer picks one for good (see PARALLEL_MIN_WEIGHTS), so a
+# row's result never depends on which variant ran.
+_Q4_MATMUL = (numba.njit(fastmath=True, cache=True, nogil=True)(_q4_matmul),
+              numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)(_q4_matmul))
+_Q8_MATMUL = (numba.njit(fastmath=True, cache=True, nogil=True)(_q8_matmul),
+              numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)(_q8_matmul))
+
+
+@numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)
+def _q4_dequantize(q: np.ndarray, d: np.ndarray, m: np.ndarray, out: np.ndarray) -> None:
+    # q uint8 (NT, G, 16, TILE); d, m float32 (NT, G, TILE); out float32 (NT * TILE, G * 32)
+    NT, G, _, T = q.shape
+    for t in prange(NT):
+        for n in range(T):
+            row = out[t * T + n]
+            for g in range(G):
+                for j in range(16):
+                    b = q[t, g, j, n]
+                    row[g * 32 + j] = d[t, g, n] * np.float32(b & 15) + m[t, g, n]
+                    row[g * 32 + j + 16] = d[t, g, n] * np.float32(b >> 4) + m[t, g, n]
+
+
+@numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)
+def _q8_dequantize(q: np.ndarray, d: np.ndarray, out: np.ndarray) -> None:
+    # q int8 (NT, G, 32, TILE); d float32 (NT, G, TILE); out float32 (NT * TILE, G * 32)
+    NT, G, _, T = q.shape
+    for t in prange(NT):
+        for n in range(T):
+            row = out[t * T + n]
+            for g in range(G):
+                for j in range(32):
+                    row[g * 32 + j] = d[t, g, n] * np.float32(q[t, g, j, n])
+
+
+def quantize_q8_groups(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """float32 (rows, cols) -> q int8 (rows, cols // 32, 32), d float32 (rows, cols // 32); symmetric."""
+    g = weight.reshape(weight.shape[0], -1, QK)
+    d = (np.abs(g).max(axis=2) / 127.0).astype(np.float32)
+    inv = np.divide(1.0, d, out=np.zeros_like(d), where=d > 0)
+    return np.rint(g * inv[..., None]).astype(np.int8), d
+
+
+def _tiles(a: np.ndarray) -> np.ndarray:
+    """(N, G, ...) -> (ceil(N / TILE), G, ..., TILE), zero-padding the rows."""
+    n = a.shape[0]
+    pad = -n % TILE
+    if pad:
+        a = np.concatenate([a, np.zeros((pad, *a.shape[1:]), a.dtype)])
+    a = a.reshape(-1, TILE, *a.shape[1:])  # (NT, TILE, G, ...)
+    return np.ascontiguousarray(np.moveaxis(a, 1, -1))
+
+
+class GroupQuantLinear(nn.Module, ABC):
+    """Shared plumbing: shapes, the small-input kernel path and the large-input BLAS path."""
+
+    out_features: int
+    in_features: int
+    d: np.ndarray  # float32 (NT, G, TILE) group scales
+
+    @abstractmethod
+    def dequantize(self) -> torch.Tensor:
+        """The weight as float32 (out, in)."""
+
+    @abstractmethod
+    def _kernel(self, x: np.ndarray, out: np.ndarray) -> None:
+        """out (M, padded rows) = x (M, in) times the weight, by the numba kernel."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x2 = x.reshape(-1, self.in_features)
+        if x2.shape[0] > _GEMV_MAX_ROWS or x.requires_grad:  # BLAS for long inputs, autograd for training
+            return F.linear(x, self.dequantize())
+        rows = self.d.shape[0] * TILE  # out_features rounded up to whole tiles
+        out = torch.empty(x2.shape[0], rows)
+        self._kernel(x2.contiguous().numpy(), out.numpy())
+        if rows != self.out_features:
+            out = out[:, : self.out_features]
+        return out.reshape(*x.shape[:-1], self.out_features)
+
+
+class Int4Linear(GroupQuantLinear):
+    """4-bit weights, groups of 32 with a scale and a minimum each (ggml Q4_1)."""
+
+    def __init__(self, nibbles: np.ndarray, d: np.ndarray, m: np.ndarray) -> None:
+        """Args: nibbles uint8 (out, in // 32, 16); d, m float32 (out, in // 32)."""
+        super().__init__()
+        self.out_features, groups = d.shape
+        self.in_features = groups * QK
+        self.q, self.d, self.m = _tiles(nibbles), _tiles(d), _tiles(m)
+        self.parallel = int(self.out_features * self.in_features >= PARALLEL_MIN_WEIGHTS)
+
+    @classmethod
+    def from_q4_1(cls, raw: np.ndarray, in_features: int, scaled_rows: int = 0, row_scale: float = 1.0) -> Int4Linear:
+        """From Q4_1 bytes uint8 (out, in // 32 * 20), a GGUF tensor as stored.
+
+        The first ``scaled_rows`` rows are multiplied by ``row_scale`` (exact for powers of two).
+        """
+        b = raw.reshape(raw.shape[0], in_features // QK, 20)
+        d = np.ascontiguousarray(b[..., 0:2]).view(np.float16)[..., 0].astype(np.float32)
+        m = np.ascontiguousarray(b[..., 2:4]).view(np.float16)[..., 0].astype(np.float32)
+        d[:scaled_rows] *= row_scale
+        m[:scaled_rows] *= row_scale
+        return cls(b[..., 4:], d, m)
+
+    @classmethod
+    def from_float(cls, weight: np.ndarray) -> Int4Linear:
+        """Quantize float32 (out, in) to groups of 32: d = (max - min) / 15, m = min."""
+        g = weight.reshape(weight.shape[0], -1, QK)
+        lo, hi = g.min(axis=2), g.max(axis=2)
+        d = ((hi - lo) / 15.0).astype(np.float32)
+        inv = np.divide(1.0, d, out=np.zeros_like(d), where=d > 0)
+        q = np.clip(np.rint((g - lo[..., None]) * inv[..., None]), 0, 15).astype(np.uint8)
+        return cls(q[..., :16] | (q[..., 16:] << 4), d, lo.astype(np.float32))
+
+    def dequantize(self) -> torch.Tensor:
+        out = np.empty((self.d.shape[0] * TILE, self.in_features), np.float32)
+        _q4_dequantize(self.q, self.d, self.m, out)
+        return torch.from_numpy(out[: self.out_features])
+
+    def _kernel(self, x: np.ndarray, out: np.ndarray) -> None:
+        _Q4_MATMUL[self.parallel](self.q, self.d, self.m, x, out)
+
+    def nbytes(self) -> int:
+        return self.q.nbytes + self.d.nbytes + self.m.nbytes
+
+
+class Int8GroupLinear(GroupQuantLinear):
+    """8-bit weights, groups of 32 with a scale each (ggml Q8_0); also serves as a tied embedding."""
+
+    def __init__(self, q: np.ndarray, d: np.ndarray) -> None:
+        """Args: q int8 (out, in // 32, 32); d float32 (out, in // 32)."""
+        super().__init__()
+        self.out_features, groups = d.shape
+        self.in_features = groups * QK
+        self.q, self.d = _tiles(q), _tiles(d)
+        self.parallel = int(self.out_features * self.in_features >= PARALLEL_MIN_WEIGHTS)
+
+    @classmethod
+    def from_q8_0(cls, raw: np.ndarray, in_features: int) -> Int8GroupLinear:
+        """From Q8_0 bytes uint8 (out, in // 32 * 34), a GGUF tensor as stored."""
+        b = raw.reshape(raw.shape[0], in_features // QK, 34)
+        d = np.ascontiguousarray(b[..., 0:2]).view(np.float16)[..., 0].astype(np.float32)
+        return cls(b[..., 2:].view(np.int8), d)
+
+    @classmethod
+    def from_int8_rows(cls, q: np.ndarray, scale: np.ndarray) -> Int8GroupLinear:
+        """From int8 (out, in) with one scale per output channel (out,).
+
+        The kernel takes a scale per group, so the row's scale is repeated for
+        each of its groups (4 bytes per 32 weights).
+        """
+        out, cols = q.shape
+        d = np.repeat(scale.astype(np.float32)[:, None], cols // QK, axis=1)
+        return cls(q.reshape(out, cols // QK, QK), d)
+
+    @classmethod
+    def from_float(cls, chunks: list[np.ndarray]) -> Int8GroupLinear:
+        """Quantize a float32 weight, given as consecutive row blocks (rows, in), per group of 32."""
+        q, d = zip(*(quantize_q8_groups(c) for c in chunks))
+        return cls(np.concatenate(q), np.concatenate(d))
+
+    def rows(self, ids: torch.Tensor) -> torch.Tensor:
+        """Dequantized rows: int64 (...) -> float32 (..., in_features); the embedding lookup."""
+        flat = ids.reshape(-1).numpy()
+        tile, pos = flat // TILE, flat % TILE
+        q = self.q[tile, :, :, pos].astype(np.float32)  # (n, G, 32)
+        w = q * self.d[tile, :, pos][..., None]
+        return torch.from_numpy(w.reshape(*ids.shape, self.in_features))
+
+    def dequantize(self) -> torch.Tensor:
+        out = np.empty((self.d.shape[0] * TILE, self.in_features), np.float32)
+        _q8_dequantize(self.q, self.d, out)
+        return torch.from_numpy(out[: self.out_features])
+
+    def _kernel(self, x: np.ndarray, out: np.ndarray) -> None:
+        _Q8_MATMUL[self.parallel](self.q, self.d, x, out)
+
+    def nbytes(self) -> int:
+        return self.q.nbytes + self.d.nbytes
+
+
+class GroupEmbedding(nn.Module):
+    """Token embedding that reads the rows of a (tied) :class:`Int8GroupLinear` output layer."""
+
+    def __init__(self, table: Int8GroupLinear) -> None:
+        super().__init__()
+        self.table = table
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """int64 (B, T) -> float32 (B, T, dim)."""
+        return self.table.rows(tokens)
+
+    def nbytes(self) -> int:
+        return 0  # the table is counted once, as the output layer

@@ -1,0 +1,78 @@
+"""The Generator interface over our decoder and llama.cpp, and the ``rag generate`` command."""
+
+from __future__ import annotations
+
+import argparse
+import builtins
+import json
+
+import pytest
+
+from indexes.errors import MissingDependencyError
+from rag.generate.base import ChatMessage, GenerationConfig
+
+MESSAGES = [ChatMessage("user", "What is the capital of France? One sentence.")]
+
+
+def test_torch_generator_generate_stream_and_count(torch_generator):
+    g = torch_generator
+    result = g.generate(MESSAGES, GenerationConfig(max_tokens=16))
+    assert result.text and 0 < result.generated_tokens <= 16 and result.prompt_tokens > 10
+    assert result.finish_reason in ("stop", "length") and result.decode_seconds > 0
+    assert {"drafted_tokens", "accepted_tokens", "acceptance_rate", "load_seconds"} <= set(result.extra)
+    assert "".join(g.stream(MESSAGES, GenerationConfig(max_tokens=16))) == result.text
+    assert g.count_tokens("hello world") == 2
+    beam = g.generate_beam(MESSAGES, num_beams=2, config=GenerationConfig(max_tokens=8))
+    assert beam.text and beam.extra["num_beams"] == 2
+
+
+def test_shared_constructor_loads_once(gguf_path, torch_generator):
+    from rag.generate.torch_backend import shared_torch_generator
+
+    assert shared_torch_generator(gguf_path, "int4", 2) is torch_generator
+
+
+def test_cli_generate_json(gguf_path, capsys):
+    from rag.cli import generate
+
+    parser = argparse.ArgumentParser()
+    generate.register(parser.add_subparsers())
+    args = parser.parse_args(["generate", "Say hi.", "--max-tokens", "8", "--threads", "2", "--gguf", gguf_path,
+                              "--json"])
+    assert args.func(args) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["generated_tokens"] <= 8 and report["quant"] == "int4"
+    for key in ("text", "prompt_tokens", "prefill_tokens_per_s", "decode_tokens_per_s", "load_seconds",
+                "peak_rss_mb"):
+        assert key in report
+    args = parser.parse_args(["generate", "Say hi.", "--max-tokens", "4", "--gguf", gguf_path, "--threads", "2"])
+    assert args.func(args) == 0
+    assert capsys.readouterr().out.strip()
+
+
+def test_llama_cpp_backend_is_optional(monkeypatch):
+    from rag.generate import llamacpp_backend
+
+    real_import = builtins.__import__
+
+    def no_llama(name, *args, **kwargs):
+        if name == "llama_cpp":
+            raise ImportError("No module named 'llama_cpp'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_llama)
+    with pytest.raises(MissingDependencyError, match="pip install llama-cpp-python"):
+        llamacpp_backend.LlamaCppGenerator()
+
+
+@pytest.mark.slow
+def test_llama_cpp_backend_generates(gguf_path):
+    pytest.importorskip("llama_cpp")
+    from rag.generate.llamacpp_backend import LlamaCppGenerator
+
+    g = LlamaCppGenerator(gguf_path, threads=2, n_ctx=512)
+    result = g.generate(MESSAGES, GenerationConfig(max_tokens=12))
+    assert result.text and 0 < result.generated_tokens <= 12 and result.prompt_tokens > 10
+    assert "".join(g.stream(MESSAGES, GenerationConfig(max_tokens=12))) == result.text
+    assert g.count_tokens("hello world") == 2
+    g.close()

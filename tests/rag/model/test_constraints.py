@@ -1,0 +1,51 @@
+"""Constrained decoding only ever yields strings the state machine accepts."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from indexes.errors import ConfigError
+from rag.generate.base import GenerationConfig
+from rag.model.constraints import ChoiceMachine, TokenConstraint
+from rag.model.generation import Decoder
+
+CHOICES = ["positive", "negative", "neutral", "not sure 🤔"]
+
+
+def test_choice_machine_steps():
+    m = ChoiceMachine(["yes", "yellow"])
+    s = m.initial()
+    for byte in b"ye":
+        s = m.step(s, byte)
+    assert s is not None and not m.accepting(s)
+    assert m.step(s, ord("x")) is None
+    assert m.accepting(m.step(s, ord("s")))
+    with pytest.raises(ConfigError):
+        ChoiceMachine([])
+
+
+def test_token_masks_allow_exactly_the_viable_tokens(tokenizer):
+    c = TokenConstraint(ChoiceMachine(["yes", "no"]), tokenizer.token_bytes, [tokenizer.eos_id])
+    mask = c.allowed(c.initial())
+    allowed = {tokenizer.token_bytes[i] for i in torch.nonzero(mask).flatten().tolist()}
+    assert allowed and all(b"yes".startswith(a) or b"no".startswith(a) for a in allowed)
+    assert not mask[tokenizer.eos_id]
+    done = c.advance(c.initial(), tokenizer.encode("yes")[0])
+    assert c.accepting(done) and c.must_stop(done)
+    with pytest.raises(ConfigError):
+        c.advance(c.initial(), tokenizer.encode("maybe")[0])
+
+
+def test_constrained_generation_only_yields_accepted_strings(load):
+    model, tok = load("int4")
+    decoder = Decoder(model, tok)
+    constraint = TokenConstraint(ChoiceMachine(CHOICES), tok.token_bytes, [tok.eos_id])
+    prompt = tok.encode(tok.apply_chat_template([{"role": "user", "content": "Classify: I loved this film!"}]))
+    outputs = set()
+    for seed in range(6):
+        config = GenerationConfig(max_tokens=20, temperature=1.5, seed=seed)
+        outputs.add("".join(decoder.stream(prompt, config, constraint=constraint)))
+    assert outputs <= set(CHOICES), outputs
+    greedy = "".join(decoder.stream(prompt, GenerationConfig(max_tokens=20), constraint=constraint))
+    assert greedy in CHOICES
