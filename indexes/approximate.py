@@ -210,7 +210,10 @@ class ApproximateIndex(Index):
 
     def _raw_vectors(self) -> np.ndarray:
         """float32 (rows, dim) stored vectors (normalised for cosine)."""
-        raise NotImplementedError(f"{type(self).__name__} keeps no raw vectors")
+        raise ConfigError(
+            f"{type(self).__name__} keeps no raw vectors to re-score exactly; use a type that stores them "
+            "(for IVF-PQ add ',RFlat')"
+        )
 
     # -- persistence helpers -------------------------------------------------
     def _row_arrays(self) -> dict[str, np.ndarray]:

@@ -50,7 +50,7 @@ class SearchResult:
 
 
 @dataclass(frozen=True)
-class IndexConfig:
+class IndexConfig(ABC):
     """Build-time parameters of one index type, parsed from a spec string.
 
     Subclasses set ``pattern`` (a regex matched against the whole spec) and
@@ -64,8 +64,9 @@ class IndexConfig:
     def from_match(cls, match: re.Match[str]) -> IndexConfig:
         return cls()
 
+    @abstractmethod
     def spec(self) -> str:
-        raise NotImplementedError
+        """The canonical spec string; ``parse_spec(c.spec()) == c``."""
 
 
 @dataclass(frozen=True)
