@@ -25,7 +25,7 @@ class Settings:
     embed_batch_size: int = 32  # RAG_EMBED_BATCH_SIZE
     index_spec: str = "HNSW32"  # RAG_INDEX_SPEC: index type of new collections
     generator: str = "torch"  # RAG_GENERATOR: torch (our decoder) | transformers | llama-cpp
-    quant: str = "int8"  # RAG_QUANT: int8 | int4 | fp32 (int8 prefills 4x faster, see benchmarks)
+    quant: str = "int4"  # RAG_QUANT: int4 | int8 | fp32 (int4: fastest decode, least memory; see benchmarks)
     max_answer_tokens: int = 256  # RAG_MAX_ANSWER_TOKENS
     threads: int = 0  # RAG_THREADS: torch threads, 0 = all cores
 

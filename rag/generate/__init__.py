@@ -11,7 +11,7 @@ BACKENDS = ("torch", "transformers", "llama-cpp")
 
 
 def load_generator(
-    backend: str = "torch", gguf_path: str | None = None, quant: str = "int8", threads: int | None = None
+    backend: str = "torch", gguf_path: str | None = None, quant: str = "int4", threads: int | None = None
 ) -> Generator:
     """Build a generator by backend name; unknown names raise :class:`ConfigError`."""
     if backend == "torch":
@@ -31,7 +31,7 @@ def load_generator(
 
 @lru_cache(maxsize=2)
 def shared_generator(
-    backend: str = "torch", gguf_path: str | None = None, quant: str = "int8", threads: int | None = None
+    backend: str = "torch", gguf_path: str | None = None, quant: str = "int4", threads: int | None = None
 ) -> Generator:
     """One loaded model per process and configuration (models are read-only once loaded)."""
     return load_generator(backend, gguf_path, quant, threads)

@@ -123,9 +123,9 @@ def _attend(
             out[t, h * hd : (h + 1) * hd] = o[r]
 
 
-_attend_serial = numba.njit(fastmath=True, cache=True, nogil=True)(_attend)
-_attend_parallel = numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)(_attend)
-_PARALLEL_KEYS = 2048  # below this many (query, key) pairs per call a parallel region costs more than it saves
+# One compiled variant only: a serial twin for short inputs would be other machine
+# code, and a query's result must not depend on how many queries share the call.
+_attend_kernel = numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)(_attend)
 
 
 def attend(
@@ -147,5 +147,4 @@ def attend(
         n_heads: H.
         out: float32 (T, H * hd), receives the attention output.
     """
-    kernel = _attend_parallel if qkv.shape[0] * (start + qkv.shape[0]) >= _PARALLEL_KEYS else _attend_serial
-    kernel(qkv, rot, k_cache, v_cache, start, n_heads, out)
+    _attend_kernel(qkv, rot, k_cache, v_cache, start, n_heads, out)

@@ -15,11 +15,18 @@ is processed on its own, so a row's output is bit-identical whether it is
 multiplied alone (decoding) or among up to ``_GEMV_MAX_ROWS`` rows
 (speculative verification). Longer inputs (prefill) are compute-bound and go
 through a float32 copy of the weight and BLAS instead.
+
+Threads: the kernels run on numba's OpenMP pool (``numba.set_num_threads``),
+whose idle workers spin for a while after each parallel region (libgomp's
+default). On a quiet 2-core machine that is what makes the second thread pay
+(about 100 against 70 tokens/s with ``GOMP_SPINCOUNT=0``); but while another
+process keeps a core busy, two spinning threads can collapse to a few tokens/s
+(llama.cpp's threads did too in the same runs), where ``GOMP_SPINCOUNT=0`` kept
+50-70. On a shared machine set ``GOMP_SPINCOUNT=0`` before start, or use one thread.
 """
 
 from __future__ import annotations
 
-import os
 from abc import ABC, abstractmethod
 
 import numba
@@ -33,23 +40,14 @@ from rag.model.quants import QK
 
 TILE = 64
 _GEMV_MAX_ROWS = 16
-# Matrices with fewer weights run their small-input kernel on one thread: waking a
-# second thread costs more than it saves there (env override for experiments).
-PARALLEL_MIN_WEIGHTS = int(os.environ.get("RAG_PARALLEL_MIN_WEIGHTS", 1_000_000))
-
-# numba's OpenMP pool is a libgomp of its own (torch has another) and reads this
-# when it starts, at the first parallel kernel call. By default idle workers spin
-# ~300k iterations after each parallel region. On 2 cores with one other busy
-# process, spinning workers starve the thread that has the work: decoding fell to
-# 1-2 tokens/s (20k spins: the same), against 60-70 with workers that sleep at
-# once; on a quiet machine both gave ~80 (with the serial small layers above).
-# A value the user set wins.
-os.environ.setdefault("GOMP_SPINCOUNT", "0")
 
 
 @numba.njit(fastmath=True, cache=True, nogil=True)
 def _quantize_activations(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     # x float32 (M, K) -> xq int8 (M, K), scale float32 (M, G), sum float32 (M, G)
+    # The sum is of the quantized values (scale * sum(xq)), as llama.cpp's Q8_1 keeps it: then
+    # d*q.x + m*sum is exactly w.x for the quantized x, and the rounding error scales with |w|,
+    # not with |w - m| (using the exact sum of x raised the perplexity by 2%).
     M, K = x.shape
     G = K // 32
     xq = np.empty((M, K), np.int8)
@@ -58,20 +56,21 @@ def _quantize_activations(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nda
     for i in range(M):
         for g in range(G):
             amax = np.float32(0.0)
-            total = np.float32(0.0)
             for j in range(32):
-                v = x[i, g * 32 + j]
-                total += v
-                amax = max(amax, abs(v))
+                amax = max(amax, abs(x[i, g * 32 + j]))
             d = amax / np.float32(127.0)
             inv = np.float32(1.0) / d if d > 0 else np.float32(0.0)
+            total = 0
             for j in range(32):
-                xq[i, g * 32 + j] = np.int8(np.rint(x[i, g * 32 + j] * inv))
+                v = np.int8(np.rint(x[i, g * 32 + j] * inv))
+                xq[i, g * 32 + j] = v
+                total += v
             xd[i, g] = d
-            xs[i, g] = total
+            xs[i, g] = d * np.float32(total)
     return xq, xd, xs
 
 
+@numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)
 def _q4_matmul(q: np.ndarray, d: np.ndarray, m: np.ndarray, x: np.ndarray, out: np.ndarray) -> None:
     # q uint8 (NT, G, 16, TILE); d, m float32 (NT, G, TILE); x float32 (M, G * 32); out float32 (M, NT * TILE)
     NT, G, _, T = q.shape
@@ -96,6 +95,7 @@ def _q4_matmul(q: np.ndarray, d: np.ndarray, m: np.ndarray, x: np.ndarray, out: 
                 out[i, t * T + n] = acc[n]
 
 
+@numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)
 def _q8_matmul(q: np.ndarray, d: np.ndarray, x: np.ndarray, out: np.ndarray) -> None:
     # q int8 (NT, G, 32, TILE); d float32 (NT, G, TILE); x float32 (M, G * 32); out float32 (M, NT * TILE)
     NT, G, _, T = q.shape
@@ -116,14 +116,6 @@ def _q8_matmul(q: np.ndarray, d: np.ndarray, x: np.ndarray, out: np.ndarray) -> 
                     acc[n] += d[t, g, n] * dx * np.float32(s[n])
             for n in range(T):
                 out[i, t * T + n] = acc[n]
-
-
-# Each kernel comes serial and parallel; a layer picks one for good (see PARALLEL_MIN_WEIGHTS), so a
-# row's result never depends on which variant ran.
-_Q4_MATMUL = (numba.njit(fastmath=True, cache=True, nogil=True)(_q4_matmul),
-              numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)(_q4_matmul))
-_Q8_MATMUL = (numba.njit(fastmath=True, cache=True, nogil=True)(_q8_matmul),
-              numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)(_q8_matmul))
 
 
 @numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)
@@ -206,7 +198,6 @@ class Int4Linear(GroupQuantLinear):
         self.out_features, groups = d.shape
         self.in_features = groups * QK
         self.q, self.d, self.m = _tiles(nibbles), _tiles(d), _tiles(m)
-        self.parallel = int(self.out_features * self.in_features >= PARALLEL_MIN_WEIGHTS)
 
     @classmethod
     def from_q4_1(cls, raw: np.ndarray, in_features: int, scaled_rows: int = 0, row_scale: float = 1.0) -> Int4Linear:
@@ -237,7 +228,7 @@ class Int4Linear(GroupQuantLinear):
         return torch.from_numpy(out[: self.out_features])
 
     def _kernel(self, x: np.ndarray, out: np.ndarray) -> None:
-        _Q4_MATMUL[self.parallel](self.q, self.d, self.m, x, out)
+        _q4_matmul(self.q, self.d, self.m, x, out)
 
     def nbytes(self) -> int:
         return self.q.nbytes + self.d.nbytes + self.m.nbytes
@@ -252,7 +243,6 @@ class Int8GroupLinear(GroupQuantLinear):
         self.out_features, groups = d.shape
         self.in_features = groups * QK
         self.q, self.d = _tiles(q), _tiles(d)
-        self.parallel = int(self.out_features * self.in_features >= PARALLEL_MIN_WEIGHTS)
 
     @classmethod
     def from_q8_0(cls, raw: np.ndarray, in_features: int) -> Int8GroupLinear:
@@ -292,7 +282,7 @@ class Int8GroupLinear(GroupQuantLinear):
         return torch.from_numpy(out[: self.out_features])
 
     def _kernel(self, x: np.ndarray, out: np.ndarray) -> None:
-        _Q8_MATMUL[self.parallel](self.q, self.d, x, out)
+        _q8_matmul(self.q, self.d, x, out)
 
     def nbytes(self) -> int:
         return self.q.nbytes + self.d.nbytes

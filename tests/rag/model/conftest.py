@@ -22,10 +22,18 @@ def gguf_path() -> str:
 
 @pytest.fixture(scope="session")
 def load(gguf_path):
-    """load(quant) -> (model, tokenizer), each mode loaded once per session."""
+    """load(quant) -> (model, tokenizer), each mode loaded once per session.
+
+    One thread while these tests run: results do not depend on the thread
+    count, and a single thread does not stall when the machine's other core is
+    busy. The previous counts are restored at the end of the session.
+    """
+    import numba
     import torch
 
-    torch.set_num_threads(2)
+    before = torch.get_num_threads(), numba.get_num_threads()
+    torch.set_num_threads(1)
+    numba.set_num_threads(1)
 
     def get(quant: str):
         if quant not in _MODELS:
@@ -34,7 +42,9 @@ def load(gguf_path):
             _MODELS[quant] = load_gguf(gguf_path, quant)
         return _MODELS[quant]
 
-    return get
+    yield get
+    torch.set_num_threads(before[0])
+    numba.set_num_threads(before[1])
 
 
 @pytest.fixture(scope="session")
@@ -52,7 +62,7 @@ def hf_dir(gguf_path) -> tuple[str, str]:
 def torch_generator(gguf_path):
     from rag.generate.torch_backend import shared_torch_generator
 
-    return shared_torch_generator(gguf_path, "int4", 2)
+    return shared_torch_generator(gguf_path, "int4", 1)
 
 
 @pytest.fixture(scope="session")

@@ -29,7 +29,7 @@ def test_torch_generator_generate_stream_and_count(torch_generator):
 def test_shared_constructor_loads_once(gguf_path, torch_generator):
     from rag.generate.torch_backend import shared_torch_generator
 
-    assert shared_torch_generator(gguf_path, "int4", 2) is torch_generator
+    assert shared_torch_generator(gguf_path, "int4", 1) is torch_generator
 
 
 def test_cli_generate_json(gguf_path, capsys):
@@ -37,7 +37,7 @@ def test_cli_generate_json(gguf_path, capsys):
 
     parser = argparse.ArgumentParser()
     generate.register(parser.add_subparsers())
-    args = parser.parse_args(["generate", "Say hi.", "--max-tokens", "8", "--threads", "2", "--gguf", gguf_path,
+    args = parser.parse_args(["generate", "Say hi.", "--max-tokens", "8", "--threads", "1", "--gguf", gguf_path,
                               "--json"])
     assert args.func(args) == 0
     report = json.loads(capsys.readouterr().out)
@@ -45,7 +45,7 @@ def test_cli_generate_json(gguf_path, capsys):
     for key in ("text", "prompt_tokens", "prefill_tokens_per_s", "decode_tokens_per_s", "load_seconds",
                 "peak_rss_mb"):
         assert key in report
-    args = parser.parse_args(["generate", "Say hi.", "--max-tokens", "4", "--gguf", gguf_path, "--threads", "2"])
+    args = parser.parse_args(["generate", "Say hi.", "--max-tokens", "4", "--gguf", gguf_path, "--threads", "1"])
     assert args.func(args) == 0
     assert capsys.readouterr().out.strip()
 
@@ -70,7 +70,7 @@ def test_llama_cpp_backend_generates(gguf_path):
     pytest.importorskip("llama_cpp")
     from rag.generate.llamacpp_backend import LlamaCppGenerator
 
-    g = LlamaCppGenerator(gguf_path, threads=2, n_ctx=512)
+    g = LlamaCppGenerator(gguf_path, threads=1, n_ctx=512)
     result = g.generate(MESSAGES, GenerationConfig(max_tokens=12))
     assert result.text and 0 < result.generated_tokens <= 12 and result.prompt_tokens > 10
     assert "".join(g.stream(MESSAGES, GenerationConfig(max_tokens=12))) == result.text
