@@ -181,6 +181,15 @@ class GGUFFile:
         out = dequantize(raw, t.qtype, t.shape[-1])
         return out.reshape(t.shape) if rows is None else out
 
+    def drop_pages(self) -> None:
+        """Drop the mapping's resident pages (they stay in the page cache and are re-read if touched again).
+
+        The loader calls this after each layer, so the file's pages never pile
+        up in resident memory next to the converted weights.
+        """
+        if getattr(self, "_map", None) is not None and hasattr(mmap, "MADV_DONTNEED"):
+            self._map.madvise(mmap.MADV_DONTNEED)
+
     def close(self) -> None:
         """Unmap the file. Arrays from :meth:`raw` must not be used afterwards."""
         if getattr(self, "_map", None) is not None:

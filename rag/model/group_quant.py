@@ -40,6 +40,7 @@ from rag.model.quants import QK
 
 TILE = 64
 _GEMV_MAX_ROWS = 16
+_BLAS_TILES = 128  # long inputs multiply by 8192 dequantized weight rows at a time (19 MB at dim 576)
 
 
 @numba.njit(fastmath=True, cache=True, nogil=True)
@@ -170,8 +171,12 @@ class GroupQuantLinear(nn.Module, ABC):
     d: np.ndarray  # float32 (NT, G, TILE) group scales
 
     @abstractmethod
+    def _dequantize_tiles(self, tiles: slice) -> np.ndarray:
+        """Rows of the tiles ``tiles`` as float32 (n_tiles * TILE, in), padding rows included."""
+
     def dequantize(self) -> torch.Tensor:
         """The weight as float32 (out, in)."""
+        return torch.from_numpy(self._dequantize_tiles(slice(None))[: self.out_features])
 
     @abstractmethod
     def _kernel(self, x: np.ndarray, out: np.ndarray) -> None:
@@ -179,8 +184,15 @@ class GroupQuantLinear(nn.Module, ABC):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x2 = x.reshape(-1, self.in_features)
-        if x2.shape[0] > _GEMV_MAX_ROWS or x.requires_grad:  # BLAS for long inputs, autograd for training
+        if x.requires_grad:  # autograd for training
             return F.linear(x, self.dequantize())
+        if x2.shape[0] > _GEMV_MAX_ROWS:  # BLAS for long inputs, a block of output rows at a time
+            out = torch.empty(x2.shape[0], self.out_features)
+            for t0 in range(0, self.d.shape[0], _BLAS_TILES):
+                r0, r1 = t0 * TILE, min((t0 + _BLAS_TILES) * TILE, self.out_features)
+                w = torch.from_numpy(self._dequantize_tiles(slice(t0, t0 + _BLAS_TILES)))
+                torch.mm(x2, w[: r1 - r0].t(), out=out[:, r0:r1])
+            return out.reshape(*x.shape[:-1], self.out_features)
         rows = self.d.shape[0] * TILE  # out_features rounded up to whole tiles
         out = torch.empty(x2.shape[0], rows)
         self._kernel(x2.contiguous().numpy(), out.numpy())
@@ -222,10 +234,11 @@ class Int4Linear(GroupQuantLinear):
         q = np.clip(np.rint((g - lo[..., None]) * inv[..., None]), 0, 15).astype(np.uint8)
         return cls(q[..., :16] | (q[..., 16:] << 4), d, lo.astype(np.float32))
 
-    def dequantize(self) -> torch.Tensor:
-        out = np.empty((self.d.shape[0] * TILE, self.in_features), np.float32)
-        _q4_dequantize(self.q, self.d, self.m, out)
-        return torch.from_numpy(out[: self.out_features])
+    def _dequantize_tiles(self, tiles: slice) -> np.ndarray:
+        q, d, m = self.q[tiles], self.d[tiles], self.m[tiles]
+        out = np.empty((d.shape[0] * TILE, self.in_features), np.float32)
+        _q4_dequantize(q, d, m, out)
+        return out
 
     def _kernel(self, x: np.ndarray, out: np.ndarray) -> None:
         _q4_matmul(self.q, self.d, self.m, x, out)
@@ -276,10 +289,11 @@ class Int8GroupLinear(GroupQuantLinear):
         w = q * self.d[tile, :, pos][..., None]
         return torch.from_numpy(w.reshape(*ids.shape, self.in_features))
 
-    def dequantize(self) -> torch.Tensor:
-        out = np.empty((self.d.shape[0] * TILE, self.in_features), np.float32)
-        _q8_dequantize(self.q, self.d, out)
-        return torch.from_numpy(out[: self.out_features])
+    def _dequantize_tiles(self, tiles: slice) -> np.ndarray:
+        q, d = self.q[tiles], self.d[tiles]
+        out = np.empty((d.shape[0] * TILE, self.in_features), np.float32)
+        _q8_dequantize(q, d, out)
+        return out
 
     def _kernel(self, x: np.ndarray, out: np.ndarray) -> None:
         _q8_matmul(self.q, self.d, x, out)

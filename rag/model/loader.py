@@ -21,7 +21,7 @@ from rag.model.config import LlamaConfig
 from rag.model.gguf_file import GGUFFile, default_gguf_path
 from rag.model.group_quant import GroupEmbedding, Int4Linear, Int8GroupLinear
 from rag.model.model import Attention, Block, FeedForward, LlamaModel, RMSNorm
-from rag.model.quant_linear import Fp32Embedding, Fp32Linear, check_mode
+from rag.model.quant_linear import DEFAULT_QUANT, Fp32Embedding, Fp32Linear, check_mode
 from rag.model.quants import quantize_int8_rows
 from rag.model.tokenizer import GGUFTokenizer
 
@@ -73,13 +73,13 @@ def _embedding_and_output(f: GGUFFile, config: LlamaConfig, mode: str) -> tuple[
 
 
 def load_gguf(
-    path: str | None = None, quant: str = "int8", device: torch.device | str = "cpu"
+    path: str | None = None, quant: str = DEFAULT_QUANT, device: torch.device | str = "cpu"
 ) -> tuple[LlamaModel, GGUFTokenizer]:
     """Read a Llama-architecture GGUF into a model and a tokenizer.
 
     Args:
         path: the .gguf file; None means the bundled SmolLM2-135M-Instruct.
-        quant: "int8" (default), "int4" or "fp32"; see :mod:`rag.model.quant_linear`.
+        quant: "int4", "int8" or "fp32"; see :mod:`rag.model.quant_linear`.
         device: where the model's tensors live. The quantized kernels are CPU-only.
     Returns:
         (model in eval mode, tokenizer).
@@ -109,6 +109,7 @@ def load_gguf(
                 _linear(f, [p + "ffn_down.weight"], quant),
             )
             layers.append(Block(norm(p + "attn_norm.weight"), attn, norm(p + "ffn_norm.weight"), ffn))
+            f.drop_pages()
         embed, output = _embedding_and_output(f, config, quant)
         final_norm = norm("output_norm.weight")
     model = LlamaModel(config, embed, layers, final_norm, output, quant)
