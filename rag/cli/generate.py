@@ -22,6 +22,7 @@ def register(subparsers) -> None:
     p.add_argument("--repetition-penalty", type=float, default=1.0, help=">1 discourages repeats")
     p.add_argument("--stop", action="append", default=[], help="stop before this string (repeatable)")
     p.add_argument("--seed", type=int, help="random seed for sampling")
+    p.add_argument("--beams", type=int, default=1, help="torch backend: beam search over N hypotheses (default 1: off)")
     p.add_argument(
         "--backend",
         choices=("torch", "llama-cpp"),
@@ -56,6 +57,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         repetition_penalty=args.repetition_penalty,
         stop=tuple(args.stop),
         seed=args.seed,
+        num_beams=args.beams,
     )
     messages = ([ChatMessage("system", args.system)] if args.system else []) + [ChatMessage("user", args.prompt)]
     t0 = time.perf_counter()

@@ -17,7 +17,13 @@ class ChatMessage:
 
 @dataclass(frozen=True)
 class GenerationConfig:
-    """Sampling settings. ``temperature == 0`` means greedy decoding."""
+    """Sampling settings. ``temperature == 0`` means greedy decoding.
+
+    ``num_beams > 1`` asks for beam search instead: the most likely reply among
+    ``num_beams`` hypotheses kept per step, scored by log-probability divided by
+    length ** ``length_penalty``. Beam search is deterministic, so it refuses a
+    temperature; backends that cannot search beams refuse ``num_beams > 1``.
+    """
 
     max_tokens: int = 256
     temperature: float = 0.0
@@ -27,6 +33,8 @@ class GenerationConfig:
     stop: tuple[str, ...] = ()  # generation ends before the first of these strings
     seed: int | None = None
     logit_bias: tuple[tuple[int, float], ...] = ()  # (token id, bias) pairs
+    num_beams: int = 1  # 1 decodes (greedily or by sampling); more searches beams
+    length_penalty: float = 1.0  # beam scores: log-prob / length ** length_penalty
 
     def __post_init__(self) -> None:
         if self.max_tokens < 1:
@@ -39,6 +47,10 @@ class GenerationConfig:
             raise ConfigError(f"top_p must be in (0, 1], got {self.top_p}")
         if self.repetition_penalty <= 0:
             raise ConfigError(f"repetition_penalty must be > 0, got {self.repetition_penalty}")
+        if not 1 <= self.num_beams <= 16:
+            raise ConfigError(f"num_beams must be in [1, 16], got {self.num_beams}")
+        if self.num_beams > 1 and self.temperature > 0:
+            raise ConfigError("beam search is deterministic: set temperature to 0 or num_beams to 1")
 
 
 @dataclass

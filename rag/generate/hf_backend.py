@@ -52,6 +52,8 @@ class TransformersGenerator(Generator):
             "do_sample": cfg.temperature > 0,
             "repetition_penalty": cfg.repetition_penalty,
             "pad_token_id": self.tokenizer.eos_token_id,
+            "num_beams": cfg.num_beams,
+            "length_penalty": cfg.length_penalty,
         }
         if cfg.temperature > 0:
             kwargs.update(temperature=cfg.temperature, top_p=cfg.top_p, top_k=cfg.top_k or None)

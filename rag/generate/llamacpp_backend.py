@@ -54,6 +54,8 @@ class LlamaCppGenerator(Generator):
     def _request(self, messages: Sequence[ChatMessage], config: GenerationConfig) -> dict[str, Any]:
         if not messages:
             raise ConfigError("no messages to answer")
+        if config.num_beams > 1:
+            raise ConfigError("the llama-cpp backend has no beam search; use the torch backend or num_beams=1")
         return dict(
             messages=[{"role": m.role, "content": m.content} for m in messages],
             max_tokens=config.max_tokens,

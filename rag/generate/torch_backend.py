@@ -88,6 +88,11 @@ class TorchGenerator(Generator):
             stats: filled in with token counts and timings.
         """
         config = config or GenerationConfig()
+        if config.num_beams > 1:  # a search has no text before it ends: the best reply comes as one piece
+            if constraint is not None:
+                raise ConfigError("beam search takes no constraint; use num_beams=1 for constrained decoding")
+            yield self._beam(messages, config, stats)
+            return
         if constraint is not None and not isinstance(constraint, TokenConstraint):
             constraint = self.constraint(constraint)
         prompt = self.prompt_ids(messages)
@@ -104,22 +109,23 @@ class TorchGenerator(Generator):
     ) -> GenerationResult:
         stats = DecodeStats()
         text = "".join(self.stream(messages, config, constraint=constraint, speculative=speculative, stats=stats))
-        return self._result(text, stats)
+        result = self._result(text, stats)
+        if config is not None and config.num_beams > 1:
+            result.extra["num_beams"] = config.num_beams
+        return result
 
-    def generate_beam(
-        self,
-        messages: Sequence[ChatMessage],
-        num_beams: int = 4,
-        config: GenerationConfig | None = None,
-        length_penalty: float = 1.0,
-    ) -> GenerationResult:
-        """The most likely reply by beam search (sampling settings other than max_tokens and stop are ignored)."""
-        config = config or GenerationConfig()
+    def _beam(self, messages: Sequence[ChatMessage], config: GenerationConfig, stats: DecodeStats | None) -> str:
+        """Beam search for ``config.num_beams`` hypotheses (sampling settings other than max_tokens and stop unused)."""
         prompt = self.prompt_ids(messages)
         with self._lock:
             t0 = time.perf_counter()
             best = beam_search(
-                self.model, prompt, num_beams, config.max_tokens, sorted(self.decoder.stop_ids), length_penalty
+                self.model,
+                prompt,
+                config.num_beams,
+                config.max_tokens,
+                sorted(self.decoder.stop_ids),
+                config.length_penalty,
             )[0]
             seconds = time.perf_counter() - t0
         decoder = IncrementalDecoder(self.tokenizer)
@@ -129,10 +135,10 @@ class TorchGenerator(Generator):
         cut = min((i for i in (text.find(s) for s in config.stop) if i >= 0), default=-1)
         if cut >= 0:
             text, finish = text[:cut], "stop"
-        stats = DecodeStats(len(prompt), len(best.tokens), 0.0, seconds, finish_reason=finish)
-        result = self._result(text, stats)
-        result.extra["num_beams"] = num_beams
-        return result
+        if stats is not None:
+            stats.prompt_tokens, stats.generated_tokens = len(prompt), len(best.tokens)
+            stats.decode_seconds, stats.finish_reason = seconds, finish
+        return text
 
     def _result(self, text: str, stats: DecodeStats) -> GenerationResult:
         return GenerationResult(

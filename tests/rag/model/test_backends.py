@@ -8,8 +8,9 @@ import json
 
 import pytest
 
-from indexes.errors import MissingDependencyError
+from indexes.errors import ConfigError, MissingDependencyError
 from rag.generate.base import ChatMessage, GenerationConfig
+from rag.model.constraints import ChoiceMachine
 
 MESSAGES = [ChatMessage("user", "What is the capital of France? One sentence.")]
 
@@ -22,8 +23,33 @@ def test_torch_generator_generate_stream_and_count(torch_generator):
     assert {"drafted_tokens", "accepted_tokens", "acceptance_rate", "load_seconds"} <= set(result.extra)
     assert "".join(g.stream(MESSAGES, GenerationConfig(max_tokens=16))) == result.text
     assert g.count_tokens("hello world") == 2
-    beam = g.generate_beam(MESSAGES, num_beams=2, config=GenerationConfig(max_tokens=8))
-    assert beam.text and beam.extra["num_beams"] == 2
+
+
+def test_beam_search_through_the_config(torch_generator):
+    from rag.model import beam_search
+
+    g = torch_generator
+    config = GenerationConfig(max_tokens=8, num_beams=3)
+    beam = g.generate(MESSAGES, config)
+    best = beam_search(g.model, g.prompt_ids(MESSAGES), 3, 8, sorted(g.decoder.stop_ids))[0]
+    assert beam.text == g.tokenizer.decode(best.tokens) and beam.extra["num_beams"] == 3
+    assert beam.generated_tokens == len(best.tokens) and beam.finish_reason == ("stop" if best.finished else "length")
+    assert "".join(g.stream(MESSAGES, config)) == beam.text
+    with pytest.raises(ConfigError, match="constraint"):
+        g.generate(MESSAGES, config, constraint=ChoiceMachine(["yes", "no"]))
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"num_beams": 0}, "num_beams"),
+        ({"num_beams": 17}, "num_beams"),
+        ({"num_beams": 2, "temperature": 0.7}, "deterministic"),
+    ],
+)
+def test_beam_settings_are_checked(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        GenerationConfig(**kwargs)
 
 
 def test_shared_constructor_loads_once(gguf_path, torch_generator):
@@ -37,13 +63,13 @@ def test_cli_generate_json(gguf_path, capsys):
 
     parser = argparse.ArgumentParser()
     generate.register(parser.add_subparsers())
-    args = parser.parse_args(["generate", "Say hi.", "--max-tokens", "8", "--threads", "1", "--gguf", gguf_path,
-                              "--json"])
+    args = parser.parse_args(
+        ["generate", "Say hi.", "--max-tokens", "8", "--threads", "1", "--gguf", gguf_path, "--json"]
+    )
     assert args.func(args) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["generated_tokens"] <= 8 and report["quant"] == "int4"
-    for key in ("text", "prompt_tokens", "prefill_tokens_per_s", "decode_tokens_per_s", "load_seconds",
-                "peak_rss_mb"):
+    for key in ("text", "prompt_tokens", "prefill_tokens_per_s", "decode_tokens_per_s", "load_seconds", "peak_rss_mb"):
         assert key in report
     args = parser.parse_args(["generate", "Say hi.", "--max-tokens", "4", "--gguf", gguf_path, "--threads", "1"])
     assert args.func(args) == 0
