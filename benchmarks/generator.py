@@ -83,14 +83,18 @@ def timed_runs(prefill, decode, repeats: int, steps: int) -> dict:
 
 
 def torch_worker(quant: str, threads: int, steps: int, repeats: int, ppl_text: str) -> dict:
+    memory = {"rss_start_mb": rss_mb()}  # where resident memory goes: interpreter, torch, numba + ours, weights
     import torch
 
+    memory["rss_after_torch_mb"] = rss_mb()
     from rag.generate.base import ChatMessage, GenerationConfig
     from rag.generate.torch_backend import TorchGenerator
     from rag.model.perplexity import perplexity
 
+    memory["rss_after_imports_mb"] = rss_mb()
     gen = TorchGenerator(quant=quant, threads=threads)
-    row = {"load_s": gen.load_seconds, "rss_after_load_mb": rss_mb()}
+    row = {"load_s": gen.load_seconds, "rss_after_load_mb": rss_mb(), **memory}
+    row["weights_mb"] = sum(getattr(m, "nbytes", lambda: 0)() for m in gen.model.modules()) / 2**20
     model = gen.model
     prompt = gen.prompt_ids([ChatMessage(r, c) for r, c in chat(QUESTION)])
 
@@ -132,13 +136,15 @@ def torch_worker(quant: str, threads: int, steps: int, repeats: int, ppl_text: s
 
 
 def llama_worker(threads: int, steps: int, repeats: int, ppl_text: str) -> dict:
+    memory = {"rss_start_mb": rss_mb()}
     import jinja2
     import numpy as np
 
     from rag.generate.llamacpp_backend import LlamaCppGenerator
 
+    memory["rss_after_imports_mb"] = rss_mb()
     gen = LlamaCppGenerator(threads=threads, n_ctx=1024)
-    row = {"load_s": gen.load_seconds, "rss_after_load_mb": rss_mb()}
+    row = {"load_s": gen.load_seconds, "rss_after_load_mb": rss_mb(), **memory}
     llm = gen.llm
     template = jinja2.Environment(trim_blocks=True, lstrip_blocks=True).from_string(
         llm.metadata["tokenizer.chat_template"]
@@ -247,6 +253,11 @@ def main(argv: list[str] | None = None) -> int:
                 fh.write(json.dumps(row) + "\n")
     summary = summarize(rows, args.steps)
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
+    if summary:
+        from benchmarks.plot import plot_generator
+
+        title = f"SmolLM2-135M, {summary[next(iter(summary))]['prompt_tokens']}-token prompt, {args.threads} threads"
+        plot_generator(summary, args.out / "plot", title)
     print(
         "| engine | decode tok/s | prefill tok/s | vs llama.cpp (decode, prefill) | load s | RSS MB (load/peak) | ppl |"
     )

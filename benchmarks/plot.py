@@ -43,3 +43,34 @@ def plot_runs(rows: list[dict], out_stem: Path, title: str, mode: str = "single"
         fig.savefig(p, dpi=120)
     plt.close(fig)
     return paths
+
+
+def plot_generator(summary: dict[str, dict], out_stem: Path, title: str) -> list[Path]:
+    """Write ``out_stem``.png and .svg: decode and prefill tokens/s, and peak RSS, one bar per engine."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(summary)
+    panels = [
+        ("decode tokens/s", "decode_tok_s"),
+        ("prefill tokens/s", "prefill_tok_s"),
+        ("peak RSS (MB)", "peak_rss_mb"),
+    ]
+    fig, axes = plt.subplots(1, len(panels), figsize=(11, 4))
+    for ax, (label, key) in zip(axes, panels):
+        values = [summary[n].get(key, 0.0) for n in names]
+        colors = ["tab:gray" if n == "llama-cpp" else "tab:blue" for n in names]
+        bars = ax.bar(names, values, color=colors)
+        ax.bar_label(bars, fmt="%.0f", fontsize=8)
+        ax.set_title(label)
+        ax.tick_params(axis="x", labelrotation=20, labelsize=8)
+        ax.grid(True, axis="y", alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    paths = [out_stem.with_suffix(".png"), out_stem.with_suffix(".svg")]
+    for p in paths:
+        fig.savefig(p, dpi=120)
+    plt.close(fig)
+    return paths
