@@ -53,7 +53,7 @@ class QueryController(Controller):
     def query(self, name: str, data: QueryRequest, state: State) -> QueryResponse:
         platform: Platform = state.platform
         platform.store.catalog.get_collection(name)
-        check_query(data.question, data.k, "question")
+        check_query(data.question, data.k, "question")  # before query_pipeline loads the model on first use
         answer = platform.query_pipeline.ask(name, data.question, data.k)
         return QueryResponse(
             answer=answer.answer,
