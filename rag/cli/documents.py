@@ -61,7 +61,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     failures = 0
     try:
         pipeline = platform.ingest_pipeline
-        with tqdm(total=0, unit="chunk", desc="embedding", disable=not sys.stderr.isatty(), file=sys.stderr) as bar:
+        # chunk counts are known only once a file is chunked, so the bar counts chunks and their rate, no total
+        with tqdm(unit="chunk", desc="embedding", disable=not sys.stderr.isatty(), file=sys.stderr) as bar:
             for path in files:
                 try:
                     result = pipeline.ingest(
@@ -71,7 +72,6 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                     failures += 1
                     print(f"skipped {path}: {exc}", file=sys.stderr)
                     continue
-                bar.total = (bar.total or 0) + result.n_chunks
                 state = "duplicate of" if result.duplicate else "stored as"
                 tqdm.write(f"{path}: {state} document {result.document_id} ({result.n_chunks} chunks)", file=sys.stdout)
     finally:
