@@ -1,52 +1,32 @@
 """The tokenizer and chat template stored in a GGUF file's metadata.
 
-Byte-level BPE (``tokenizer.ggml.model == "gpt2"``) is built with the
-``tokenizers`` library from the file's vocabulary and merges, the way
-transformers builds it from the same file: control tokens (type 3) become
-special tokens matched whole, user-defined tokens (type 4) plain added tokens.
-The chat template is rendered with jinja2 in a sandbox.
+Two vocabulary kinds are supported, each built as a ``tokenizers`` pipeline so
+that encoding runs at native speed: byte-level BPE (``tokenizer.ggml.model ==
+"gpt2"``, :mod:`.bpe`) and SentencePiece (``"llama"``, :mod:`.spm`). Control
+tokens (type 3) are matched whole in the text and skipped when decoding. The
+chat template is rendered with jinja2 in a sandbox.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cached_property
 from typing import Any
 
 from jinja2.sandbox import ImmutableSandboxedEnvironment
-from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers
+from tokenizers import Tokenizer
 
 from indexes.errors import ConfigError
+from rag.model.tokenizer import bpe, spm
+from rag.model.tokenizer.token_types import CONTROL, NORMAL
 
-_CONTROL, _USER_DEFINED = 3, 4
-# Pre-tokenizer splits by llama.cpp's ``tokenizer.ggml.pre`` name. The GPT-2
-# family uses ByteLevel's built-in regex (None here).
-_LLAMA3_SPLIT = (
-    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}"
-    r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
-)
-_SPLITS: dict[str, str | None] = {
-    "gpt2": None,
-    "default": None,
-    "smollm": None,
-    "starcoder": None,
-    "llama-bpe": _LLAMA3_SPLIT,
-    "llama3": _LLAMA3_SPLIT,
-    "smaug-bpe": _LLAMA3_SPLIT,
+__all__ = ["GGUFTokenizer", "IncrementalDecoder"]
+
+# tokenizer.ggml.model -> (build the pipeline, the bytes of each token)
+_KINDS: dict[str, tuple[Callable[..., Tokenizer], Callable[..., list[bytes]]]] = {
+    "gpt2": (bpe.build, bpe.token_bytes),
+    "llama": (spm.build, spm.token_bytes),
 }
-
-
-def _byte_alphabet() -> dict[int, str]:
-    """GPT-2's reversible byte -> printable character map."""
-    keep = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
-    chars, n = {}, 0
-    for b in range(256):
-        if b in keep:
-            chars[b] = chr(b)
-        else:
-            chars[b] = chr(256 + n)
-            n += 1
-    return chars
 
 
 class GGUFTokenizer:
@@ -60,52 +40,21 @@ class GGUFTokenizer:
 
     def __init__(self, metadata: dict[str, Any]) -> None:
         kind = metadata.get("tokenizer.ggml.model")
-        if kind != "gpt2":
+        if kind not in _KINDS:
             raise ConfigError(
-                f"tokenizer type {kind!r} is not supported; only byte-level BPE ('gpt2') GGUF vocabularies are"
+                f"tokenizer type {kind!r} is not supported; supported GGUF vocabularies are "
+                "'gpt2' (byte-level BPE) and 'llama' (SentencePiece)"
             )
-        pre = metadata.get("tokenizer.ggml.pre", "default")
-        if pre not in _SPLITS:
-            raise ConfigError(f"pre-tokenizer {pre!r} is not supported (supported: {', '.join(sorted(_SPLITS))})")
+        build, self._token_bytes = _KINDS[kind]
         self.tokens: list[str] = list(metadata["tokenizer.ggml.tokens"])
         types = metadata.get("tokenizer.ggml.token_type")
-        types = list(types) if types is not None else [1] * len(self.tokens)
-        alphabet = _byte_alphabet()
-        spelled = set(alphabet.values())
-        vocab = {
-            t if set(t) <= spelled else "".join(alphabet[b] for b in t.encode("utf-8")): i
-            for i, t in enumerate(self.tokens)
-        }
-        merges = [tuple(m.split(" ", 1)) for m in metadata.get("tokenizer.ggml.merges", [])]
-        tok = Tokenizer(models.BPE(vocab, merges, fuse_unk=False, byte_fallback=False))
-        split = _SPLITS[pre]
-        byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=split is None)
-        tok.pre_tokenizer = (
-            byte_level
-            if split is None
-            else pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(split), behavior="isolated"), byte_level])
-        )
-        tok.decoder = decoders.ByteLevel()
-        tok.add_special_tokens(
-            [
-                AddedToken(t, normalized=False, special=True)
-                for t, k in zip(self.tokens, types)
-                if k == _CONTROL and set(t) <= spelled
-            ]
-        )
-        tok.add_tokens(
-            [
-                AddedToken(t, normalized=False, special=False)
-                for t, k in zip(self.tokens, types)
-                if k == _USER_DEFINED and t in vocab
-            ]
-        )
-        self._tok = tok
-        self._types = types
+        self._types = list(types) if types is not None else [NORMAL] * len(self.tokens)
+        self._tok = build(metadata, self.tokens, self._types)
         self.vocab_size = len(self.tokens)
         self.bos_id = metadata.get("tokenizer.ggml.bos_token_id")
         self.eos_id = metadata.get("tokenizer.ggml.eos_token_id")
-        self.add_bos = bool(metadata.get("tokenizer.ggml.add_bos_token", False))
+        # llama.cpp adds BOS to a SentencePiece vocabulary that does not say otherwise (older files lack the key).
+        self.add_bos = bool(metadata.get("tokenizer.ggml.add_bos_token", kind == "llama"))
         self.chat_template: str | None = metadata.get("tokenizer.chat_template")
 
     # -- ids -------------------------------------------------------------
@@ -122,16 +71,10 @@ class GGUFTokenizer:
     @cached_property
     def token_bytes(self) -> list[bytes]:
         """The bytes each token id stands for; control tokens map to b"" (they are never text)."""
-        inverse = {c: b for b, c in _byte_alphabet().items()}
-        return [
-            b""
-            if k == _CONTROL
-            else (bytes(inverse[c] for c in t) if all(c in inverse for c in t) else t.encode("utf-8"))
-            for t, k in zip(self.tokens, self._types)
-        ]
+        return self._token_bytes(self.tokens, self._types)
 
     def is_control(self, token_id: int) -> bool:
-        return self._types[token_id] == _CONTROL
+        return self._types[token_id] == CONTROL
 
     # -- chat --------------------------------------------------------------
     def apply_chat_template(self, messages: Sequence[dict[str, str]], add_generation_prompt: bool = True) -> str:
@@ -159,7 +102,8 @@ class IncrementalDecoder:
     """Turns a growing list of token ids into text pieces for streaming.
 
     A piece is released only once it no longer ends in an incomplete UTF-8
-    sequence, so multi-byte characters split across tokens come out whole.
+    sequence (U+FFFD from both the byte-level and the byte-fallback decoder),
+    so multi-byte characters split across tokens come out whole.
     """
 
     def __init__(self, tokenizer: GGUFTokenizer) -> None:

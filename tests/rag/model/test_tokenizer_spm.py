@@ -1,0 +1,242 @@
+"""SentencePiece GGUF vocabularies against sentencepiece itself.
+
+A small BPE model is trained here on ASCII text (so the Unicode below goes
+through byte fallback), turned into GGUF metadata the way llama.cpp's
+``convert_hf_to_gguf.py`` does, and our tokenizer must give sentencepiece's ids.
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from indexes.errors import ConfigError
+from rag.model.tokenizer import GGUFTokenizer, IncrementalDecoder
+
+spm = pytest.importorskip("sentencepiece")
+
+TEXTS = [
+    "Hello world!",
+    "The quick brown fox jumps over the lazy dog. It's 2024; 12345 + 67.89 = ?",
+    "def f(x):\n    return x ** 2  # square\n\nclass A:\n\tpass\n",
+    "  leading spaces,   runs of   spaces and trailing   ",
+    "tabs\tand\n\n\nnewlines\r\nwindows",
+    "Unicode: café, naïve, Ærøskøbing, 日本語のテキスト, Ελληνικά, emoji 🙂🚀, math ∑∫√",
+    "URLs https://example.com/a?b=c&d=e and e-mail a.b@c.org",
+    "a literal \u2581 escape symbol",
+    "",
+    " ",
+    "  ",
+    "\n",
+    "\t",
+]
+WORDS = (
+    "the of and to in is that for it as with was on be by this are from at or an have not which one but all "
+    "retrieval augmented generation index vector search query answer passage model token language embedding "
+    "chunk document score rank library river mountain history science music garden kitchen window morning"
+).split()
+CODE = [
+    "def score(query, passage):",
+    "    return sum(w in passage for w in query.split())",
+    "class Index:",
+    "    def __init__(self, dim=384):",
+    "        self.dim = dim",
+    "        self.rows = []",
+    "\tif x > 0:",
+    "\t\treturn [i * 2 for i in range(10)]",
+    "for i in range(10): print(i, i ** 2)",
+    "x = {'a': 1, 'b': [2, 3]}  # a dict",
+]
+
+
+def _training_text() -> list[str]:
+    """A few KB of ASCII prose and code: indentation teaches whitespace pieces, digits are split."""
+    rng = random.Random(0)
+    lines = []
+    for _ in range(300):
+        words = [rng.choice(WORDS) for _ in range(rng.randint(4, 14))]
+        words[0] = words[0].capitalize()
+        lines.append(" ".join(words) + rng.choice([".", "?", "!", ";", ",", ":"]) + f" {rng.randint(0, 9999)}")
+    return lines + CODE * 5
+
+
+def _train(directory, add_dummy_prefix: bool = True):
+    """Train like Llama's tokenizer.model: BPE, byte fallback, identity normalization, spaces kept."""
+    prefix = str(directory / ("spm" if add_dummy_prefix else "spm_noprefix"))
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(_training_text()),
+        model_prefix=prefix,
+        model_type="bpe",
+        vocab_size=500,
+        byte_fallback=True,
+        character_coverage=1.0,
+        normalization_rule_name="identity",
+        remove_extra_whitespaces=False,
+        add_dummy_prefix=add_dummy_prefix,
+        allow_whitespace_only_pieces=True,
+        split_digits=True,
+        num_threads=1,
+        minloglevel=2,
+    )
+    return spm.SentencePieceProcessor(model_file=prefix + ".model")
+
+
+def _token_type(sp, i: int) -> int:
+    """llama.cpp's converter: unknown 2, control 3, unused 5, byte 6, everything else normal 1."""
+    if sp.IsUnknown(i):
+        return 2
+    if sp.IsControl(i):
+        return 3
+    if sp.IsUnused(i):
+        return 5
+    if sp.IsByte(i):
+        return 6
+    return 1
+
+
+def _metadata(sp) -> dict:
+    """What ``_set_vocab_sentencepiece`` writes, as our GGUF reader returns it (arrays as numpy)."""
+    n = sp.GetPieceSize()
+    return {
+        "tokenizer.ggml.model": "llama",
+        "tokenizer.ggml.pre": "default",
+        "tokenizer.ggml.tokens": [sp.IdToPiece(i) for i in range(n)],
+        "tokenizer.ggml.scores": np.array([sp.GetScore(i) for i in range(n)], dtype=np.float32),
+        "tokenizer.ggml.token_type": np.array([_token_type(sp, i) for i in range(n)], dtype=np.int32),
+        "tokenizer.ggml.bos_token_id": sp.bos_id(),
+        "tokenizer.ggml.eos_token_id": sp.eos_id(),
+        "tokenizer.ggml.unknown_token_id": sp.unk_id(),
+        "tokenizer.ggml.add_bos_token": True,
+        "tokenizer.ggml.add_eos_token": False,
+    }
+
+
+@pytest.fixture(scope="module")
+def sp(tmp_path_factory):
+    return _train(tmp_path_factory.mktemp("spm"))
+
+
+@pytest.fixture(scope="module")
+def tok(sp):
+    return GGUFTokenizer(_metadata(sp))
+
+
+def test_ids_equal_sentencepiece(sp, tok):
+    for text in TEXTS:
+        assert tok.encode(text) == [sp.bos_id(), *sp.encode(text)], text
+    assert tok.encode("Hello", add_bos=False) == sp.encode("Hello")
+    byte_ids = {i for i in range(sp.GetPieceSize()) if sp.IsByte(i)}
+    assert byte_ids & set(tok.encode("日本語 🙂")), "the Unicode text must go through byte fallback"
+
+
+def test_decode_is_sentencepiece_decode(sp, tok):
+    for text in TEXTS:
+        ours, theirs = tok.decode(tok.encode(text)), sp.decode(sp.encode(text))
+        assert ours == theirs, text
+        if "\u2581" not in text:  # sentencepiece reads a written "▁" back as a space
+            assert ours == text
+
+
+def test_token_bytes_spell_the_escaped_text(sp, tok):
+    data = tok.token_bytes
+    assert len(data) == tok.vocab_size == sp.GetPieceSize()
+    assert data[sp.PieceToId("\u2581")] == b" "
+    assert data[sp.PieceToId("<0xE3>")] == b"\xe3"
+    assert data[sp.bos_id()] == data[sp.eos_id()] == data[sp.unk_id()] == b""
+    for text in TEXTS:
+        spelled = b"".join(data[i] for i in tok.encode(text, add_bos=False))
+        # the prepended space is part of the tokens; "▁" in the text is indistinguishable from a space
+        assert spelled == ((" " + text.replace("\u2581", " ")).encode() if text else b""), text
+
+
+def test_control_and_user_defined_tokens_are_matched_whole(sp):
+    """Each stretch of text between them is encoded (with its own space prefix) as sentencepiece encodes it alone.
+
+    llama.cpp's converter marks tokens added beyond the sentencepiece model as user-defined (type 4).
+    """
+    meta = _metadata(sp)
+    tool = len(meta["tokenizer.ggml.tokens"])
+    meta["tokenizer.ggml.tokens"] = [*meta["tokenizer.ggml.tokens"], "<|tool|>"]
+    meta["tokenizer.ggml.scores"] = np.append(meta["tokenizer.ggml.scores"], np.float32(-10000.0))
+    meta["tokenizer.ggml.token_type"] = np.append(meta["tokenizer.ggml.token_type"], np.int32(4))
+    tok = GGUFTokenizer(meta)
+    bos, eos = sp.bos_id(), sp.eos_id()
+    assert tok.encode("a</s>b") == [bos, *sp.encode("a"), eos, *sp.encode("b")]
+    assert tok.encode("<s>hi </s></s>") == [bos, bos, *sp.encode("hi "), eos, eos]
+    assert tok.encode("x <|tool|> y") == [bos, *sp.encode("x "), tool, *sp.encode(" y")]
+    assert tok.is_control(eos) and not tok.is_control(tool)
+    assert tok.decode(tok.encode("a</s>b")) == "a b"
+    assert tok.decode(tok.encode("a</s>b", add_bos=False), skip_special=False) == "a</s> b"
+    assert tok.token_bytes[tool] == b"<|tool|>"
+
+
+def test_incremental_decoder_releases_whole_characters(tok):
+    for text in ("naïve 日本語 🙂 done", "  two leading spaces", TEXTS[5]):
+        decoder = IncrementalDecoder(tok)
+        pieces = [decoder.push(t) for t in tok.encode(text)]
+        assert "".join(pieces) == text == decoder.text
+        assert all("\ufffd" not in p for p in pieces)
+
+
+def test_without_space_prefix(tmp_path):
+    sp = _train(tmp_path, add_dummy_prefix=False)
+    tok = GGUFTokenizer({**_metadata(sp), "tokenizer.ggml.add_space_prefix": False})
+    for text in TEXTS:
+        assert tok.encode(text) == [sp.bos_id(), *sp.encode(text)], text
+        assert tok.decode(tok.encode(text)) == sp.decode(sp.encode(text)), text
+
+
+def test_add_bos_defaults_on_for_sentencepiece(sp):
+    meta = _metadata(sp)
+    del meta["tokenizer.ggml.add_bos_token"]
+    assert GGUFTokenizer(meta).encode("hi")[0] == sp.bos_id()
+
+
+def test_unsupported_vocabularies_are_refused(sp):
+    for kind in ("bert", "rwkv", None):
+        with pytest.raises(ConfigError, match="'gpt2'.*'llama'"):
+            GGUFTokenizer({**_metadata(sp), "tokenizer.ggml.model": kind})
+    meta = _metadata(sp)
+    del meta["tokenizer.ggml.scores"]
+    with pytest.raises(ConfigError, match="scores"):
+        GGUFTokenizer(meta)
+
+
+def test_vocabulary_read_back_from_a_gguf_file(sp, tmp_path):
+    gguf = pytest.importorskip("gguf")
+    from rag.model.gguf_file import GGUFFile
+
+    meta = _metadata(sp)
+    path = tmp_path / "spm.gguf"
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_tokenizer_model("llama")
+    writer.add_tokenizer_pre("default")
+    writer.add_token_list(meta["tokenizer.ggml.tokens"])
+    writer.add_token_scores(meta["tokenizer.ggml.scores"].tolist())
+    writer.add_token_types(meta["tokenizer.ggml.token_type"].tolist())
+    writer.add_bos_token_id(sp.bos_id())
+    writer.add_eos_token_id(sp.eos_id())
+    writer.add_unk_token_id(sp.unk_id())
+    writer.add_add_bos_token(True)
+    writer.add_add_eos_token(False)
+    writer.add_tensor("token_embd.weight", np.zeros((sp.GetPieceSize(), 8), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+    with GGUFFile(path) as f:
+        read = f.metadata
+        assert f.info("token_embd.weight").shape == (sp.GetPieceSize(), 8)
+    assert read["general.architecture"] == "llama"
+    for key, value in meta.items():
+        if isinstance(value, np.ndarray):
+            np.testing.assert_array_equal(read[key], value)
+            assert read[key].dtype == value.dtype, key
+        else:
+            assert read[key] == value, key
+    tok = GGUFTokenizer(read)
+    for text in TEXTS:
+        assert tok.encode(text) == [sp.bos_id(), *sp.encode(text)], text
