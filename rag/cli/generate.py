@@ -8,6 +8,8 @@ import resource
 import sys
 import time
 
+from indexes.errors import ConfigError
+
 QUANT_CHOICES = ("int4", "int8", "fp32")  # rag.model.QUANT_MODES, spelled out to keep `rag --help` free of torch
 
 
@@ -34,6 +36,10 @@ def register(subparsers) -> None:
     p.add_argument("--gguf", help="path of a Llama-architecture GGUF (default: bundled SmolLM2-135M-Instruct)")
     p.add_argument("--no-speculative", action="store_true", help="torch backend: no prompt-lookup speculation")
     p.add_argument(
+        "--schema",
+        help="torch backend: constrain the reply to JSON conforming to this JSON Schema (inline JSON or a file path)",
+    )
+    p.add_argument(
         "--json",
         action="store_true",
         help="print one JSON object: text, token counts, tokens/s, load seconds, peak RSS in MB",
@@ -44,6 +50,19 @@ def register(subparsers) -> None:
 def _peak_rss_mb() -> float:
     """Peak resident memory of this process so far (ru_maxrss is in KiB on Linux)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _json_machine(schema: str):
+    """A JsonMachine for ``schema``, given inline or as the path of a .json file."""
+    from pathlib import Path
+
+    from rag.model.json_machine import JsonMachine
+
+    text = Path(schema).read_text(encoding="utf-8") if Path(schema).is_file() else schema
+    try:
+        return JsonMachine(json.loads(text))
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"--schema is neither a file nor valid JSON ({exc})") from None
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -62,6 +81,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     messages = ([ChatMessage("system", args.system)] if args.system else []) + [ChatMessage("user", args.prompt)]
     t0 = time.perf_counter()
     if args.backend == "llama-cpp":
+        if args.schema:
+            raise ConfigError("--schema needs the torch backend (llama.cpp here has no byte-level constraints)")
         from rag.generate.llamacpp_backend import LlamaCppGenerator
 
         generator = LlamaCppGenerator(gguf_path=args.gguf, threads=args.threads)
@@ -72,6 +93,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         kwargs = {"quant": args.quant} if args.quant else {}
         generator = TorchGenerator(gguf_path=args.gguf, threads=args.threads, **kwargs)
         options = {"speculative": not args.no_speculative}
+        if args.schema:
+            options["constraint"] = _json_machine(args.schema)
     startup_seconds = time.perf_counter() - t0  # imports (torch, numba) plus loading the model
     if not args.json:
         for piece in generator.stream(messages, config, **options):

@@ -4,7 +4,7 @@ Read bottom-up: :mod:`config` (hyper-parameters), :mod:`gguf_file` and
 :mod:`quants` (the file and its block formats), :mod:`rope`, :mod:`kv_cache`,
 :mod:`quant_linear` and :mod:`group_quant` (quantized layers), :mod:`fused`
 (few-token kernels), :mod:`model` (the network), :mod:`loader`,
-:mod:`tokenizer`, :mod:`sampling`, :mod:`constraints`, :mod:`speculative`,
+:mod:`tokenizer`, :mod:`sampling`, :mod:`constraints` and :mod:`json_machine`, :mod:`speculative`,
 :mod:`generation`, :mod:`beam` and :mod:`perplexity`.
 
     model, tokenizer = load_gguf(quant="int4")
@@ -27,6 +27,7 @@ _EXPORTS = {
     "ByteMachine": "constraints",
     "ChoiceMachine": "constraints",
     "TokenConstraint": "constraints",
+    "JsonMachine": "json_machine",
     "Decoder": "generation",
     "DecodeStats": "generation",
     "default_gguf_path": "gguf_file",

@@ -76,6 +76,23 @@ def test_cli_generate_json(gguf_path, capsys):
     assert capsys.readouterr().out.strip()
 
 
+def test_cli_generate_with_a_json_schema(gguf_path, tmp_path, capsys):
+    from rag.cli import generate
+
+    schema = {"type": "object", "properties": {"answer": {"enum": ["yes", "no"]}}, "required": ["answer"]}
+    (tmp_path / "schema.json").write_text(json.dumps(schema))
+    parser = argparse.ArgumentParser()
+    generate.register(parser.add_subparsers())
+    for given in (json.dumps(schema), str(tmp_path / "schema.json")):
+        argv = ["generate", "Is Paris in France? Answer in JSON.", "--max-tokens", "16", "--threads", "1"]
+        args = parser.parse_args([*argv, "--gguf", gguf_path, "--schema", given])
+        assert args.func(args) == 0
+        assert json.loads(capsys.readouterr().out)["answer"] in ("yes", "no")
+    args = parser.parse_args(["generate", "x", "--gguf", gguf_path, "--schema", "{not json"])
+    with pytest.raises(ConfigError, match="--schema"):
+        args.func(args)
+
+
 def test_llama_cpp_backend_is_optional(monkeypatch):
     from rag.generate import llamacpp_backend
 

@@ -49,3 +49,30 @@ def test_constrained_generation_only_yields_accepted_strings(load):
     assert outputs <= set(CHOICES), outputs
     greedy = "".join(decoder.stream(prompt, GenerationConfig(max_tokens=20), constraint=constraint))
     assert greedy in CHOICES
+
+
+def test_masks_on_a_small_vocabulary():
+    vocab = [b"", b"y", b"ye", b"yes", b"n", b"no", b"x", b"yesno", b"es", b"s", b"e"]  # id 0: end of sequence
+    c = TokenConstraint(ChoiceMachine(["yes", "no"]), vocab, [0])
+
+    def allowed(state: bytes) -> set[bytes]:
+        return {vocab[i] for i in torch.nonzero(c.allowed(state)).flatten().tolist()}
+
+    assert allowed(b"") == {b"y", b"ye", b"yes", b"n", b"no"}
+    assert allowed(b"y") == {b"es", b"e"}
+    assert allowed(b"ye") == {b"s"}
+    assert allowed(b"yes") == {b""} and c.must_stop(b"yes") and not c.must_stop(b"ye")
+
+
+def test_masks_are_memoised_in_a_bounded_lru(tokenizer):
+    machine = ChoiceMachine(["yes", "yellow", "no"])
+    c = TokenConstraint(machine, tokenizer.token_bytes, [tokenizer.eos_id], cache_size=2, max_states=2)
+    first = c.allowed(b"")
+    c.allowed(b"y")
+    assert c.allowed(b"") is first  # a hit makes b"" the most recently used
+    c.allowed(b"n")  # evicts b"y"
+    assert list(c._masks) == [b"", b"n"]
+    fresh = TokenConstraint(machine, tokenizer.token_bytes, [tokenizer.eos_id])
+    assert all(torch.equal(c.allowed(s), fresh.allowed(s)) for s in (b"y", b"ye", b"yel", b"no"))
+    with pytest.raises(ConfigError):
+        TokenConstraint(machine, tokenizer.token_bytes, [], cache_size=0)
