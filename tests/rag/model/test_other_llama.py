@@ -10,7 +10,6 @@ feed-forward weights are Q4_1 in one variant and Q8_0 in the other.
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 
 import gguf
@@ -26,6 +25,7 @@ from rag.model.generation import DecodeStats
 from rag.model.gguf_file import GGUFFile
 
 spm = pytest.importorskip("sentencepiece")
+from tests.rag.model.spm_vocab import token_type, train_spm  # noqa: E402 (needs sentencepiece)
 
 TEXTS = [
     "Hello world!",
@@ -39,6 +39,8 @@ TEXTS = [
 REFERENCE_ATOL = 1e-4
 # Cached token-by-token against one uncached pass, absolute; measured <= 6e-6 in every mode.
 CACHE_ATOL = 1e-4
+# The same in the quantized modes, as the relative L2 error of the logits: measured 1e-7, and 6e-4 once.
+CACHE_QUANT_REL = 1e-2
 # Quantized modes against our own fp32 model of the same file, by (mode, type of the layer weights):
 # the relative L2 error of the logits, and the fraction of positions whose argmax agrees (random
 # logits have close runners-up, so a small error flips some). Measured:
@@ -95,45 +97,6 @@ VARIANTS = [
 ]
 
 
-def _training_text() -> list[str]:
-    rng = random.Random(0)
-    words = (
-        "the of and to in is that for it as with was on be by this are from at or an river mountain sea water "
-        "snow spring summer winter field bread town bridge stone valley children fish market return def class"
-    ).split()
-    lines = [
-        " ".join(rng.choice(words) for _ in range(rng.randint(4, 12))) + f". {rng.randint(0, 999)}" for _ in range(200)
-    ]
-    return lines + ["def f(x):", "    return x ** 2", "        pass"] * 5
-
-
-def _train_spm(directory):
-    prefix = str(directory / "spm")
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(_training_text()),
-        model_prefix=prefix,
-        model_type="bpe",
-        vocab_size=500,
-        byte_fallback=True,
-        character_coverage=1.0,
-        normalization_rule_name="identity",
-        remove_extra_whitespaces=False,
-        allow_whitespace_only_pieces=True,
-        split_digits=True,
-        num_threads=1,
-        minloglevel=2,
-    )
-    return spm.SentencePieceProcessor(model_file=prefix + ".model")
-
-
-def _token_type(sp, i: int) -> int:
-    """llama.cpp's converter: unknown 2, control 3, unused 5, byte 6, else normal 1."""
-    for kind, test in ((2, sp.IsUnknown), (3, sp.IsControl), (5, sp.IsUnused), (6, sp.IsByte)):
-        if test(i):
-            return kind
-    return 1
-
-
 def _tensor(writer, stored: dict, name: str, w: np.ndarray, qtype: Q) -> None:
     """Write float32 ``w`` (numpy order: out, in) as ``qtype``; keep what the file holds, dequantized, in ``stored``.
 
@@ -171,7 +134,7 @@ def _write(path, v: Variant, sp) -> dict[str, np.ndarray]:
     writer.add_tokenizer_pre("default")
     writer.add_token_list([sp.IdToPiece(i) for i in range(vocab)])
     writer.add_token_scores([sp.GetScore(i) for i in range(vocab)])
-    writer.add_token_types([_token_type(sp, i) for i in range(vocab)])
+    writer.add_token_types([token_type(sp, i) for i in range(vocab)])
     writer.add_bos_token_id(sp.bos_id())
     writer.add_eos_token_id(sp.eos_id())
     writer.add_unk_token_id(sp.unk_id())
@@ -235,7 +198,7 @@ GREEDY_TOKENS = 40
 
 @pytest.fixture(scope="module")
 def sp(tmp_path_factory):
-    return _train_spm(tmp_path_factory.mktemp("spm"))
+    return train_spm(tmp_path_factory.mktemp("spm"))
 
 
 @pytest.fixture(scope="module", params=VARIANTS, ids=[v.name for v in VARIANTS])
@@ -359,8 +322,15 @@ def test_cached_decoding_equals_uncached(built, quant, fused):
         steps = torch.cat([run(model, ids[:5], cache)] + [run(model, [t], cache) for t in ids[5:16]])
     finally:
         model.use_fused = True
-    torch.testing.assert_close(steps, full, atol=CACHE_ATOL, rtol=0)
-    assert torch.equal(steps.argmax(-1), full.argmax(-1))
+    if quant == "fp32":
+        torch.testing.assert_close(steps, full, atol=CACHE_ATOL, rtol=0)
+        assert torch.equal(steps.argmax(-1), full.argmax(-1))
+        return
+    # Quantized modes round activations to int8 per group of 32: float differences of 1e-7 between the
+    # attention kernels can move one value across a rounding boundary, a jump of one int8 step.
+    rel = float((steps - full).norm() / full.norm())
+    assert rel <= CACHE_QUANT_REL, rel
+    assert float((steps.argmax(-1) == full.argmax(-1)).float().mean()) >= 0.9
 
 
 def test_token_ids_equal_transformers_and_sentencepiece(built):

@@ -7,8 +7,6 @@ through byte fallback), turned into GGUF metadata the way llama.cpp's
 
 from __future__ import annotations
 
-import random
-
 import numpy as np
 import pytest
 
@@ -16,6 +14,7 @@ from indexes.errors import ConfigError
 from rag.model.tokenizer import GGUFTokenizer, IncrementalDecoder
 
 spm = pytest.importorskip("sentencepiece")
+from tests.rag.model.spm_vocab import spm_metadata, train_spm  # noqa: E402 (needs sentencepiece)
 
 TEXTS = [
     "Hello world!",
@@ -32,95 +31,16 @@ TEXTS = [
     "\n",
     "\t",
 ]
-WORDS = (
-    "the of and to in is that for it as with was on be by this are from at or an have not which one but all "
-    "retrieval augmented generation index vector search query answer passage model token language embedding "
-    "chunk document score rank library river mountain history science music garden kitchen window morning"
-).split()
-CODE = [
-    "def score(query, passage):",
-    "    return sum(w in passage for w in query.split())",
-    "class Index:",
-    "    def __init__(self, dim=384):",
-    "        self.dim = dim",
-    "        self.rows = []",
-    "\tif x > 0:",
-    "\t\treturn [i * 2 for i in range(10)]",
-    "for i in range(10): print(i, i ** 2)",
-    "x = {'a': 1, 'b': [2, 3]}  # a dict",
-]
-
-
-def _training_text() -> list[str]:
-    """A few KB of ASCII prose and code: indentation teaches whitespace pieces, digits are split."""
-    rng = random.Random(0)
-    lines = []
-    for _ in range(300):
-        words = [rng.choice(WORDS) for _ in range(rng.randint(4, 14))]
-        words[0] = words[0].capitalize()
-        lines.append(" ".join(words) + rng.choice([".", "?", "!", ";", ",", ":"]) + f" {rng.randint(0, 9999)}")
-    return lines + CODE * 5
-
-
-def _train(directory, add_dummy_prefix: bool = True):
-    """Train like Llama's tokenizer.model: BPE, byte fallback, identity normalization, spaces kept."""
-    prefix = str(directory / ("spm" if add_dummy_prefix else "spm_noprefix"))
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(_training_text()),
-        model_prefix=prefix,
-        model_type="bpe",
-        vocab_size=500,
-        byte_fallback=True,
-        character_coverage=1.0,
-        normalization_rule_name="identity",
-        remove_extra_whitespaces=False,
-        add_dummy_prefix=add_dummy_prefix,
-        allow_whitespace_only_pieces=True,
-        split_digits=True,
-        num_threads=1,
-        minloglevel=2,
-    )
-    return spm.SentencePieceProcessor(model_file=prefix + ".model")
-
-
-def _token_type(sp, i: int) -> int:
-    """llama.cpp's converter: unknown 2, control 3, unused 5, byte 6, everything else normal 1."""
-    if sp.IsUnknown(i):
-        return 2
-    if sp.IsControl(i):
-        return 3
-    if sp.IsUnused(i):
-        return 5
-    if sp.IsByte(i):
-        return 6
-    return 1
-
-
-def _metadata(sp) -> dict:
-    """What ``_set_vocab_sentencepiece`` writes, as our GGUF reader returns it (arrays as numpy)."""
-    n = sp.GetPieceSize()
-    return {
-        "tokenizer.ggml.model": "llama",
-        "tokenizer.ggml.pre": "default",
-        "tokenizer.ggml.tokens": [sp.IdToPiece(i) for i in range(n)],
-        "tokenizer.ggml.scores": np.array([sp.GetScore(i) for i in range(n)], dtype=np.float32),
-        "tokenizer.ggml.token_type": np.array([_token_type(sp, i) for i in range(n)], dtype=np.int32),
-        "tokenizer.ggml.bos_token_id": sp.bos_id(),
-        "tokenizer.ggml.eos_token_id": sp.eos_id(),
-        "tokenizer.ggml.unknown_token_id": sp.unk_id(),
-        "tokenizer.ggml.add_bos_token": True,
-        "tokenizer.ggml.add_eos_token": False,
-    }
 
 
 @pytest.fixture(scope="module")
 def sp(tmp_path_factory):
-    return _train(tmp_path_factory.mktemp("spm"))
+    return train_spm(tmp_path_factory.mktemp("spm"))
 
 
 @pytest.fixture(scope="module")
 def tok(sp):
-    return GGUFTokenizer(_metadata(sp))
+    return GGUFTokenizer(spm_metadata(sp))
 
 
 def test_ids_equal_sentencepiece(sp, tok):
@@ -156,7 +76,7 @@ def test_control_and_user_defined_tokens_are_matched_whole(sp):
 
     llama.cpp's converter marks tokens added beyond the sentencepiece model as user-defined (type 4).
     """
-    meta = _metadata(sp)
+    meta = spm_metadata(sp)
     tool = len(meta["tokenizer.ggml.tokens"])
     meta["tokenizer.ggml.tokens"] = [*meta["tokenizer.ggml.tokens"], "<|tool|>"]
     meta["tokenizer.ggml.scores"] = np.append(meta["tokenizer.ggml.scores"], np.float32(-10000.0))
@@ -181,15 +101,15 @@ def test_incremental_decoder_releases_whole_characters(tok):
 
 
 def test_without_space_prefix(tmp_path):
-    sp = _train(tmp_path, add_dummy_prefix=False)
-    tok = GGUFTokenizer({**_metadata(sp), "tokenizer.ggml.add_space_prefix": False})
+    sp = train_spm(tmp_path, add_dummy_prefix=False)
+    tok = GGUFTokenizer({**spm_metadata(sp), "tokenizer.ggml.add_space_prefix": False})
     for text in TEXTS:
         assert tok.encode(text) == [sp.bos_id(), *sp.encode(text)], text
         assert tok.decode(tok.encode(text)) == sp.decode(sp.encode(text)), text
 
 
 def test_add_bos_defaults_on_for_sentencepiece(sp):
-    meta = _metadata(sp)
+    meta = spm_metadata(sp)
     del meta["tokenizer.ggml.add_bos_token"]
     assert GGUFTokenizer(meta).encode("hi")[0] == sp.bos_id()
 
@@ -197,8 +117,8 @@ def test_add_bos_defaults_on_for_sentencepiece(sp):
 def test_unsupported_vocabularies_are_refused(sp):
     for kind in ("bert", "rwkv", None):
         with pytest.raises(ConfigError, match="'gpt2'.*'llama'"):
-            GGUFTokenizer({**_metadata(sp), "tokenizer.ggml.model": kind})
-    meta = _metadata(sp)
+            GGUFTokenizer({**spm_metadata(sp), "tokenizer.ggml.model": kind})
+    meta = spm_metadata(sp)
     del meta["tokenizer.ggml.scores"]
     with pytest.raises(ConfigError, match="scores"):
         GGUFTokenizer(meta)
@@ -208,7 +128,7 @@ def test_vocabulary_read_back_from_a_gguf_file(sp, tmp_path):
     gguf = pytest.importorskip("gguf")
     from rag.model.gguf_file import GGUFFile
 
-    meta = _metadata(sp)
+    meta = spm_metadata(sp)
     path = tmp_path / "spm.gguf"
     writer = gguf.GGUFWriter(str(path), "llama")
     writer.add_tokenizer_model("llama")
