@@ -37,12 +37,7 @@ def plot_runs(rows: list[dict], out_stem: Path, title: str, mode: str = "single"
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8, loc="lower left")
-    fig.tight_layout()
-    paths = [out_stem.with_suffix(".png"), out_stem.with_suffix(".svg")]
-    for p in paths:
-        fig.savefig(p, dpi=120)
-    plt.close(fig)
-    return paths
+    return _save(fig, out_stem)
 
 
 def plot_generator(summary: dict[str, dict], out_stem: Path, title: str) -> list[Path]:
@@ -68,6 +63,13 @@ def plot_generator(summary: dict[str, dict], out_stem: Path, title: str) -> list
         ax.tick_params(axis="x", labelrotation=20, labelsize=8)
         ax.grid(True, axis="y", alpha=0.3)
     fig.suptitle(title)
+    return _save(fig, out_stem)
+
+
+def _save(fig, out_stem: Path) -> list[Path]:
+    """Write the figure as ``out_stem``.png and .svg and free it; returns the paths."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     paths = [out_stem.with_suffix(".png"), out_stem.with_suffix(".svg")]
     for p in paths:

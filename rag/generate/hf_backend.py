@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 
 from rag.generate.base import ChatMessage, GenerationConfig, GenerationResult, Generator
-from rag.generate.gguf_file import default_gguf_path
+from rag.model.gguf_file import default_gguf_path
 
 
 class TransformersGenerator(Generator):
