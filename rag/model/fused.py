@@ -83,7 +83,8 @@ def _rotate(src: np.ndarray, rot: np.ndarray, dst: np.ndarray) -> None:
         dst[2 * i + 1] = a * s + b * c
 
 
-def _attend(
+@numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)
+def attend(
     qkv: np.ndarray,
     rot: np.ndarray,
     k_cache: np.ndarray,
@@ -92,9 +93,21 @@ def _attend(
     n_heads: int,
     out: np.ndarray,
 ) -> None:
-    # qkv float32 (T, (H + 2 KV) * hd): Q rows, K rows, V rows of T new tokens at positions start..start+T-1
-    # rot float32 (T, hd // 2, 2): their rotations; k_cache, v_cache float32 (KV, max_len, hd) of one sequence
-    # out float32 (T, H * hd). The softmax scale is already folded into Q.
+    """RoPE + KV-cache write + causal grouped-query attention for T new tokens of one sequence.
+
+    One compiled variant only: a serial twin for short inputs would be other
+    machine code, and a query's result must not depend on how many queries
+    share the call.
+
+    Args:
+        qkv: float32 (T, (H + 2 KV) * hd), the fused projection's output (Q scaled by 1/sqrt(hd)):
+            Q rows, K rows, V rows of T new tokens at positions start..start+T-1.
+        rot: float32 (T, hd // 2, 2), (cos, sin) of each new position.
+        k_cache, v_cache: float32 (KV, max_len, hd), one sequence's cache of this layer; written at start..start+T-1.
+        start: position of the first new token.
+        n_heads: H.
+        out: float32 (T, H * hd), receives the attention output.
+    """
     T = qkv.shape[0]
     KV, _, hd = k_cache.shape
     rep = n_heads // KV
@@ -121,30 +134,3 @@ def _attend(
         for r in range(rep):
             h = g * rep + r
             out[t, h * hd : (h + 1) * hd] = o[r]
-
-
-# One compiled variant only: a serial twin for short inputs would be other machine
-# code, and a query's result must not depend on how many queries share the call.
-_attend_kernel = numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)(_attend)
-
-
-def attend(
-    qkv: np.ndarray,
-    rot: np.ndarray,
-    k_cache: np.ndarray,
-    v_cache: np.ndarray,
-    start: int,
-    n_heads: int,
-    out: np.ndarray,
-) -> None:
-    """RoPE + KV-cache write + causal grouped-query attention for T new tokens of one sequence.
-
-    Args:
-        qkv: float32 (T, (H + 2 KV) * hd), the fused projection's output (Q scaled by 1/sqrt(hd)).
-        rot: float32 (T, hd // 2, 2), (cos, sin) of each new position.
-        k_cache, v_cache: float32 (KV, max_len, hd), one sequence's cache of this layer; written at start..start+T-1.
-        start: position of the first new token.
-        n_heads: H.
-        out: float32 (T, H * hd), receives the attention output.
-    """
-    _attend_kernel(qkv, rot, k_cache, v_cache, start, n_heads, out)
