@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from indexes.hnsw.graph import greedy, neighbours, next_epoch, search_layer_sorted
-from indexes.kernels import distance, row_distance
+from indexes.hnsw.graph import greedy, neighbours, next_epoch, search_layer_sorted, sorted_buffers
+from indexes.kernels import row_distance
 
 
 @njit(nogil=True, cache=True)
@@ -64,8 +64,9 @@ def sort_by_distance(rows, dists, count):
 
 
 @njit(nogil=True, cache=True)
-def set_links(u, level, new, count, links0, deg0, up_off, links_up, deg_up):
+def set_links(u, level, new, count, graph):
     """Replace the neighbours of ``u`` at ``level`` with ``new[:count]``."""
+    _, links0, deg0, up_off, links_up, deg_up = graph
     if level == 0:
         for i in range(count):
             links0[u, i] = new[i]
@@ -78,9 +79,22 @@ def set_links(u, level, new, count, links0, deg0, up_off, links_up, deg_up):
 
 
 @njit(nogil=True, cache=True)
-def add_link(s, u, level, m_max, x, links0, deg0, up_off, links_up, deg_up, metric, tmp_rows, tmp_dist, sel):
+def link_buffers(m0):
+    """Scratch of :func:`connect` for a level-0 degree ``m0``: (sel, shrunk, tmp_rows, tmp_dist), ``m0 + 1`` each."""
+    return (
+        np.empty(m0 + 1, dtype=np.int64),
+        np.empty(m0 + 1, dtype=np.int64),
+        np.empty(m0 + 1, dtype=np.int64),
+        np.empty(m0 + 1, dtype=np.float32),
+    )
+
+
+@njit(nogil=True, cache=True)
+def add_link(s, u, level, m_max, graph, metric, scratch):
     """Link ``s -> u`` at ``level``; when ``s`` is full, re-select its neighbours by the heuristic."""
-    nb = neighbours(s, level, links0, deg0, up_off, links_up, deg_up)
+    x, links0, deg0, up_off, links_up, deg_up = graph
+    _, shrunk, tmp_rows, tmp_dist = scratch
+    nb = neighbours(s, level, graph)
     deg = nb.shape[0]
     if deg < m_max:
         if level == 0:
@@ -97,31 +111,47 @@ def add_link(s, u, level, m_max, x, links0, deg0, up_off, links_up, deg_up, metr
     tmp_rows[deg] = u
     tmp_dist[deg] = row_distance(x, s, u, metric)
     sort_by_distance(tmp_rows, tmp_dist, deg + 1)
-    kept = select_heuristic(tmp_rows, tmp_dist, deg + 1, m_max, x, metric, sel)
-    set_links(s, level, sel, kept, links0, deg0, up_off, links_up, deg_up)
+    kept = select_heuristic(tmp_rows, tmp_dist, deg + 1, m_max, x, metric, shrunk)
+    set_links(s, level, shrunk, kept, graph)
 
 
 @njit(nogil=True, cache=True)
-def insert_rows(start, end, x, levels, links0, deg0, up_off, links_up, deg_up, top, m, ef_construction, metric):
+def connect(u, level, rows, dists, count, keep, m_max, back_links, graph, metric, scratch):
+    """Give ``u`` at ``level`` the (at most ``keep``) neighbours the heuristic picks from ``rows[:count]``.
+
+    With ``back_links`` each new neighbour also links back to ``u`` (capped at
+    ``m_max``, re-selecting when full), as insertion does; compaction asks for
+    it only for a node re-linked by a fresh search. Shared by insertion and
+    compaction so both wire a node the same way.
+
+    Args:
+        rows, dists: candidates sorted closest first; scratch: from :func:`link_buffers`.
+    """
+    sel = scratch[0]
+    kept = select_heuristic(rows, dists, count, keep, graph[0], metric, sel)
+    set_links(u, level, sel, kept, graph)
+    if back_links:
+        for i in range(kept):
+            add_link(sel[i], u, level, m_max, graph, metric, scratch)
+
+
+@njit(nogil=True, cache=True)
+def insert_rows(start, end, graph, levels, top, m, ef_construction, metric):
     """Insert rows ``start:end`` (vectors and levels already stored) into the graph.
 
     Args:
+        graph: (x, links0, deg0, up_off, links_up, deg_up), see :mod:`indexes.hnsw.graph`.
         top: int64 (2,) in/out: entry-point row (-1 for an empty graph) and its level.
         m: the paper's M (links made per insertion; upper-level cap); level 0 caps at ``2 m``.
         ef_construction: size of the dynamic candidate list while inserting.
     """
+    x, links0, deg0, up_off, _, deg_up = graph
     m0 = links0.shape[1]
     visited = np.zeros(x.shape[0], dtype=np.uint8)
     epoch = 0
-    found_rows = np.empty(ef_construction + 1, dtype=np.int64)
-    found_dist = np.empty(ef_construction + 1, dtype=np.float32)
-    expanded = np.empty(ef_construction + 1, dtype=np.bool_)
-    fresh = np.empty(m0, dtype=np.int64)
-    fresh_d = np.empty(m0, dtype=np.float32)
-    sel = np.empty(m0 + 1, dtype=np.int64)
-    shrunk = np.empty(m0 + 1, dtype=np.int64)
-    tmp_rows = np.empty(m0 + 1, dtype=np.int64)
-    tmp_dist = np.empty(m0 + 1, dtype=np.float32)
+    bufs = sorted_buffers(ef_construction, m0)
+    found_dist, found_rows = bufs[0], bufs[1]
+    scratch = link_buffers(m0)
     for u in range(start, end):
         level = np.int64(levels[u])
         deg0[u] = 0
@@ -131,40 +161,11 @@ def insert_rows(start, end, x, levels, links0, deg0, up_off, links_up, deg_up, t
             top[0], top[1] = u, level
             continue
         q = x[u]
-        cur = top[0]
-        cur, dcur = greedy(
-            q, cur, distance(x, cur, q, metric), top[1], level, x, links0, deg0, up_off, links_up, deg_up, metric
-        )
+        cur, dcur = greedy(q, top[0], top[1], level, graph, metric)
         for lv in range(min(level, top[1]), -1, -1):
             epoch = next_epoch(visited, epoch)
-            count = search_layer_sorted(
-                q,
-                cur,
-                dcur,
-                lv,
-                ef_construction,
-                x,
-                links0,
-                deg0,
-                up_off,
-                links_up,
-                deg_up,
-                metric,
-                visited,
-                epoch,
-                found_dist,
-                found_rows,
-                expanded,
-                fresh,
-                fresh_d,
-            )
-            kept = select_heuristic(found_rows, found_dist, count, m, x, metric, sel)
-            set_links(u, lv, sel, kept, links0, deg0, up_off, links_up, deg_up)
-            m_max = m0 if lv == 0 else m
-            for i in range(kept):
-                add_link(
-                    sel[i], u, lv, m_max, x, links0, deg0, up_off, links_up, deg_up, metric, tmp_rows, tmp_dist, shrunk
-                )
+            count = search_layer_sorted(q, cur, dcur, lv, ef_construction, graph, metric, visited, epoch, bufs)
+            connect(u, lv, found_rows, found_dist, count, m, m0 if lv == 0 else m, True, graph, metric, scratch)
             cur, dcur = found_rows[0], found_dist[0]
         if level > top[1]:
             top[0], top[1] = u, level

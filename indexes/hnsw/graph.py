@@ -8,6 +8,11 @@ Graph layout (row ``u`` is a node; M is the paper's M, ``M0 = 2M``):
   (level ``l`` lives in row ``up_off[u] + l - 1``), -1 for level-0 nodes;
 * ``links_up`` int32 (slots, M) and ``deg_up`` int32 (slots,): upper levels.
 
+Kernels take the arrays they walk as one tuple ``graph = (x, links0, deg0,
+up_off, links_up, deg_up)`` (``x`` float32 (rows, d) the stored vectors): every
+kernel needs all six, and one argument keeps the signatures and call sites
+short. numba passes a tuple of arrays as its members, so it costs nothing.
+
 Unfiltered searches (queries and construction) keep the ``ef`` best nodes in a
 short sorted array; filtered ones keep two binary heaps, candidates to expand
 (min-heap of distances) and the ``ef`` best allowed results (min-heap of
@@ -34,8 +39,9 @@ def next_epoch(visited, epoch):
 
 
 @njit(nogil=True, cache=True)
-def neighbours(u, level, links0, deg0, up_off, links_up, deg_up):
+def neighbours(u, level, graph):
     """View of the neighbour rows of node ``u`` at ``level``."""
+    _, links0, deg0, up_off, links_up, deg_up = graph
     if level == 0:
         return links0[u, : deg0[u]]
     r = up_off[u] + level - 1
@@ -43,13 +49,15 @@ def neighbours(u, level, links0, deg0, up_off, links_up, deg_up):
 
 
 @njit(nogil=True, cache=True)
-def greedy(q, cur, dcur, top, bottom, x, links0, deg0, up_off, links_up, deg_up, metric):
-    """Greedy walk (ef = 1) from level ``top`` down to level ``bottom + 1``; returns (node, dist)."""
+def greedy(q, entry, top, bottom, graph, metric):
+    """Greedy walk (ef = 1) from ``entry`` on level ``top`` down to level ``bottom + 1``; returns (node, dist)."""
+    x = graph[0]
+    cur, dcur = entry, distance(x, entry, q, metric)
     for level in range(top, bottom, -1):
         changed = True
         while changed:
             changed = False
-            nb = neighbours(cur, level, links0, deg0, up_off, links_up, deg_up)
+            nb = neighbours(cur, level, graph)
             for i in range(nb.shape[0]):
                 v = nb[i]
                 d = distance(x, v, q, metric)
@@ -59,39 +67,34 @@ def greedy(q, cur, dcur, top, bottom, x, links0, deg0, up_off, links_up, deg_up,
 
 
 @njit(nogil=True, cache=True)
-def search_layer(
-    q,
-    entry,
-    dentry,
-    level,
-    ef,
-    x,
-    links0,
-    deg0,
-    up_off,
-    links_up,
-    deg_up,
-    metric,
-    mask,
-    visited,
-    epoch,
-    cand_k,
-    cand_v,
-    res_k,
-    res_v,
-):
+def heap_buffers(ef, candidates):
+    """The ``heaps`` of :func:`search_layer`, allocated once per kernel call and reused by every search in it.
+
+    Returns (cand_k, cand_v) of ``candidates`` entries (grown when full) and (res_k, res_v) of ``ef + 1``.
+    """
+    return (
+        np.empty(candidates, dtype=np.float32),
+        np.empty(candidates, dtype=np.int64),
+        np.empty(ef + 1, dtype=np.float32),
+        np.empty(ef + 1, dtype=np.int64),
+    )
+
+
+@njit(nogil=True, cache=True)
+def search_layer(q, entry, dentry, level, ef, graph, metric, mask, visited, epoch, heaps):
     """Best-first search of one level from ``entry`` keeping the ``ef`` closest allowed nodes.
 
     Disallowed nodes (``mask[u]`` False; an empty mask allows all) are walked
     through but never enter the results, so filtered searches stay connected.
 
     Args:
-        res_k, res_v: result heap buffers, capacity >= ef + 1.
-        cand_k, cand_v: candidate heap buffers (grown when full).
+        heaps: (cand_k, cand_v, res_k, res_v) from :func:`heap_buffers`; result capacity >= ef + 1.
     Returns:
-        (result count, cand_k, cand_v): the results are left in ``res_k``/``res_v``
-        as a heap of negated distances; the candidate buffers may have been replaced.
+        (result count, heaps): the results are left in ``res_k``/``res_v`` as a heap of
+        negated distances; the candidate buffers in the returned tuple may have been replaced.
     """
+    x = graph[0]
+    cand_k, cand_v, res_k, res_v = heaps
     has_mask = mask.shape[0] > 0
     visited[entry] = epoch
     n_cand = heap_push(cand_k, cand_v, 0, dentry, np.int64(entry))
@@ -105,7 +108,7 @@ def search_layer(
         if dc > bound and n_res >= ef:
             break
         n_cand = heap_pop(cand_k, cand_v, n_cand)
-        nb = neighbours(c, level, links0, deg0, up_off, links_up, deg_up)
+        nb = neighbours(c, level, graph)
         for i in range(nb.shape[0]):
             v = nb[i]
             if visited[v] == epoch:
@@ -122,31 +125,26 @@ def search_layer(
                     else:
                         heap_sift_down(res_k, res_v, n_res, -d, np.int64(v))
                     bound = -res_k[0]
-    return n_res, cand_k, cand_v
+    return n_res, (cand_k, cand_v, res_k, res_v)
 
 
 @njit(nogil=True, cache=True)
-def search_layer_sorted(
-    q,
-    entry,
-    dentry,
-    level,
-    ef,
-    x,
-    links0,
-    deg0,
-    up_off,
-    links_up,
-    deg_up,
-    metric,
-    visited,
-    epoch,
-    best_d,
-    best_v,
-    expanded,
-    fresh,
-    fresh_d,
-):
+def sorted_buffers(ef, degree):
+    """The ``bufs`` of :func:`search_layer_sorted`, allocated once per kernel call and reused by every search in it.
+
+    Returns (best_d, best_v, expanded) of ``ef + 1`` entries and (fresh, fresh_d) of ``degree`` (the level-0 degree).
+    """
+    return (
+        np.empty(ef + 1, dtype=np.float32),
+        np.empty(ef + 1, dtype=np.int64),
+        np.empty(ef + 1, dtype=np.bool_),
+        np.empty(degree, dtype=np.int64),
+        np.empty(degree, dtype=np.float32),
+    )
+
+
+@njit(nogil=True, cache=True)
+def search_layer_sorted(q, entry, dentry, level, ef, graph, metric, visited, epoch, bufs):
     """Unfiltered best-first search of one level, keeping the ``ef`` closest nodes in a sorted array.
 
     It expands the same nodes as :func:`search_layer` without a filter (the
@@ -154,17 +152,18 @@ def search_layer_sorted(
     short sorted array with insertion is cheaper than two binary heaps.
 
     Args:
-        best_d, best_v, expanded: float32 / int64 / bool buffers of capacity >= ef.
-        fresh, fresh_d: int64 / float32 buffers of capacity >= the level-0 degree.
+        bufs: (best_d, best_v, expanded, fresh, fresh_d) from :func:`sorted_buffers`.
     Returns:
         the number of results, left sorted closest first in ``best_d``/``best_v``.
     """
+    x = graph[0]
+    best_d, best_v, expanded, fresh, fresh_d = bufs
     visited[entry] = epoch
     best_d[0], best_v[0], expanded[0] = dentry, entry, False
     size, cur = 1, 0
     while cur < size:
         expanded[cur] = True
-        nb = neighbours(best_v[cur], level, links0, deg0, up_off, links_up, deg_up)
+        nb = neighbours(best_v[cur], level, graph)
         # Gather unvisited neighbours first, then compute their distances in one
         # independent loop: the out-of-order core overlaps the memory loads.
         n_fresh = 0

@@ -87,6 +87,8 @@ class HNSWParams(FilteredParams):
         positive("ef_search", self.ef_search)
 
 
+# The ``graph`` tuple the kernels take (see indexes.hnsw.graph), in this order.
+_KERNEL_GRAPH = ("vectors", "links0", "deg0", "up_off", "links_up", "deg_up")
 _GRAPH_ARRAYS = ("vectors", "levels", "links0", "deg0", "up_off", "links_up", "deg_up")
 
 
@@ -130,7 +132,7 @@ class HNSW(ApproximateIndex):
         key = (self._n_rows, self._n_up, *map(id, self._g.values()))
         cached = self._graph_views
         if cached is None or cached[0] != key:
-            views = tuple(self._view(name) for name in ("vectors", "links0", "deg0", "up_off", "links_up", "deg_up"))
+            views = tuple(self._view(name) for name in _KERNEL_GRAPH)
             cached = self._graph_views = (key, views)
         return cached[1]
 
@@ -158,20 +160,9 @@ class HNSW(ApproximateIndex):
         offsets = self._n_up + np.cumsum(up_counts) - up_counts
         g["up_off"][start:end] = np.where(levels > 0, offsets, -1)
         self._n_up += int(up_counts.sum())
+        graph = tuple(g[name] for name in _KERNEL_GRAPH)  # whole arrays: rows start:end lie past the views
         insert_rows(
-            start,
-            end,
-            g["vectors"],
-            g["levels"],
-            g["links0"],
-            g["deg0"],
-            g["up_off"],
-            g["links_up"],
-            g["deg_up"],
-            self._top,
-            self.config.M,
-            self.config.ef_construction,
-            self._internal,
+            start, end, graph, g["levels"], self._top, self.config.M, self.config.ef_construction, self._internal
         )
         self._n_rows = end
         self._append_ids(ids)
@@ -185,7 +176,7 @@ class HNSW(ApproximateIndex):
             q,
             k,
             params.ef_search,
-            *self._graph(),
+            self._graph(),
             int(self._top[0]),
             int(self._top[1]),
             self._internal,
@@ -229,18 +220,7 @@ class HNSW(ApproximateIndex):
             best = int(keep[np.argmax(levels[keep])])
             self._top[:] = (best, int(levels[best]))
         repair_links(
-            ~live,
-            v("vectors"),
-            levels,
-            v("links0"),
-            v("deg0"),
-            v("up_off"),
-            v("links_up"),
-            v("deg_up"),
-            self._top,
-            self.config.M,
-            self.config.ef_construction,
-            self._internal,
+            ~live, self._graph(), levels, self._top, self.config.M, self.config.ef_construction, self._internal
         )
         new_of = np.full(self._n_rows, -1, dtype=np.int64)
         new_of[keep] = np.arange(keep.size)

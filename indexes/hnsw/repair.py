@@ -12,98 +12,55 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from indexes.hnsw.build import add_link, select_heuristic, set_links
-from indexes.hnsw.graph import drain_sorted, greedy, neighbours, next_epoch, search_layer
-from indexes.kernels import distance, row_distance
+from indexes.hnsw.build import connect, link_buffers
+from indexes.hnsw.graph import drain_sorted, greedy, heap_buffers, neighbours, next_epoch, search_layer
+from indexes.kernels import row_distance
 
 
 @njit(nogil=True, cache=True)
-def _relink_by_search(
-    u,
-    lv,
-    x,
-    links0,
-    deg0,
-    up_off,
-    links_up,
-    deg_up,
-    top,
-    ef,
-    metric,
-    alive,
-    visited,
-    epoch,
-    cand_k,
-    cand_v,
-    res_k,
-    res_v,
-    rows,
-    dists,
-):
-    """Candidates for ``u`` at level ``lv`` from a search that starts at the entry point."""
-    q = x[u]
-    cur, dcur = greedy(
-        q, top[0], distance(x, top[0], q, metric), top[1], lv, x, links0, deg0, up_off, links_up, deg_up, metric
-    )
-    n_res, cand_k, cand_v = search_layer(
-        q,
-        cur,
-        dcur,
-        lv,
-        ef,
-        x,
-        links0,
-        deg0,
-        up_off,
-        links_up,
-        deg_up,
-        metric,
-        alive,
-        visited,
-        epoch,
-        cand_k,
-        cand_v,
-        res_k,
-        res_v,
-    )
-    count = drain_sorted(res_k, res_v, n_res, rows, dists)
+def _relink_by_search(u, lv, graph, top, ef, metric, alive, visited, epoch, heaps, rows, dists):
+    """Candidates for ``u`` at level ``lv`` from a search that starts at the entry point.
+
+    Returns:
+        (count, heaps): the candidates, closest first, in ``rows``/``dists``;
+        the heap buffers, possibly grown, for the next call.
+    """
+    q = graph[0][u]
+    cur, dcur = greedy(q, top[0], top[1], lv, graph, metric)
+    n_res, heaps = search_layer(q, cur, dcur, lv, ef, graph, metric, alive, visited, epoch, heaps)
+    count = drain_sorted(heaps[2], heaps[3], n_res, rows, dists)
     kept = 0
     for i in range(count):
         if rows[i] != u:
             rows[kept], dists[kept] = rows[i], dists[i]
             kept += 1
-    return kept, cand_k, cand_v
+    return kept, heaps
 
 
 @njit(nogil=True, cache=True)
-def repair_links(dead, x, levels, links0, deg0, up_off, links_up, deg_up, top, m, ef_construction, metric):
+def repair_links(dead, graph, levels, top, m, ef_construction, metric):
     """Drop every link to a ``dead`` node, choosing replacements among two-hop neighbours.
 
     Args:
         dead: bool (rows,) nodes being removed; ``top[0]`` must be a live node.
-        Other arguments as in :func:`indexes.hnsw.graph.insert_rows`.
+        Other arguments as in :func:`indexes.hnsw.build.insert_rows`.
     """
+    x = graph[0]
     n = dead.shape[0]
-    m0 = links0.shape[1]
+    m0 = graph[1].shape[1]
     alive = ~dead
     visited = np.zeros(n, dtype=np.uint8)
     epoch = 0
     buf = m0 * (m0 + 1) + ef_construction + 2
     rows = np.empty(buf, dtype=np.int64)
     dists = np.empty(buf, dtype=np.float32)
-    sel = np.empty(m0 + 1, dtype=np.int64)
-    shrunk = np.empty(m0 + 1, dtype=np.int64)
-    tmp_rows = np.empty(m0 + 1, dtype=np.int64)
-    tmp_dist = np.empty(m0 + 1, dtype=np.float32)
-    cand_k = np.empty(256, dtype=np.float32)
-    cand_v = np.empty(256, dtype=np.int64)
-    res_k = np.empty(ef_construction + 1, dtype=np.float32)
-    res_v = np.empty(ef_construction + 1, dtype=np.int64)
+    scratch = link_buffers(m0)
+    heaps = heap_buffers(ef_construction, 256)
     for u in range(n):
         if dead[u]:
             continue
         for lv in range(np.int64(levels[u]) + 1):
-            nb = neighbours(u, lv, links0, deg0, up_off, links_up, deg_up)
+            nb = neighbours(u, lv, graph)
             touched = False
             for i in range(nb.shape[0]):
                 touched = touched or dead[nb[i]]
@@ -114,7 +71,7 @@ def repair_links(dead, x, levels, links0, deg0, up_off, links_up, deg_up, top, m
             count = 0
             for i in range(nb.shape[0]):
                 v = nb[i]
-                hop = neighbours(v, lv, links0, deg0, up_off, links_up, deg_up) if dead[v] else nb[i : i + 1]
+                hop = neighbours(v, lv, graph) if dead[v] else nb[i : i + 1]
                 for j in range(hop.shape[0]):
                     w = hop[j]
                     if not dead[w] and visited[w] != epoch:
@@ -125,54 +82,17 @@ def repair_links(dead, x, levels, links0, deg0, up_off, links_up, deg_up, top, m
             relinked = False
             if count == 0 and top[0] != u:
                 epoch = next_epoch(visited, epoch)
-                count, cand_k, cand_v = _relink_by_search(
-                    u,
-                    lv,
-                    x,
-                    links0,
-                    deg0,
-                    up_off,
-                    links_up,
-                    deg_up,
-                    top,
-                    ef_construction,
-                    metric,
-                    alive,
-                    visited,
-                    epoch,
-                    cand_k,
-                    cand_v,
-                    res_k,
-                    res_v,
-                    rows,
-                    dists,
+                count, heaps = _relink_by_search(
+                    u, lv, graph, top, ef_construction, metric, alive, visited, epoch, heaps, rows, dists
                 )
                 relinked = True
             else:
                 order = np.argsort(dists[:count])
                 rows[:count] = rows[:count][order]
                 dists[:count] = dists[:count][order]
+            # Only a node re-linked by a search gets links back from its new neighbours.
             m_max = m0 if lv == 0 else m
-            kept = select_heuristic(rows, dists, count, m_max, x, metric, sel)
-            set_links(u, lv, sel, kept, links0, deg0, up_off, links_up, deg_up)
-            if relinked:
-                for i in range(kept):
-                    add_link(
-                        sel[i],
-                        u,
-                        lv,
-                        m_max,
-                        x,
-                        links0,
-                        deg0,
-                        up_off,
-                        links_up,
-                        deg_up,
-                        metric,
-                        tmp_rows,
-                        tmp_dist,
-                        shrunk,
-                    )
+            connect(u, lv, rows, dists, count, m_max, m_max, relinked, graph, metric, scratch)
 
 
 @njit(nogil=True, cache=True)
