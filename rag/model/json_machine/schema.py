@@ -93,7 +93,7 @@ class SchemaCompiler(ABC):
     def _any_value(self) -> int:
         if self._any is None:
             self._any = len(self._tables)
-            self._tables.append(())  # placeholder: the containers below refer to this table
+            self._tables.append(())  # reserved now, filled below: the containers refer to its index
             leaves = [self._add(("map", self._any)), self._add(("arr", self._any, 0, -1, 0))]
             leaves += [self._add(("str", 0, -1, 0)), self._add(("num", False)), self._literals({b"true", b"false"})]
             leaves.append(self._literals({b"null"}))
