@@ -47,6 +47,8 @@ class GenerationConfig:
             raise ConfigError(f"top_p must be in (0, 1], got {self.top_p}")
         if self.repetition_penalty <= 0:
             raise ConfigError(f"repetition_penalty must be > 0, got {self.repetition_penalty}")
+        if any(not s for s in self.stop):
+            raise ConfigError("stop strings must not be empty")
         if not 1 <= self.num_beams <= 16:
             raise ConfigError(f"num_beams must be in [1, 16], got {self.num_beams}")
         if self.num_beams > 1 and self.temperature > 0:

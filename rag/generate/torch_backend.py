@@ -14,7 +14,7 @@ from indexes.errors import ConfigError
 from rag.generate.base import ChatMessage, GenerationConfig, GenerationResult, Generator
 from rag.model import DEFAULT_QUANT, Decoder, DecodeStats, beam_search, load_gguf
 from rag.model.constraints import ByteMachine, TokenConstraint
-from rag.model.tokenizer import IncrementalDecoder
+from rag.model.generation import first_stop
 
 
 def _default_threads() -> int:
@@ -128,11 +128,8 @@ class TorchGenerator(Generator):
                 config.length_penalty,
             )[0]
             seconds = time.perf_counter() - t0
-        decoder = IncrementalDecoder(self.tokenizer)
-        for token in best.tokens:
-            decoder.push(token)
-        text, finish = decoder.text, "stop" if best.finished else "length"
-        cut = min((i for i in (text.find(s) for s in config.stop) if i >= 0), default=-1)
+        text, finish = self.tokenizer.decode(best.tokens), "stop" if best.finished else "length"
+        cut = first_stop(text, config.stop)
         if cut >= 0:
             text, finish = text[:cut], "stop"
         if stats is not None:

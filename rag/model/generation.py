@@ -37,6 +37,11 @@ class DecodeStats:
         return self.accepted_tokens / self.drafted_tokens if self.drafted_tokens else 0.0
 
 
+def first_stop(text: str, stops: Sequence[str]) -> int:
+    """Where the earliest of ``stops`` begins in ``text``, or -1 when none occurs."""
+    return min((i for i in (text.find(s) for s in stops) if i >= 0), default=-1)
+
+
 class Decoder:
     """Generates from a :class:`LlamaModel` with its tokenizer.
 
@@ -167,8 +172,6 @@ class Decoder:
         Text that could be the beginning of a stop string is held back until it
         is clear that it is not. Keyword arguments go to :meth:`tokens`.
         """
-        if any(not s for s in config.stop):
-            raise ConfigError("stop strings must not be empty")
         stats = stats if stats is not None else DecodeStats()
         decoder = IncrementalDecoder(self.tokenizer)
         hold = max((len(s) for s in config.stop), default=1) - 1
@@ -177,7 +180,7 @@ class Decoder:
         try:
             for token in tokens:
                 pending += decoder.push(token)
-                cut = min((i for i in (pending.find(s) for s in config.stop) if i >= 0), default=-1)
+                cut = first_stop(pending, config.stop)
                 if cut >= 0:
                     pending = pending[:cut]
                     stats.finish_reason = "stop"

@@ -45,9 +45,10 @@ def test_beam_search_through_the_config(torch_generator):
         ({"num_beams": 0}, "num_beams"),
         ({"num_beams": 17}, "num_beams"),
         ({"num_beams": 2, "temperature": 0.7}, "deterministic"),
+        ({"stop": ("end", "")}, "stop strings"),
     ],
 )
-def test_beam_settings_are_checked(kwargs, message):
+def test_generation_settings_are_checked(kwargs, message):
     with pytest.raises(ConfigError, match=message):
         GenerationConfig(**kwargs)
 
