@@ -57,10 +57,17 @@ class FilteredParams(SearchParams):
             raise ConfigError(f"exact_fraction must lie in [0, 1], got {self.exact_fraction}")
 
 
-def positive(name: str, value: Any, minimum: int = 1) -> None:
-    """Raise ConfigError unless ``value`` is an int of at least ``minimum``."""
+def positive(name: str, value: Any, minimum: int = 1, maximum: int | None = None) -> None:
+    """Raise ConfigError unless ``value`` is an int in ``[minimum, maximum]`` (no upper bound when None).
+
+    Build parameters carry an upper bound because a spec string may come from a
+    client: ``HNSW99999`` would reserve 200k links per vector.
+    """
     if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
-        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
+        bound = f"an integer >= {minimum}" if maximum is None else f"an integer between {minimum} and {maximum}"
+        raise ConfigError(f"{name} must be {bound}, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{name} must be an integer between {minimum} and {maximum}, got {value!r}")
 
 
 class ApproximateIndex(Index):

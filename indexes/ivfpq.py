@@ -28,6 +28,9 @@ from indexes.kmeans import assign, kmeans
 from indexes.pq import check_pq, pq_internal_metric
 from indexes.quantizer import ProductQuantizer
 
+# Most inverted lists a spec may ask for (FAISS uses up to 2**16 below a billion vectors).
+MAX_NLIST = 65536
+
 
 @dataclass(frozen=True)
 class IVFPQConfig(IndexConfig):
@@ -49,7 +52,7 @@ class IVFPQConfig(IndexConfig):
     refine: bool = False
 
     def __post_init__(self) -> None:
-        positive("IVF nlist", self.nlist)
+        positive("IVF nlist", self.nlist, maximum=MAX_NLIST)
         check_pq(self.m, self.nbits)
 
     @classmethod

@@ -37,6 +37,9 @@ from indexes.kernels import (
     topk_write,
 )
 
+# Largest leaf a spec may ask for: past this a leaf scan is a flat scan.
+MAX_LEAF_SIZE = 4096
+
 
 @dataclass(frozen=True)
 class KDTreeConfig(IndexConfig):
@@ -52,7 +55,7 @@ class KDTreeConfig(IndexConfig):
     leaf_size: int = 32
 
     def __post_init__(self) -> None:
-        positive("KD leaf_size", self.leaf_size)
+        positive("KD leaf_size", self.leaf_size, maximum=MAX_LEAF_SIZE)
 
     @classmethod
     def from_match(cls, match: re.Match[str]) -> KDTreeConfig:

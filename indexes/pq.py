@@ -25,6 +25,8 @@ from indexes.quantizer import ProductQuantizer, adc_scan, inverse_norms
 
 _NO_ROWS = np.zeros(0, dtype=np.int64)
 _NO_SCALE = np.zeros(0, dtype=np.float32)
+# Most sub-quantizers a spec may ask for (m must also divide the dimension).
+MAX_PQ_M = 1024
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,7 @@ class PQConfig(IndexConfig):
 
 def check_pq(m: int, nbits: int) -> None:
     """Validate PQ parameters shared by PQ and IVF-PQ specs."""
-    positive("PQ m", m)
+    positive("PQ m", m, maximum=MAX_PQ_M)
     if not 1 <= nbits <= 8:
         raise ConfigError(f"PQ nbits must be between 1 and 8 (codes are bytes), got {nbits}")
 

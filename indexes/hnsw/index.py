@@ -29,6 +29,11 @@ from indexes.hnsw.search import hnsw_search
 from indexes.kernels import kernel_metric, mask_or_empty, to_scores
 
 _DEFAULT_EF_CONSTRUCTION = 200
+# Upper bounds of the build parameters: hnswlib calls 2..100 the useful range of M
+# (level 0 keeps 2M links per vector, so memory grows with it); past a few
+# thousand, ef_construction only slows the build.
+MAX_M = 128
+MAX_EF_CONSTRUCTION = 4096
 _SEED = 20180101
 # Upper levels stop here: far above log_M(n) for any realistic n.
 _MAX_LEVEL = 100
@@ -50,8 +55,8 @@ class HNSWConfig(IndexConfig):
     ef_construction: int = _DEFAULT_EF_CONSTRUCTION
 
     def __post_init__(self) -> None:
-        positive("HNSW M", self.m, minimum=2)
-        positive("ef_construction", self.ef_construction)
+        positive("HNSW M", self.m, minimum=2, maximum=MAX_M)
+        positive("ef_construction", self.ef_construction, maximum=MAX_EF_CONSTRUCTION)
 
     @property
     def M(self) -> int:  # noqa: N802  (the paper's name)

@@ -57,11 +57,24 @@ def test_spec_fields():
         ("IVF0,PQ8x8", "nlist"),
         ("HNSW1", "HNSW M"),
         ("HNSW32,ef_construction=0", "ef_construction"),
+        # Upper bounds: a spec can come from a client (?index_spec=), and HNSW99999
+        # reserved 200k links per vector (62 MB on disk for 80 chunks).
+        ("HNSW99999", r"HNSW M must be an integer between 2 and 128, got 99999"),
+        ("HNSW129", "between 2 and 128"),
+        ("HNSW32,ef_construction=99999", r"ef_construction must be an integer between 1 and 4096"),
+        ("IVF999999,PQ8x8", r"nlist must be an integer between 1 and 65536"),
+        ("PQ99999x8", r"PQ m must be an integer between 1 and 1024"),
+        ("KD99999", r"leaf_size must be an integer between 1 and 4096"),
     ],
 )
 def test_bad_specs(spec, message):
     with pytest.raises(ConfigError, match=message):
         indexes.create(spec, 32)
+
+
+@pytest.mark.parametrize("spec", ["HNSW2", "HNSW128,ef_construction=4096", "IVF65536,PQ8x8", "KD4096", "LSH4096"])
+def test_specs_at_the_bounds_parse(spec):
+    assert parse_spec(spec).spec() == spec
 
 
 def test_unknown_spec_lists_the_forms():
