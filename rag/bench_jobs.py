@@ -58,11 +58,7 @@ class BenchmarkJobs:
         self.root = store.data_dir / "benchmarks"
         self._lock = threading.Lock()
         self._running: threading.Thread | None = None
-        with store.catalog.cursor() as cur:  # runs of a previous process can never finish
-            cur.execute(
-                "UPDATE jobs SET status = 'failed', error = 'interrupted: the server stopped during the run' "
-                "WHERE kind = 'benchmark' AND status = 'running'"
-            )
+        # Runs of a previous process were marked failed when the store was opened (Store.recover).
 
     def start(self, request: BenchmarkRequest) -> int:
         request.validate()

@@ -23,6 +23,7 @@ class Platform:
     def __init__(self, settings: Settings, generator: Generator | None = None) -> None:
         self.settings = settings
         self.store = Store(settings.data_dir, default_index_spec=settings.index_spec)
+        self.store.recover()
         self._generator = generator
         self._lock = threading.RLock()
 

@@ -9,8 +9,10 @@ anything is stored and before a collection is created.
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from indexes import parse_spec
@@ -20,6 +22,7 @@ from ingest.embed import Embedder
 from ingest.parse import detect_media_type, parse_bytes
 from ingest.parse.types import ParsedDocument
 from rag.store import Store, check_collection_name
+from rag.store.store import NewDocument
 
 EMBED_MODEL = "all-MiniLM-L6-v2"
 
@@ -45,6 +48,16 @@ class PreparedDocument:
     parse_seconds: float
 
 
+def size_limit_message(filename: str, size: int | None, limit: int) -> str:
+    """Why ``filename`` is refused: it is larger than ``limit`` bytes (``size`` when known).
+
+    Sizes are in MiB, the unit of RAG_MAX_UPLOAD_MB, so a 50 MB setting reads back as 50 MB.
+    """
+    mb = 1024 * 1024
+    what = f"{filename} is {size / mb:.1f} MB" if size is not None else f"{filename} is larger than the limit"
+    return f"{what}; the limit is {limit / mb:g} MB ({limit} bytes): split the file or raise RAG_MAX_UPLOAD_MB"
+
+
 def embedding_input(title: str | None, heading_path: tuple[str, ...], text: str) -> str:
     """Text embedded for a chunk: its document title and heading path give context to short passages."""
     context = " > ".join(p for p in ((title or "").strip(), *heading_path) if p)
@@ -57,14 +70,13 @@ class IngestPipeline:
         self.embedder = embedder
         self.chunker = chunker
         self.max_upload_bytes = max_upload_bytes
+        self._claims: dict[tuple[int, str], tuple[threading.Lock, int]] = {}
+        self._claims_lock = threading.Lock()
 
     def check(self, filename: str, data: bytes, media_type: str | None = None) -> str:
         """Validate an upload without storing it; returns its media type."""
         if len(data) > self.max_upload_bytes:
-            raise PayloadTooLargeError(
-                f"{filename} is {len(data) / 1e6:.1f} MB; the limit is {self.max_upload_bytes / 1e6:.1f} MB "
-                "(raise RAG_MAX_UPLOAD_MB or split the file)"
-            )
+            raise PayloadTooLargeError(size_limit_message(filename, len(data), self.max_upload_bytes))
         media = detect_media_type(filename, media_type)
         if not data.strip():
             raise InvalidInputError(f"{filename} is empty; upload a file with content")
@@ -91,34 +103,59 @@ class IngestPipeline:
         """
         check_collection_name(collection)
         coll = self.store.get_or_create_collection(collection, self.embedder.dim, EMBED_MODEL, index_spec=index_spec)
-        existing = self.store.catalog.find_by_sha(coll.id, prepared.sha256)
-        if existing is not None:
-            return IngestResult(existing, prepared.filename, collection, True, 0)
-        doc = prepared.parsed
-        t1 = time.perf_counter()
-        chunks = self.chunker.chunk(doc)
-        t2 = time.perf_counter()
-        vectors = self.embedder.embed(
-            [embedding_input(doc.title, c.heading_path, c.text) for c in chunks], progress=progress
-        )
-        t3 = time.perf_counter()
-        doc_id = self.store.add_document(
-            coll,
-            {
-                "filename": prepared.filename,
-                "media_type": doc.media_type,
-                "sha256": prepared.sha256,
-                "size_bytes": prepared.size_bytes,
-                "title": doc.title,
-                "n_pages": doc.n_pages,
-                "text": doc.text,
-            },
-            chunks,
-            vectors,
-        )
-        t4 = time.perf_counter()
+        with self._claim(coll.id, prepared.sha256):
+            existing = self.store.catalog.find_by_sha(coll.id, prepared.sha256)
+            if existing is not None:
+                return IngestResult(existing, prepared.filename, collection, True, 0)
+            doc = prepared.parsed
+            t1 = time.perf_counter()
+            chunks = self.chunker.chunk(doc)
+            t2 = time.perf_counter()
+            vectors = self.embedder.embed(
+                [embedding_input(doc.title, c.heading_path, c.text) for c in chunks], progress=progress
+            )
+            t3 = time.perf_counter()
+            added = self.store.add_document(
+                coll,
+                NewDocument(
+                    filename=prepared.filename,
+                    media_type=doc.media_type,
+                    sha256=prepared.sha256,
+                    size_bytes=prepared.size_bytes,
+                    title=doc.title,
+                    n_pages=doc.n_pages,
+                    text=doc.text,
+                ),
+                chunks,
+                vectors,
+            )
+            t4 = time.perf_counter()
+        if added.duplicate:
+            return IngestResult(added.id, prepared.filename, collection, True, 0)
         seconds = {"parse": prepared.parse_seconds, "chunk": t2 - t1, "embed": t3 - t2, "write": t4 - t3}
-        return IngestResult(doc_id, prepared.filename, collection, False, len(chunks), seconds)
+        return IngestResult(added.id, prepared.filename, collection, False, len(chunks), seconds)
+
+    @contextmanager
+    def _claim(self, collection_id: int, sha256: str) -> Iterator[None]:
+        """Hold the right to store these bytes in this collection.
+
+        A second upload of the same bytes waits here while the first is embedded,
+        then finds it stored and answers "duplicate" without embedding it again.
+        """
+        key = (collection_id, sha256)
+        with self._claims_lock:
+            lock, users = self._claims.get(key, (threading.Lock(), 0))
+            self._claims[key] = (lock, users + 1)
+        try:
+            with lock:
+                yield
+        finally:
+            with self._claims_lock:
+                lock, users = self._claims[key]
+                if users == 1:
+                    del self._claims[key]
+                else:
+                    self._claims[key] = (lock, users - 1)
 
     def ingest_batch(
         self, collection: str, files: list[tuple[str, bytes, str | None]], index_spec: str | None = None

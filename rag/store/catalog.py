@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from indexes.errors import ConfigError, InvalidInputError, NotFoundError, RAGError
@@ -43,6 +44,9 @@ CREATE TABLE IF NOT EXISTS chunks (
     id BIGINT PRIMARY KEY, document_id BIGINT NOT NULL, collection_id BIGINT NOT NULL,
     ord INTEGER NOT NULL, text VARCHAR NOT NULL, page INTEGER, char_start INTEGER NOT NULL,
     char_end INTEGER NOT NULL, heading_path VARCHAR[], n_tokens INTEGER NOT NULL);
+-- Added after the first release (catalogs created then get it here): the length of a
+-- repeated table header that starts a chunk's text, outside [char_start, char_end).
+ALTER TABLE chunks ADD COLUMN IF NOT EXISTS prefix_chars INTEGER DEFAULT 0;
 CREATE TABLE IF NOT EXISTS jobs (
     id BIGINT PRIMARY KEY, kind VARCHAR NOT NULL, collection_id BIGINT, status VARCHAR NOT NULL,
     detail VARCHAR, error VARCHAR, created_at TIMESTAMPTZ NOT NULL, finished_at TIMESTAMPTZ);
@@ -60,6 +64,7 @@ CHUNK_SCHEMA = pa.schema(
         ("char_end", pa.int32()),
         ("heading_path", pa.list_(pa.string())),
         ("n_tokens", pa.int32()),
+        ("prefix_chars", pa.int32()),
     ]
 )
 
@@ -218,6 +223,12 @@ class Catalog:
             cur.unregister("wanted")
         return {row["id"]: row for row in table.to_pylist()}
 
+    def chunk_ids(self, collection_id: int) -> np.ndarray:
+        """int64 ids of every chunk row of a collection."""
+        with self.cursor() as cur:
+            table = cur.sql("SELECT id FROM chunks WHERE collection_id = $cid", params={"cid": collection_id})
+            return table.to_arrow_table().column("id").to_numpy().astype(np.int64, copy=False)
+
     def count(self, table: str, collection_id: int) -> int:
         assert table in ("documents", "chunks")
         with self.cursor() as cur:
@@ -244,6 +255,22 @@ class Catalog:
                 "UPDATE jobs SET status = ?, detail = coalesce(?, detail), error = ?, finished_at = ? WHERE id = ?",
                 [status, json.dumps(detail) if detail is not None else None, error, _now(), job_id],
             )
+
+    def fail_interrupted_jobs(self) -> int:
+        """Mark jobs still 'running' as failed; return how many.
+
+        Only one process opens the catalog, so a job that is running when it
+        opens belonged to a process that stopped (a crash, a kill, a restart)
+        and can never finish.
+        """
+        with self.cursor() as cur:
+            rows = cur.execute(
+                "UPDATE jobs SET status = 'failed', "
+                "error = 'interrupted: the process stopped before the job finished; run it again', "
+                "finished_at = ? WHERE status = 'running' RETURNING id",
+                [_now()],
+            ).fetchall()
+        return len(rows)
 
     def get_job(self, job_id: int) -> dict:
         with self.cursor() as cur:

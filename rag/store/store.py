@@ -2,13 +2,21 @@
 
 Write order for a document: chunk ids are allocated, vectors are published
 (segment + index + manifest), and only then are the document and chunk rows
-committed in one transaction. A crash in between leaves vectors whose ids have
-no chunk row; searches drop such ids, so a reader never sees a chunk without
-its vector or a half-written document.
+committed in one transaction. A reader never sees a chunk without its vector or
+a half-written document. A failed commit removes the vectors it published at
+once; a crash in between leaves vectors whose ids have no chunk row, which
+searches skip and :meth:`Store.repair` (run when a platform opens the store)
+removes, so they never take the place of real results.
+
+Documents are unique per collection by content (sha256): the check and the
+insert happen under one lock, so concurrent uploads of the same bytes store
+one document and report the others as duplicates.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +28,8 @@ from indexes import parse_spec
 from indexes.errors import DimensionMismatchError, InvalidInputError
 from rag.store.catalog import CHUNK_SCHEMA, Catalog, Collection
 from rag.store.vectors import VectorStore
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -37,6 +47,30 @@ class StoredChunk:
     char_end: int
     heading_path: tuple[str, ...]
     score: float
+    # ``text`` may begin with a repeated table header (ingest.chunk); the document's own
+    # characters [char_start, char_end) are ``text[prefix_chars:]``.
+    prefix_chars: int = 0
+
+
+@dataclass(frozen=True)
+class NewDocument:
+    """A parsed document about to be stored (its id and chunk count are assigned by the store)."""
+
+    filename: str
+    media_type: str
+    sha256: str
+    size_bytes: int
+    title: str | None
+    n_pages: int | None
+    text: str
+
+
+@dataclass(frozen=True)
+class AddedDocument:
+    """What :meth:`Store.add_document` did: the document's id, and whether the bytes were already stored."""
+
+    id: int
+    duplicate: bool
 
 
 class Store:
@@ -88,21 +122,26 @@ class Store:
             return vs
 
     # -- documents --------------------------------------------------------
-    def add_document(self, collection: Collection, doc: dict, chunks: list, vectors: np.ndarray) -> int:
-        """Store a parsed document, its chunks and their vectors; return the new document id.
+    def add_document(
+        self, collection: Collection, doc: NewDocument, chunks: list, vectors: np.ndarray
+    ) -> AddedDocument:
+        """Store a parsed document, its chunks and their vectors, unless its bytes are already stored.
 
         Args:
-            doc: document fields (filename, media_type, sha256, size_bytes, title, n_pages, text).
+            doc: the document's fields.
             chunks: ``ingest.chunk.Chunk`` objects, in order.
             vectors: float32 (len(chunks), dim), one per chunk.
+        Returns:
+            the new document's id, or the id of the stored document with the same sha256 (``duplicate``).
         """
         if vectors.shape[0] != len(chunks):
             raise ValueError(f"{len(chunks)} chunks but {vectors.shape[0]} vectors")
         with self._write_lock:
+            existing = self.catalog.find_by_sha(collection.id, doc.sha256)
+            if existing is not None:
+                return AddedDocument(existing, True)
             doc_id = self.catalog.allocate_ids("document_ids", 1)[0]
             chunk_ids = self.catalog.allocate_ids("chunk_ids", len(chunks)) if chunks else []
-            if chunks:
-                self.vectors(collection).append(vectors, np.asarray(chunk_ids, dtype=np.int64))
             table = pa.table(
                 {
                     "id": chunk_ids,
@@ -115,11 +154,55 @@ class Store:
                     "char_end": [c.end for c in chunks],
                     "heading_path": [list(c.heading_path) for c in chunks],
                     "n_tokens": [c.n_tokens for c in chunks],
+                    "prefix_chars": [c.prefix_chars for c in chunks],
                 },
                 schema=CHUNK_SCHEMA,
             )
-            self.catalog.insert_document(dict(doc, id=doc_id, collection_id=collection.id, n_chunks=len(chunks)), table)
-        return doc_id
+            row = dict(dataclasses.asdict(doc), id=doc_id, collection_id=collection.id, n_chunks=len(chunks))
+            ids = np.asarray(chunk_ids, dtype=np.int64)
+            if chunks:
+                self.vectors(collection).append(vectors, ids)
+            try:
+                self.catalog.insert_document(row, table)
+            except BaseException:
+                # The vectors are published but their rows are not: take them back now
+                # (repair() would at the next start, but until then they take result slots).
+                if chunks:
+                    self.vectors(collection).remove(ids)
+                raise
+        return AddedDocument(doc_id, False)
+
+    def recover(self) -> None:
+        """Finish what a stopped process left: jobs still 'running' fail, orphan vectors go.
+
+        Call once when a process opens the store to serve it (the platform does).
+        """
+        failed = self.catalog.fail_interrupted_jobs()
+        if failed:
+            log.warning("marked %d job(s) of a stopped process as failed (interrupted)", failed)
+        self.repair()
+
+    def repair(self) -> int:
+        """Remove vectors whose chunk rows never committed (a crash mid-upload); return how many.
+
+        Run when the store is opened by a process that owns it (the server or a
+        CLI command), before it serves requests.
+        """
+        removed = 0
+        with self._write_lock:
+            for collection in self.catalog.list_collections():
+                vs = self.vectors(collection)
+                vector_ids = vs.stored_ids()
+                if vector_ids.size == 0:
+                    continue
+                orphans = np.setdiff1d(vector_ids, self.catalog.chunk_ids(collection.id))
+                if orphans.size:
+                    n = vs.remove(orphans)
+                    removed += n
+                    log.warning(
+                        "collection %r: removed %d vectors of an upload that did not finish", collection.name, n
+                    )
+        return removed
 
     # -- search -----------------------------------------------------------
     def search(self, collection: Collection, query_vectors: np.ndarray, k: int, **params) -> list[list[StoredChunk]]:
@@ -147,6 +230,7 @@ class Store:
                         char_end=row["char_end"],
                         heading_path=tuple(row["heading_path"] or ()),
                         score=float(score),
+                        prefix_chars=row.get("prefix_chars") or 0,
                     )
                 )
             out.append(hits)

@@ -128,6 +128,12 @@ class VectorStore:
             return np.empty((0, self.dim), np.float32), np.empty(0, np.int64)
         return np.concatenate(vecs), np.concatenate(ids)
 
+    def stored_ids(self) -> np.ndarray:
+        """int64 (n,) ids of every vector in the published segments."""
+        manifest = self.read_manifest()
+        ids = [np.load(self.root / s["ids"], mmap_mode="r") for s in manifest["segments"]]
+        return np.concatenate(ids) if ids else np.empty(0, np.int64)
+
     # -- writing ----------------------------------------------------------
     def append(self, vectors: np.ndarray, ids: np.ndarray) -> None:
         """Add float32 (n, dim) vectors under int64 (n,) ids and publish them."""
@@ -138,9 +144,7 @@ class VectorStore:
         with self._write_lock:
             manifest = self.read_manifest()
             gen = manifest["generation"] + 1
-            seg = {"vectors": f"seg-{gen:06d}.npy", "ids": f"seg-{gen:06d}.ids.npy", "count": int(len(ids))}
-            np.save(self.root / seg["vectors"], vectors)
-            np.save(self.root / seg["ids"], ids)
+            seg = self._write_segment(f"seg-{gen:06d}", vectors, ids)
             segments = manifest["segments"] + [seg]
             active = manifest.get("active_spec", self.index_spec)
             if manifest["index"] and active == self.index_spec:
@@ -148,19 +152,66 @@ class VectorStore:
                 index.add(vectors, ids)
             else:
                 index = self._build(segments)
+            self._publish(manifest, gen, segments, index)
+
+    def remove(self, ids: np.ndarray) -> int:
+        """Remove the vectors stored under ``ids`` (int64) from segments and index; return how many were found.
+
+        Used to undo vectors whose catalog rows never committed (a failed or
+        interrupted upload). Segments that hold none of ``ids`` are kept as they
+        are; the others are rewritten without them.
+        """
+        doomed = np.unique(np.asarray(ids, dtype=np.int64))
+        if doomed.size == 0:
+            return 0
+        with self._write_lock:
+            manifest = self.read_manifest()
+            gen = manifest["generation"] + 1
+            segments, removed = [], 0
+            for i, seg in enumerate(manifest["segments"]):
+                seg_ids = np.load(self.root / seg["ids"], mmap_mode="r")
+                hit = np.isin(seg_ids, doomed)
+                if not hit.any():
+                    segments.append(seg)
+                    continue
+                removed += int(hit.sum())
+                if not hit.all():
+                    keep = ~hit
+                    seg_vectors = np.load(self.root / seg["vectors"], mmap_mode="r")
+                    segments.append(self._write_segment(f"seg-{gen:06d}-{i}", seg_vectors[keep], seg_ids[keep]))
+            if removed == 0:
+                return 0
+            index = None
+            if segments:
+                index = indexes.load(str(self.root / manifest["index"]), mmap=True)
+                index.delete(doomed)
+            self._publish(manifest, gen, segments, index)
+            return removed
+
+    def _write_segment(self, stem: str, vectors: np.ndarray, ids: np.ndarray) -> dict:
+        seg = {"vectors": f"{stem}.npy", "ids": f"{stem}.ids.npy", "count": int(len(ids))}
+        np.save(self.root / seg["vectors"], np.ascontiguousarray(vectors, dtype=np.float32))
+        np.save(self.root / seg["ids"], np.ascontiguousarray(ids, dtype=np.int64))
+        return seg
+
+    def _publish(self, manifest: dict, gen: int, segments: list[dict], index: indexes.Index | None) -> None:
+        """Save ``index`` as generation ``gen`` and switch the manifest to it (``index`` None: empty)."""
+        index_dir = None
+        if index is not None:
             index_dir = f"index-{gen:06d}"
             index.save(str(self.root / index_dir))
-            new = dict(
-                manifest,
-                generation=gen,
-                segments=segments,
-                index=index_dir,
-                count=len(index),
-                active_spec=index.config.spec(),
-            )
-            write_json_atomic(self.root / MANIFEST, new)
-            self._collect_garbage(new)
-            self._manifest, self._index = new, indexes.load(str(self.root / index_dir), mmap=True)
+        new = dict(
+            manifest,
+            generation=gen,
+            segments=segments,
+            index=index_dir,
+            count=len(index) if index is not None else 0,
+            active_spec=index.config.spec() if index is not None else self.index_spec,
+        )
+        write_json_atomic(self.root / MANIFEST, new)
+        self._collect_garbage(new)
+        self._manifest = new
+        self._index = indexes.load(str(self.root / index_dir), mmap=True) if index_dir else None
 
     def _build(self, segments: list[dict]) -> indexes.Index:
         """Build the collection's index from all raw vectors.
@@ -181,7 +232,7 @@ class VectorStore:
         return index
 
     def _collect_garbage(self, manifest: dict) -> None:
-        keep = {MANIFEST, manifest["index"]}
+        keep = {MANIFEST, manifest["index"]} - {None}
         for seg in manifest["segments"]:
             keep.update((seg["vectors"], seg["ids"]))
         for entry in self.root.iterdir():

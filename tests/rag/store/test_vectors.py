@@ -101,3 +101,20 @@ def test_learned_index_waits_for_enough_vectors_then_trains(tmp_path):
     assert json.loads((tmp_path / MANIFEST).read_text())["active_spec"] == spec
     vs.append(_vecs(3, 7), np.array([5000, 5001, 5002]))  # later appends add to the trained index
     assert type(vs._index).__name__ == "IVFPQ" and len(vs) == need + 53
+
+
+@pytest.mark.parametrize("spec", ["Flat", "HNSW8"])
+def test_remove_takes_vectors_out_of_segments_and_index(tmp_path, spec):
+    vs = VectorStore(tmp_path, 8, "cosine", spec)
+    x = _vecs(30, 8)
+    vs.append(x[:20], np.arange(20))
+    vs.append(x[20:], np.arange(100, 110))
+    assert vs.remove(np.array([3, 4, 100, 999])) == 3
+    assert len(vs) == 27 and sorted(vs.stored_ids()) == sorted({*range(20), *range(100, 110)} - {3, 4, 100})
+    assert not {3, 4, 100} & set(vs.search(x[[3, 4, 20]], 30).ids.ravel())
+    reader = VectorStore(tmp_path, 8, "cosine", spec)  # what is published, not only in memory
+    assert len(reader) == 27 and 3 not in set(reader.search(x[3:4], 30).ids.ravel())
+    assert vs.remove(np.array([3])) == 0  # nothing left to remove: no new generation
+    assert vs.remove(np.arange(200)) == 27 and len(vs) == 0 and (vs.search(x[:1], 3).ids == -1).all()
+    vs.append(x[:2], np.array([500, 501]))  # an emptied collection takes vectors again
+    assert vs.search(x[:1], 1).ids[0, 0] == 500
