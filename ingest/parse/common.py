@@ -118,11 +118,16 @@ class SectionBuilder:
         self._length = 0
         self._spans: list[list] = []  # [start, end, page, heading_path]
 
-    def add(self, block: str, *, page: int | None = None, heading_path: tuple[str, ...] = ()) -> None:
-        """Append one block (stripped; ignored when blank) under a page and heading path."""
+    def add(self, block: str, *, page: int | None = None, heading_path: tuple[str, ...] = ()) -> tuple[int, int] | None:
+        """Append one block (stripped; ignored when blank) under a page and heading path.
+
+        Returns:
+            The block's ``(start, end)`` offsets in the text ``build`` returns,
+            or None when the block was blank and left out.
+        """
         block = block.strip()
         if not block:
-            return
+            return None
         if self._parts:
             self._parts.append("\n\n")
             self._length += 2
@@ -134,6 +139,7 @@ class SectionBuilder:
             last[1] = self._length
         else:
             self._spans.append([start, self._length, page, heading_path])
+        return start, self._length
 
     def build(self) -> tuple[str, list[Section]]:
         """Return the joined text and its sections."""

@@ -4,11 +4,14 @@ The page is parsed with lxml's forgiving HTML parser, boilerplate (scripts,
 navigation, headers, footers, sidebars, edit links...) is removed and the main
 content container chosen by the Readability-style scorer in ``readability``.
 The content is then written out block by block, blocks separated by a blank
-line: paragraphs, list items (``- `` or ``1. ``), table rows (cells joined by
-``" | "``), preformatted text as is, and headings ``h1``-``h6``, each of which
-starts a new section with its heading path. When the page's ``<h1>`` lies
-outside the chosen content (as on Wikipedia) it still heads the text, so
-every heading path starts at the article title.
+line: paragraphs, list items (``- `` or ``1. ``), table rows (one block per
+row, cells joined by ``" | "``), preformatted text as is, and headings
+``h1``-``h6``, each of which starts a new section with its heading path. When
+the page's ``<h1>`` lies outside the chosen content (as on Wikipedia) it still
+heads the text, so every heading path starts at the article title. Each
+table's span and header rows (those of ``<thead>``, else leading rows made
+only of ``<th>`` cells) are recorded in ``ParsedDocument.tables``, so the
+chunker can repeat the header.
 
 When the scorer finds less than ``MIN_CONTENT_CHARS`` of content (short pages,
 pages made of tables), the whole cleaned ``<body>`` is used instead.
@@ -27,7 +30,7 @@ from indexes.errors import DocumentParseError, NoTextError
 
 from . import readability
 from .common import SectionBuilder, decode_text
-from .types import ParsedDocument, Section
+from .types import ParsedDocument, Section, TableSpan
 
 MEDIA_TYPE = "text/html"
 MIN_CONTENT_CHARS = 200
@@ -60,16 +63,16 @@ def parse(data: bytes, filename: str) -> ParsedDocument:
     """
     declared = _CHARSET.search(data[:4096])
     source = _XML_DECLARATION.sub("", decode_text(data, declared.group(1).decode("ascii") if declared else None))
-    text, sections, title = _extract(source, filename, main_only=True)
+    text, sections, tables, title = _extract(source, filename, main_only=True)
     if len(text) < MIN_CONTENT_CHARS:
-        text, sections, title = _extract(source, filename, main_only=False)
+        text, sections, tables, title = _extract(source, filename, main_only=False)
     if not text:
         raise NoTextError(f"{filename} has no visible text; upload a page with text content")
-    return ParsedDocument(text=text, sections=sections, media_type=MEDIA_TYPE, title=title)
+    return ParsedDocument(text=text, sections=sections, media_type=MEDIA_TYPE, title=title, tables=tables)
 
 
-def _extract(source: str, filename: str, main_only: bool) -> tuple[str, list[Section], str | None]:
-    """Text, sections and title of the main content (or of the whole cleaned body)."""
+def _extract(source: str, filename: str, main_only: bool) -> tuple[str, list[Section], list[TableSpan], str | None]:
+    """Text, sections, tables and title of the main content (or of the whole cleaned body)."""
     root = _parse_tree(source, filename)
     title_el = root.find(".//title")
     first_h1 = next(root.iter("h1"), None)
@@ -83,8 +86,8 @@ def _extract(source: str, filename: str, main_only: bool) -> tuple[str, list[Sec
     if h1 is not None and next(content.iter("h1"), None) is None:
         h1_text = _flat_text(h1)
         lead = h1_text if not title or h1_text in title else ""
-    text, sections = _write_blocks(content, lead)
-    return text, sections, title or None
+    text, sections, tables = _write_blocks(content, lead)
+    return text, sections, tables, title or None
 
 
 def _parse_tree(source: str, filename: str) -> HtmlElement:
@@ -98,13 +101,14 @@ def _parse_tree(source: str, filename: str) -> HtmlElement:
         ) from exc
 
 
-def _write_blocks(content: HtmlElement, lead_heading: str) -> tuple[str, list[Section]]:
+def _write_blocks(content: HtmlElement, lead_heading: str) -> tuple[str, list[Section], list[TableSpan]]:
     writer = _BlockWriter()
     if lead_heading:
         writer.heading(1, lead_heading)
     writer.walk(content)
     writer.flush()
-    return writer.builder.build()
+    text, sections = writer.builder.build()
+    return text, sections, writer.tables
 
 
 class _BlockWriter:
@@ -115,12 +119,13 @@ class _BlockWriter:
         self.inline: list[str] = []
         self.prefix = ""
         self.stack: list[tuple[int, str]] = []  # (level, title) of the enclosing headings
+        self.tables: list[TableSpan] = []  # offsets into the text the builder returns
 
     def path(self) -> tuple[str, ...]:
         return tuple(title for _, title in self.stack)
 
-    def emit(self, block: str) -> None:
-        self.builder.add(block, heading_path=self.path())
+    def emit(self, block: str) -> tuple[int, int] | None:
+        return self.builder.add(block, heading_path=self.path())
 
     def flush(self) -> None:
         lines = (" ".join(line.split()) for line in _INVISIBLE.sub("", "".join(self.inline)).split(_BR))
@@ -167,11 +172,31 @@ class _BlockWriter:
                 self.flush()
 
     def table(self, table: HtmlElement) -> None:
+        # The caption goes before the span: it titles the table but is not a row of it, so it is not repeated.
         for caption in table.findall("caption"):
             self.emit(_flat_text(caption))
-        for row in table.xpath("./tr | ./thead/tr | ./tbody/tr | ./tfoot/tr"):
+        rows = table.xpath("./tr | ./thead/tr | ./tbody/tr | ./tfoot/tr")
+        n_header = _count_header_rows(rows)
+        spans: list[tuple[int, int]] = []  # of the rows that wrote text
+        n_header_spans = 0
+        for index, row in enumerate(rows):
             cells = [_flat_text(cell) for cell in row.xpath("./td | ./th")]
-            self.emit(" | ".join(_merge_cells([c for c in cells if c])))
+            span = self.emit(" | ".join(_merge_cells([c for c in cells if c])))
+            if span is not None:
+                spans.append(span)
+                n_header_spans += index < n_header
+        if spans:
+            header_end = spans[n_header_spans - 1][1] if n_header_spans else spans[0][0]
+            self.tables.append(TableSpan(spans[0][0], spans[-1][1], header_end))
+
+
+def _count_header_rows(rows: list[HtmlElement]) -> int:
+    """How many leading rows are header rows: those of ``<thead>``, else those made only of ``<th>`` cells."""
+    in_head = [row.getparent().tag == "thead" for row in rows]
+    if not any(in_head):
+        cells = [row.xpath("./td | ./th") for row in rows]
+        in_head = [bool(row_cells) and all(cell.tag == "th" for cell in row_cells) for row_cells in cells]
+    return next((index for index, head in enumerate(in_head) if not head), len(rows))
 
 
 def _item_marker(item: HtmlElement) -> str:

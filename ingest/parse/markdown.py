@@ -13,6 +13,11 @@ underlined with ``===`` or ``---``). Lines inside fenced code blocks (backtick o
 tilde fences) and indented code are never headings, so a ``# comment`` in a
 shell snippet does not start a section. A YAML front-matter block is skipped
 and its ``title:`` used when there is no level-1 heading.
+
+The same scan finds GFM pipe tables (``ParsedDocument.tables``): a header row,
+a delimiter row (``|---|:--:|``) with as many cells, then body rows up to a
+blank line or the start of another block. Lines of a table are never the text
+of a setext heading, so a table never crosses a section.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from dataclasses import dataclass
 from indexes.errors import InvalidInputError
 
 from .common import decode_text, reject_binary, trimmed_span
-from .types import ParsedDocument, Section
+from .types import ParsedDocument, Section, TableSpan
 
 MEDIA_TYPE = "text/markdown"
 
@@ -33,6 +38,12 @@ _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
 _SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
 # Lines that open some other block and so cannot be the text of a setext heading.
 _NOT_PARAGRAPH = re.compile(r"^(?: {0,3}(?:[-+*>|<]|\d{1,9}[.)])(?:\s|$)| {0,3}<|\s{4,}\S)")
+_DELIMITER_ROW = re.compile(r"^ {0,3}\|?[ \t]*:?-+:?[ \t]*(?:\|[ \t]*:?-+:?[ \t]*)*\|?[ \t]*$")
+_CELL_SEPARATOR = re.compile(r"(?<!\\)\|")
+# Lines that start another block and so end a table: ATX heading, block quote, list item, thematic break.
+_ENDS_TABLE = re.compile(
+    r"^ {0,3}(?:#{1,6}(?:[ \t]|$)|>|(?:[-+*]|\d{1,9}[.)])(?:[ \t]|$)|(?:(?:\*[ \t]*){3,}|(?:_[ \t]*){3,})$)"
+)
 _FRONT_MATTER_END = re.compile(r"^(?:---|\.\.\.)[ \t]*$", re.MULTILINE)
 _FRONT_MATTER_TITLE = re.compile(r"^title:\s*(.+?)\s*$", re.MULTILINE)
 
@@ -66,7 +77,7 @@ def parse(data: bytes, filename: str) -> ParsedDocument:
     Returns:
         A document whose text is the Markdown source; each section spans a
         heading line and its body, text before the first heading has an empty
-        heading path.
+        heading path; ``tables`` locates the pipe tables and their header rows.
 
     Raises:
         InvalidInputError: the file holds only whitespace.
@@ -77,7 +88,7 @@ def parse(data: bytes, filename: str) -> ParsedDocument:
     if not text.strip():
         raise InvalidInputError(f"{filename} is empty; upload a file that contains text")
     front_end, front_title = _front_matter(text)
-    headings = find_headings(text, start=front_end)
+    headings, tables = scan(text, start=front_end)
     sections: list[Section] = []
     stack: list[Heading] = []
     bounds = [0] + [h.offset for h in headings] + [len(text)]
@@ -89,7 +100,7 @@ def parse(data: bytes, filename: str) -> ParsedDocument:
         if span is not None:
             sections.append(Section(span[0], span[1], heading_path=tuple(h.title for h in stack)))
     title = next((h.title for h in headings if h.level == 1), None) or front_title
-    return ParsedDocument(text=text, sections=sections, media_type=MEDIA_TYPE, title=title)
+    return ParsedDocument(text=text, sections=sections, media_type=MEDIA_TYPE, title=title, tables=tables)
 
 
 def find_headings(text: str, start: int = 0) -> list[Heading]:
@@ -103,9 +114,32 @@ def find_headings(text: str, start: int = 0) -> list[Heading]:
         Headings in document order; those whose title is empty after removing
         inline markup are left out.
     """
+    return scan(text, start)[0]
+
+
+def find_tables(text: str, start: int = 0) -> list[TableSpan]:
+    """Find the GFM pipe tables of Markdown source, skipping code.
+
+    Args:
+        text: the Markdown source with ``\\n`` newlines.
+        start: offset where scanning begins (after front matter).
+
+    Returns:
+        Tables in document order; ``text[t.start:t.header_end]`` is the header
+        row and the delimiter row, ``text[t.start:t.end]`` the whole table,
+        both without surrounding whitespace.
+    """
+    return scan(text, start)[1]
+
+
+def scan(text: str, start: int = 0) -> tuple[list[Heading], list[TableSpan]]:
+    """Headings and tables of Markdown source in one line scan (see ``find_headings``, ``find_tables``)."""
     headings: list[Heading] = []
+    tables: list[TableSpan] = []
     fence: str | None = None  # the opening fence while inside a fenced block
     paragraph: list[tuple[int, str]] = []  # (offset, line) of the open paragraph
+    previous: tuple[int, str] | None = None  # the line before, if it could be a table's header row
+    table: list[int] | None = None  # [start, end, header_end] of the open table
     offset = start
     for line in text[start:].split("\n"):
         line_start, offset = offset, offset + len(line) + 1
@@ -119,23 +153,66 @@ def find_headings(text: str, start: int = 0) -> list[Heading]:
             ):
                 fence = None
             continue
-        opening = _FENCE.match(line)
-        if opening and not (opening.group(1)[0] == "`" and "`" in opening.group(2)):
-            fence, paragraph = opening.group(1), []
+        if table is not None:
+            if line.strip() and not _ENDS_TABLE.match(line) and not _opening_fence(line):
+                table[1] = line_start + len(line.rstrip())
+                continue
+            tables.append(TableSpan(*table))
+            table = None
+        opening = _opening_fence(line)
+        if opening:
+            fence, paragraph, previous = opening, [], None
             continue
         atx = _ATX.match(line)
         if atx:
             _append(headings, line_start, len(atx.group(1)), atx.group(2) or "")
-            paragraph = []
-        elif _SETEXT.match(line) and paragraph:
+            paragraph, previous = [], None
+            continue
+        if previous is not None and _is_delimiter_row(line, previous[1]):
+            # The header row interrupts any paragraph above it, as in GFM.
+            header_start = previous[0] + len(previous[1]) - len(previous[1].lstrip())
+            header_end = line_start + len(line.rstrip())
+            table, paragraph, previous = [header_start, header_end, header_end], [], None
+            continue
+        if _SETEXT.match(line) and paragraph:
             level = 1 if line.strip()[0] == "=" else 2
             _append(headings, paragraph[0][0], level, " ".join(t.strip() for _, t in paragraph))
-            paragraph = []
-        elif not line.strip():
+            paragraph, previous = [], None
+            continue
+        if not line.strip():
             paragraph = []
         elif paragraph or not _NOT_PARAGRAPH.match(line):
             paragraph.append((line_start, line))
-    return headings
+        # A header row is a line of text: not blank, not indented code, not the start of another block.
+        code = len(line) - len(line.lstrip(" ")) > 3 and not paragraph
+        plain = line.strip() and not code and not _ENDS_TABLE.match(line)
+        previous = (line_start, line) if plain else None
+    if table is not None:
+        tables.append(TableSpan(*table))
+    return headings, tables
+
+
+def _opening_fence(line: str) -> str | None:
+    """The fence (a run of backticks or tildes) with which ``line`` opens a code block, if any."""
+    opening = _FENCE.match(line)
+    if opening and not (opening.group(1)[0] == "`" and "`" in opening.group(2)):
+        return opening.group(1)
+    return None
+
+
+def _is_delimiter_row(line: str, header: str) -> bool:
+    """Whether ``line`` is a table delimiter row under ``header`` (it has a pipe and as many cells)."""
+    return "|" in line and bool(_DELIMITER_ROW.match(line)) and len(_cells(line)) == len(_cells(header))
+
+
+def _cells(row: str) -> list[str]:
+    """The cells of a table row: split at unescaped pipes, outer pipes dropped."""
+    row = row.strip()
+    if row.startswith("|"):
+        row = row[1:]
+    if row.endswith("|") and not row.endswith("\\|"):
+        row = row[:-1]
+    return _CELL_SEPARATOR.split(row)
 
 
 def plain_title(title: str) -> str:

@@ -22,6 +22,26 @@ class Section:
     heading_path: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class TableSpan:
+    """A table ``text[start:end]`` of the extracted text and its header rows ``text[start:header_end]``.
+
+    The chunker repeats the header in every chunk that holds rows of the table
+    but not the header itself. ``header_end == start`` where the table has no
+    header the parser could identify.
+
+    Attributes:
+        start, end: character offsets into ``ParsedDocument.text`` of the
+            table's first and past its last character (no surrounding whitespace).
+        header_end: offset just past the header rows (no trailing whitespace);
+            ``start <= header_end <= end``.
+    """
+
+    start: int
+    end: int
+    header_end: int
+
+
 @dataclass
 class ParsedDocument:
     """Extracted text of one document.
@@ -30,6 +50,11 @@ class ParsedDocument:
     character of ``text`` that belongs to the content (separators such as the
     blank lines between pages may fall between sections). Chunks never cross a
     section boundary, so a chunk has exactly one page and one heading path.
+
+    ``tables`` are in document order, do not overlap and each lies within one
+    section. The Markdown and HTML parsers fill it; plain text has no table
+    syntax and PDF text extraction yields positioned lines with no row or
+    header structure, so those parsers leave it empty.
     """
 
     text: str
@@ -38,3 +63,4 @@ class ParsedDocument:
     title: str | None = None
     n_pages: int | None = None
     metadata: dict = field(default_factory=dict)
+    tables: list[TableSpan] = field(default_factory=list)

@@ -32,6 +32,7 @@ def check_sections(doc: ParsedDocument) -> None:
 
     Sections are in order, do not overlap, index into ``doc.text``, carry no
     leading or trailing whitespace, and what lies between them is whitespace.
+    Tables are in order, do not overlap, and each lies within one section.
     """
     assert doc.sections, "a parsed document has at least one section"
     previous_end = 0
@@ -45,6 +46,13 @@ def check_sections(doc: ParsedDocument) -> None:
     if doc.n_pages is not None:
         pages = [s.page for s in doc.sections]
         assert pages == sorted(pages) and all(1 <= p <= doc.n_pages for p in pages)
+    previous_end = 0
+    for table in doc.tables:
+        assert previous_end <= table.start <= table.header_end <= table.end, table
+        span = doc.text[table.start : table.end]
+        assert span == span.strip(), f"table {table} has surrounding whitespace"
+        assert any(s.start <= table.start and table.end <= s.end for s in doc.sections), f"{table} crosses a section"
+        previous_end = table.end
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import pytest
 
 from indexes.errors import NoTextError
 from ingest.parse import parse_bytes
+from tests.ingest.table_fixtures import HTML_HEADER, html_rows, html_table
 
 WIKIPEDIA = "mozilla_readability/test/test-pages/wikipedia"
 
@@ -119,3 +120,29 @@ def test_br_pre_and_hidden_elements():
 def test_page_without_visible_text(page):
     with pytest.raises(NoTextError, match="has no visible text"):
         parse_bytes(page, "blank.html")
+
+
+def test_thead_table_span_is_exact(valid_sections):
+    doc = parse_bytes(html_table(), "sales.html")
+    valid_sections(doc)
+    [table] = doc.tables
+    assert doc.text[table.start : table.header_end] == HTML_HEADER  # the caption is not part of the grid
+    assert doc.text[table.start : table.end] == "\n\n".join([HTML_HEADER, *html_rows()])
+    assert "Units and revenue\n\n" + HTML_HEADER in doc.text
+    assert any(s.start <= table.start < table.end <= s.end for s in doc.sections)
+
+
+def test_leading_th_rows_are_a_header_and_tables_without_one_have_none(fixtures):
+    doc = parse_bytes((fixtures / "article.html").read_bytes(), "article.html")
+    [table] = doc.tables
+    assert doc.text[table.start : table.header_end] == "Starter | Flour | Water"
+    assert doc.text[table.header_end : table.end] == "\n\n50 g | 50 g | 50 g"
+    page = (
+        "<body><p>" + "Enough words to count as the main content of the page. " * 5 + "</p>"
+        # A row header is not a header row; an empty <thead> is no header.
+        "<table><tr><th>Name</th><td>Ann</td></tr><tr><td>x</td><td>y</td></tr></table>"
+        "<table><thead><tr><th> </th></tr></thead><tr><td>only</td></tr></table></body>"
+    )
+    doc = parse_bytes(page.encode(), "t.html")
+    spans = [(doc.text[t.start : t.end], t.header_end - t.start) for t in doc.tables]
+    assert spans == [("Name | Ann\n\nx | y", 0), ("only", 0)]

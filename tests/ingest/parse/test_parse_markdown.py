@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from ingest.parse import parse_bytes
-from ingest.parse.markdown import find_headings, plain_title
+from ingest.parse.markdown import find_headings, find_tables, plain_title
+from ingest.parse.types import TableSpan
+from tests.ingest.table_fixtures import MARKDOWN_HEADER, markdown_rows, markdown_table
 
 
 def _paths(doc):
@@ -89,3 +91,51 @@ def test_crlf_source_offsets(valid_sections):
     valid_sections(doc)
     assert [doc.text[s.start : s.end] for s in doc.sections] == ["# A\n\nalpha", "## B\nbeta"]
     assert _paths(doc) == [("A",), ("A", "B")]
+
+
+def test_pipe_table_span_is_exact(valid_sections):
+    doc = parse_bytes(markdown_table(), "sales.md")
+    valid_sections(doc)
+    [table] = doc.tables
+    assert doc.text[table.start : table.header_end] == MARKDOWN_HEADER
+    assert doc.text[table.start : table.end] == MARKDOWN_HEADER + "\n" + "\n".join(markdown_rows())
+    [section] = doc.sections
+    assert section.start <= table.start < table.end <= section.end
+
+
+def test_shared_table_without_outer_pipes(documents):
+    doc = parse_bytes((documents / "unstructured/example-docs/simple-table.md").read_bytes(), "simple-table.md")
+    [table] = doc.tables
+    assert doc.text[table.start : table.header_end] == "Item | Price | # In stock\n---|---|---"
+    assert doc.text[table.end - len("Bananas | 1.89 | 6") : table.end] == "Bananas | 1.89 | 6"
+
+
+def _spans(source: str) -> list[str]:
+    return [f"{source[t.start : t.header_end]}//{source[t.header_end : t.end]}" for t in find_tables(source)]
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("|a|b|\n|-|-|\n|1|2|\n\nafter\n", ["|a|b|\n|-|-|//\n|1|2|"]),
+        ("  | a |  \n  | :-: |  \n  | 1 |  \n", ["| a |  \n  | :-: |//  \n  | 1 |"]),  # offsets trim the ends
+        ("| a | b |\n|---|\n| 1 | 2 |\n", []),  # the delimiter row must match the header's cell count
+        ("a\n---\n", []),  # a setext heading, not a one-column table
+        ("```\n| a | b |\n|---|---|\n```\n", []),  # inside a fenced code block
+        ("    | a | b |\n    |---|---|\n", []),  # indented code
+        ("| a | b |\n|---|---|\n| 1 | 2 |\n## Next\n| 3 | 4 |\n", ["| a | b |\n|---|---|//\n| 1 | 2 |"]),
+        ("| a | b |\n|---|---|\n", ["| a | b |\n|---|---|//"]),  # a header with no body rows
+        ("| a |\n|---|\n| 1 |\n\n| c |\n|---|\n| 2 |\n", ["| a |\n|---|//\n| 1 |", "| c |\n|---|//\n| 2 |"]),
+    ],
+)
+def test_find_tables(source, expected):
+    assert _spans(source) == expected
+
+
+def test_lines_right_after_a_table_are_rows_not_a_setext_heading(valid_sections):
+    # As in GFM, a table runs to a blank line or the start of another block, so "Next" and "====" are rows.
+    table = "| a | b |\n|---|---|\n| 1 | 2 |\nNext\n===="
+    doc = parse_bytes(f"{table}\n\ntext\n".encode(), "t.md")
+    valid_sections(doc)
+    assert _paths(doc) == [()]
+    assert doc.tables == [TableSpan(0, len(table), len("| a | b |\n|---|---|"))]
