@@ -23,7 +23,11 @@ start of a line; the heading path comes from the outline's nesting.
 from __future__ import annotations
 
 import io
+import logging
 import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from pypdf import PasswordType, PdfReader
 from pypdf.errors import DependencyError
@@ -43,6 +47,46 @@ MEDIA_TYPE = "application/pdf"
 # A page with fewer letters and digits than this is treated as having no text
 # layer when it carries images (a scan with a stray "Background" label).
 MIN_PAGE_CHARS = 40
+
+log = logging.getLogger(__name__)
+
+
+class _PypdfProblems(logging.Handler):
+    """Collects pypdf's log records per thread instead of letting each reach the log.
+
+    A damaged PDF makes pypdf log a warning per broken object, thousands for one
+    file; the parser reports them as one line per file instead.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.local = threading.local()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        seen = getattr(self.local, "seen", None)
+        if seen is None:  # pypdf used outside parse(): keep one line, the first
+            return
+        if not seen:
+            try:
+                seen.append(record.getMessage()[:200])
+            except Exception:  # a record that cannot be formatted still counts
+                seen.append(str(record.msg)[:200])
+        else:
+            seen.append("")
+
+    @contextmanager
+    def collect(self) -> Iterator[list[str]]:
+        self.local.seen = seen = []
+        try:
+            yield seen
+        finally:
+            self.local.seen = None
+
+
+_PROBLEMS = _PypdfProblems()
+_pypdf_log = logging.getLogger("pypdf")
+_pypdf_log.addHandler(_PROBLEMS)
+_pypdf_log.propagate = False
 
 _LIGATURES = str.maketrans({"ﬀ": "ff", "ﬁ": "fi", "ﬂ": "fl", "ﬃ": "ffi", "ﬄ": "ffl", "ﬅ": "st", "ﬆ": "st"})
 _HYPHENATED = re.compile(r"([^\W\d_]+)-\n([^\W\d_]+)")
@@ -68,18 +112,37 @@ def parse(data: bytes, filename: str) -> ParsedDocument:
     """
     if b"%PDF-" not in data[:1024]:
         raise DocumentParseError(f"{filename} is not a PDF (no %PDF header); check the file and its extension")
-    try:
-        reader = _open(data, filename)
-        pages, images = _extract_pages(reader, filename)
-        outline = _outline(reader)
-        title = (reader.metadata.title or "").strip() if reader.metadata else ""
-    except RAGError:
-        raise
-    except Exception as exc:  # pypdf raises many types on corrupt input; none may escape
-        raise DocumentParseError(
-            f"{filename} could not be read as a PDF ({exc}); check that the file is complete"
-        ) from exc
+    with _PROBLEMS.collect() as problems:
+        try:
+            reader = _open(data, filename)
+            pages, images, failures = _extract_pages(reader, filename)
+            outline = _outline(reader)
+            title = (reader.metadata.title or "").strip() if reader.metadata else ""
+        except RAGError:
+            raise
+        except Exception as exc:  # pypdf raises many types on corrupt input; none may escape
+            raise DocumentParseError(
+                f"{filename} could not be read as a PDF ({_short(exc)}); check that the file is complete "
+                "and opens in a PDF viewer"
+            ) from exc
+        finally:
+            if problems:
+                log.warning(
+                    "%s: pypdf reported %d problem(s) while reading the PDF (first: %s)",
+                    filename,
+                    len(problems),
+                    problems[0],
+                )
     counts = [sum(ch.isalnum() for ch in page) for page in pages]
+    if not any(counts) and (failures or problems):
+        # No text, and pypdf stumbled on the way: damage, not a scan, is the likely cause.
+        failed = f"the text of {failures} of {len(pages)} pages could not be read" if failures else "it is damaged"
+        raise DocumentParseError(
+            f"{filename}: no text could be extracted and {failed} ({len(problems)} problems while reading); "
+            "check that it opens in a PDF viewer, or export it again"
+        )
+    if not any(counts) and not any(images):
+        raise NoTextError(f"{filename} has pages but no text on them; upload a PDF that contains text")
     if not any(counts) or (any(images) and max(counts) < MIN_PAGE_CHARS):
         raise NoTextError(
             f"{filename} has no extractable text (it looks like scanned images); "
@@ -117,8 +180,13 @@ def _open(data: bytes, filename: str) -> PdfReader:
     return reader
 
 
-def _extract_pages(reader: PdfReader, filename: str) -> tuple[list[str], list[bool]]:
-    """Cleaned text and an "has images" flag per page; a page that fails alone is left empty."""
+def _short(exc: Exception) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def _extract_pages(reader: PdfReader, filename: str) -> tuple[list[str], list[bool], int]:
+    """Cleaned text and an "has images" flag per page, and how many pages failed (those are left empty)."""
     if not reader.pages:
         raise DocumentParseError(f"{filename} has no pages; check that the file is complete")
     pages, images, failures = [], [], 0
@@ -128,10 +196,13 @@ def _extract_pages(reader: PdfReader, filename: str) -> tuple[list[str], list[bo
         except Exception:  # one broken content stream should not lose the other pages
             raw, failures = "", failures + 1
         pages.append(_clean(raw))
-        images.append(_has_images(page))
+        try:
+            images.append(_has_images(page))
+        except Exception:  # a broken resource dictionary: no images known
+            images.append(False)
     if failures == len(pages):
         raise DocumentParseError(f"{filename}: no page of this PDF could be read; check that the file is complete")
-    return pages, images
+    return pages, images, failures
 
 
 def _clean(raw: str) -> str:

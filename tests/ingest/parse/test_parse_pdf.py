@@ -173,3 +173,64 @@ def test_one_unreadable_page_does_not_lose_the_others(make_pdf, monkeypatch):
     monkeypatch.setattr(PageObject, "extract_text", broken)
     with pytest.raises(DocumentParseError, match="no page of this PDF could be read"):
         parse_bytes(make_pdf([["Page one."]]), "broken.pdf")
+
+
+def test_a_damaged_pdf_logs_one_line(make_pdf):
+    import logging
+    import random
+
+    class Keep(logging.Handler):  # on the root logger, as a server's log is (caplog also taps quiet loggers)
+        def __init__(self):
+            super().__init__(logging.DEBUG)
+            self.records = []
+
+        def emit(self, record):
+            self.records.append(record)
+
+    pdf = bytearray(make_pdf([["Some text on a page, long enough to matter."] * 30] * 4) * 8)
+    rng = random.Random(3)
+    for _ in range(300):  # flip bytes all over: broken objects, streams and cross references
+        pdf[rng.randrange(9, len(pdf))] = rng.randrange(256)
+    keep, root = Keep(), logging.getLogger()
+    root.addHandler(keep)
+    try:
+        parse_bytes(bytes(pdf), "damaged.pdf")
+    except DocumentParseError:
+        pass
+    finally:
+        root.removeHandler(keep)
+    records = [r for r in keep.records if r.levelno >= logging.WARNING]
+    assert len(records) <= 1, [r.getMessage()[:80] for r in records[:5]]
+    assert all(r.name == "ingest.parse.pdf" and "damaged.pdf" in r.getMessage() for r in records)
+
+
+def test_a_pdf_with_blank_pages_is_not_called_a_scan():
+    buffer = io.BytesIO()
+    writer = PdfWriter()
+    writer.add_blank_page(612, 792)
+    writer.write(buffer)
+    with pytest.raises(NoTextError) as info:
+        parse_bytes(buffer.getvalue(), "blank.pdf")
+    assert "scanned" not in str(info.value) and "no text" in str(info.value)
+
+
+def test_unreadable_pages_are_called_damage_not_a_scan(make_pdf, monkeypatch):
+    original = PageObject.extract_text
+    calls = []
+
+    def first_fails(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise KeyError("/Font")
+        return original(self, *args, **kwargs)
+
+    buffer = io.BytesIO()
+    writer = PdfWriter()
+    writer.append(PdfReader(io.BytesIO(make_pdf([["Page one."]]))))
+    writer.add_blank_page(612, 792)
+    writer.write(buffer)
+    monkeypatch.setattr(PageObject, "extract_text", first_fails)
+    with pytest.raises(DocumentParseError) as info:
+        parse_bytes(buffer.getvalue(), "half-broken.pdf")
+    message = str(info.value)
+    assert "scanned" not in message and "1 of 2 pages could not be read" in message
