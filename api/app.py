@@ -12,7 +12,7 @@ from litestar.openapi import OpenAPIConfig
 from api.controllers.benchmarks import BenchmarkController
 from api.controllers.documents import DocumentController
 from api.controllers.query import QueryController
-from api.errors import EXCEPTION_HANDLERS
+from api.errors import EXCEPTION_HANDLERS, JSONRequest
 from rag.bench_jobs import BenchmarkJobs
 from rag.platform import Platform
 from rag.settings import Settings
@@ -45,6 +45,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         route_handlers=[healthz, DocumentController, QueryController, BenchmarkController],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
+        request_class=JSONRequest,
         request_max_body_size=settings.max_upload_bytes * MAX_FILES_PER_REQUEST + 1024 * 1024,
         openapi_config=OpenAPIConfig(title="Local RAG", version="0.1.0", path="/schema"),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
@@ -22,8 +23,14 @@ from rag.bench_jobs import BenchmarkBusyError
 
 log = logging.getLogger(__name__)
 
+
+class BadRequestError(RAGError):
+    """A request that cannot be read as sent (malformed body, a form without usable filenames)."""
+
+
 # Most specific first: the first matching class decides the status.
 STATUS_BY_ERROR: tuple[tuple[type[RAGError], int], ...] = (
+    (BadRequestError, 400),
     (NotFoundError, 404),
     (BenchmarkBusyError, 409),
     (UnsupportedMediaTypeError, 415),
@@ -34,6 +41,22 @@ STATUS_BY_ERROR: tuple[tuple[type[RAGError], int], ...] = (
     (ConfigError, 400),
     (MissingDependencyError, 503),
 )
+
+
+class JSONRequest(Request):
+    """Litestar's request, with JSON bodies too deeply nested to decode refused as bad input.
+
+    msgspec decodes recursively, so a body such as ``[[[[...]]]]`` 100,000 levels
+    deep raises RecursionError, which Litestar would report as a server error.
+    """
+
+    async def json(self) -> Any:
+        try:
+            return await super().json()
+        except RecursionError:
+            raise BadRequestError(
+                "the JSON body is nested too deeply to decode; send a flat object such as {\"query\": \"...\"}"
+            ) from None
 
 
 def status_for(exc: RAGError) -> int:

@@ -3,34 +3,36 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Annotated
 
-from litestar import Controller, get, post
-from litestar.datastructures import State, UploadFile
-from litestar.enums import RequestEncodingType
-from litestar.exceptions import ValidationException
-from litestar.params import Body, Parameter
+import anyio
+from litestar import Controller, Request, get, post
+from litestar.datastructures import State
+from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
+from litestar.params import Parameter
 
 from api.schemas import DocumentInfo, DocumentList, StoredDocument, UploadResponse
-from indexes.errors import PayloadTooLargeError
+from api.uploads import FIELD, read_uploads
 from rag.platform import Platform
 from rag.store import check_collection_name
 
 
 @dataclass
-class UploadForm:
-    """One or more files in the multipart field ``files`` (.txt, .md, .html, .pdf)."""
+class UploadOperation(Operation):
+    """The upload's OpenAPI operation: the body is read by :func:`read_uploads`, so it is described here."""
 
-    files: list[UploadFile]
-
-
-def _read(upload: UploadFile, limit: int) -> bytes:
-    data = upload.file.read(limit + 1)
-    if len(data) > limit:
-        raise PayloadTooLargeError(
-            f"{upload.filename} is larger than the {limit / 1e6:.1f} MB limit (raise RAG_MAX_UPLOAD_MB or split it)"
+    def __post_init__(self) -> None:
+        file_list = Schema(type=OpenAPIType.ARRAY, items=Schema(type=OpenAPIType.STRING, format="binary"))
+        self.request_body = RequestBody(
+            required=True,
+            description=f"one or more files (.txt, .md, .html, .pdf) in the field '{FIELD}'",
+            content={
+                "multipart/form-data": OpenAPIMediaType(
+                    schema=Schema(type=OpenAPIType.OBJECT, properties={FIELD: file_list}, required=[FIELD])
+                )
+            },
         )
-    return data
 
 
 class DocumentController(Controller):
@@ -40,14 +42,14 @@ class DocumentController(Controller):
     @post(
         operation_id="uploadDocuments",
         status_code=201,
-        sync_to_thread=True,
         summary="Upload documents (creates the collection if needed)",
+        operation_class=UploadOperation,
     )
-    def upload(
+    async def upload(
         self,
         name: str,
         state: State,
-        data: Annotated[UploadForm, Body(media_type=RequestEncodingType.MULTI_PART)],
+        request: Request,
         index_spec: Annotated[
             str | None,
             Parameter(
@@ -58,12 +60,10 @@ class DocumentController(Controller):
     ) -> UploadResponse:
         platform: Platform = state.platform
         check_collection_name(name)
-        uploads = data.files if isinstance(data.files, list) else [data.files]
-        if not uploads:
-            raise ValidationException("send at least one file in the multipart field 'files'")
-        limit = platform.settings.max_upload_bytes
-        files = [(u.filename or "upload", _read(u, limit), _media_type(u)) for u in uploads]
-        results = platform.ingest_pipeline.ingest_batch(name, files, index_spec)
+        uploads = await read_uploads(request, platform.settings.max_upload_bytes)
+        files = [(u.filename, u.data, u.media_type) for u in uploads]
+        ingest = partial(platform.ingest_pipeline.ingest_batch, name, files, index_spec)
+        results = await anyio.to_thread.run_sync(ingest)
         return UploadResponse(
             collection=name,
             document_ids=[r.document_id for r in results],
@@ -73,13 +73,8 @@ class DocumentController(Controller):
     @get(operation_id="listDocuments", sync_to_thread=True, summary="List the documents of a collection")
     def list_documents(self, name: str, state: State) -> DocumentList:
         platform: Platform = state.platform
-        coll = platform.store.catalog.get_collection(name)
+        coll = platform.store.catalog.get_collection(check_collection_name(name))
         rows = platform.store.catalog.list_documents(coll.id)
         docs = [DocumentInfo(**{**r, "created_at": r["created_at"].isoformat()}) for r in rows]
         return DocumentList(collection=name, documents=docs)
 
-
-def _media_type(upload: UploadFile) -> str | None:
-    # Browsers and curl send application/octet-stream for unknown files: let the extension decide then.
-    ct = (upload.content_type or "").split(";")[0].strip().lower()
-    return None if ct in ("", "application/octet-stream") else ct

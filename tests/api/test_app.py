@@ -84,7 +84,8 @@ def test_question_is_answered_with_a_citation_to_the_right_document(client):
         ("report.docx", b"PK\x03\x04 binary", "application/octet-stream", 415, ".pdf"),
         ("empty.txt", b"", "text/plain", 422, "empty"),
         ("blank.md", b"  \n\n ", "text/markdown", 422, "empty"),
-        ("big.txt", b"a" * (3 * 1024 * 1024), "text/plain", 413, "limit"),
+        # The limit is read back as it was set (RAG_MAX_UPLOAD_MB=2), not as 2.1 decimal MB.
+        ("big.txt", b"a" * (3 * 1024 * 1024), "text/plain", 413, "the limit is 2 MB"),
     ],
 )
 def test_bad_uploads(client, name, data, ctype, status, words):
@@ -130,7 +131,9 @@ def test_malformed_requests_are_4xx(client):
     assert client.post(url, json={"query": "x", "k": 3, "extra": 1}).status_code == 400
     assert _upload(client, "bad name!", ("a.txt", b"text", "text/plain")).status_code in (404, 422)
     r = client.post("/v1/collections/shapes/documents", data={"other": "field"})
-    assert r.status_code == 400
+    assert r.status_code == 415 and "multipart/form-data" in r.json()["detail"]
+    r = client.post("/v1/collections/shapes/documents", files=[("other", ("a.txt", b"text", "text/plain"))])
+    assert r.status_code == 400 and "unknown form field 'other'" in r.json()["detail"]
 
 
 def test_upload_records_an_ingest_job(client):
@@ -160,3 +163,73 @@ def test_index_spec_is_chosen_when_a_collection_is_created(client):
     assert r.status_code == 400 and "unknown index spec" in r.json()["detail"]
     _upload(client, "defaultcoll", ("d.txt", b"Default index.", "text/plain"))
     assert catalog.get_collection("defaultcoll").index_spec == "HNSW32"
+
+
+def test_concurrent_uploads_of_one_file_store_it_once(client):
+    import threading
+
+    data = (FIXTURES / "api" / "guide.md").read_bytes()
+    responses = []
+
+    def upload():
+        responses.append(_upload(client, "race", ("guide.md", data, "text/markdown")))
+
+    threads = [threading.Thread(target=upload) for _ in range(5)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert [r.status_code for r in responses] == [201] * 5, [r.text for r in responses]
+    documents = [r.json()["documents"][0] for r in responses]
+    assert sorted(d["duplicate"] for d in documents) == [False, True, True, True, True]
+    assert len({d["id"] for d in documents}) == 1
+    stored = next(d for d in documents if not d["duplicate"])
+    platform = client.app.state.platform
+    coll = platform.store.catalog.get_collection("race")
+    assert len(platform.store.vectors(coll)) == stored["n_chunks"]  # no vectors without chunk rows
+    hits = client.post("/v1/collections/race/search", json={"query": "install", "k": 100}).json()["results"]
+    assert len(hits) == stored["n_chunks"]
+
+
+def test_deeply_nested_json_is_a_400(client):
+    _upload(client, "nested", ("a.txt", b"Alpha beta gamma.", "text/plain"))
+    for body in ("[" * 100_000 + "]" * 100_000, '{"query": ' + "[" * 100_000 + "]" * 100_000 + "}"):
+        r = client.post("/v1/collections/nested/search", content=body, headers={"content-type": "application/json"})
+        assert r.status_code == 400 and "nested too deeply" in r.json()["detail"]
+
+
+def _multipart(disposition: str, data: bytes = b"Some text to store.") -> dict:
+    body = (
+        b"--b\r\nContent-Disposition: form-data; " + disposition.encode() + b"\r\n"
+        b"Content-Type: text/plain\r\n\r\n" + data + b"\r\n--b--\r\n"
+    )
+    return {"content": body, "headers": {"content-type": "multipart/form-data; boundary=b"}}
+
+
+def test_filenames_get_clear_answers(client):
+    url = "/v1/collections/names/documents"
+    r = _upload(client, "names", ("a" * 10_000 + ".txt", b"text", "text/plain"))
+    assert r.status_code == 400 and "10004 characters; the limit is 255" in r.json()["detail"]
+    r = client.post(url, **_multipart('name="files"; filename=""'))
+    assert r.status_code == 400 and "has no filename" in r.json()["detail"]
+    r = client.post(url, **_multipart("name=\"files\"; filename*=UTF-8''na%C3%AFve%20notes.txt"))
+    assert r.status_code == 201, r.text
+    assert r.json()["documents"][0]["filename"] == "naïve notes.txt"
+    r = client.post(url, **_multipart('name="files"; filename="C:\\Users\\me\\report.txt"', b"Other text."))
+    assert r.status_code == 201 and r.json()["documents"][0]["filename"] == "report.txt"
+
+
+def test_an_invalid_collection_name_is_named_as_such(client):
+    for method, path, body in [
+        ("post", "search", {"query": "x"}),
+        ("post", "query", {"question": "x"}),
+        ("get", "documents", None),
+    ]:
+        r = getattr(client, method)(f"/v1/collections/bad%20name!/{path}", **({"json": body} if body else {}))
+        assert r.status_code == 422 and "invalid collection name" in r.json()["detail"], (path, r.text)
+
+
+def test_index_build_parameters_are_bounded(client):
+    r = client.post(
+        "/v1/collections/huge/documents?index_spec=HNSW99999", files=[("files", ("c.txt", b"Text.", "text/plain"))]
+    )
+    assert r.status_code == 400 and "between 2 and 128" in r.json()["detail"]
+    assert client.get("/v1/collections/huge/documents").status_code == 404
