@@ -4,6 +4,11 @@ Ingest: documents/s and chunks/s, with the time split into parse, chunk, embed
 and write, and the ingest efficiency = ingest chunks/s divided by the raw
 embedding throughput of the model alone on the same chunk texts.
 
+Search during an ingest: while the files are ingested, a few threads search
+the collection in a loop (as clients of the server would); their latency
+percentiles show whether a query ever waits for the ingest. The same queries
+are then timed on the idle collection for comparison.
+
 Query: for each question, p50/p99 of each stage that the pipeline runs (embed
 query, retrieve, generate; HyDE, rerank and fusion are reported once the
 pipeline has them), time to first token and decode tokens/s from the
@@ -13,12 +18,14 @@ generator's streaming interface.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
 
 from benchmarks.metrics import percentiles
+from indexes.errors import InvalidInputError
 
 
 def read_questions(path: Path) -> list[str]:
@@ -36,21 +43,91 @@ def read_questions(path: Path) -> list[str]:
     return [q for q in out if q]
 
 
-def bench_ingest(platform, collection: str, paths: list[Path]) -> dict:
+# Searches issued during an ingest when no questions file is given: plain, varied queries.
+PROBE_QUERIES = (
+    "how does the method work",
+    "what are the main results",
+    "installation and requirements",
+    "who wrote this and when",
+    "limitations of the approach",
+    "definition of the key term",
+)
+
+
+class SearchProbe:
+    """Threads that search ``collection`` in a loop and record each search's seconds.
+
+    Args:
+        search: ``search(query)`` runs one search.
+        queries: cycled through by every thread.
+        threads: how many searches are in flight at once.
+    """
+
+    def __init__(self, search, queries: list[str], threads: int = 4) -> None:
+        self.search, self.queries = search, list(queries)
+        self.seconds: list[float] = []
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._loop, args=(i,), daemon=True) for i in range(threads)]
+
+    def _loop(self, offset: int) -> None:
+        i = offset
+        while not self._stop.is_set():
+            t0 = time.perf_counter()
+            self.search(self.queries[i % len(self.queries)])
+            self.seconds.append(time.perf_counter() - t0)
+            i += 1
+
+    def start(self) -> None:
+        for t in self._threads:
+            t.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for t in self._threads:
+            if t.is_alive():
+                t.join()
+
+    def report(self) -> dict:
+        out = {"searches": len(self.seconds), "threads": len(self._threads), **percentiles(self.seconds)}
+        out["max_ms"] = round(max(self.seconds) * 1000.0, 1) if self.seconds else 0.0
+        return out
+
+
+def bench_ingest(
+    platform, collection: str, paths: list[Path], probe_queries: list[str] | None = None, probe_threads: int = 4, k=5
+) -> dict:
+    """Ingest ``paths`` one by one; from the second file on, search the collection concurrently."""
     pipeline = platform.ingest_pipeline
     totals = {"parse": 0.0, "chunk": 0.0, "embed": 0.0, "write": 0.0}
     n_docs = n_chunks = 0
     texts: list[str] = []
+    failed: list[str] = []
+    queries = list(probe_queries or PROBE_QUERIES)
+    probe = SearchProbe(lambda q: platform.retriever(collection, q, k), queries, probe_threads)
     t0 = time.perf_counter()
-    for path in paths:
-        result = pipeline.ingest(collection, path.name, path.read_bytes())
-        if result.duplicate:
-            continue
-        n_docs += 1
-        n_chunks += result.n_chunks
-        for key in totals:
-            totals[key] += result.seconds.get(key, 0.0)
+    try:
+        for i, path in enumerate(paths):
+            if i == 1:  # the collection exists once the first file is stored
+                probe.start()
+            try:
+                result = pipeline.ingest(collection, path.name, path.read_bytes())
+            except InvalidInputError:  # an encrypted or image-only file: the benchmark goes on
+                failed.append(path.name)
+                continue
+            if result.duplicate:
+                continue
+            n_docs += 1
+            n_chunks += result.n_chunks
+            for key in totals:
+                totals[key] += result.seconds.get(key, 0.0)
+    finally:
+        probe.stop()
     wall = time.perf_counter() - t0
+    idle = []
+    for q in queries * 3:
+        t = time.perf_counter()
+        platform.retriever(collection, q, k)
+        idle.append(time.perf_counter() - t)
     catalog = platform.store.catalog
     coll = catalog.get_collection(collection)
     with catalog.cursor() as cur:
@@ -65,6 +142,7 @@ def bench_ingest(platform, collection: str, paths: list[Path]) -> dict:
     chunks_per_s = n_chunks / wall if wall > 0 else 0.0
     return {
         "documents": n_docs,
+        "failed": failed,
         "chunks": n_chunks,
         "seconds": round(wall, 3),
         "documents_per_s": round(n_docs / wall, 3) if wall > 0 else 0.0,
@@ -72,6 +150,8 @@ def bench_ingest(platform, collection: str, paths: list[Path]) -> dict:
         "stage_seconds": {k: round(v, 3) for k, v in totals.items()},
         "raw_embed_chunks_per_s": round(raw, 2),
         "ingest_efficiency": round(chunks_per_s / raw, 3) if raw else None,
+        "search_during_ingest": probe.report(),
+        "search_idle": percentiles(idle),
     }
 
 
@@ -115,7 +195,8 @@ def run(
 ) -> dict:
     report: dict = {"collection": collection, "generator": platform.settings.generator}
     if ingest_paths:
-        report["ingest"] = bench_ingest(platform, collection, ingest_paths)
+        questions = read_questions(questions_file) if questions_file is not None else None
+        report["ingest"] = bench_ingest(platform, collection, ingest_paths, questions, k=k)
     if questions_file is not None:
         report["query"] = bench_queries(platform, collection, read_questions(questions_file), k)
     if out is not None:

