@@ -13,9 +13,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rag.pipeline.prompt import Passage
+from rag.pipeline.sentences import marker_position, split_sentences
 
-_MARKER = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
-_SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)")
+# One bracketed marker, the spaces before it, and spaces between it and the
+# punctuation that ends its clause ("Paris [1] ." -> "Paris [1]."); not spaces
+# before a dot that starts a token ("see [1] .env").
+_MARKER = re.compile(
+    r"[ \t]*\[(\d+(?:\s*[,;]\s*\d+)*)\](?:[ \t]+(?=[.,;:!?…]+[\"'”’»)\]}]*(?:\s|$)))?"
+)
+# Markdown code: brackets in it are indexing (``a[1]``), not markers.
+_CODE = re.compile(r"```.*?```|`[^`\n]+`", re.DOTALL)
+_CLOSING = ".,;:!?…\"'”’»)]}"
 _WORD = re.compile(r"\w+", re.UNICODE)
 _STOP = frozenset(
     "the a an and or of to in on at for from by with as is are was were be been being it its this that these "
@@ -44,19 +52,36 @@ def content_words(text: str) -> set[str]:
 
 
 def _clean_markers(answer: str, valid: set[int]) -> tuple[str, list[int]]:
-    cited: list[int] = []
+    """Drop markers that cite no given passage; keep the others as ``" [n]"``.
 
-    def repl(match: re.Match[str]) -> str:
+    Only markers and the spaces next to them change: a marker removed between
+    two words leaves one space ("x[7]y" becomes "x y"), and text outside markers
+    (".env", "3 : 2", code such as ``a[1]``) stays as written.
+    """
+    cited: list[int] = []
+    code = [m.span() for m in _CODE.finditer(answer)]
+    out, last, prev = [], 0, ""  # prev: the last character written so far
+    for match in _MARKER.finditer(answer):
+        if any(start <= match.start() < end for start, end in code):
+            continue
+        out.append(answer[last : match.start()])
+        prev = out[-1][-1:] or prev
+        last = match.end()
         nums = [int(n) for n in re.split(r"\s*[,;]\s*", match.group(1))]
         keep = [n for n in nums if n in valid]
-        for n in keep:
-            if n not in cited:
-                cited.append(n)
-        return " " + "".join(f"[{n}]" for n in keep) if keep else ""
-
-    text = _MARKER.sub(repl, answer)
-    text = re.sub(r" +([.,;:!?])", r"\1", text)
-    return text.strip(), cited
+        cited += [n for n in dict.fromkeys(keep) if n not in cited]
+        after = answer[last : last + 1]
+        if keep:
+            space = " " if prev and not prev.isspace() else ""
+            out.append(space + "".join(f"[{n}]" for n in keep) + (" " if after.isalnum() else ""))
+            prev = out[-1][-1]
+        elif prev and not prev.isspace() and after and not after.isspace() and after not in _CLOSING:
+            out.append(" ")  # "x[7]y": keep the two words apart
+            prev = " "
+        elif prev in ("", "\n"):
+            last += len(answer[last:]) - len(answer[last:].lstrip(" \t"))  # leave no indent behind
+    out.append(answer[last:])
+    return "".join(out).strip(), cited
 
 
 class Citer:
@@ -92,25 +117,21 @@ class Citer:
         return text, citations
 
     def _attribute(self, text: str, passages: Sequence[Passage]) -> tuple[str, list[int]]:
+        """Add ``" [n]"`` before the final punctuation of each sentence that passage n supports."""
         words = [(p.number, content_words(p.chunk.text)) for p in passages]
         pieces, numbers, last = [], [], 0
-        for match in _SENTENCE.finditer(text):
-            sentence_words = content_words(match.group(0))
+        for start, end in split_sentences(text):
+            sentence_words = content_words(text[start:end])
             if not sentence_words:
                 continue
             best, support = max(
                 ((n, len(sentence_words & w) / len(sentence_words)) for n, w in words), key=lambda t: t[1]
             )
             if support >= self.min_support:
-                pieces.append(text[last : match.end()].rstrip())
-                end_punct = re.search(r"[.!?]+$", pieces[-1])
-                marker = f" [{best}]"
-                if end_punct:
-                    pieces[-1] = pieces[-1][: end_punct.start()] + marker + end_punct.group(0)
-                else:
-                    pieces[-1] += marker
-                last = match.end()
+                at = start + marker_position(text[start:end])
+                pieces += [text[last:at], f" [{best}]"]
+                last = at
                 if best not in numbers:
                     numbers.append(best)
         pieces.append(text[last:])
-        return "".join(pieces).strip(), numbers
+        return "".join(pieces), numbers
