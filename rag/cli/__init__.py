@@ -10,16 +10,36 @@ import sys
 from indexes.errors import RAGError
 from rag.settings import Settings
 
-# Subcommand modules; each exposes ``register(subparsers)``.
+# Subcommand modules; each exposes ``register(subparsers)`` and gives its parsers ``parents=[GLOBAL_OPTIONS]``.
 _COMMANDS = ("rag.cli.documents", "rag.cli.serve", "rag.cli.generate", "rag.cli.bench")
+
+
+def _add_global_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
+    """The options every command accepts; ``suppress`` leaves them out of the namespace unless given."""
+    default = argparse.SUPPRESS if suppress else None
+    parser.add_argument("--data-dir", default=default, help="store directory (env RAG_DATA_DIR, default ./data)")
+    parser.add_argument(
+        "--index-spec",
+        default=default,
+        help="index type for new collections, e.g. Flat or HNSW32 (env RAG_INDEX_SPEC)",
+    )
+    parser.add_argument(
+        "--generator", default=default, help="generator backend: torch, transformers or llama-cpp (env RAG_GENERATOR)"
+    )
+    verbose_default = argparse.SUPPRESS if suppress else False
+    parser.add_argument("-v", "--verbose", action="store_true", default=verbose_default, help="log progress details")
+
+
+# Parent of every (sub)command's parser, so the global options may also follow the command's name. Its
+# defaults are suppressed: a subparser writes its values over the top-level namespace, and a default there
+# would reset a value given before the command.
+GLOBAL_OPTIONS = argparse.ArgumentParser(add_help=False)
+_add_global_options(GLOBAL_OPTIONS, suppress=True)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rag", description="Local retrieval-augmented generation.")
-    parser.add_argument("--data-dir", help="store directory (env RAG_DATA_DIR, default ./data)")
-    parser.add_argument("--index-spec", help="index type for new collections, e.g. Flat or HNSW32 (env RAG_INDEX_SPEC)")
-    parser.add_argument("--generator", help="generator backend: torch, transformers or llama-cpp (env RAG_GENERATOR)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    _add_global_options(parser, suppress=False)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in _COMMANDS:
         try:

@@ -7,12 +7,16 @@ import json
 import sys
 from pathlib import Path
 
+from rag.cli import GLOBAL_OPTIONS
+
 
 def register(sub) -> None:
-    p = sub.add_parser("bench", help="run benchmarks (ANN indexes, end-to-end RAG)")
+    p = sub.add_parser("bench", parents=[GLOBAL_OPTIONS], help="run benchmarks (ANN indexes, end-to-end RAG)")
     bench = p.add_subparsers(dest="bench", required=True, metavar="KIND")
 
-    a = bench.add_parser("ann", help="recall vs queries/s of our indexes beside hnswlib and FAISS")
+    a = bench.add_parser(
+        "ann", parents=[GLOBAL_OPTIONS], help="recall vs queries/s of our indexes beside hnswlib and FAISS"
+    )
     a.add_argument(
         "--dataset", default="glove50-100k", help="glove50-10k, glove50-100k, scifact-minilm or synthetic-N[-dD]"
     )
@@ -28,7 +32,7 @@ def register(sub) -> None:
     a.add_argument("--repeats", type=int, help="single-thread passes per point, the best kept (default 3, smoke 1)")
     a.set_defaults(func=cmd_ann)
 
-    r = bench.add_parser("rag", help="ingest throughput and per-stage query latency")
+    r = bench.add_parser("rag", parents=[GLOBAL_OPTIONS], help="ingest throughput and per-stage query latency")
     r.add_argument("--collection", default="default")
     r.add_argument("--questions", type=Path, help="questions: .jsonl with 'question' or one per line")
     r.add_argument("--ingest", nargs="*", type=Path, default=[], help="files to ingest (and time) first")

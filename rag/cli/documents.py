@@ -6,24 +6,45 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from indexes.errors import InvalidInputError, RAGError
+from rag.cli import GLOBAL_OPTIONS
+
+if TYPE_CHECKING:
+    from rag.pipeline.citations import Citation
+    from rag.store import StoredChunk
+
+INGEST_EXIT_CODES = """exit status:
+  0  every file was stored, or was stored before (a duplicate)
+  1  at least one file failed; the others were stored, and the summary
+     on stderr names the failed files
+  2  nothing was ingested: a path does not exist, the collection name or
+     a setting is invalid, or the arguments are wrong"""
 
 
 def register(sub) -> None:
-    p = sub.add_parser("ingest", help="parse, chunk, embed and store files")
+    p = sub.add_parser(
+        "ingest",
+        parents=[GLOBAL_OPTIONS],
+        help="parse, chunk, embed and store files",
+        epilog=INGEST_EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("paths", nargs="+", help="files or directories (searched recursively for supported types)")
     p.add_argument("--collection", default="default", help="collection name (created if missing)")
     p.set_defaults(func=cmd_ingest)
 
-    p = sub.add_parser("search", help="find the passages most similar to a text")
+    p = sub.add_parser("search", parents=[GLOBAL_OPTIONS], help="find the passages most similar to a text")
     p.add_argument("text")
     p.add_argument("-k", type=int, default=10, help="number of results")
     p.add_argument("--collection", default="default")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_search)
 
-    p = sub.add_parser("ask", help="answer a question from the stored documents, with citations")
+    p = sub.add_parser(
+        "ask", parents=[GLOBAL_OPTIONS], help="answer a question from the stored documents, with citations"
+    )
     p.add_argument("question")
     p.add_argument("-k", type=int, default=5, help="passages given to the model")
     p.add_argument("--collection", default="default")
@@ -54,11 +75,16 @@ def expand_paths(paths: list[str]) -> list[Path]:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
+    """Ingest each file; 0 when all are stored or duplicates, 1 when any failed (see INGEST_EXIT_CODES)."""
     from tqdm import tqdm
 
+    from rag.store import check_collection_name
+
+    check_collection_name(args.collection)  # once, here, rather than once per file in the loop
     files = expand_paths(args.paths)
     platform = _platform(args)
-    failures = 0
+    stored = duplicates = 0
+    failed: list[Path] = []
     try:
         pipeline = platform.ingest_pipeline
         # chunk counts are known only once a file is chunked, so the bar counts chunks and their rate, no total
@@ -68,15 +94,23 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                     result = pipeline.ingest(
                         args.collection, path.name, path.read_bytes(), progress=lambda n: bar.update(n)
                     )
-                except RAGError as exc:
-                    failures += 1
-                    print(f"skipped {path}: {exc}", file=sys.stderr)
+                except (RAGError, OSError) as exc:
+                    failed.append(path)
+                    tqdm.write(f"skipped {path}: {exc}", file=sys.stderr)
                     continue
+                if result.duplicate:
+                    duplicates += 1
+                else:
+                    stored += 1
                 state = "duplicate of" if result.duplicate else "stored as"
                 tqdm.write(f"{path}: {state} document {result.document_id} ({result.n_chunks} chunks)", file=sys.stdout)
     finally:
         platform.close()
-    return 1 if failures and failures == len(files) else 0
+    summary = f"ingest: stored {stored}, duplicates {duplicates}, failed {len(failed)} of {len(files)} files"
+    if failed:
+        summary += ": " + ", ".join(str(path) for path in failed)
+    print(summary, file=sys.stderr)
+    return 1 if failed else 0
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -91,9 +125,8 @@ def cmd_search(args: argparse.Namespace) -> int:
         print(json.dumps([h.__dict__ for h in hits], indent=2, default=list))
         return 0
     for rank, h in enumerate(hits, 1):
-        where = f":{h.page}" if h.page else ""
         snippet = " ".join(h.text.split())[:160]
-        print(f"{rank:2d}. {h.score:.3f} {h.filename}{where}:{h.char_start}-{h.char_end}  {snippet}")
+        print(f"{rank:2d}. {h.score:.3f} {passage_source(h)}  {snippet}")
     return 0
 
 
@@ -120,6 +153,19 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if answer.citations:
         print("\nSources:")
         for c in answer.citations:
-            page = c.page if c.page is not None else "-"
-            print(f"  [{c.number}] {c.filename}:{page}:{c.char_start}-{c.char_end}")
+            print(f"  {citation_line(c)}")
     return 0
+
+
+def passage_source(source: Citation | StoredChunk) -> str:
+    """Where a passage comes from, e.g. ``notes.md (document 7), page 3, chars 120-480``.
+
+    The document id tells apart files that share a name; pages are left out for types without them.
+    """
+    page = f", page {source.page}" if source.page is not None else ""
+    return f"{source.filename} (document {source.document_id}){page}, chars {source.char_start}-{source.char_end}"
+
+
+def citation_line(citation: Citation) -> str:
+    """One line of ``rag ask``'s sources, e.g. ``[1] notes.md (document 7), page 3, chars 120-480``."""
+    return f"[{citation.number}] {passage_source(citation)}"

@@ -9,12 +9,15 @@ import sys
 import time
 
 from indexes.errors import ConfigError
+from rag.cli import GLOBAL_OPTIONS
 
 QUANT_CHOICES = ("int4", "int8", "fp32")  # rag.model.QUANT_MODES, spelled out to keep `rag --help` free of torch
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("generate", help="answer a prompt with the local model (chat template applied)")
+    p = subparsers.add_parser(
+        "generate", parents=[GLOBAL_OPTIONS], help="answer a prompt with the local model (chat template applied)"
+    )
     p.add_argument("prompt", help="the user message")
     p.add_argument("--system", help="a system message (default: the chat template's own)")
     p.add_argument("--max-tokens", type=int, default=256, help="most tokens to generate (default 256)")

@@ -11,11 +11,13 @@ import argparse
 import dataclasses
 import os
 
+from rag.cli import GLOBAL_OPTIONS
+
 APP_FACTORY = "api.app:create_app"
 
 
 def register(sub) -> None:
-    p = sub.add_parser("serve", help="serve the REST API")
+    p = sub.add_parser("serve", parents=[GLOBAL_OPTIONS], help="serve the REST API")
     p.add_argument("--host", help="bind address (env RAG_HOST, default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (env RAG_PORT, default 8000)")
     p.set_defaults(func=cmd_serve)

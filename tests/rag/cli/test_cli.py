@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from rag.cli import main
+from rag.cli import build_parser, main
 from tests.conftest import FIXTURES, REPO, shared_path
 
 
@@ -53,8 +53,101 @@ def test_ask_prints_answer_and_citation_locations(data_args, capsys, embedder, g
     assert main(data_args + ["ask", "Which company founded Mozilla?", "-k", "3"]) == 0
     answer, _, sources = capsys.readouterr().out.partition("Sources:")
     assert answer.strip()
-    # Each source line is file:page:start-end; HTML has no pages.
-    assert re.search(r"source\.html:-:\d+-\d+", sources)
+    # Each source line names the file, its document id and the span; HTML has no pages.
+    assert re.search(r"\[\d+\] source\.html \(document \d+\), chars \d+-\d+", sources)
+
+
+GLOBALS = ["--data-dir", "d", "--index-spec", "Flat", "--generator", "transformers", "-v"]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["ingest", "a.md"],
+        ["search", "t"],
+        ["ask", "q"],
+        ["serve"],
+        ["generate", "p"],
+        ["bench", "ann"],
+        ["bench", "rag"],
+    ],
+    ids=" ".join,
+)
+def test_global_options_before_or_after_the_command(command):
+    parser = build_parser()
+    for argv in (GLOBALS + command, command + GLOBALS, command[:1] + GLOBALS + command[1:]):
+        args = parser.parse_args(argv)
+        assert (args.data_dir, args.index_spec, args.generator, args.verbose) == ("d", "Flat", "transformers", True)
+    # given before the command and not repeated after it, a value is not reset by the command's own parser
+    args = parser.parse_args(command)
+    assert (args.data_dir, args.index_spec, args.generator, args.verbose) == (None, None, None, False)
+
+
+def test_ingest_with_data_dir_after_the_command(tmp_path, capsys, embedder):
+    data = tmp_path / "data"
+    guide = FIXTURES / "api" / "guide.md"
+    assert main(["ingest", str(guide), "--data-dir", str(data), "--collection", "c1"]) == 0
+    assert "stored as document 1" in capsys.readouterr().out
+    assert main(["search", "guide", "--collection", "c1", "--json", "--data-dir", str(data)]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["filename"] == "guide.md"
+
+
+def test_ingest_rejects_a_bad_collection_name_once(tmp_path, capsys):
+    paths = []
+    for name in ("a.md", "b.md", "c.md"):
+        (tmp_path / name).write_text(f"# {name}\n\nSome text.\n")
+        paths.append(str(tmp_path / name))
+    assert main(["--data-dir", str(tmp_path / "data"), "ingest", *paths, "--collection", "bad name!"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.count("invalid collection name") == 1 and not captured.out
+    assert not (tmp_path / "data").exists()  # refused before the store was opened
+
+
+def test_ingest_summarises_and_fails_on_any_failed_file(data_args, tmp_path, capsys, embedder):
+    guide = FIXTURES / "api" / "guide.md"
+    notes = FIXTURES / "api" / "notes.txt"
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    assert main(data_args + ["ingest", str(guide)]) == 0
+    assert "stored 1, duplicates 0, failed 0 of 1 files" in capsys.readouterr().err
+    # a duplicate is a success; one failed file among three makes the exit status 1
+    assert main(data_args + ["ingest", str(guide), str(empty), str(notes)]) == 1
+    captured = capsys.readouterr()
+    assert "duplicate of document 1" in captured.out and "stored as document 2" in captured.out
+    summary = captured.err.strip().splitlines()[-1]
+    assert "stored 1, duplicates 1, failed 1 of 3 files" in summary and "empty.txt" in summary
+    assert main(data_args + ["ingest", str(guide)]) == 0
+    assert "stored 0, duplicates 1, failed 0 of 1 files" in capsys.readouterr().err
+
+
+def test_ingest_help_documents_exit_codes(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["ingest", "--help"])
+    assert exit_.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "exit status" in out.lower() and "0 " in out and "1 " in out and "2 " in out
+
+
+def test_citation_line_names_the_document():
+    from rag.cli.documents import citation_line
+    from rag.pipeline.citations import Citation
+
+    fields = {"text": "passage", "score": 0.5, "how": "marker"}
+    c = Citation(number=1, document_id=7, filename="notes.md", page=3, char_start=120, char_end=480, **fields)
+    assert citation_line(c) == "[1] notes.md (document 7), page 3, chars 120-480"
+    c = Citation(number=2, document_id=8, filename="page.html", page=None, char_start=0, char_end=90, **fields)
+    assert citation_line(c) == "[2] page.html (document 8), chars 0-90"
+
+
+def test_search_tells_files_of_the_same_name_apart(data_args, tmp_path, capsys, embedder):
+    for folder, text in (("a", "Espresso machines need descaling."), ("b", "Espresso beans are roasted.")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "notes.md").write_text(f"# Notes\n\n{text}\n")
+    assert main(data_args + ["ingest", str(tmp_path / "a" / "notes.md"), str(tmp_path / "b" / "notes.md")]) == 0
+    capsys.readouterr()
+    assert main(data_args + ["search", "espresso", "-k", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "notes.md (document 1), chars" in out and "notes.md (document 2), chars" in out
 
 
 def test_console_script_runs(tmp_path):
