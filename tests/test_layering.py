@@ -1,4 +1,11 @@
-"""Dependencies point one way: indexes <- ingest <- rag <- api (checked on the import graph)."""
+"""Dependencies point one way: indexes <- ingest <- rag <- api (checked on the import graph).
+
+Two more edges are fixed: the decoder package ``rag/model`` stands alone (it
+imports nothing of ``rag`` outside itself, and of ``indexes`` only the errors),
+and ``benchmarks/`` sits on top of the library (it may import indexes, ingest
+and rag but not api; only the CLI and the benchmark jobs call into it). Every
+import in a file counts, also those inside functions.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +17,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 LAYERS = ["indexes", "ingest", "rag", "api"]
 THIRD_PARTY_ALLOWED_IN_INDEXES = {"numpy", "numba"}
+MODEL_MAY_IMPORT = ("rag.model", "indexes.errors")  # the decoder package, and the error hierarchy
+BENCHMARK_CALLERS = ("rag/cli/", "rag/bench_jobs.py")  # the library code that may run benchmarks (lazily)
 
 
 def imports_of(path: Path) -> set[str]:
@@ -21,6 +30,22 @@ def imports_of(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             names.add(node.module.split(".")[0])
     return names
+
+
+def modules_imported_by(path: Path) -> set[str]:
+    """Full dotted names of the modules ``path`` imports (``from a import b`` counts as ``a.b``; relative ones not)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def within(module: str, packages: tuple[str, ...]) -> bool:
+    return any(module == p or module.startswith(p + ".") for p in packages)
 
 
 @pytest.mark.parametrize("layer", LAYERS)
@@ -42,3 +67,29 @@ def test_indexes_import_only_numpy_numba_and_stdlib():
         for name in imports_of(path) - stdlib - THIRD_PARTY_ALLOWED_IN_INDEXES - {"indexes", "__future__"}:
             bad.append(f"{path.relative_to(REPO)} imports {name}")
     assert not bad, "\n".join(bad)
+
+
+def test_the_decoder_package_stands_alone():
+    bad = []
+    for path in sorted((REPO / "rag" / "model").rglob("*.py")):
+        for module in sorted(modules_imported_by(path)):
+            top = module.split(".")[0]
+            if top in LAYERS + ["benchmarks"] and not within(module, MODEL_MAY_IMPORT):
+                bad.append(f"{path.relative_to(REPO)} imports {module}")
+    assert not bad, "rag/model may import only rag.model and indexes.errors of the platform:\n" + "\n".join(bad)
+
+
+def test_benchmarks_sit_on_top_of_the_library():
+    bad = [
+        f"{path.relative_to(REPO)} imports api"
+        for path in sorted((REPO / "benchmarks").rglob("*.py"))
+        if "api" in imports_of(path)
+    ]
+    for layer in LAYERS:
+        for path in sorted((REPO / layer).rglob("*.py")):
+            name = path.relative_to(REPO).as_posix()
+            if "benchmarks" in imports_of(path) and not name.startswith(BENCHMARK_CALLERS):
+                bad.append(f"{name} imports benchmarks")
+    assert not bad, "benchmarks import the library, not api; only rag/cli and rag/bench_jobs.py call them:\n" + (
+        "\n".join(bad)
+    )

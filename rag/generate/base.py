@@ -1,4 +1,8 @@
-"""The generator interface every backend implements (torch decoder, transformers, llama.cpp)."""
+"""The generator interface every backend implements (torch decoder, transformers, llama.cpp).
+
+:class:`GenerationConfig` is defined in :mod:`rag.model.generation_config` (the decoder
+package takes its settings from its own module) and re-exported here.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from indexes.errors import ConfigError
+from rag.model.generation_config import GenerationConfig  # defined with the decoder; re-exported here
 
 
 @dataclass(frozen=True)
@@ -15,52 +19,12 @@ class ChatMessage:
     content: str
 
 
-@dataclass(frozen=True)
-class GenerationConfig:
-    """Sampling settings. ``temperature == 0`` means greedy decoding.
-
-    ``num_beams > 1`` asks for beam search instead: the most likely reply among
-    ``num_beams`` hypotheses kept per step, scored by log-probability divided by
-    length ** ``length_penalty``. Beam search is deterministic, so it refuses a
-    temperature; backends that cannot search beams refuse ``num_beams > 1``.
-    """
-
-    max_tokens: int = 256
-    temperature: float = 0.0
-    top_k: int = 0  # 0 disables top-k filtering
-    top_p: float = 1.0  # 1.0 disables nucleus filtering
-    repetition_penalty: float = 1.0  # 1.0 disables it; >1 discourages repeats
-    stop: tuple[str, ...] = ()  # generation ends before the first of these strings
-    seed: int | None = None
-    logit_bias: tuple[tuple[int, float], ...] = ()  # (token id, bias) pairs
-    num_beams: int = 1  # 1 decodes (greedily or by sampling); more searches beams
-    length_penalty: float = 1.0  # beam scores: log-prob / length ** length_penalty
-
-    def __post_init__(self) -> None:
-        if self.max_tokens < 1:
-            raise ConfigError(f"max_tokens must be at least 1, got {self.max_tokens}")
-        if self.temperature < 0:
-            raise ConfigError(f"temperature must be >= 0, got {self.temperature}")
-        if self.top_k < 0:
-            raise ConfigError(f"top_k must be >= 0, got {self.top_k}")
-        if not 0 < self.top_p <= 1:
-            raise ConfigError(f"top_p must be in (0, 1], got {self.top_p}")
-        if self.repetition_penalty <= 0:
-            raise ConfigError(f"repetition_penalty must be > 0, got {self.repetition_penalty}")
-        if any(not s for s in self.stop):
-            raise ConfigError("stop strings must not be empty")
-        if not 1 <= self.num_beams <= 16:
-            raise ConfigError(f"num_beams must be in [1, 16], got {self.num_beams}")
-        if self.num_beams > 1 and self.temperature > 0:
-            raise ConfigError("beam search is deterministic: set temperature to 0 or num_beams to 1")
-
-
 @dataclass
 class GenerationResult:
     text: str
     prompt_tokens: int
     generated_tokens: int
-    finish_reason: str  # "stop" (end token or stop string) or "length"
+    finish_reason: str  # "stop" (end token or stop string), "length" or "repetition" (see GenerationConfig)
     prefill_seconds: float = 0.0
     decode_seconds: float = 0.0
     extra: dict = field(default_factory=dict)

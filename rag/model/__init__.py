@@ -4,7 +4,8 @@ Read bottom-up: :mod:`config` (hyper-parameters), :mod:`gguf_file` and
 :mod:`quants` (the file and its block formats), :mod:`rope`, :mod:`kv_cache`,
 :mod:`quant_linear` and :mod:`group_quant` (quantized layers), :mod:`fused`
 (few-token kernels), :mod:`model` (the network), :mod:`loader`,
-:mod:`tokenizer`, :mod:`sampling`, :mod:`constraints` and :mod:`json_machine`, :mod:`speculative`,
+:mod:`tokenizer`, :mod:`generation_config` (the settings), :mod:`sampling`,
+:mod:`constraints` and :mod:`json_machine`, :mod:`speculative`, :mod:`repetition`,
 :mod:`generation`, :mod:`beam` and :mod:`perplexity`.
 
     model, tokenizer = load_gguf(quant="int4")
@@ -30,6 +31,7 @@ _EXPORTS = {
     "JsonMachine": "json_machine",
     "Decoder": "generation",
     "DecodeStats": "generation",
+    "GenerationConfig": "generation_config",
     "default_gguf_path": "gguf_file",
     "KVCache": "kv_cache",
     "load_gguf": "loader",
