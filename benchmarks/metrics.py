@@ -1,8 +1,11 @@
-"""Measurements: recall@k, latency percentiles, and peak resident memory."""
+"""Measurements: recall@k, latency percentiles, peak resident memory, and SQuAD answer scores."""
 
 from __future__ import annotations
 
+import collections
 import os
+import re
+import string
 from pathlib import Path
 
 import numpy as np
@@ -60,3 +63,43 @@ def rss_mb() -> float:
 
 def dir_bytes(path: str | os.PathLike[str]) -> int:
     return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
+
+
+# -- answers (the official SQuAD evaluation's normalisation) ------------------------
+
+
+def normalize_answer(text: str) -> str:
+    """Lower case, no punctuation, no articles, single spaces."""
+    text = "".join(ch for ch in text.lower() if ch not in set(string.punctuation))
+    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    return " ".join(text.split())
+
+
+def without_citations(text: str) -> str:
+    return re.sub(r"\[\d+(?:,\s*\d+)*\]", " ", text)
+
+
+def exact_match(prediction: str, answers: tuple[str, ...]) -> float:
+    return float(any(normalize_answer(prediction) == normalize_answer(a) for a in answers))
+
+
+def token_f1(prediction: str, answers: tuple[str, ...]) -> float:
+    pred = normalize_answer(prediction).split()
+    best = 0.0
+    for answer in answers:
+        gold = normalize_answer(answer).split()
+        common = sum((collections.Counter(pred) & collections.Counter(gold)).values())
+        if common:
+            precision, recall = common / len(pred), common / len(gold)
+            best = max(best, 2 * precision * recall / (precision + recall))
+    return best
+
+
+def contains_answer(prediction: str, answers: tuple[str, ...]) -> float:
+    padded = f" {normalize_answer(prediction)} "
+    return float(any(f" {normalize_answer(a)} " in padded for a in answers))
+
+
+def score(text: str, answers: tuple[str, ...]) -> dict:
+    text = without_citations(text)
+    return {"em": exact_match(text, answers), "f1": token_f1(text, answers), "contains": contains_answer(text, answers)}

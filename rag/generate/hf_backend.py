@@ -4,6 +4,11 @@ This is the simple reference path: transformers reads the GGUF with the
 ``gguf`` package and builds a float32 Llama. Our own quantized decoder
 (``rag.generate.torch_backend``) is faster and smaller; this backend stays as
 the reference that its logits are tested against.
+
+The repetition stop (``GenerationConfig.stop_repeat_ngram``) is applied after the
+fact: transformers decodes to its end, then the reply is cut where our decoder
+would have cut it (same tokens, same cut; only the time of the loop is spent).
+``penalize_prompt=False`` becomes transformers' own ``prompt_ignore_length``.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from collections.abc import Sequence
 
 from rag.generate.base import ChatMessage, GenerationConfig, GenerationResult, Generator
 from rag.model.gguf_file import default_gguf_path
+from rag.model.repetition import repetition_cut
 
 
 class TransformersGenerator(Generator):
@@ -55,6 +61,11 @@ class TransformersGenerator(Generator):
             "num_beams": cfg.num_beams,
             "length_penalty": cfg.length_penalty,
         }
+        if cfg.repetition_penalty != 1.0 and not cfg.penalize_prompt:
+            from transformers import LogitsProcessorList, RepetitionPenaltyLogitsProcessor
+
+            penalty = RepetitionPenaltyLogitsProcessor(cfg.repetition_penalty, prompt_ignore_length=ids.shape[1])
+            kwargs.update(repetition_penalty=1.0, logits_processor=LogitsProcessorList([penalty]))
         if cfg.temperature > 0:
             kwargs.update(temperature=cfg.temperature, top_p=cfg.top_p, top_k=cfg.top_k or None)
             if cfg.seed is not None:
@@ -66,8 +77,13 @@ class TransformersGenerator(Generator):
             out = self.model.generate(ids, **kwargs)
         elapsed = time.perf_counter() - t0
         new = out[0, ids.shape[1] :]
-        text = self.tokenizer.decode(new, skip_special_tokens=True)
         finish = "length" if new.shape[0] >= cfg.max_tokens else "stop"
+        generated = int(new.shape[0])
+        if cfg.stop_repeat_ngram and cfg.num_beams == 1:  # beam search ignores the stop, as in our decoder
+            keep = repetition_cut(new.tolist(), cfg.stop_repeat_ngram, cfg.stop_repeat_count)
+            if keep is not None:
+                new, finish = new[:keep], "repetition"
+        text = self.tokenizer.decode(new, skip_special_tokens=True)
         for stop in cfg.stop:
             cut = text.find(stop)
             if cut >= 0:
@@ -75,7 +91,7 @@ class TransformersGenerator(Generator):
         return GenerationResult(
             text=text.strip(),
             prompt_tokens=int(ids.shape[1]),
-            generated_tokens=int(new.shape[0]),
+            generated_tokens=generated,
             finish_reason=finish,
             decode_seconds=elapsed,
         )

@@ -28,9 +28,11 @@ class TorchGenerator(Generator):
     """SmolLM2 (or any Llama-architecture GGUF) run by :mod:`rag.model` on the CPU.
 
     Greedy requests decode speculatively with prompt lookup (same output, fewer
-    passes when the answer quotes the prompt). Generation is serialised by a
-    lock: the model is shared, and two concurrent decodes on two cores would
-    only slow each other down.
+    passes when the answer quotes the prompt). The repetition stop
+    (``GenerationConfig.stop_repeat_ngram``) runs inside the decoding loop, so a
+    loop costs only the tokens up to its detection; beam search ignores it.
+    Generation is serialised by a lock: the model is shared, and two
+    concurrent decodes on two cores would only slow each other down.
 
     Args:
         gguf_path: the model file; None means the bundled SmolLM2-135M-Instruct.
@@ -151,6 +153,7 @@ class TorchGenerator(Generator):
                 "drafted_tokens": stats.drafted_tokens,
                 "accepted_tokens": stats.accepted_tokens,
                 "acceptance_rate": stats.acceptance_rate,
+                "repeated_tokens": stats.repeated_tokens,
                 "load_seconds": self.load_seconds,
             },
         )

@@ -1,4 +1,4 @@
-"""The decoding loop: prefill, sampling, speculative prompt lookup, constraints, stop strings, streaming."""
+"""The decoding loop: prefill, sampling, speculative prompt lookup, constraints, stop strings, repetition, streaming."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ from dataclasses import dataclass
 import torch
 
 from indexes.errors import ConfigError
-from rag.generate.base import GenerationConfig
 from rag.model.constraints import TokenConstraint
 from rag.model.fused import MAX_TOKENS
+from rag.model.generation_config import GenerationConfig
 from rag.model.kv_cache import KVCache
 from rag.model.model import LlamaModel
+from rag.model.repetition import RepetitionStop
 from rag.model.sampling import Sampler
 from rag.model.speculative import PromptLookup
 from rag.model.tokenizer import GGUFTokenizer, IncrementalDecoder
@@ -24,13 +25,14 @@ class DecodeStats:
     """What one generation did; filled in while it runs."""
 
     prompt_tokens: int = 0
-    generated_tokens: int = 0
+    generated_tokens: int = 0  # every token decoded, a cut repeat included
     prefill_seconds: float = 0.0
     decode_seconds: float = 0.0
     forward_passes: int = 0  # decoding passes after the prefill
     drafted_tokens: int = 0  # tokens proposed by prompt lookup
     accepted_tokens: int = 0  # of those, how many greedy decoding confirmed
-    finish_reason: str = "length"  # "stop" (end token or stop string) or "length"
+    repeated_tokens: int = 0  # generated (and counted above), then cut as the second copy of a repeat
+    finish_reason: str = "length"  # "stop" (end token or stop string), "length" or "repetition"
 
     @property
     def acceptance_rate(self) -> float:
@@ -67,6 +69,12 @@ class Decoder:
     ) -> Iterator[int]:
         """Yield generated token ids (the end token is not yielded).
 
+        With ``config.stop_repeat_ngram`` set (and no constraint, whose output a
+        cut would leave incomplete), tokens that could still be cut as the start
+        of a repeat are held back (see :mod:`rag.model.repetition`); when the
+        repeat is found, generation ends with finish reason "repetition" and the
+        held tokens of the second copy are dropped, never yielded.
+
         Args:
             prompt: the prompt's token ids.
             config: sampling settings.
@@ -76,10 +84,42 @@ class Decoder:
             context: passed to the layers' cross-attention modules.
         """
         stats = stats if stats is not None else DecodeStats()
+        decoded = self._decode(prompt, config, stats, constraint, speculative, context)
+        if not config.stop_repeat_ngram or constraint is not None:
+            yield from decoded
+            return
+        watch = RepetitionStop(config.stop_repeat_ngram, config.stop_repeat_count)
+        released = 0
+        try:
+            for token in decoded:
+                if watch.push(token):
+                    break
+                while released < watch.safe:
+                    yield watch.tokens[released]
+                    released += 1
+        finally:
+            decoded.close()
+        end = len(watch.tokens)  # the loop ended (end token, stop, length): what was held back is safe now
+        if watch.stopped:
+            end = watch.keep
+            stats.finish_reason = "repetition"
+            stats.repeated_tokens = len(watch.tokens) - watch.keep
+        yield from watch.tokens[released:end]
+
+    def _decode(
+        self,
+        prompt: Sequence[int],
+        config: GenerationConfig,
+        stats: DecodeStats,
+        constraint: TokenConstraint | None,
+        speculative: bool,
+        context: object,
+    ) -> Iterator[int]:
+        """The decoding loop itself: :meth:`tokens` without the repetition stop."""
         if not prompt:
             raise ConfigError("the prompt is empty; give at least one token")
         stats.prompt_tokens = len(prompt)
-        sampler = Sampler(config, self.model.config.vocab_size)
+        sampler = Sampler(config, self.model.config.vocab_size, prompt_length=len(prompt))
         speculate = speculative and sampler.greedy and constraint is None and self.lookup.max_draft > 0
         draft_room = min(self.lookup.max_draft, MAX_TOKENS - 1) if speculate else 0
         cache = self.model.new_cache(min(self.model.config.max_seq_len, len(prompt) + config.max_tokens + draft_room))
@@ -170,7 +210,8 @@ class Decoder:
         """Yield the generated text in pieces, ending before the first stop string.
 
         Text that could be the beginning of a stop string is held back until it
-        is clear that it is not. Keyword arguments go to :meth:`tokens`.
+        is clear that it is not (and :meth:`tokens` holds back what the
+        repetition stop could still cut). Keyword arguments go to :meth:`tokens`.
         """
         stats = stats if stats is not None else DecodeStats()
         decoder = IncrementalDecoder(self.tokenizer)

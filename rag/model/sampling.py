@@ -4,6 +4,13 @@ The order follows llama.cpp and transformers: bias and penalties change the
 logits, then greedy decoding takes the argmax, or sampling divides by the
 temperature, keeps the top-k, keeps the smallest set whose probability reaches
 top-p, and draws from what is left.
+
+The repetition penalty is CTRL's (positive logits divided by it, negative ones
+multiplied) over the last ``REPETITION_WINDOW`` tokens. llama.cpp and
+transformers count the prompt too; at the start of a RAG answer the window then
+holds the end of the prompt (the question, the passages' last words), and the
+penalty pushes the model away from the very words it should copy.
+``GenerationConfig.penalize_prompt = False`` counts generated tokens only.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ from collections.abc import Sequence
 import torch
 
 from indexes.errors import ConfigError
-from rag.generate.base import GenerationConfig
+from rag.model.generation_config import GenerationConfig
 
 REPETITION_WINDOW = 64  # the penalty applies to the last this many tokens (llama.cpp's repeat_last_n)
 
@@ -24,10 +31,13 @@ class Sampler:
     Args:
         config: the sampling settings; ``temperature == 0`` is greedy.
         vocab_size: the model's vocabulary size (bias ids must be below it).
+        prompt_length: how many leading tokens of every history are the prompt; with
+            ``config.penalize_prompt`` False the repetition penalty skips them.
     """
 
-    def __init__(self, config: GenerationConfig, vocab_size: int) -> None:
+    def __init__(self, config: GenerationConfig, vocab_size: int, prompt_length: int = 0) -> None:
         self.config = config
+        self.penalty_start = 0 if config.penalize_prompt else prompt_length  # first history index penalised
         self.bias: torch.Tensor | None = None
         if config.logit_bias:
             self.bias = torch.zeros(vocab_size)
@@ -58,8 +68,9 @@ class Sampler:
         if self.bias is not None:
             out += self.bias
         penalty = self.config.repetition_penalty
-        if penalty != 1.0 and history:
-            ids = torch.tensor(sorted(set(history[-REPETITION_WINDOW:])), dtype=torch.long)
+        recent = history[max(self.penalty_start, len(history) - REPETITION_WINDOW) :] if penalty != 1.0 else ()
+        if recent:
+            ids = torch.tensor(sorted(set(recent)), dtype=torch.long)
             seen = out[ids]
             out[ids] = torch.where(seen > 0, seen / penalty, seen * penalty)
         return out

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 
 from indexes.errors import InvalidInputError
 from ingest.embed import Embedder
-from rag.generate.base import GenerationConfig, Generator
+from rag.generate.base import Generator
+from rag.pipeline.budget import answer_config, answer_generation
 from rag.pipeline.citations import Citation, Citer
 from rag.pipeline.prompt import Passage, PromptBuilder
 from rag.store import Store, StoredChunk
@@ -67,7 +68,7 @@ class QueryPipeline:
         self.generator = generator
         self.prompt = PromptBuilder(generator.count_tokens, max_context_tokens)
         self.citer = Citer()
-        self.generation = GenerationConfig(max_tokens=max_answer_tokens)
+        self.generation = answer_generation(max_answer_tokens)  # the most an answer takes; see ask
 
     def search(self, collection: str, query: str, k: int = 10) -> list[StoredChunk]:
         query = check_query(query, k)
@@ -79,7 +80,7 @@ class QueryPipeline:
         chunks = self.retriever(collection, question, k, timings)
         messages, passages = self.prompt(question, chunks)
         t0 = time.perf_counter()
-        result = self.generator.generate(messages, self.generation)
+        result = self.generator.generate(messages, answer_config(self.generation, question))  # short questions: fewer
         timings["generate"] = time.perf_counter() - t0
         text, citations = self.citer(result.text, passages)
         usage = {"prompt_tokens": result.prompt_tokens, "generated_tokens": result.generated_tokens}

@@ -120,3 +120,115 @@ def test_llama_cpp_backend_generates(gguf_path):
     assert "".join(g.stream(MESSAGES, GenerationConfig(max_tokens=12))) == result.text
     assert g.count_tokens("hello world") == 2
     g.close()
+
+
+# -- the repetition stop in the other backends (scripted stand-ins for llama.cpp and transformers) --
+
+LOOPING_PIECES = ["The ", "answer ", "is ", "42. ", *["It ", "is ", "so. "] * 10]
+CUT_TEXT = "The answer is 42. It is so. "
+
+
+class ScriptedLlama:
+    """What LlamaCppGenerator uses of ``llama_cpp.Llama``, replying with fixed pieces (one per token)."""
+
+    def __init__(self, pieces: list[str]) -> None:
+        self.pieces, self.streamed, self.vocab = pieces, 0, []
+
+    def create_chat_completion(self, stream: bool = False, **request):
+        self.request = request
+        if stream:
+            return self._stream()
+        usage = {"prompt_tokens": 9, "completion_tokens": len(self.pieces)}
+        return {"usage": usage, "choices": [{"message": {"content": "".join(self.pieces)}, "finish_reason": "length"}]}
+
+    def _stream(self):
+        for piece in self.pieces:
+            self.streamed += 1
+            yield {"choices": [{"delta": {"content": piece}}]}
+
+    def tokenize(self, data: bytes, add_bos: bool, special: bool) -> list[int]:
+        import re
+
+        words = re.findall(r"\S+\s*", data.decode())
+        self.vocab.extend(w for w in words if w not in self.vocab)
+        return [self.vocab.index(w) for w in words]
+
+    def detokenize(self, ids: list[int]) -> bytes:
+        return "".join(self.vocab[i] for i in ids).encode()
+
+    def reset(self) -> None:
+        pass
+
+
+@pytest.fixture
+def scripted_llama(monkeypatch):
+    import types
+
+    from rag.generate import llamacpp_backend
+
+    monkeypatch.setattr(llamacpp_backend, "_import_llama", lambda: types.SimpleNamespace())
+    g = llamacpp_backend.LlamaCppGenerator.__new__(llamacpp_backend.LlamaCppGenerator)
+    g.llm, g.load_seconds = ScriptedLlama(LOOPING_PIECES), 0.0
+    return g
+
+
+def test_llama_cpp_stream_stops_at_the_repeat(scripted_llama):
+    g = scripted_llama
+    config = GenerationConfig(stop_repeat_ngram=4)
+    pieces = list(g.stream(MESSAGES, config))
+    assert "".join(pieces) == CUT_TEXT and len(pieces) > 1
+    assert g.llm.streamed < len(LOOPING_PIECES)  # the stream was closed at the repeat, not read to its end
+    assert "".join(g.stream(MESSAGES, GenerationConfig())) == "".join(LOOPING_PIECES)
+
+
+def test_llama_cpp_generate_cuts_after_the_fact(scripted_llama):
+    result = scripted_llama.generate(MESSAGES, GenerationConfig(stop_repeat_ngram=4))
+    assert result.text == CUT_TEXT and result.finish_reason == "repetition"
+    assert result.generated_tokens == len(LOOPING_PIECES)  # llama.cpp decoded them all
+
+
+def test_llama_cpp_penalty_can_leave_the_prompt_out(scripted_llama):
+    import numpy as np
+
+    g = scripted_llama
+    g.generate(MESSAGES, GenerationConfig(repetition_penalty=1.25))
+    assert g.llm.request["repeat_penalty"] == 1.25 and "logits_processor" not in g.llm.request
+    g.generate(MESSAGES, GenerationConfig(repetition_penalty=1.25, penalize_prompt=False))
+    penalty = g.llm.request["logits_processor"]
+    assert g.llm.request["repeat_penalty"] == 1.0
+    scores = np.array([2.0, -2.0, 2.0, 2.0], dtype=np.float32)
+    prompt = np.array([0, 1, 2], dtype=np.intc)
+    assert penalty(prompt, scores.copy()).tolist() == scores.tolist()  # the first call: the prompt, left alone
+    out = penalty(np.array([0, 1, 2, 1, 3], dtype=np.intc), scores.copy())  # 1 and 3 were generated
+    assert np.allclose(out, [2.0, -2.5, 2.0, 1.6])
+
+
+def test_transformers_generate_cuts_after_the_fact_and_can_skip_the_prompt_in_the_penalty():
+    pytest.importorskip("transformers")
+    import torch
+
+    from rag.generate.hf_backend import TransformersGenerator
+
+    script = [5, 6, 7, *[8, 9, 10] * 8]
+
+    class Tokenizer:
+        eos_token_id = 0
+
+        def apply_chat_template(self, chat, **kwargs):
+            return {"input_ids": torch.tensor([[1, 2, 3, 4]])}
+
+        def decode(self, ids, skip_special_tokens=True):
+            return "".join(f"w{int(i)} " for i in ids)
+
+    class Model:
+        def generate(self, ids, **kwargs):
+            self.kwargs = kwargs
+            return torch.cat([ids, torch.tensor([script])], dim=1)
+
+    g = TransformersGenerator.__new__(TransformersGenerator)
+    g.torch, g.tokenizer, g.model = torch, Tokenizer(), Model()
+    result = g.generate(MESSAGES, GenerationConfig(stop_repeat_ngram=4, repetition_penalty=1.2, penalize_prompt=False))
+    assert result.text == "w5 w6 w7 w8 w9 w10" and result.finish_reason == "repetition"
+    assert result.generated_tokens == len(script)
+    (penalty,) = g.model.kwargs["logits_processor"]
+    assert g.model.kwargs["repetition_penalty"] == 1.0 and penalty.prompt_ignore_length == 4

@@ -71,6 +71,17 @@ def test_repetition_penalty_discourages_recent_tokens():
     assert draws(GenerationConfig(repetition_penalty=1.3), scores, 1, history=[4])[0] == 9
 
 
+def test_repetition_penalty_can_leave_the_prompt_out():
+    scores = torch.zeros(VOCAB)
+    scores[4], scores[9] = 2.0, 1.9
+    prompt = [4, 7]  # the prompt holds token 4 (a passage's word the answer should copy)
+    everywhere = Sampler(GenerationConfig(repetition_penalty=1.3), VOCAB, prompt_length=len(prompt))
+    assert everywhere.choose(scores, prompt) == 9
+    output_only = Sampler(GenerationConfig(repetition_penalty=1.3, penalize_prompt=False), VOCAB, len(prompt))
+    assert output_only.choose(scores, prompt) == 4
+    assert output_only.choose(scores, [*prompt, 4]) == 9  # generated once: penalised
+
+
 def test_all_tokens_banned_is_an_error():
     with pytest.raises(ConfigError, match="every token is excluded"):
         Sampler(GenerationConfig(), VOCAB).choose(logits(), [], torch.zeros(VOCAB, dtype=torch.bool))
