@@ -60,11 +60,13 @@ class SearchProbe:
     Args:
         search: ``search(query)`` runs one search.
         queries: cycled through by every thread.
-        threads: how many searches are in flight at once.
+        threads: how many clients search at once.
+        pause: seconds a client waits after each answer before its next search,
+            so the probe is a load of users, not a flood that starves the ingest.
     """
 
-    def __init__(self, search, queries: list[str], threads: int = 4) -> None:
-        self.search, self.queries = search, list(queries)
+    def __init__(self, search, queries: list[str], threads: int = 4, pause: float = 0.25) -> None:
+        self.search, self.queries, self.pause = search, list(queries), pause
         self.seconds: list[float] = []
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._loop, args=(i,), daemon=True) for i in range(threads)]
@@ -76,6 +78,7 @@ class SearchProbe:
             self.search(self.queries[i % len(self.queries)])
             self.seconds.append(time.perf_counter() - t0)
             i += 1
+            self._stop.wait(self.pause)
 
     def start(self) -> None:
         for t in self._threads:
@@ -88,7 +91,12 @@ class SearchProbe:
                 t.join()
 
     def report(self) -> dict:
-        out = {"searches": len(self.seconds), "threads": len(self._threads), **percentiles(self.seconds)}
+        out = {
+            "searches": len(self.seconds),
+            "threads": len(self._threads),
+            "pause_s": self.pause,
+            **percentiles(self.seconds),
+        }
         out["max_ms"] = round(max(self.seconds) * 1000.0, 1) if self.seconds else 0.0
         return out
 
