@@ -26,6 +26,7 @@ import numpy as np
 
 from benchmarks.metrics import percentiles
 from indexes.errors import InvalidInputError
+from rag.pipeline.budget import answer_config
 
 
 def read_questions(path: Path) -> list[str]:
@@ -174,7 +175,7 @@ def bench_queries(platform, collection: str, questions: list[str], k: int = 5) -
         t0 = time.perf_counter()
         first = None
         pieces = []
-        for piece in platform.generator.stream(messages, pipeline.generation):
+        for piece in platform.generator.stream(messages, answer_config(pipeline.generation, q)):
             if first is None:
                 first = time.perf_counter() - t0
             pieces.append(piece)
