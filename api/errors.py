@@ -55,7 +55,7 @@ class JSONRequest(Request):
             return await super().json()
         except RecursionError:
             raise BadRequestError(
-                "the JSON body is nested too deeply to decode; send a flat object such as {\"query\": \"...\"}"
+                'the JSON body is nested too deeply to decode; send a flat object such as {"query": "..."}'
             ) from None
 
 

@@ -73,8 +73,7 @@ class DocumentController(Controller):
     @get(operation_id="listDocuments", sync_to_thread=True, summary="List the documents of a collection")
     def list_documents(self, name: str, state: State) -> DocumentList:
         platform: Platform = state.platform
-        coll = platform.store.catalog.get_collection(check_collection_name(name))
+        coll = platform.store.catalog.get_collection(name)
         rows = platform.store.catalog.list_documents(coll.id)
         docs = [DocumentInfo(**{**r, "created_at": r["created_at"].isoformat()}) for r in rows]
         return DocumentList(collection=name, documents=docs)
-

@@ -8,7 +8,6 @@ from litestar.datastructures import State
 from api.schemas import CitationOut, Hit, QueryRequest, QueryResponse, SearchRequest, SearchResponse
 from rag.pipeline.query import check_query
 from rag.platform import Platform
-from rag.store import check_collection_name
 
 
 class QueryController(Controller):
@@ -24,7 +23,7 @@ class QueryController(Controller):
     )
     def search(self, name: str, data: SearchRequest, state: State) -> SearchResponse:
         platform: Platform = state.platform
-        platform.store.catalog.get_collection(check_collection_name(name))
+        platform.store.catalog.get_collection(name)
         hits = platform.retriever(name, check_query(data.query, data.k), data.k)
         return SearchResponse(
             collection=name,
@@ -53,7 +52,7 @@ class QueryController(Controller):
     )
     def query(self, name: str, data: QueryRequest, state: State) -> QueryResponse:
         platform: Platform = state.platform
-        platform.store.catalog.get_collection(check_collection_name(name))
+        platform.store.catalog.get_collection(name)
         check_query(data.question, data.k, "question")  # before query_pipeline loads the model on first use
         answer = platform.query_pipeline.ask(name, data.question, data.k)
         return QueryResponse(

@@ -28,6 +28,7 @@ import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from pypdf import PasswordType, PdfReader
 from pypdf.errors import DependencyError
@@ -51,6 +52,14 @@ MIN_PAGE_CHARS = 40
 log = logging.getLogger(__name__)
 
 
+@dataclass
+class _Problems:
+    """What pypdf logged while one PDF was read."""
+
+    count: int = 0
+    first: str = ""
+
+
 class _PypdfProblems(logging.Handler):
     """Collects pypdf's log records per thread instead of letting each reach the log.
 
@@ -63,24 +72,23 @@ class _PypdfProblems(logging.Handler):
         self.local = threading.local()
 
     def emit(self, record: logging.LogRecord) -> None:
-        seen = getattr(self.local, "seen", None)
-        if seen is None:  # pypdf used outside parse(): keep one line, the first
+        problems = getattr(self.local, "problems", None)
+        if problems is None:  # pypdf used outside parse(): no file to report it for
             return
-        if not seen:
+        if not problems.count:
             try:
-                seen.append(record.getMessage()[:200])
+                problems.first = record.getMessage()[:200]
             except Exception:  # a record that cannot be formatted still counts
-                seen.append(str(record.msg)[:200])
-        else:
-            seen.append("")
+                problems.first = str(record.msg)[:200]
+        problems.count += 1
 
     @contextmanager
-    def collect(self) -> Iterator[list[str]]:
-        self.local.seen = seen = []
+    def collect(self) -> Iterator[_Problems]:
+        self.local.problems = problems = _Problems()
         try:
-            yield seen
+            yield problems
         finally:
-            self.local.seen = None
+            self.local.problems = None
 
 
 _PROBLEMS = _PypdfProblems()
@@ -126,19 +134,19 @@ def parse(data: bytes, filename: str) -> ParsedDocument:
                 "and opens in a PDF viewer"
             ) from exc
         finally:
-            if problems:
+            if problems.count:
                 log.warning(
                     "%s: pypdf reported %d problem(s) while reading the PDF (first: %s)",
                     filename,
-                    len(problems),
-                    problems[0],
+                    problems.count,
+                    problems.first,
                 )
     counts = [sum(ch.isalnum() for ch in page) for page in pages]
-    if not any(counts) and (failures or problems):
+    if not any(counts) and (failures or problems.count):
         # No text, and pypdf stumbled on the way: damage, not a scan, is the likely cause.
         failed = f"the text of {failures} of {len(pages)} pages could not be read" if failures else "it is damaged"
         raise DocumentParseError(
-            f"{filename}: no text could be extracted and {failed} ({len(problems)} problems while reading); "
+            f"{filename}: no text could be extracted and {failed} ({problems.count} problems while reading); "
             "check that it opens in a PDF viewer, or export it again"
         )
     if not any(counts) and not any(images):

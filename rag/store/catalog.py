@@ -146,7 +146,8 @@ class Catalog:
         return Collection(*row) if row else None
 
     def get_collection(self, name: str) -> Collection:
-        found = self.find_collection(name)
+        """The collection called ``name``; an invalid name is reported as such, not as a missing collection."""
+        found = self.find_collection(check_collection_name(name))
         if found is None:
             raise NotFoundError(f"collection {name!r} does not exist; upload documents to it first")
         return found

@@ -192,10 +192,11 @@ class Store:
         with self._write_lock:
             for collection in self.catalog.list_collections():
                 vs = self.vectors(collection)
-                vector_ids = vs.stored_ids()
-                if vector_ids.size == 0:
+                # Every vector has its chunk row unless there are more vectors than rows: only
+                # then are the ids compared (a start-up reads two counts per collection).
+                if vs.stored_count() <= self.catalog.count("chunks", collection.id):
                     continue
-                orphans = np.setdiff1d(vector_ids, self.catalog.chunk_ids(collection.id))
+                orphans = np.setdiff1d(vs.stored_ids(), self.catalog.chunk_ids(collection.id))
                 if orphans.size:
                     n = vs.remove(orphans)
                     removed += n

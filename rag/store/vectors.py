@@ -128,6 +128,10 @@ class VectorStore:
             return np.empty((0, self.dim), np.float32), np.empty(0, np.int64)
         return np.concatenate(vecs), np.concatenate(ids)
 
+    def stored_count(self) -> int:
+        """How many vectors the published segments hold (from the manifest; no array is read)."""
+        return sum(int(s["count"]) for s in self.read_manifest()["segments"])
+
     def stored_ids(self) -> np.ndarray:
         """int64 (n,) ids of every vector in the published segments."""
         manifest = self.read_manifest()
