@@ -230,6 +230,17 @@ class Catalog:
             table = cur.sql("SELECT id FROM chunks WHERE collection_id = $cid", params={"cid": collection_id})
             return table.to_arrow_table().column("id").to_numpy().astype(np.int64, copy=False)
 
+    def chunk_texts(self, collection_id: int) -> tuple[np.ndarray, list[str], list[str | None]]:
+        """Every chunk of a collection as int64 ids, texts and their documents' titles, by id."""
+        with self.cursor() as cur:
+            table = cur.sql(
+                "SELECT c.id, c.text, d.title FROM chunks c JOIN documents d ON d.id = c.document_id "
+                "WHERE c.collection_id = $cid ORDER BY c.id",
+                params={"cid": collection_id},
+            ).to_arrow_table()
+        ids = table.column("id").to_numpy().astype(np.int64, copy=False)
+        return ids, table.column("text").to_pylist(), table.column("title").to_pylist()
+
     def count(self, table: str, collection_id: int) -> int:
         assert table in ("documents", "chunks")
         with self.cursor() as cur:

@@ -11,6 +11,10 @@ removes, so they never take the place of real results.
 Documents are unique per collection by content (sha256): the check and the
 insert happen under one lock, so concurrent uploads of the same bytes store
 one document and report the others as duplicates.
+
+Each collection also has a BM25 index over its chunks (:meth:`Store.search_text`),
+published with the vectors in the same manifest switch; its terms come from the
+analyzer named in the manifest (:mod:`ingest.lexical`).
 """
 
 from __future__ import annotations
@@ -24,12 +28,26 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from indexes import parse_spec
+from indexes import SearchResult, parse_spec
+from indexes.base import Allow
 from indexes.errors import DimensionMismatchError, InvalidInputError
+from indexes.lexical import BM25Index
+from ingest.lexical import Analyzer, analyzer_for
 from rag.store.catalog import CHUNK_SCHEMA, Catalog, Collection
 from rag.store.vectors import VectorStore
 
 log = logging.getLogger(__name__)
+
+_LEXICAL_BATCH = 4096  # chunks analysed at a time when a lexical index is rebuilt from the catalog
+
+
+def lexical_text(text: str, title: str | None) -> str:
+    """What BM25 indexes for a chunk: its document's title, then its text.
+
+    BEIR's BM25 baselines index title + text, and a title's words describe every
+    chunk of its document, so each chunk carries the title once.
+    """
+    return f"{title}\n{text}" if title else text
 
 
 @dataclass(frozen=True)
@@ -83,6 +101,7 @@ class Store:
         self._vectors: dict[int, VectorStore] = {}
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
+        self.analyzer: Analyzer = analyzer_for(Analyzer.name)  # for collections without a lexical index yet
 
     def close(self) -> None:
         self.catalog.close()
@@ -161,7 +180,11 @@ class Store:
             row = dict(dataclasses.asdict(doc), id=doc_id, collection_id=collection.id, n_chunks=len(chunks))
             ids = np.asarray(chunk_ids, dtype=np.int64)
             if chunks:
-                self.vectors(collection).append(vectors, ids)
+                vs = self.vectors(collection)
+                self._ensure_lexical(collection, vs)  # so the new chunks join a complete index
+                analyzer = self._analyzer_of(vs)
+                terms = analyzer.terms_batch([lexical_text(c.text, doc.title) for c in chunks])
+                vs.append(vectors, ids, terms, analyzer=analyzer.name)
             try:
                 self.catalog.insert_document(row, table)
             except BaseException:
@@ -175,6 +198,8 @@ class Store:
     def recover(self) -> None:
         """Finish what a stopped process left: jobs still 'running' fail, orphan vectors go.
 
+        Collections published before lexical indexes existed get theirs here (see :meth:`repair`).
+
         Call once when a process opens the store to serve it (the platform does).
         """
         failed = self.catalog.fail_interrupted_jobs()
@@ -185,8 +210,10 @@ class Store:
     def repair(self) -> int:
         """Remove vectors whose chunk rows never committed (a crash mid-upload); return how many.
 
-        Run when the store is opened by a process that owns it (the server or a
-        CLI command), before it serves requests.
+        Their ids leave the BM25 index too. A collection whose manifest names no
+        lexical index (published before they existed) gets one built from the
+        catalog's chunk texts and published. Run when the store is opened by a
+        process that owns it (the server or a CLI command), before it serves requests.
         """
         removed = 0
         with self._write_lock:
@@ -194,21 +221,68 @@ class Store:
                 vs = self.vectors(collection)
                 # Every vector has its chunk row unless there are more vectors than rows: only
                 # then are the ids compared (a start-up reads two counts per collection).
-                if vs.stored_count() <= self.catalog.count("chunks", collection.id):
-                    continue
-                orphans = np.setdiff1d(vs.stored_ids(), self.catalog.chunk_ids(collection.id))
-                if orphans.size:
-                    n = vs.remove(orphans)
-                    removed += n
-                    log.warning(
-                        "collection %r: removed %d vectors of an upload that did not finish", collection.name, n
-                    )
+                if vs.stored_count() > self.catalog.count("chunks", collection.id):
+                    orphans = np.setdiff1d(vs.stored_ids(), self.catalog.chunk_ids(collection.id))
+                    if orphans.size:
+                        n = vs.remove(orphans)
+                        removed += n
+                        log.warning(
+                            "collection %r: removed %d vectors of an upload that did not finish", collection.name, n
+                        )
+                self._ensure_lexical(collection, vs)
         return removed
+
+    def _analyzer_of(self, vs: VectorStore) -> Analyzer:
+        """The analyzer of a collection's lexical index (the store's own for a collection without one)."""
+        return analyzer_for(vs.analyzer or self.analyzer.name)
+
+    def _ensure_lexical(self, collection: Collection, vs: VectorStore) -> None:
+        """Build and publish the BM25 index of a collection that has vectors but none (caller holds the lock).
+
+        Collections published before lexical indexes existed are migrated so, from
+        the catalog's chunk texts; chunks without a catalog row (an unfinished
+        upload) are left out, as :meth:`repair` removes their vectors.
+        """
+        if vs.lexical is not None or vs.stored_count() == 0:
+            return
+        ids, texts, titles = self.catalog.chunk_texts(collection.id)
+        lexical = BM25Index(analyzer=self.analyzer.name)
+        for start in range(0, len(texts), _LEXICAL_BATCH):
+            end = start + _LEXICAL_BATCH
+            docs = [lexical_text(t, ti) for t, ti in zip(texts[start:end], titles[start:end])]
+            lexical.add(self.analyzer.terms_batch(docs), ids[start:end])
+        lexical.compact()  # one segment
+        vs.replace_lexical(lexical)
+        log.info("collection %r: built its BM25 index from %d chunk texts", collection.name, len(texts))
 
     # -- search -----------------------------------------------------------
     def search(self, collection: Collection, query_vectors: np.ndarray, k: int, **params) -> list[list[StoredChunk]]:
         """Top-k chunks for each float32 (n, dim) query vector, best first."""
-        result = self.vectors(collection).search(query_vectors, k, **params)
+        return self._stored_chunks(self.vectors(collection).search(query_vectors, k, **params))
+
+    def search_text(
+        self, collection: Collection, queries: list[str], k: int, allow: Allow = None
+    ) -> list[list[StoredChunk]]:
+        """Top-k chunks for each text query by BM25, best first (``score`` is the BM25 score).
+
+        Queries are analysed with the analyzer named in the collection's manifest.
+        A collection published before lexical indexes existed gets its index built
+        here on first use, unless :meth:`recover` did it at start-up.
+
+        Args:
+            queries: query texts.
+            k: results per query; chunks sharing no term with a query are not returned.
+            allow: optional filter: allowed chunk ids, or a boolean mask indexed by chunk id.
+        """
+        vs = self.vectors(collection)
+        if vs.lexical is None and vs.stored_count():
+            with self._write_lock:
+                self._ensure_lexical(collection, vs)
+        terms = self._analyzer_of(vs).terms_batch(queries)
+        return self._stored_chunks(vs.search_text(terms, k, allow=allow))
+
+    def _stored_chunks(self, result: SearchResult) -> list[list[StoredChunk]]:
+        """The catalog rows of a search result's ids, per query, in result order."""
         wanted = sorted({int(i) for i in result.ids.ravel() if i >= 0})
         rows = self.catalog.chunks_by_id(wanted)
         out = []

@@ -8,6 +8,14 @@ the switch (open memory maps of them stay valid on POSIX).
 
 Segments hold the raw vectors (the source of truth, for rebuilding an index
 with another spec); the index directory is derived from them.
+
+The collection's BM25 index (``lexical-{gen}/``, named in the manifest under
+``"lexical"`` with the ``"analyzer"`` that made its terms) is published in the
+same switch: an append adds the chunks' terms to it, a removal tombstones them
+(compacting past :data:`COMPACT_FRACTION`), so vectors and terms are always
+of one generation. A collection published before lexical indexes existed has
+none until :meth:`VectorStore.replace_lexical` publishes one (the
+:class:`~rag.store.store.Store` builds it from the catalog's chunk texts).
 """
 
 from __future__ import annotations
@@ -21,11 +29,16 @@ from pathlib import Path
 import numpy as np
 
 import indexes
-from indexes.errors import DimensionMismatchError, IndexFormatError
+from indexes.errors import ConfigError, DimensionMismatchError, IndexFormatError
+from indexes.lexical import BM25Index
 
 MANIFEST = "manifest.json"
 FORMAT_NAME = "rag-vectors"
 FORMAT_VERSION = 1
+# A removal that leaves more than this fraction of the BM25 index tombstoned compacts it, so
+# the N, avgdl and df of its scores (which count tombstoned rows until then) stay close.
+COMPACT_FRACTION = 0.2
+_SAME = object()  # _publish: keep what the manifest names
 
 
 def min_train_size(config: indexes.IndexConfig) -> int:
@@ -67,6 +80,7 @@ class VectorStore:
         self._write_lock = threading.Lock()
         self._manifest: dict | None = None
         self._index: indexes.Index | None = None
+        self._lexical: BM25Index | None = None
         root.mkdir(parents=True, exist_ok=True)
         self.refresh()
 
@@ -84,6 +98,8 @@ class VectorStore:
                 "segments": [],
                 "index": None,
                 "count": 0,
+                "lexical": None,
+                "analyzer": None,
             }
         manifest = json.loads(path.read_text(encoding="utf-8"))
         if manifest.get("format") != FORMAT_NAME or manifest.get("version") != FORMAT_VERSION:
@@ -98,10 +114,12 @@ class VectorStore:
         manifest = self.read_manifest()
         if self._manifest is not None and manifest["generation"] == self._manifest["generation"]:
             return
-        index = None
+        index = lexical = None
         if manifest["index"]:
             index = indexes.load(str(self.root / manifest["index"]), mmap=True)
-        self._manifest, self._index = manifest, index
+        if manifest.get("lexical"):
+            lexical = BM25Index.load(self.root / manifest["lexical"], mmap=True)
+        self._manifest, self._index, self._lexical = manifest, index, lexical
 
     @property
     def generation(self) -> int:
@@ -118,6 +136,26 @@ class VectorStore:
             q2 = np.atleast_2d(q)
             return indexes.base.empty_result(q2.shape[0], k)
         return index.search(q, k, allow=allow, **params)
+
+    @property
+    def lexical(self) -> BM25Index | None:
+        """The published BM25 index (None: a collection from before lexical indexes, or never written)."""
+        self.refresh()
+        return self._lexical
+
+    @property
+    def analyzer(self) -> str | None:
+        """Name of the analyzer whose terms the published BM25 index holds (None without one)."""
+        self.refresh()
+        return self._manifest.get("analyzer") if self._manifest.get("lexical") else None
+
+    def search_text(self, queries: list[list[str]], k: int, allow=None) -> indexes.SearchResult:
+        """BM25 search of the published lexical index with analysed queries (one term list each)."""
+        self.refresh()
+        lexical = self._lexical  # a snapshot, as in search
+        if lexical is None:
+            return indexes.base.empty_result(len(queries), k)
+        return lexical.search(queries, k, allow=allow)
 
     def segment_vectors(self) -> tuple[np.ndarray, np.ndarray]:
         """All raw vectors and their ids, float32 (n, dim) and int64 (n,), memory-mapped per segment."""
@@ -139,12 +177,24 @@ class VectorStore:
         return np.concatenate(ids) if ids else np.empty(0, np.int64)
 
     # -- writing ----------------------------------------------------------
-    def append(self, vectors: np.ndarray, ids: np.ndarray) -> None:
-        """Add float32 (n, dim) vectors under int64 (n,) ids and publish them."""
+    def append(
+        self, vectors: np.ndarray, ids: np.ndarray, terms: list[list[str]] | None = None, analyzer: str | None = None
+    ) -> None:
+        """Add float32 (n, dim) vectors under int64 (n,) ids, with their index terms, and publish them.
+
+        Args:
+            vectors: float32 (n, dim).
+            ids: int64 (n,) chunk ids.
+            terms: one term list per vector for the BM25 index; None adds vectors only. A collection
+                without a lexical index gets one on its first append, if that append has terms.
+            analyzer: the name of the analyzer that made ``terms``; it must be the index's.
+        """
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         ids = np.ascontiguousarray(ids, dtype=np.int64)
         if vectors.ndim != 2 or vectors.shape[1] != self.dim:
             raise DimensionMismatchError(f"expected vectors of dimension {self.dim}, got shape {vectors.shape}")
+        if terms is not None and len(terms) != ids.shape[0]:
+            raise ValueError(f"{ids.shape[0]} ids but {len(terms)} term lists")
         with self._write_lock:
             manifest = self.read_manifest()
             gen = manifest["generation"] + 1
@@ -156,14 +206,41 @@ class VectorStore:
                 index.add(vectors, ids)
             else:
                 index = self._build(segments)
-            self._publish(manifest, gen, segments, index)
+            lexical = _SAME
+            if terms is not None:
+                lexical = self._lexical_to_extend(manifest, analyzer)
+                if lexical is not _SAME:
+                    lexical.add(terms, ids)
+            self._publish(manifest, gen, segments=segments, index=index, lexical=lexical)
+
+    def _lexical_to_extend(self, manifest: dict, analyzer: str | None):
+        """The BM25 index an append adds to: the published one, a new one, or _SAME (none to extend)."""
+        if manifest.get("lexical"):
+            lexical = BM25Index.load(self.root / manifest["lexical"], mmap=True)
+            if analyzer is not None and lexical.analyzer != analyzer:
+                raise ConfigError(
+                    f"terms made by analyzer {analyzer!r} cannot join a lexical index built with "
+                    f"{lexical.analyzer!r}: analyse with the collection's analyzer (VectorStore.analyzer)"
+                )
+            return lexical
+        if not manifest["segments"]:
+            return BM25Index(analyzer=analyzer)
+        return _SAME  # published before lexical indexes: replace_lexical builds one from all texts
+
+    def replace_lexical(self, lexical: BM25Index) -> None:
+        """Publish ``lexical`` as the collection's BM25 index (a rebuild), keeping vectors and index."""
+        with self._write_lock:
+            manifest = self.read_manifest()
+            self._publish(manifest, manifest["generation"] + 1, lexical=lexical)
 
     def remove(self, ids: np.ndarray) -> int:
-        """Remove the vectors stored under ``ids`` (int64) from segments and index; return how many were found.
+        """Remove the vectors stored under ``ids`` (int64) from segments and indexes; return how many were found.
 
         Used to undo vectors whose catalog rows never committed (a failed or
         interrupted upload). Segments that hold none of ``ids`` are kept as they
-        are; the others are rewritten without them.
+        are; the others are rewritten without them. The BM25 index tombstones
+        the ids (also ids that have no vector) and is compacted once more than
+        :data:`COMPACT_FRACTION` of its rows are tombstones.
         """
         doomed = np.unique(np.asarray(ids, dtype=np.int64))
         if doomed.size == 0:
@@ -183,13 +260,22 @@ class VectorStore:
                     keep = ~hit
                     seg_vectors = np.load(self.root / seg["vectors"], mmap_mode="r")
                     segments.append(self._write_segment(f"seg-{gen:06d}-{i}", seg_vectors[keep], seg_ids[keep]))
-            if removed == 0:
+            lexical = _SAME
+            if manifest.get("lexical"):
+                lexical = BM25Index.load(self.root / manifest["lexical"], mmap=True)
+                if lexical.delete(doomed) == 0:
+                    lexical = _SAME
+                elif lexical.n_stored - len(lexical) > COMPACT_FRACTION * lexical.n_stored:
+                    lexical.compact()
+            if removed == 0 and lexical is _SAME:
                 return 0
-            index = None
-            if segments:
-                index = indexes.load(str(self.root / manifest["index"]), mmap=True)
-                index.delete(doomed)
-            self._publish(manifest, gen, segments, index)
+            index = _SAME
+            if removed:
+                index = None
+                if segments:
+                    index = indexes.load(str(self.root / manifest["index"]), mmap=True)
+                    index.delete(doomed)
+            self._publish(manifest, gen, segments=segments, index=index, lexical=lexical)
             return removed
 
     def _write_segment(self, stem: str, vectors: np.ndarray, ids: np.ndarray) -> dict:
@@ -198,24 +284,33 @@ class VectorStore:
         np.save(self.root / seg["ids"], np.ascontiguousarray(ids, dtype=np.int64))
         return seg
 
-    def _publish(self, manifest: dict, gen: int, segments: list[dict], index: indexes.Index | None) -> None:
-        """Save ``index`` as generation ``gen`` and switch the manifest to it (``index`` None: empty)."""
-        index_dir = None
-        if index is not None:
-            index_dir = f"index-{gen:06d}"
-            index.save(str(self.root / index_dir))
-        new = dict(
-            manifest,
-            generation=gen,
-            segments=segments,
-            index=index_dir,
-            count=len(index) if index is not None else 0,
-            active_spec=index.config.spec() if index is not None else self.index_spec,
-        )
+    def _publish(self, manifest: dict, gen: int, *, segments=_SAME, index=_SAME, lexical=_SAME) -> None:
+        """Save what changed as generation ``gen`` and switch the manifest to it.
+
+        Args:
+            segments: the new segment list; ``index``: the vector index (None: empty);
+            lexical: the BM25 index (None: none). Each left at _SAME keeps what ``manifest`` names.
+        """
+        new = dict(manifest, generation=gen)
+        if segments is not _SAME:
+            new["segments"] = segments
+        if index is not _SAME:
+            new["index"] = None
+            if index is not None:
+                new["index"] = f"index-{gen:06d}"
+                index.save(str(self.root / new["index"]))
+            new["count"] = len(index) if index is not None else 0
+            new["active_spec"] = index.config.spec() if index is not None else self.index_spec
+        if lexical is not _SAME:
+            new["lexical"] = f"lexical-{gen:06d}" if lexical is not None else None
+            new["analyzer"] = lexical.analyzer if lexical is not None else None
+            if lexical is not None:
+                lexical.save(self.root / new["lexical"])
         write_json_atomic(self.root / MANIFEST, new)
         self._collect_garbage(new)
         self._manifest = new
-        self._index = indexes.load(str(self.root / index_dir), mmap=True) if index_dir else None
+        self._index = indexes.load(str(self.root / new["index"]), mmap=True) if new["index"] else None
+        self._lexical = BM25Index.load(self.root / new["lexical"], mmap=True) if new.get("lexical") else None
 
     def _build(self, segments: list[dict]) -> indexes.Index:
         """Build the collection's index from all raw vectors.
@@ -236,7 +331,7 @@ class VectorStore:
         return index
 
     def _collect_garbage(self, manifest: dict) -> None:
-        keep = {MANIFEST, manifest["index"]} - {None}
+        keep = {MANIFEST, manifest["index"], manifest.get("lexical")} - {None}
         for seg in manifest["segments"]:
             keep.update((seg["vectors"], seg["ids"]))
         for entry in self.root.iterdir():
