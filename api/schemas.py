@@ -5,12 +5,21 @@ from __future__ import annotations
 import msgspec
 
 
-class SearchRequest(msgspec.Struct, forbid_unknown_fields=True):
+class RetrievalFields(msgspec.Struct, forbid_unknown_fields=True):
+    """Per-request retrieval switches; a field left out takes the server's default."""
+
+    fusion: str | None = None  # "rrf" | "convex" | "dense" | "bm25"
+    hyde: bool | None = None  # search with a hypothetical passage written by the local model
+    rerank: bool | str | None = None  # true: the default reranker; a name picks one; false: none
+    candidates: int | None = None  # chunks each retriever returns before fusion and reranking
+
+
+class SearchRequest(RetrievalFields, kw_only=True, forbid_unknown_fields=True):
     query: str
     k: int = 10
 
 
-class QueryRequest(msgspec.Struct, forbid_unknown_fields=True):
+class QueryRequest(RetrievalFields, kw_only=True, forbid_unknown_fields=True):
     question: str
     k: int = 5
 
@@ -54,12 +63,16 @@ class Hit(msgspec.Struct):
     char_end: int
     heading_path: list[str]
     text: str
-    score: float
+    score: float  # the final score: fused (rrf, convex), reranked, or the one retriever's
+    dense_score: float | None = None  # cosine similarity, when the dense retriever found it
+    bm25_score: float | None = None  # BM25 score, when the lexical retriever found it
+    rerank_score: float | None = None
 
 
 class SearchResponse(msgspec.Struct):
     collection: str
     results: list[Hit]
+    timings: dict[str, float]  # seconds per stage that ran: hyde, embed, dense, bm25, fuse, rerank
 
 
 class CitationOut(msgspec.Struct):
@@ -77,7 +90,7 @@ class CitationOut(msgspec.Struct):
 class QueryResponse(msgspec.Struct):
     answer: str
     citations: list[CitationOut]
-    timings: dict[str, float]
+    timings: dict[str, float]  # seconds per stage that ran, generate included
     usage: dict[str, int]
 
 

@@ -112,7 +112,7 @@ def bench_ingest(
     texts: list[str] = []
     failed: list[str] = []
     queries = list(probe_queries or PROBE_QUERIES)
-    probe = SearchProbe(lambda q: platform.retriever(collection, q, k), queries, probe_threads)
+    probe = SearchProbe(lambda q: platform.query_pipeline.search(collection, q, k), queries, probe_threads)
     t0 = time.perf_counter()
     try:
         for i, path in enumerate(paths):
@@ -135,7 +135,7 @@ def bench_ingest(
     idle = []
     for q in queries * 3:
         t = time.perf_counter()
-        platform.retriever(collection, q, k)
+        platform.query_pipeline.search(collection, q, k)
         idle.append(time.perf_counter() - t)
     catalog = platform.store.catalog
     coll = catalog.get_collection(collection)
@@ -169,9 +169,9 @@ def bench_queries(platform, collection: str, questions: list[str], k: int = 5) -
     stages: dict[str, list[float]] = {}
     ttft, tok_s = [], []
     for q in questions:
-        timings: dict = {}
-        chunks = pipeline.retriever(collection, q, k, timings)
-        messages, _ = pipeline.prompt(q, chunks)
+        retrieval = pipeline.retrieve(pipeline.query(collection, q, k, what="question"))
+        timings = retrieval.timings.as_dict()
+        messages, _ = pipeline.prompt(q, [h.chunk for h in retrieval.hits])
         t0 = time.perf_counter()
         first = None
         pieces = []

@@ -14,7 +14,7 @@ from functools import cached_property
 from ingest.chunk import Chunker
 from ingest.embed import Embedder, load_tokenizer, shared_embedder
 from rag.generate import Generator, shared_generator
-from rag.pipeline import IngestPipeline, QueryPipeline, Retriever
+from rag.pipeline import IngestPipeline, QueryPipeline
 from rag.settings import Settings
 from rag.store import Store
 
@@ -50,9 +50,11 @@ class Platform:
         return IngestPipeline(self.store, self.embedder, chunker, s.max_upload_bytes)
 
     @cached_property
-    def retriever(self) -> Retriever:
-        return Retriever(self.store, self.embedder)
-
-    @cached_property
     def query_pipeline(self) -> QueryPipeline:
-        return QueryPipeline(self.retriever, self.generator, self.settings.max_answer_tokens)
+        """Search and answers; building it loads no model (each stage loads its own on first use)."""
+        return QueryPipeline(
+            self.store,
+            lambda: self.embedder,
+            lambda: self.generator,
+            max_answer_tokens=self.settings.max_answer_tokens,
+        )

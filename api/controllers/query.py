@@ -2,12 +2,40 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from litestar import Controller, post
 from litestar.datastructures import State
 
-from api.schemas import CitationOut, Hit, QueryRequest, QueryResponse, SearchRequest, SearchResponse
-from rag.pipeline.query import check_query
+from api.schemas import CitationOut, Hit, QueryRequest, QueryResponse, RetrievalFields, SearchRequest, SearchResponse
+from rag.pipeline import Hit as PipelineHit
+from rag.pipeline import SearchOptions
 from rag.platform import Platform
+
+
+def options(platform: Platform, data: RetrievalFields) -> SearchOptions:
+    """The request's retrieval switches over the server's defaults (checked: a bad value is a 400)."""
+    return platform.query_pipeline.defaults.replace(
+        fusion=data.fusion, hyde=data.hyde, rerank=data.rerank, candidates=data.candidates
+    )
+
+
+def hit_out(h: PipelineHit) -> Hit:
+    c = h.chunk
+    return Hit(
+        chunk_id=c.chunk_id,
+        document_id=c.document_id,
+        filename=c.filename,
+        page=c.page,
+        char_start=c.char_start,
+        char_end=c.char_end,
+        heading_path=list(c.heading_path),
+        text=c.text,
+        score=h.score,
+        dense_score=h.dense,
+        bm25_score=h.bm25,
+        rerank_score=h.rerank,
+    )
 
 
 class QueryController(Controller):
@@ -19,28 +47,13 @@ class QueryController(Controller):
         operation_id="search",
         status_code=200,
         sync_to_thread=True,
-        summary="Passages most similar to a query",
+        summary="Passages most relevant to a query (dense + BM25 fused by default; HyDE and reranking on request)",
     )
     def search(self, name: str, data: SearchRequest, state: State) -> SearchResponse:
         platform: Platform = state.platform
-        platform.store.catalog.get_collection(name)
-        hits = platform.retriever(name, check_query(data.query, data.k), data.k)
+        result = platform.query_pipeline.search(name, data.query, data.k, options(platform, data))
         return SearchResponse(
-            collection=name,
-            results=[
-                Hit(
-                    h.chunk_id,
-                    h.document_id,
-                    h.filename,
-                    h.page,
-                    h.char_start,
-                    h.char_end,
-                    list(h.heading_path),
-                    h.text,
-                    h.score,
-                )
-                for h in hits
-            ],
+            collection=name, results=[hit_out(h) for h in result.hits], timings=result.timings.as_dict()
         )
 
     @post(
@@ -52,12 +65,10 @@ class QueryController(Controller):
     )
     def query(self, name: str, data: QueryRequest, state: State) -> QueryResponse:
         platform: Platform = state.platform
-        platform.store.catalog.get_collection(name)
-        check_query(data.question, data.k, "question")  # before query_pipeline loads the model on first use
-        answer = platform.query_pipeline.ask(name, data.question, data.k)
+        answer = platform.query_pipeline.ask(name, data.question, data.k, options(platform, data))
         return QueryResponse(
             answer=answer.answer,
             citations=[CitationOut(**c.__dict__) for c in answer.citations],
-            timings=answer.timings,
-            usage=answer.usage,
+            timings=answer.timings.as_dict(),
+            usage=dataclasses.asdict(answer.usage),
         )

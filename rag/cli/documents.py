@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -40,6 +41,7 @@ def register(sub) -> None:
     p.add_argument("-k", type=int, default=10, help="number of results")
     p.add_argument("--collection", default="default")
     p.add_argument("--json", action="store_true", help="print JSON")
+    add_retrieval_options(p)
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser(
@@ -49,6 +51,7 @@ def register(sub) -> None:
     p.add_argument("-k", type=int, default=5, help="passages given to the model")
     p.add_argument("--collection", default="default")
     p.add_argument("--json", action="store_true", help="print JSON")
+    add_retrieval_options(p)
     p.set_defaults(func=cmd_ask)
 
 
@@ -113,27 +116,61 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def cmd_search(args: argparse.Namespace) -> int:
-    from rag.pipeline.query import check_query
+def add_retrieval_options(p: argparse.ArgumentParser) -> None:
+    """The per-request retrieval switches (the same as the REST fields); left out, the defaults apply."""
+    g = p.add_argument_group("retrieval")
+    g.add_argument("--fusion", choices=("rrf", "convex", "dense", "bm25"), help="how dense and BM25 results combine")
+    g.add_argument("--hyde", action="store_true", default=None, help="search with a hypothetical passage (HyDE)")
+    g.add_argument(
+        "--rerank",
+        nargs="?",
+        const=True,
+        metavar="NAME",
+        help="re-score candidates with a reranker (the default one, or NAME: minilm-scifact, maxsim)",
+    )
+    g.add_argument("--no-rerank", dest="rerank", action="store_false", help="no reranking")
+    g.add_argument("--candidates", type=int, help="chunks each retriever returns before fusion and reranking")
 
+
+def _options(platform, args: argparse.Namespace):
+    return platform.query_pipeline.defaults.replace(
+        fusion=args.fusion, hyde=args.hyde, rerank=args.rerank, candidates=args.candidates
+    )
+
+
+def hit_json(h) -> dict:
+    """One search hit as JSON: the chunk's fields, its final score and each stage's."""
+    return dict(
+        dataclasses.asdict(h.chunk),
+        heading_path=list(h.chunk.heading_path),
+        score=h.score,
+        dense_score=h.dense,
+        bm25_score=h.bm25,
+        rerank_score=h.rerank,
+    )
+
+
+def cmd_search(args: argparse.Namespace) -> int:
     platform = _platform(args)
     try:
-        hits = platform.retriever(args.collection, check_query(args.text, args.k), args.k)
+        result = platform.query_pipeline.search(args.collection, args.text, args.k, _options(platform, args))
     finally:
         platform.close()
     if args.json:
-        print(json.dumps([h.__dict__ for h in hits], indent=2, default=list))
+        print(
+            json.dumps({"results": [hit_json(h) for h in result.hits], "timings": result.timings.as_dict()}, indent=2)
+        )
         return 0
-    for rank, h in enumerate(hits, 1):
-        snippet = " ".join(h.text.split())[:160]
-        print(f"{rank:2d}. {h.score:.3f} {passage_source(h)}  {snippet}")
+    for rank, h in enumerate(result.hits, 1):
+        snippet = " ".join(h.chunk.text.split())[:160]
+        print(f"{rank:2d}. {h.score:.3f} {passage_source(h.chunk)}  {snippet}")
     return 0
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
     platform = _platform(args)
     try:
-        answer = platform.query_pipeline.ask(args.collection, args.question, args.k)
+        answer = platform.query_pipeline.ask(args.collection, args.question, args.k, _options(platform, args))
     finally:
         platform.close()
     if args.json:
@@ -142,8 +179,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
                 {
                     "answer": answer.answer,
                     "citations": [c.__dict__ for c in answer.citations],
-                    "timings": answer.timings,
-                    "usage": answer.usage,
+                    "timings": answer.timings.as_dict(),
+                    "usage": dataclasses.asdict(answer.usage),
                 },
                 indent=2,
             )

@@ -3,17 +3,28 @@
 from rag.pipeline.citations import Citation, Citer
 from rag.pipeline.ingest import IngestPipeline, IngestResult, PreparedDocument
 from rag.pipeline.prompt import Passage, PromptBuilder
-from rag.pipeline.query import Answer, QueryPipeline, Retriever
+from rag.pipeline.query import Answer, QueryPipeline, Usage
+from rag.pipeline.request import Hit, Query, Retrieval, SearchOptions, Timings
+from rag.pipeline.retrieve import DenseRetriever, HybridRetriever, LexicalRetriever, Retriever
 
 __all__ = [
     "Answer",
     "Citation",
     "Citer",
+    "DenseRetriever",
+    "Hit",
+    "HybridRetriever",
     "IngestPipeline",
     "IngestResult",
+    "LexicalRetriever",
     "Passage",
     "PreparedDocument",
     "PromptBuilder",
+    "Query",
     "QueryPipeline",
+    "Retrieval",
     "Retriever",
+    "SearchOptions",
+    "Timings",
+    "Usage",
 ]

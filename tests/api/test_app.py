@@ -55,6 +55,39 @@ def test_upload_list_search_and_dedup(client):
     assert first["char_end"] > first["char_start"] and first["text"]
 
 
+def test_search_switches_fusion_per_request_and_times_each_stage(client):
+    txt = (FIXTURES / "api" / "notes.txt").read_bytes()
+    md = (FIXTURES / "api" / "guide.md").read_bytes()
+    assert _upload(client, "switches", ("notes.txt", txt, "text/plain"), ("guide.md", md, "text/markdown")).is_success
+    url = "/v1/collections/switches/search"
+    default = client.post(url, json={"query": "espresso machine repair", "k": 3}).json()
+    assert set(default["timings"]) == {"embed", "dense", "bm25", "fuse"}
+    top = default["results"][0]
+    assert top["filename"] == "notes.txt" and top["dense_score"] is not None and top["bm25_score"] is not None
+    dense = client.post(url, json={"query": "espresso machine repair", "k": 3, "fusion": "dense"}).json()
+    assert set(dense["timings"]) == {"embed", "dense"} and dense["results"][0]["bm25_score"] is None
+    bm25 = client.post(url, json={"query": "espresso machine repair", "k": 3, "fusion": "bm25"}).json()
+    assert set(bm25["timings"]) == {"bm25"} and bm25["results"][0]["filename"] == "notes.txt"
+    convex = client.post(url, json={"query": "espresso", "k": 2, "fusion": "convex", "candidates": 5}).json()
+    assert len(convex["results"]) == 2 and "fuse" in convex["timings"]
+
+
+@pytest.mark.parametrize(
+    "fields,words",
+    [
+        ({"fusion": "best"}, "unknown fusion"),
+        ({"rerank": "nope"}, "unknown reranker"),
+        ({"candidates": 0}, "candidates"),
+        ({"hyde": True, "fusion": "bm25"}, "hyde"),
+    ],
+)
+def test_bad_retrieval_switches_are_4xx_with_a_message(client, fields, words):
+    _upload(client, "shapes", ("a.txt", b"Alpha beta gamma.", "text/plain"))
+    r = client.post("/v1/collections/shapes/search", json={"query": "alpha", "k": 2, **fields})
+    assert r.status_code == 422 and words in r.json()["detail"], r.text
+    assert client.post("/v1/collections/shapes/search", json={"query": "a", "rerank": 3}).status_code == 400
+
+
 @pytest.mark.slow
 def test_question_is_answered_with_a_citation_to_the_right_document(client):
     files = [
@@ -75,7 +108,7 @@ def test_question_is_answered_with_a_citation_to_the_right_document(client):
     for c in body["citations"]:
         assert c["char_end"] > c["char_start"] and c["text"]
         assert f"[{c['number']}]" in body["answer"]
-    assert set(body["timings"]) >= {"embed", "retrieve", "generate"}
+    assert set(body["timings"]) >= {"embed", "dense", "bm25", "fuse", "generate"}
 
 
 @pytest.mark.parametrize(

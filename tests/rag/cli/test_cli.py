@@ -28,8 +28,10 @@ def test_ingest_search_and_errors(data_args, capsys, embedder):
     assert main(data_args + ["ingest", str(guide), "--collection", "c1"]) == 0
     assert "duplicate of document 1" in capsys.readouterr().out
     assert main(data_args + ["search", "espresso machine repair", "-k", "2", "--collection", "c1", "--json"]) == 0
-    hits = json.loads(capsys.readouterr().out)
+    out = json.loads(capsys.readouterr().out)
+    hits = out["results"]
     assert hits[0]["filename"] == "notes.txt"
+    assert set(out["timings"]) == {"embed", "dense", "bm25", "fuse"}  # the default: dense + BM25, fused
     text = notes.read_text()
     assert text[hits[0]["char_start"] : hits[0]["char_end"]] == hits[0]["text"]
     assert main(data_args + ["search", "anything", "--collection", "missing"]) == 2
@@ -89,7 +91,7 @@ def test_ingest_with_data_dir_after_the_command(tmp_path, capsys, embedder):
     assert main(["ingest", str(guide), "--data-dir", str(data), "--collection", "c1"]) == 0
     assert "stored as document 1" in capsys.readouterr().out
     assert main(["search", "guide", "--collection", "c1", "--json", "--data-dir", str(data)]) == 0
-    assert json.loads(capsys.readouterr().out)[0]["filename"] == "guide.md"
+    assert json.loads(capsys.readouterr().out)["results"][0]["filename"] == "guide.md"
 
 
 def test_ingest_rejects_a_bad_collection_name_once(tmp_path, capsys):

@@ -72,7 +72,10 @@ def test_the_query_pipeline_asks_with_the_answer_settings_and_the_budget():
             return len(text.split())
 
     generator = Recorder()
-    pipeline = QueryPipeline(lambda collection, question, k, timings=None: [chunk], generator, max_answer_tokens=200)
+    from tests.rag.pipeline.fakes import FakeEmbedder, FakeStore
+
+    store = FakeStore([chunk], [chunk])
+    pipeline = QueryPipeline(store, FakeEmbedder, lambda: generator, max_answer_tokens=200)
     assert pipeline.ask("docs", "What is the capital of Poland?").answer.startswith("Warsaw")
     pipeline.ask("docs", "Why is Warsaw the capital of Poland?")
     short, full = generator.configs

@@ -1,0 +1,74 @@
+import pytest
+
+from indexes.errors import InvalidInputError, NotFoundError
+from rag.pipeline.query import QueryPipeline
+from rag.pipeline.request import SearchOptions
+from tests.rag.pipeline.fakes import FakeEmbedder, FakeGenerator, FakeReranker, FakeStore, chunk
+
+
+def pipeline(store, generator=None, loaded=None):
+    loaded = loaded if loaded is not None else []
+
+    def embedder():
+        loaded.append("embedder")
+        return FakeEmbedder()
+
+    def gen():
+        loaded.append("generator")
+        return generator or FakeGenerator("Espresso needs descaling [1].")
+
+    return QueryPipeline(store, embedder, gen, reranker=lambda name: FakeReranker())
+
+
+def store():
+    return FakeStore(
+        [chunk(1, 0.9, "espresso machines need descaling"), chunk(2, 0.5, "tea")],
+        [chunk(1, 4.0, "espresso machines need descaling"), chunk(3, 2.0, "espresso beans")],
+    )
+
+
+def test_building_the_pipeline_loads_no_model_and_search_never_loads_the_generator():
+    loaded: list[str] = []
+    p = pipeline(store(), loaded=loaded)
+    assert loaded == []
+    r = p.search("docs", "espresso descaling", k=2)
+    assert [h.chunk.chunk_id for h in r.hits] == [1, 3] or [h.chunk.chunk_id for h in r.hits][0] == 1
+    assert "generator" not in loaded and len(r.hits) == 2
+
+
+def test_the_request_is_checked_at_the_boundary_before_any_stage():
+    loaded: list[str] = []
+    p = pipeline(store(), loaded=loaded)
+    with pytest.raises(InvalidInputError):
+        p.search("docs", "  ", k=2)
+    with pytest.raises(InvalidInputError):
+        p.ask("docs", "why?", k=0)
+    with pytest.raises(NotFoundError):
+        p.search("missing", "espresso", k=2)
+    assert loaded == []
+
+
+@pytest.mark.parametrize(
+    "options,stages",
+    [
+        (SearchOptions(fusion="dense"), {"embed", "dense"}),
+        (SearchOptions(fusion="bm25"), {"bm25"}),
+        (SearchOptions(), {"embed", "dense", "bm25", "fuse"}),
+        (SearchOptions(fusion="convex", rerank="maxsim"), {"embed", "dense", "bm25", "fuse", "rerank"}),
+        (SearchOptions(hyde=True), {"hyde", "embed", "dense", "bm25", "fuse"}),
+    ],
+)
+def test_each_switch_runs_its_stages(options, stages):
+    r = pipeline(store()).search("docs", "espresso", k=2, options=options)
+    assert set(r.timings.as_dict()) == stages
+    assert len(r.hits) <= 2
+
+
+def test_ask_generates_from_the_retrieved_passages_and_cites():
+    generator = FakeGenerator("Espresso machines need descaling [1].")
+    answer = pipeline(store(), generator).ask("docs", "What do espresso machines need?", k=2)
+    messages, _ = generator.calls[-1]
+    assert "espresso machines need descaling" in messages[-1].content
+    assert answer.citations and answer.citations[0].number == 1
+    assert "generate" in answer.timings.as_dict()
+    assert answer.usage.prompt_tokens == 10 and answer.usage.generated_tokens == 5
