@@ -38,6 +38,15 @@ def register(sub) -> None:
     r.add_argument("--ingest", nargs="*", type=Path, default=[], help="files to ingest (and time) first")
     r.add_argument("-k", type=int, default=5)
     r.add_argument("--out", type=Path)
+    r.add_argument(
+        "--scale",
+        type=int,
+        metavar="N",
+        help="time each query stage on a collection of N chunks (built once from SciFact; see benchmarks/rag_scale.py)",
+    )
+    r.add_argument("--scale-corpus", type=Path, default=Path("../shared/data/scifact/corpus.jsonl"))
+    r.add_argument("--scale-configs", help="comma-separated configurations of benchmarks/rag_scale.py (default all)")
+    r.add_argument("--repeats", type=int, default=3, help="passes over the questions per configuration (--scale)")
     r.set_defaults(func=cmd_rag)
 
 
@@ -75,8 +84,25 @@ def cmd_rag(args: argparse.Namespace) -> int:
 
     platform = Platform(settings_from(args))
     try:
-        report = run(platform, args.collection, args.questions, list(args.ingest), args.out, args.k)
+        if args.scale:
+            report = _scale(platform, args)
+        else:
+            report = run(platform, args.collection, args.questions, list(args.ingest), args.out, args.k)
     finally:
         platform.close()
     print(json.dumps(report, indent=2))
     return 0
+
+
+def _scale(platform, args: argparse.Namespace) -> dict:
+    from benchmarks import rag_scale
+    from benchmarks.rag_e2e import PROBE_QUERIES, read_questions
+
+    queries = read_questions(args.questions) if args.questions else list(PROBE_QUERIES)
+    configs = [c.strip() for c in args.scale_configs.split(",")] if args.scale_configs else None
+    log = lambda message: print(message, file=sys.stderr)  # noqa: E731
+    report = rag_scale.run(platform, args.scale, args.scale_corpus, queries, configs, args.repeats, log=log)
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / f"rag_scale_{args.scale}.json").write_text(json.dumps(report, indent=2))
+    return report

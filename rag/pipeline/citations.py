@@ -18,9 +18,7 @@ from rag.pipeline.sentences import marker_position, split_sentences
 # One bracketed marker, the spaces before it, and spaces between it and the
 # punctuation that ends its clause ("Paris [1] ." -> "Paris [1]."); not spaces
 # before a dot that starts a token ("see [1] .env").
-_MARKER = re.compile(
-    r"[ \t]*\[(\d+(?:\s*[,;]\s*\d+)*)\](?:[ \t]+(?=[.,;:!?…]+[\"'”’»)\]}]*(?:\s|$)))?"
-)
+_MARKER = re.compile(r"[ \t]*\[(\d+(?:\s*[,;]\s*\d+)*)\](?:[ \t]+(?=[.,;:!?…]+[\"'”’»)\]}]*(?:\s|$)))?")
 # Markdown code: brackets in it are indexing (``a[1]``), not markers.
 _CODE = re.compile(r"```.*?```|`[^`\n]+`", re.DOTALL)
 _CLOSING = ".,;:!?…\"'”’»)]}"

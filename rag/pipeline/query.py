@@ -21,7 +21,14 @@ from rag.pipeline.hyde import HyDE
 from rag.pipeline.prompt import Passage, PromptBuilder
 from rag.pipeline.request import Query, Retrieval, SearchOptions, Timings, check_k, check_text
 from rag.pipeline.rerank import Rerank
-from rag.pipeline.retrieve import DenseRetriever, HybridRetriever, LexicalRetriever, QueryEncoder, Retriever
+from rag.pipeline.retrieve import (
+    DenseRetriever,
+    FetchChunks,
+    HybridRetriever,
+    LexicalRetriever,
+    QueryEncoder,
+    Retriever,
+)
 from rag.rerank.base import Reranker, get_reranker
 from rag.store import Store
 
@@ -70,6 +77,7 @@ class QueryPipeline:
         self.dense = DenseRetriever(store, QueryEncoder(embedder, HyDE(generator)))
         self.lexical = LexicalRetriever(store)
         self.hybrid = HybridRetriever(self.dense, self.lexical)
+        self.fetch = FetchChunks(store)
         self.rerank = Rerank(reranker)
         self.citer = Citer()
         self.generation = answer_generation(max_answer_tokens)  # the most an answer takes; see ask
@@ -87,8 +95,15 @@ class QueryPipeline:
         return {"dense": self.dense, "bm25": self.lexical}.get(fusion, self.hybrid)
 
     def retrieve(self, query: Query) -> Retrieval:
-        """The best ``query.k`` hits: retrieve ``depth`` candidates, rerank them if asked, keep the top."""
-        retrieval = self.rerank(query, self.retriever(query)(query, query.depth))
+        """The best ``query.k`` hits: retrieve ``depth`` candidates, rerank them if asked, keep the top.
+
+        Only the hits that can still be returned have their rows read: the top
+        ``k``, or all candidates when the reranker must read their text.
+        """
+        retrieval = self.retriever(query)(query, query.depth)
+        keep = query.depth if query.options.rerank else query.k
+        retrieval = self.fetch(Retrieval(retrieval.hits[:keep], retrieval.timings))
+        retrieval = self.rerank(query, retrieval)
         return Retrieval(retrieval.hits[: query.k], retrieval.timings)
 
     def search(self, collection: str, text: str, k: int = 10, options: SearchOptions | None = None) -> Retrieval:

@@ -111,16 +111,19 @@ class Query:
 
 @dataclass(frozen=True)
 class Hit:
-    """A retrieved chunk with its final score and the score each stage gave it (None: not scored there)."""
+    """A retrieved chunk: its final score, the score each stage gave it (None: not scored there),
+    and its catalog row once the pipeline has read it (retrievers return ids and scores only, so
+    a request reads the catalog once, for the hits it keeps)."""
 
-    chunk: StoredChunk
+    chunk_id: int
     score: float
     dense: float | None = None
     bm25: float | None = None
     rerank: float | None = None
+    chunk: StoredChunk | None = None
 
 
-STAGES = ("hyde", "embed", "dense", "bm25", "fuse", "rerank", "generate")
+STAGES = ("hyde", "embed", "dense", "bm25", "fuse", "fetch", "rerank", "generate")
 
 
 @dataclass
@@ -132,6 +135,7 @@ class Timings:
     dense: float | None = None
     bm25: float | None = None
     fuse: float | None = None
+    fetch: float | None = None  # reading the kept hits' rows from the catalog
     rerank: float | None = None
     generate: float | None = None
 

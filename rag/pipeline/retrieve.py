@@ -8,11 +8,12 @@ hybrid retriever runs the other two and fuses their rankings.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import numpy as np
 
+from indexes import SearchResult
 from ingest.embed import Embedder
 from rag.pipeline.fusion import CONVEX_DENSE_WEIGHT, convex_fusion, reciprocal_rank_fusion
 from rag.pipeline.hyde import HyDE, embed_with_hyde
@@ -59,8 +60,8 @@ class DenseRetriever:
     def __call__(self, query: Query, depth: int) -> Retrieval:
         vector, timings = self.encode(query)
         with timings.stage("dense"):
-            chunks = self.store.search(query.collection, vector[None, :], depth)[0]
-        return Retrieval([Hit(c, c.score, dense=c.score) for c in chunks], timings)
+            result = self.store.search_ids(query.collection, vector[None, :], depth)
+        return Retrieval([Hit(i, s, dense=s) for i, s in ranked(result)], timings)
 
 
 @dataclass(frozen=True)
@@ -72,8 +73,8 @@ class LexicalRetriever:
     def __call__(self, query: Query, depth: int) -> Retrieval:
         timings = Timings()
         with timings.stage("bm25"):
-            chunks = self.store.search_text(query.collection, [query.text], depth)[0]
-        return Retrieval([Hit(c, c.score, bm25=c.score) for c in chunks], timings)
+            result = self.store.search_text_ids(query.collection, [query.text], depth)
+        return Retrieval([Hit(i, s, bm25=s) for i, s in ranked(result)], timings)
 
 
 @dataclass(frozen=True)
@@ -92,17 +93,40 @@ class HybridRetriever:
         return Retrieval(hits, timings)
 
 
+def ranked(result: SearchResult) -> list[tuple[int, float]]:
+    """The (id, score) pairs of a one-query search result, best first, padding dropped."""
+    return [(int(i), float(s)) for i, s in zip(result.ids[0], result.scores[0]) if i >= 0]
+
+
 def fuse(method: str, dense: list[Hit], lexical: list[Hit]) -> list[Hit]:
     """One ranking from the dense and BM25 hits, each hit keeping both stage scores."""
-    rankings = [[(h.chunk.chunk_id, h.score) for h in hits] for hits in (dense, lexical)]
+    rankings = [[(h.chunk_id, h.score) for h in hits] for hits in (dense, lexical)]
     if method == "rrf":
         fused = reciprocal_rank_fusion(rankings)
     elif method == "convex":
         fused = convex_fusion(rankings, (CONVEX_DENSE_WEIGHT, 1.0 - CONVEX_DENSE_WEIGHT))
     else:
         raise ValueError(f"{method!r} is not a fusion of two rankings")
-    by_id = {h.chunk.chunk_id: h for h in lexical}
-    by_id.update({h.chunk.chunk_id: h for h in dense})
-    dense_score = {h.chunk.chunk_id: h.score for h in dense}
-    bm25_score = {h.chunk.chunk_id: h.score for h in lexical}
-    return [Hit(by_id[cid].chunk, score, dense=dense_score.get(cid), bm25=bm25_score.get(cid)) for cid, score in fused]
+    dense_score = {h.chunk_id: h.score for h in dense}
+    bm25_score = {h.chunk_id: h.score for h in lexical}
+    return [Hit(cid, score, dense=dense_score.get(cid), bm25=bm25_score.get(cid)) for cid, score in fused]
+
+
+@dataclass(frozen=True)
+class FetchChunks:
+    """Read the catalog rows of the hits a request keeps, in one read; hits without a row are dropped.
+
+    A row can be missing only for a vector whose upload never committed (the store
+    removes those at start-up), so a response may then hold fewer than ``k`` hits.
+    """
+
+    store: Store
+
+    def __call__(self, retrieval: Retrieval) -> Retrieval:
+        timings = Timings().merge(retrieval.timings)
+        with timings.stage("fetch"):
+            ids = np.array([[h.chunk_id for h in retrieval.hits]], dtype=np.int64).reshape(1, -1)
+            scores = np.array([[h.score for h in retrieval.hits]], dtype=np.float32).reshape(1, -1)
+            rows = {c.chunk_id: c for c in self.store.stored_chunks(SearchResult(ids, scores))[0]}
+        hits = [replace(h, chunk=rows[h.chunk_id]) for h in retrieval.hits if h.chunk_id in rows]
+        return Retrieval(hits, timings)

@@ -23,9 +23,7 @@ _CLOSERS = "\"'”’»)]}」』）】"
 _OPENERS = "\"'“‘«([{「『（【"
 # A run of terminal punctuation, the closers after it and any citation markers
 # the model put after the stop ("in Paris.[1] The").
-_TERMINAL = re.compile(
-    rf"(?P<stops>[.!?…]+|[。！？]+)[{re.escape(_CLOSERS)}]*(?:[ \t]*\[\d+(?:\s*[,;]\s*\d+)*\])*"
-)
+_TERMINAL = re.compile(rf"(?P<stops>[.!?…]+|[。！？]+)[{re.escape(_CLOSERS)}]*(?:[ \t]*\[\d+(?:\s*[,;]\s*\d+)*\])*")
 _FINAL = re.compile(rf"(?P<stops>[.!?…]+|[。！？]+)[{re.escape(_CLOSERS)}]*$")
 _ROMAN = r"(?=[ivx])x{0,3}(?:ix|iv|v?i{0,3})|(?=[IVX])X{0,3}(?:IX|IV|V?I{0,3})"
 # A list label at the start of a line: "1." "2)" "b." "iv.".

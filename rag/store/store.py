@@ -258,12 +258,20 @@ class Store:
     # -- search -----------------------------------------------------------
     def search(self, collection: Collection, query_vectors: np.ndarray, k: int, **params) -> list[list[StoredChunk]]:
         """Top-k chunks for each float32 (n, dim) query vector, best first."""
-        return self._stored_chunks(self.vectors(collection).search(query_vectors, k, **params))
+        return self.stored_chunks(self.search_ids(collection, query_vectors, k, **params))
+
+    def search_ids(self, collection: Collection, query_vectors: np.ndarray, k: int, **params) -> SearchResult:
+        """Top-k chunk ids and scores for each float32 (n, dim) query vector; no catalog read."""
+        return self.vectors(collection).search(query_vectors, k, **params)
 
     def search_text(
         self, collection: Collection, queries: list[str], k: int, allow: Allow = None
     ) -> list[list[StoredChunk]]:
-        """Top-k chunks for each text query by BM25, best first (``score`` is the BM25 score).
+        """Top-k chunks for each text query by BM25, best first (``score`` is the BM25 score)."""
+        return self.stored_chunks(self.search_text_ids(collection, queries, k, allow))
+
+    def search_text_ids(self, collection: Collection, queries: list[str], k: int, allow: Allow = None) -> SearchResult:
+        """Top-k chunk ids and BM25 scores for each text query, best first; no catalog read.
 
         Queries are analysed with the analyzer named in the collection's manifest.
         A collection published before lexical indexes existed gets its index built
@@ -279,34 +287,33 @@ class Store:
             with self._write_lock:
                 self._ensure_lexical(collection, vs)
         terms = self._analyzer_of(vs).terms_batch(queries)
-        return self._stored_chunks(vs.search_text(terms, k, allow=allow))
+        return vs.search_text(terms, k, allow=allow)
 
-    def _stored_chunks(self, result: SearchResult) -> list[list[StoredChunk]]:
-        """The catalog rows of a search result's ids, per query, in result order."""
+    def stored_chunks(self, result: SearchResult) -> list[list[StoredChunk]]:
+        """The catalog rows of a search result's ids, per query, in result order, in one catalog read.
+
+        Ids without a row (-1 padding, or a vector whose catalog rows never committed) are skipped.
+        """
         wanted = sorted({int(i) for i in result.ids.ravel() if i >= 0})
         rows = self.catalog.chunks_by_id(wanted)
         out = []
         for ids, scores in zip(result.ids, result.scores):
-            hits = []
-            for cid, score in zip(ids, scores):
-                row = rows.get(int(cid))
-                if row is None:  # -1 padding, or a vector whose catalog rows never committed
-                    continue
-                hits.append(
-                    StoredChunk(
-                        chunk_id=row["id"],
-                        document_id=row["document_id"],
-                        filename=row["filename"],
-                        title=row["title"],
-                        ord=row["ord"],
-                        text=row["text"],
-                        page=row["page"],
-                        char_start=row["char_start"],
-                        char_end=row["char_end"],
-                        heading_path=tuple(row["heading_path"] or ()),
-                        score=float(score),
-                        prefix_chars=row.get("prefix_chars") or 0,
-                    )
-                )
-            out.append(hits)
+            out.append([_stored_chunk(rows[int(c)], float(s)) for c, s in zip(ids, scores) if int(c) in rows])
         return out
+
+
+def _stored_chunk(row: dict, score: float) -> StoredChunk:
+    return StoredChunk(
+        chunk_id=row["id"],
+        document_id=row["document_id"],
+        filename=row["filename"],
+        title=row["title"],
+        ord=row["ord"],
+        text=row["text"],
+        page=row["page"],
+        char_start=row["char_start"],
+        char_end=row["char_end"],
+        heading_path=tuple(row["heading_path"] or ()),
+        score=score,
+        prefix_chars=row.get("prefix_chars") or 0,
+    )

@@ -61,13 +61,13 @@ def test_search_switches_fusion_per_request_and_times_each_stage(client):
     assert _upload(client, "switches", ("notes.txt", txt, "text/plain"), ("guide.md", md, "text/markdown")).is_success
     url = "/v1/collections/switches/search"
     default = client.post(url, json={"query": "espresso machine repair", "k": 3}).json()
-    assert set(default["timings"]) == {"embed", "dense", "bm25", "fuse"}
+    assert set(default["timings"]) == {"embed", "dense", "bm25", "fuse", "fetch"}
     top = default["results"][0]
     assert top["filename"] == "notes.txt" and top["dense_score"] is not None and top["bm25_score"] is not None
     dense = client.post(url, json={"query": "espresso machine repair", "k": 3, "fusion": "dense"}).json()
-    assert set(dense["timings"]) == {"embed", "dense"} and dense["results"][0]["bm25_score"] is None
+    assert set(dense["timings"]) == {"embed", "dense", "fetch"} and dense["results"][0]["bm25_score"] is None
     bm25 = client.post(url, json={"query": "espresso machine repair", "k": 3, "fusion": "bm25"}).json()
-    assert set(bm25["timings"]) == {"bm25"} and bm25["results"][0]["filename"] == "notes.txt"
+    assert set(bm25["timings"]) == {"bm25", "fetch"} and bm25["results"][0]["filename"] == "notes.txt"
     convex = client.post(url, json={"query": "espresso", "k": 2, "fusion": "convex", "candidates": 5}).json()
     assert len(convex["results"]) == 2 and "fuse" in convex["timings"]
 

@@ -31,7 +31,7 @@ def test_ingest_search_and_errors(data_args, capsys, embedder):
     out = json.loads(capsys.readouterr().out)
     hits = out["results"]
     assert hits[0]["filename"] == "notes.txt"
-    assert set(out["timings"]) == {"embed", "dense", "bm25", "fuse"}  # the default: dense + BM25, fused
+    assert set(out["timings"]) == {"embed", "dense", "bm25", "fuse", "fetch"}  # the default: dense + BM25, fused
     text = notes.read_text()
     assert text[hits[0]["char_start"] : hits[0]["char_end"]] == hits[0]["text"]
     assert main(data_args + ["search", "anything", "--collection", "missing"]) == 2

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
+from indexes import SearchResult
 from rag.generate.base import GenerationResult, Generator
 from rag.store import Collection, StoredChunk
 
@@ -33,15 +36,31 @@ class FakeStore:
         self.vectors: list[np.ndarray] = []
         self.texts: list[str] = []
 
-    def search(self, collection, vectors, k):
+        self.fetched: list[list[int]] = []
+
+    def search_ids(self, collection, vectors, k):
         assert collection is COLLECTION
         self.vectors.append(vectors)
-        return [self.dense[:k]]
+        return _result(self.dense[:k], k)
 
-    def search_text(self, collection, queries, k):
+    def search_text_ids(self, collection, queries, k):
         assert collection is COLLECTION
         self.texts.extend(queries)
-        return [self.lexical[:k]]
+        return _result(self.lexical[:k], k)
+
+    def stored_chunks(self, result):
+        rows = {c.chunk_id: c for c in self.dense + self.lexical}
+        ids = [int(i) for i in result.ids[0] if i >= 0]
+        self.fetched.append(ids)
+        return [[dataclasses.replace(rows[i], score=float(s)) for i, s in zip(ids, result.scores[0]) if i in rows]]
+
+
+def _result(chunks: list[StoredChunk], k: int) -> SearchResult:
+    ids = np.full((1, k), -1, np.int64)
+    scores = np.full((1, k), -np.inf, np.float32)
+    ids[0, : len(chunks)] = [c.chunk_id for c in chunks]
+    scores[0, : len(chunks)] = [c.score for c in chunks]
+    return SearchResult(ids, scores)
 
 
 class FakeEmbedder:

@@ -5,7 +5,7 @@ from tests.rag.pipeline.fakes import COLLECTION, FakeReranker, chunk
 
 def hits():
     texts = ["nothing here", "espresso only", "espresso machine repair guide", "tail passage espresso machine"]
-    return [Hit(chunk(i, 1.0 - i / 10, t), 1.0 - i / 10, dense=1.0 - i / 10) for i, t in enumerate(texts)]
+    return [Hit(i, 1.0 - i / 10, dense=1.0 - i / 10, chunk=chunk(i, 1.0 - i / 10, t)) for i, t in enumerate(texts)]
 
 
 def test_rerank_reorders_the_candidates_and_keeps_first_stage_scores():
@@ -18,7 +18,7 @@ def test_rerank_reorders_the_candidates_and_keeps_first_stage_scores():
     q = Query(COLLECTION, "espresso machine repair", 4, SearchOptions(rerank="maxsim", candidates=3))
     r = Rerank(get)(q, Retrieval(hits(), Timings(dense=0.1)))
     assert names == ["maxsim"]
-    ids = [h.chunk.chunk_id for h in r.hits]
+    ids = [h.chunk_id for h in r.hits]
     assert ids == [2, 1, 0, 3]  # the three candidates reranked; the fourth stays after them
     assert r.hits[0].rerank == 3.0 and r.hits[0].dense == 0.8 and r.hits[0].score == 3.0
     assert r.hits[3].rerank is None
