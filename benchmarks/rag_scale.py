@@ -4,10 +4,12 @@ Embedding 100k chunks takes about an hour on two cores, and that is the ingest's
 cost, not the query's; this benchmark measures the query path. It builds (once,
 cached in the data directory) a collection of ``n`` chunks from real text: the
 BEIR SciFact abstracts, chunked by the platform's own chunker and embedded by
-its own model. To reach ``n`` the real chunks are repeated; each copy's vector
-is the original plus Gaussian noise (``NOISE`` of its norm, re-normalised), so
-the copies are near neighbours of their original, not exact duplicates, and
-every BM25 posting list is as many times longer as there are copies. The
+its own model (or, with ``base_store``, the chunks and vectors of a store that
+holds them already, such as the cache of ``rag eval beir``). To reach ``n`` the
+real chunks are repeated; each copy's vector is the original plus Gaussian
+noise (``NOISE`` of its norm, re-normalised), so the copies are near
+neighbours of their original, not exact duplicates, and every BM25 posting
+list is as many times longer as there are copies. The
 collection is written through ``Store.add_document`` in documents of
 ``BATCH`` chunks, so the vector index (HNSW32 by default) and the BM25 index
 are the ones a real ingest builds.
@@ -29,11 +31,12 @@ import numpy as np
 
 from benchmarks.metrics import percentiles
 from indexes.errors import InvalidInputError
-from ingest.chunk import Chunker
+from ingest.chunk import Chunk, Chunker
 from ingest.embed import load_tokenizer
 from ingest.parse import parse_bytes
 from rag.pipeline.ingest import EMBED_MODEL, embedding_input
 from rag.pipeline.request import Query, SearchOptions
+from rag.store import Store
 from rag.store.store import NewDocument
 
 NOISE = 0.05  # noise added to a copy's vector, relative to its (unit) norm
@@ -64,23 +67,46 @@ def corpus_chunks(corpus: Path, chunk_tokens: int, overlap: int) -> tuple[list, 
     return chunks, inputs
 
 
-def build(platform, name: str, n: int, corpus: Path, seed: int = 0, log=print) -> None:
-    """Create collection ``name`` with ``n`` chunks unless it already holds them."""
-    store = platform.store
-    found = store.catalog.find_collection(name)
-    if found is not None and store.catalog.count("chunks", found.id) >= n:
-        return
+def embedded_corpus(platform, corpus: Path, log=print) -> tuple[list, np.ndarray]:
+    """The corpus chunked and embedded as an ingest would; vectors cached in the data directory."""
     s = platform.settings
     chunks, inputs = corpus_chunks(corpus, s.chunk_tokens, s.chunk_overlap)
     key = hashlib.sha256(("\n".join(inputs)).encode()).hexdigest()[:12]
     cache = s.data_dir / "bench-cache" / f"scale-base-{key}.npy"
     if cache.is_file():
-        base = np.load(cache)
-    else:
-        log(f"embedding {len(inputs)} base chunks (once; cached in {cache})")
-        base = platform.embedder.embed(inputs)
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        np.save(cache, base)
+        return chunks, np.load(cache)
+    log(f"embedding {len(inputs)} base chunks (once; cached in {cache})")
+    base = platform.embedder.embed(inputs)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.save(cache, base)
+    return chunks, base
+
+
+def stored_corpus(data_dir: Path) -> tuple[list, np.ndarray]:
+    """Chunks and vectors of an existing store's only collection (e.g. the cache of ``rag eval beir``)."""
+    store = Store(data_dir)
+    try:
+        (collection,) = store.catalog.list_collections()
+        vectors, ids = store.vectors(collection).segment_vectors()
+        chunk_ids, texts, _ = store.catalog.chunk_texts(collection.id)
+        text_of = dict(zip(chunk_ids.tolist(), texts))
+        keep = [i for i, c in enumerate(ids.tolist()) if c in text_of]
+        chunks = [
+            Chunk(ord=0, text=text_of[c], start=0, end=len(text_of[c]), page=None, heading_path=(), n_tokens=0)
+            for c in ids[keep].tolist()
+        ]
+        return chunks, np.asarray(vectors[keep], dtype=np.float32)
+    finally:
+        store.close()
+
+
+def build(platform, name: str, n: int, corpus: Path, seed: int = 0, base_store: Path | None = None, log=print) -> None:
+    """Create collection ``name`` with ``n`` chunks unless it already holds them."""
+    store = platform.store
+    found = store.catalog.find_collection(name)
+    if found is not None and store.catalog.count("chunks", found.id) >= n:
+        return
+    chunks, base = stored_corpus(base_store) if base_store else embedded_corpus(platform, corpus, log)
     coll = store.get_or_create_collection(name, base.shape[1], EMBED_MODEL)
     rng = np.random.default_rng(seed)
     done = store.catalog.count("chunks", coll.id)
@@ -139,10 +165,19 @@ def bench(platform, name: str, queries: list[str], configs: dict[str, SearchOpti
     return out
 
 
-def run(platform, n: int, corpus: Path, queries: list[str], configs: list[str] | None, repeats: int, log=print):
+def run(
+    platform,
+    n: int,
+    corpus: Path,
+    queries: list[str],
+    configs: list[str] | None,
+    repeats: int,
+    base_store: Path | None = None,
+    log=print,
+):
     name = f"scale-{n}"
     t0 = time.perf_counter()
-    build(platform, name, n, corpus, log=log)
+    build(platform, name, n, corpus, base_store=base_store, log=log)
     built = time.perf_counter() - t0
     unknown = sorted(set(configs or ()) - set(CONFIGS))
     if unknown:

@@ -45,6 +45,11 @@ def register(sub) -> None:
         help="time each query stage on a collection of N chunks (built once from SciFact; see benchmarks/rag_scale.py)",
     )
     r.add_argument("--scale-corpus", type=Path, default=Path("../shared/data/scifact/corpus.jsonl"))
+    r.add_argument(
+        "--scale-base-store",
+        type=Path,
+        help="take the real chunks and vectors from this store's only collection (e.g. a rag eval beir cache)",
+    )
     r.add_argument("--scale-configs", help="comma-separated configurations of benchmarks/rag_scale.py (default all)")
     r.add_argument("--repeats", type=int, default=3, help="passes over the questions per configuration (--scale)")
     r.set_defaults(func=cmd_rag)
@@ -101,7 +106,9 @@ def _scale(platform, args: argparse.Namespace) -> dict:
     queries = read_questions(args.questions) if args.questions else list(PROBE_QUERIES)
     configs = [c.strip() for c in args.scale_configs.split(",")] if args.scale_configs else None
     log = lambda message: print(message, file=sys.stderr)  # noqa: E731
-    report = rag_scale.run(platform, args.scale, args.scale_corpus, queries, configs, args.repeats, log=log)
+    report = rag_scale.run(
+        platform, args.scale, args.scale_corpus, queries, configs, args.repeats, args.scale_base_store, log=log
+    )
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / f"rag_scale_{args.scale}.json").write_text(json.dumps(report, indent=2))
