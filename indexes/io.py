@@ -14,6 +14,8 @@ import os
 import shutil
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -25,33 +27,20 @@ FORMAT_NAME = "rag-index"
 FORMAT_VERSION = 1
 
 
-def save_index(index: Index, path: str | os.PathLike[str]) -> Path:
-    """Write ``index`` to the directory ``path`` (replaced if it exists)."""
-    target = Path(path)
+@contextmanager
+def saving_directory(target: Path) -> Iterator[Path]:
+    """A temporary sibling of ``target`` to write a saved index into; swapped into place on success.
+
+    The block writes the arrays into the yielded directory and returns the meta
+    dict through :func:`write_meta`; on leaving, the directory replaces ``target``
+    by renames, so a reader sees the old index or the new one, never a mix. An
+    error removes the temporary directory and leaves ``target`` as it was.
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     try:
-        arrays = index.arrays()
-        for name, arr in arrays.items():
-            np.save(tmp / f"{name}.npy", np.ascontiguousarray(arr), allow_pickle=False)
-        meta = {
-            "format": FORMAT_NAME,
-            "version": FORMAT_VERSION,
-            "type": type(index).__name__,
-            "spec": index.config.spec(),
-            "dim": index.dim,
-            "metric": index.metric,
-            "count": len(index),
-            "arrays": sorted(arrays),
-            "state": index.state(),
-            "search_defaults": dataclasses.asdict(index.search_defaults),
-            "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        }
-        with open(tmp / "meta.json", "w", encoding="utf-8") as fh:
-            json.dump(meta, fh, indent=2)
-            fh.flush()
-            os.fsync(fh.fileno())
+        yield tmp
         if target.exists():
             old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
             os.replace(target, old)
@@ -62,6 +51,39 @@ def save_index(index: Index, path: str | os.PathLike[str]) -> Path:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def write_meta(directory: Path, meta: dict) -> None:
+    """Write ``meta.json`` (with a ``built_at`` stamp) and flush it to disk."""
+    meta = dict(meta, built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    with open(directory / "meta.json", "w", encoding="utf-8") as fh:
+        json.dump(meta, fh, indent=2)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def save_index(index: Index, path: str | os.PathLike[str]) -> Path:
+    """Write ``index`` to the directory ``path`` (replaced if it exists)."""
+    target = Path(path)
+    with saving_directory(target) as tmp:
+        arrays = index.arrays()
+        for name, arr in arrays.items():
+            np.save(tmp / f"{name}.npy", np.ascontiguousarray(arr), allow_pickle=False)
+        write_meta(
+            tmp,
+            {
+                "format": FORMAT_NAME,
+                "version": FORMAT_VERSION,
+                "type": type(index).__name__,
+                "spec": index.config.spec(),
+                "dim": index.dim,
+                "metric": index.metric,
+                "count": len(index),
+                "arrays": sorted(arrays),
+                "state": index.state(),
+                "search_defaults": dataclasses.asdict(index.search_defaults),
+            },
+        )
     return target
 
 

@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import time
-import uuid
 from pathlib import Path
 
 import numpy as np
 
 from indexes.errors import IndexFormatError
+from indexes.io import saving_directory, write_meta
 from indexes.lexical.segments import ARRAYS, load_segment, save_segment
 
 FORMAT_NAME = "bm25"
@@ -43,47 +41,32 @@ def directory_stamp(directory: Path | None) -> tuple[int, int, int] | None:
 
 def save_bm25(index, target: Path) -> Path:
     """Write ``index`` (a :class:`~indexes.lexical.bm25.BM25Index`) to directory ``target``, replacing it."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
     source = index._source
     # Link only from the very directory the arrays were loaded from, not one saved over it since.
     linkable = source is not None and directory_stamp(source) == index._source_stamp
-    try:
+    with saving_directory(target) as tmp:
         vocab_link = source if linkable and index._vocab_source == source else None
         for name, arr in index._vocab.arrays().items():
             _save_array(tmp, name, arr, vocab_link)
         np.save(tmp / "tombstones.npy", index._deleted, allow_pickle=False)
         for seg in index._segments:
             save_segment(seg, tmp, seg.source if linkable and seg.source == source else None)
-        meta = {
-            "format": FORMAT_NAME,
-            "version": FORMAT_VERSION,
-            "k1": index.k1,
-            "b": index.b,
-            "analyzer": index.analyzer,
-            "count": len(index),
-            "n_stored": index.n_stored,
-            "n_terms": len(index._vocab),
-            "n_segments": len(index._segments),
-            "segments": [{"name": s.name, "count": s.n_docs, "n_terms": s.n_terms} for s in index._segments],
-            "next_segment": index._next_segment,
-            "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        }
-        with open(tmp / "meta.json", "w", encoding="utf-8") as fh:
-            json.dump(meta, fh, indent=2)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if target.exists():
-            old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
-            os.replace(target, old)
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        write_meta(
+            tmp,
+            {
+                "format": FORMAT_NAME,
+                "version": FORMAT_VERSION,
+                "k1": index.k1,
+                "b": index.b,
+                "analyzer": index.analyzer,
+                "count": len(index),
+                "n_stored": index.n_stored,
+                "n_terms": len(index._vocab),
+                "n_segments": len(index._segments),
+                "segments": [{"name": s.name, "count": s.n_docs, "n_terms": s.n_terms} for s in index._segments],
+                "next_segment": index._next_segment,
+            },
+        )
     return target
 
 
