@@ -35,7 +35,7 @@ DOC_DEPTH = 100  # documents kept per query (recall@100)
 COLLECTION = "corpus"
 INGEST_BATCH = 64  # files per ingest job
 DONE_MARKER = "beir-done.json"
-STAGES = ("hyde", "embed", "dense", "bm25", "fuse", "rerank")
+STAGES = ("hyde", "embed", "dense", "bm25", "fuse", "fetch", "rerank")
 CACHE_ROOT = Path("benchmarks/results/cache")
 
 CONFIGS: dict[str, SearchOptions] = {

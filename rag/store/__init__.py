@@ -1,7 +1,17 @@
 """The embedded store: DuckDB catalog plus memory-mapped vector segments per collection."""
 
 from rag.store.catalog import Catalog, Collection, check_collection_name
-from rag.store.store import Store, StoredChunk
+from rag.store.records import AddedDocument, NewDocument, StoredChunk
+from rag.store.store import Store
 from rag.store.vectors import VectorStore
 
-__all__ = ["Catalog", "Collection", "Store", "StoredChunk", "VectorStore", "check_collection_name"]
+__all__ = [
+    "AddedDocument",
+    "Catalog",
+    "Collection",
+    "NewDocument",
+    "Store",
+    "StoredChunk",
+    "VectorStore",
+    "check_collection_name",
+]

@@ -22,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +33,7 @@ from indexes.errors import DimensionMismatchError, InvalidInputError
 from indexes.lexical import BM25Index
 from ingest.lexical import Analyzer, analyzer_for
 from rag.store.catalog import CHUNK_SCHEMA, Catalog, Collection
+from rag.store.records import AddedDocument, NewDocument, StoredChunk, stored_chunk
 from rag.store.vectors import VectorStore
 
 log = logging.getLogger(__name__)
@@ -48,47 +48,6 @@ def lexical_text(text: str, title: str | None) -> str:
     chunk of its document, so each chunk carries the title once.
     """
     return f"{title}\n{text}" if title else text
-
-
-@dataclass(frozen=True)
-class StoredChunk:
-    """A chunk as returned by search, with its document's identity and its score."""
-
-    chunk_id: int
-    document_id: int
-    filename: str
-    title: str | None
-    ord: int
-    text: str
-    page: int | None
-    char_start: int
-    char_end: int
-    heading_path: tuple[str, ...]
-    score: float
-    # ``text`` may begin with a repeated table header (ingest.chunk); the document's own
-    # characters [char_start, char_end) are ``text[prefix_chars:]``.
-    prefix_chars: int = 0
-
-
-@dataclass(frozen=True)
-class NewDocument:
-    """A parsed document about to be stored (its id and chunk count are assigned by the store)."""
-
-    filename: str
-    media_type: str
-    sha256: str
-    size_bytes: int
-    title: str | None
-    n_pages: int | None
-    text: str
-
-
-@dataclass(frozen=True)
-class AddedDocument:
-    """What :meth:`Store.add_document` did: the document's id, and whether the bytes were already stored."""
-
-    id: int
-    duplicate: bool
 
 
 class Store:
@@ -298,22 +257,5 @@ class Store:
         rows = self.catalog.chunks_by_id(wanted)
         out = []
         for ids, scores in zip(result.ids, result.scores):
-            out.append([_stored_chunk(rows[int(c)], float(s)) for c, s in zip(ids, scores) if int(c) in rows])
+            out.append([stored_chunk(rows[int(c)], float(s)) for c, s in zip(ids, scores) if int(c) in rows])
         return out
-
-
-def _stored_chunk(row: dict, score: float) -> StoredChunk:
-    return StoredChunk(
-        chunk_id=row["id"],
-        document_id=row["document_id"],
-        filename=row["filename"],
-        title=row["title"],
-        ord=row["ord"],
-        text=row["text"],
-        page=row["page"],
-        char_start=row["char_start"],
-        char_end=row["char_end"],
-        heading_path=tuple(row["heading_path"] or ()),
-        score=score,
-        prefix_chars=row.get("prefix_chars") or 0,
-    )

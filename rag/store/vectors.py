@@ -20,8 +20,6 @@ none until :meth:`VectorStore.replace_lexical` publishes one (the
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 import threading
 from pathlib import Path
@@ -29,12 +27,10 @@ from pathlib import Path
 import numpy as np
 
 import indexes
-from indexes.errors import ConfigError, DimensionMismatchError, IndexFormatError
+from indexes.errors import ConfigError, DimensionMismatchError
 from indexes.lexical import BM25Index
+from rag.store.manifest import MANIFEST, read_manifest, write_json_atomic
 
-MANIFEST = "manifest.json"
-FORMAT_NAME = "rag-vectors"
-FORMAT_VERSION = 1
 # A removal that leaves more than this fraction of the BM25 index tombstoned compacts it, so
 # the N, avgdl and df of its scores (which count tombstoned rows until then) stay close.
 COMPACT_FRACTION = 0.2
@@ -47,21 +43,6 @@ def min_train_size(config: indexes.IndexConfig) -> int:
     if hasattr(config, "m") and hasattr(config, "nbits"):  # product quantizer codebooks
         need = max(need, 39 * 2 ** int(config.nbits))
     return need
-
-
-def write_json_atomic(path: Path, payload: dict) -> None:
-    """Write ``payload`` to ``path`` so that readers see the old or the new file, never a mix."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(payload, fh, indent=2)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 class VectorStore:
@@ -86,28 +67,7 @@ class VectorStore:
 
     # -- reading ----------------------------------------------------------
     def read_manifest(self) -> dict:
-        path = self.root / MANIFEST
-        if not path.is_file():
-            return {
-                "format": FORMAT_NAME,
-                "version": FORMAT_VERSION,
-                "generation": 0,
-                "dim": self.dim,
-                "metric": self.metric,
-                "index_spec": self.index_spec,
-                "segments": [],
-                "index": None,
-                "count": 0,
-                "lexical": None,
-                "analyzer": None,
-            }
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-        if manifest.get("format") != FORMAT_NAME or manifest.get("version") != FORMAT_VERSION:
-            raise IndexFormatError(
-                f"{path} has format {manifest.get('format')!r} version {manifest.get('version')!r}; "
-                f"this release reads {FORMAT_NAME} version {FORMAT_VERSION}"
-            )
-        return manifest
+        return read_manifest(self.root, self.dim, self.metric, self.index_spec)
 
     def refresh(self) -> None:
         """Reopen the index if another writer published a newer generation."""

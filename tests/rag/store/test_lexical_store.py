@@ -10,8 +10,8 @@ import pytest
 
 from ingest.chunk import Chunk
 from rag.store import Store
+from rag.store.manifest import MANIFEST
 from rag.store.store import NewDocument
-from rag.store.vectors import MANIFEST
 
 DIM = 8
 TEXTS = [

@@ -8,7 +8,8 @@ import os
 import numpy as np
 import pytest
 
-from rag.store.vectors import MANIFEST, VectorStore
+from rag.store.manifest import MANIFEST
+from rag.store.vectors import VectorStore
 
 
 def _vecs(n, seed=0, dim=8):
