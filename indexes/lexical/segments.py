@@ -69,9 +69,7 @@ def build_segment(name: str, docs: Sequence[Sequence[str]], ids: np.ndarray, voc
     """
     local: dict[str, int] = {}  # batch-local ids: one dict probe per token, the costly Python part
     n_tokens = sum(map(len, docs))
-    tokens = np.fromiter(
-        (local.setdefault(t, len(local)) for doc in docs for t in doc), dtype=np.int32, count=n_tokens
-    )
+    tokens = np.fromiter((local.setdefault(t, len(local)) for doc in docs for t in doc), dtype=np.int32, count=n_tokens)
     to_global = vocab.add(local).astype(np.int32)  # dicts keep insertion order: local id i -> to_global[i]
     tokens = to_global[tokens] if n_tokens else tokens
     lengths = np.fromiter(map(len, docs), dtype=np.int64, count=len(docs))

@@ -1,9 +1,9 @@
 """Rerankers: score (query, passage) pairs to reorder first-stage candidates.
 
 ``get_reranker(name)`` returns a shared :class:`Reranker`; the names are the
-keys of ``RERANKERS``: ``"minilm-scifact"`` (a MiniLM cross-encoder fine-tuned
-on SciFact train by :mod:`rag.rerank.train`, the default) and ``"maxsim"``
-(zero-shot late interaction over MiniLM token vectors).
+keys of ``RERANKERS``: ``"maxsim"`` (zero-shot late interaction over MiniLM token
+vectors, the default) and ``"minilm-scifact"`` (a MiniLM cross-encoder fine-tuned
+on SciFact train by :mod:`rag.rerank.train`).
 """
 
 from rag.rerank.base import DEFAULT_RERANKER, RERANKERS, Reranker, get_reranker

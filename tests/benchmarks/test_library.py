@@ -29,8 +29,20 @@ def test_pareto_keeps_only_undominated_points():
 
 
 def test_summary_picks_fastest_run_meeting_each_target():
-    rows = [{"index": "A", "mode": "single", "recall@10": r, "qps": q, "param": "ef", "value": v, "build_s": 1,
-             "bytes_per_vector": 10, "open_ms": 1} for r, q, v in [(0.8, 900, 8), (0.92, 500, 16), (0.97, 200, 64)]]
+    rows = [
+        {
+            "index": "A",
+            "mode": "single",
+            "recall@10": r,
+            "qps": q,
+            "param": "ef",
+            "value": v,
+            "build_s": 1,
+            "bytes_per_vector": 10,
+            "open_ms": 1,
+        }
+        for r, q, v in [(0.8, 900, 8), (0.92, 500, 16), (0.97, 200, 64)]
+    ]
     (s,) = summarize(rows)
     assert s["qps@0.9"] == 500 and s["param@0.9"] == "ef=16" and s["qps@0.95"] == 200
 

@@ -6,7 +6,7 @@ from tests.rag.pipeline.fakes import COLLECTION
 
 
 def test_options_check_every_switch():
-    assert SearchOptions() == SearchOptions("rrf", False, None, 50)
+    assert SearchOptions() == SearchOptions("convex", False, None, 50)
     for bad in (
         dict(fusion="best"),
         dict(candidates=0),

@@ -20,7 +20,7 @@ def test_unknown_name_raises_config_error_listing_the_choices():
 
 
 def test_the_default_is_registered():
-    assert DEFAULT_RERANKER == "minilm-scifact"
+    assert DEFAULT_RERANKER == "maxsim"  # the one that helped on both evaluation sets (benchmarks/README.md)
     assert {"minilm-scifact", "maxsim"} <= set(RERANKERS)
 
 
