@@ -87,20 +87,26 @@ def save_index(index: Index, path: str | os.PathLike[str]) -> Path:
     return target
 
 
-def read_meta(path: str | os.PathLike[str]) -> dict:
+def read_meta(
+    path: str | os.PathLike[str], format_name: str = FORMAT_NAME, version: int = FORMAT_VERSION, kind: str = "index"
+) -> dict:
+    """``meta.json`` of a saved directory of ``format_name`` at ``version``, or :class:`IndexFormatError`.
+
+    ``kind`` names the thing in messages ("index", "BM25 index").
+    """
     meta_path = Path(path) / "meta.json"
     if not meta_path.is_file():
-        raise IndexFormatError(f"{path} is not a saved index: meta.json is missing")
+        raise IndexFormatError(f"{path} is not a saved {kind}: meta.json is missing")
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise IndexFormatError(f"{meta_path} is not valid JSON: {exc}") from exc
-    if meta.get("format") != FORMAT_NAME:
-        raise IndexFormatError(f"{path} holds format {meta.get('format')!r}, expected {FORMAT_NAME!r}")
-    if meta.get("version") != FORMAT_VERSION:
+    if meta.get("format") != format_name:
+        raise IndexFormatError(f"{path} holds format {meta.get('format')!r}, expected {format_name!r}")
+    if meta.get("version") != version:
         raise IndexFormatError(
-            f"{path} has index format version {meta.get('version')!r}; this release reads version "
-            f"{FORMAT_VERSION}: rebuild the index or upgrade the platform"
+            f"{path} has {kind} format version {meta.get('version')!r}; this release reads version "
+            f"{version}: rebuild the index or upgrade the platform"
         )
     return meta
 

@@ -13,14 +13,13 @@ the new segment, the vocabulary when it grew, and meta.json.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import numpy as np
 
 from indexes.errors import IndexFormatError
-from indexes.io import saving_directory, write_meta
+from indexes.io import read_meta, saving_directory, write_meta
 from indexes.lexical.segments import ARRAYS, load_segment, save_segment
 
 FORMAT_NAME = "bm25"
@@ -83,21 +82,7 @@ def _save_array(directory: Path, name: str, arr: np.ndarray, link_from: Path | N
 
 def read_bm25_meta(path: Path) -> dict:
     """meta.json of a saved BM25 index, or :class:`IndexFormatError` naming what is wrong."""
-    meta_path = path / "meta.json"
-    if not meta_path.is_file():
-        raise IndexFormatError(f"{path} is not a saved BM25 index: meta.json is missing")
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise IndexFormatError(f"{meta_path} is not valid JSON: {exc}") from exc
-    if meta.get("format") != FORMAT_NAME:
-        raise IndexFormatError(f"{path} holds format {meta.get('format')!r}, expected {FORMAT_NAME!r}")
-    if meta.get("version") != FORMAT_VERSION:
-        raise IndexFormatError(
-            f"{path} has BM25 format version {meta.get('version')!r}; this release reads version "
-            f"{FORMAT_VERSION}: rebuild the index or upgrade the platform"
-        )
-    return meta
+    return read_meta(path, FORMAT_NAME, FORMAT_VERSION, kind="BM25 index")
 
 
 def load_bm25(cls, path: Path, mmap: bool):
