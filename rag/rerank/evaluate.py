@@ -7,11 +7,12 @@ the numbers are comparable with full-corpus retrieval at the same depth.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from rag.metrics import mrr_at, ndcg_at
 
 PairScorer = Callable[[Sequence[str], Sequence[str]], np.ndarray]  # (queries, passages) -> float32 (n,)
 
@@ -27,17 +28,12 @@ class RerankCase:
 
 def ndcg_at_k(ranked: Sequence[str], relevant: frozenset[str], k: int = 10) -> float:
     """Binary-gain nDCG@k of one ranking."""
-    dcg = sum(1.0 / math.log2(r + 2) for r, d in enumerate(ranked[:k]) if d in relevant)
-    ideal = sum(1.0 / math.log2(r + 2) for r in range(min(k, len(relevant))))
-    return dcg / ideal if ideal > 0 else 0.0
+    return ndcg_at(list(ranked), dict.fromkeys(relevant, 1.0), k)
 
 
 def mrr_at_k(ranked: Sequence[str], relevant: frozenset[str], k: int = 10) -> float:
     """Reciprocal rank of the first relevant document within the top k (0 if none)."""
-    for r, d in enumerate(ranked[:k]):
-        if d in relevant:
-            return 1.0 / (r + 1)
-    return 0.0
+    return mrr_at(list(ranked), set(relevant), k)
 
 
 def ranking_metrics(rankings: Sequence[Sequence[str]], cases: Sequence[RerankCase]) -> dict[str, float]:
