@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.metrics import percentiles
+from benchmarks.retrieval_eval import document_bytes
 from indexes.errors import InvalidInputError
 from ingest.chunk import Chunk, Chunker
 from ingest.embed import load_tokenizer
@@ -60,7 +61,7 @@ def corpus_chunks(corpus: Path, chunk_tokens: int, overlap: int) -> tuple[list, 
     chunks, inputs = [], []
     for line in corpus.read_text(encoding="utf-8").splitlines():
         row = json.loads(line)
-        doc = parse_bytes(f"{row['title']}\n\n{row['text']}".encode(), f"{row['_id']}.txt")
+        doc = parse_bytes(document_bytes(row["title"], row["text"]), f"{row['_id']}.txt")
         for c in chunker.chunk(doc):
             chunks.append(c)
             inputs.append(embedding_input(doc.title, c.heading_path, c.text))
