@@ -6,8 +6,10 @@ layer. These kernels each replace a run of operators with one call:
 
 * :func:`rms_norm`: the RMSNorm (``F.rms_norm`` dispatches six operators).
 * :func:`swiglu`: ``silu(gate) * up`` on the fused gate/up output.
-* :func:`attend`: rotary embedding of Q and K, the KV-cache write and
-  grouped-query attention over the cache, for T new tokens of one sequence.
+* :func:`attend`: rotary embedding of Q and K, the KV-cache write
+  (:func:`write_kv`) and grouped-query attention over the cache
+  (:func:`attend_head`), for T new tokens of one sequence; the one-call step
+  of :mod:`rag.model.step` uses the same two functions.
 
 Each computes a token's row independently of the other rows, in a fixed order,
 so its result does not depend on how many tokens share the call. The model
@@ -73,14 +75,70 @@ def swiglu(gate_up: np.ndarray, out: np.ndarray) -> None:
             out[i, j] = gate_up[i, j] / (np.float32(1.0) + e[j]) * gate_up[i, F + j]
 
 
-@numba.njit(fastmath=True, cache=True, nogil=True, inline="always")
-def _rotate(src: np.ndarray, rot: np.ndarray, dst: np.ndarray) -> None:
-    # src, dst float32 (hd,); rot float32 (hd // 2, 2) of (cos, sin): adjacent pairs as complex numbers
-    for i in range(rot.shape[0]):
-        a, b = src[2 * i], src[2 * i + 1]
-        c, s = rot[i, 0], rot[i, 1]
-        dst[2 * i] = a * c - b * s
-        dst[2 * i + 1] = a * s + b * c
+@numba.njit(fastmath=True, cache=True, nogil=True)
+def write_kv(
+    qkv: np.ndarray, rot: np.ndarray, k_cache: np.ndarray, v_cache: np.ndarray, start: int, n_heads: int
+) -> None:
+    """Rotate the new tokens' keys into the cache and copy their values.
+
+    Args:
+        qkv: float32 (T, (H + 2 KV) * hd): Q rows, K rows, V rows of T new tokens.
+        rot: float32 (T, hd // 2, 2), (cos, sin) of each new position.
+        k_cache: float32 (KV, hd, max_len), keys transposed; v_cache: float32 (KV, max_len, hd).
+        start: position of the first new token.
+        n_heads: H.
+    """
+    T = qkv.shape[0]
+    KV, hd, _ = k_cache.shape
+    for t in range(T):
+        for g in range(KV):
+            k0 = (n_heads + g) * hd
+            v0 = (n_heads + KV + g) * hd
+            for i in range(hd // 2):
+                a, b = qkv[t, k0 + 2 * i], qkv[t, k0 + 2 * i + 1]
+                c, s = rot[t, i, 0], rot[t, i, 1]
+                k_cache[g, 2 * i, start + t] = a * c - b * s
+                k_cache[g, 2 * i + 1, start + t] = a * s + b * c
+            for i in range(hd):
+                v_cache[g, start + t, i] = qkv[t, v0 + i]
+
+
+@numba.njit(fastmath=True, cache=True, nogil=True)
+def attend_head(
+    qkv: np.ndarray, rot: np.ndarray, k_cache: np.ndarray, v_cache: np.ndarray, start: int, t: int, h: int, rep: int,
+    out: np.ndarray,
+) -> None:
+    """Causal attention of query head ``h`` of new token ``t`` over cache positions 0..start+t.
+
+    Scores are accumulated over head dimensions with positions in the vector
+    lanes (keys are stored transposed), softmax in place, then values summed.
+    Writes ``out[t, h * hd:(h + 1) * hd]``.
+    """
+    _, hd, _ = k_cache.shape
+    g = h // rep
+    n = start + t + 1
+    scores = np.zeros(n, np.float32)
+    for i in range(hd // 2):
+        a, b = qkv[t, h * hd + 2 * i], qkv[t, h * hd + 2 * i + 1]
+        c, s = rot[t, i, 0], rot[t, i, 1]
+        q0, q1 = a * c - b * s, a * s + b * c
+        for p in range(n):
+            scores[p] += q0 * k_cache[g, 2 * i, p] + q1 * k_cache[g, 2 * i + 1, p]
+    top = scores.max()
+    for p in range(n):
+        scores[p] -= top
+    exp_inplace(scores)
+    total = np.float32(0.0)
+    for p in range(n):
+        total += scores[p]
+    o = np.zeros(hd, np.float32)
+    for p in range(n):
+        w = scores[p]
+        for i in range(hd):
+            o[i] += w * v_cache[g, p, i]
+    inv = np.float32(1.0) / total
+    for i in range(hd):
+        out[t, h * hd + i] = o[i] * inv
 
 
 @numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)
@@ -95,42 +153,17 @@ def attend(
 ) -> None:
     """RoPE + KV-cache write + causal grouped-query attention for T new tokens of one sequence.
 
-    One compiled variant only: a serial twin for short inputs would be other
-    machine code, and a query's result must not depend on how many queries
-    share the call.
-
     Args:
-        qkv: float32 (T, (H + 2 KV) * hd), the fused projection's output (Q scaled by 1/sqrt(hd)):
-            Q rows, K rows, V rows of T new tokens at positions start..start+T-1.
+        qkv: float32 (T, (H + 2 KV) * hd), the fused projection's output (Q scaled by 1/sqrt(hd)).
         rot: float32 (T, hd // 2, 2), (cos, sin) of each new position.
-        k_cache, v_cache: float32 (KV, max_len, hd), one sequence's cache of this layer; written at start..start+T-1.
+        k_cache: float32 (KV, hd, max_len); v_cache: float32 (KV, max_len, hd): one sequence's cache of this
+            layer, written at start..start+T-1.
         start: position of the first new token.
         n_heads: H.
         out: float32 (T, H * hd), receives the attention output.
     """
+    write_kv(qkv, rot, k_cache, v_cache, start, n_heads)
     T = qkv.shape[0]
-    KV, _, hd = k_cache.shape
-    rep = n_heads // KV
-    for t in range(T):
-        for g in range(KV):
-            k0 = (n_heads + g) * hd
-            v0 = (n_heads + KV + g) * hd
-            _rotate(qkv[t, k0 : k0 + hd], rot[t], k_cache[g, start + t])
-            v_cache[g, start + t, :] = qkv[t, v0 : v0 + hd]
-    for job in prange(KV * T):
-        g, t = job // T, job % T
-        n = start + t + 1  # causal: keys 0..start+t
-        q = np.empty((rep, hd), np.float32)  # the query heads that share K/V head g
-        for r in range(rep):
-            h = g * rep + r
-            _rotate(qkv[t, h * hd : (h + 1) * hd], rot[t], q[r])
-        scores = np.dot(q, k_cache[g, :n].T)  # (rep, n), BLAS
-        for r in range(rep):
-            row = scores[r]
-            row -= row.max()
-            exp_inplace(row)
-            row /= row.sum()
-        o = np.dot(scores, v_cache[g, :n])  # (rep, hd)
-        for r in range(rep):
-            h = g * rep + r
-            out[t, h * hd : (h + 1) * hd] = o[r]
+    rep = n_heads // k_cache.shape[0]
+    for job in prange(T * n_heads):
+        attend_head(qkv, rot, k_cache, v_cache, start, job // n_heads, job % n_heads, rep, out)

@@ -16,7 +16,7 @@ from rag.model.kv_cache import KVCache
 from rag.model.model import LlamaModel
 from rag.model.repetition import RepetitionStop
 from rag.model.sampling import Sampler
-from rag.model.speculative import PromptLookup
+from rag.model.speculative import DraftPolicy, PromptLookup
 from rag.model.tokenizer import GGUFTokenizer, IncrementalDecoder
 
 
@@ -122,6 +122,7 @@ class Decoder:
         sampler = Sampler(config, self.model.config.vocab_size, prompt_length=len(prompt))
         speculate = speculative and sampler.greedy and constraint is None and self.lookup.max_draft > 0
         draft_room = min(self.lookup.max_draft, MAX_TOKENS - 1) if speculate else 0
+        policy = DraftPolicy(draft_room)
         cache = self.model.new_cache(min(self.model.config.max_seq_len, len(prompt) + config.max_tokens + draft_room))
         history = list(prompt)
         state = constraint.initial() if constraint is not None else None
@@ -132,7 +133,7 @@ class Decoder:
             token = sampler.choose(logits, history, allowed)
             stats.prefill_seconds = time.perf_counter() - t0
             t0 = time.perf_counter()
-            lookup = PromptLookup(self.lookup.max_ngram, self.lookup.min_ngram, draft_room, self.lookup.start_draft)
+            lookup = PromptLookup(self.lookup.max_ngram, self.lookup.min_ngram, draft_room)
             if speculate:
                 lookup.extend(history)
             try:
@@ -151,12 +152,17 @@ class Decoder:
                     if stats.generated_tokens >= config.max_tokens or cache.length >= cache.max_len:
                         stats.finish_reason = "length"  # asked-for length, or the model's context is full
                         return
+                    candidate: list[int] = []
                     if speculate:
                         lookup.extend([token])
+                        policy.generated(token)
                         budget = config.max_tokens - stats.generated_tokens
-                        draft = lookup.draft(min(budget - 1, cache.max_len - cache.length - 1))
+                        candidate = lookup.draft(min(budget - 1, cache.max_len - cache.length - 1))
+                    if draft := candidate[: policy.length(len(candidate))]:
+                        t1 = time.perf_counter()
                         new = self._verify(token, draft, history, sampler, cache, context, stats)
-                        lookup.feedback(len(draft), len(new) - 1)
+                        policy.observe_pass(1 + len(draft), time.perf_counter() - t1)
+                        policy.observe_draft(len(draft), len(new) - 1)
                         for extra in new[:-1]:  # confirmed draft tokens
                             if extra in self.stop_ids:
                                 stats.finish_reason = "stop"
@@ -167,10 +173,14 @@ class Decoder:
                             yield extra
                         token = new[-1]
                         continue
+                    if candidate:
+                        policy.shadow(candidate)
+                    t1 = time.perf_counter()
                     logits = self.model(torch.tensor([[token]]), cache, context=context)[0, -1]
                     stats.forward_passes += 1
                     allowed = constraint.allowed(state) if constraint is not None else None
                     token = sampler.choose(logits, history, allowed)
+                    policy.observe_pass(1, time.perf_counter() - t1)
             finally:
                 stats.decode_seconds = time.perf_counter() - t0
 

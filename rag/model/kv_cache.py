@@ -12,6 +12,9 @@ from rag.model.config import LlamaConfig
 class KVCache:
     """Keys and values of every layer for up to ``max_len`` positions.
 
+    Keys are stored transposed, (head_dim, position) per head, so that a
+    query's scores over all positions are one vectorised loop over positions
+    (no horizontal sum per position); values are (position, head_dim).
     The buffers are allocated once with ``torch.empty``: pages that are never
     written are never touched, so a long ``max_len`` costs address space, not
     resident memory. Positions at and after ``length`` hold stale values that
@@ -31,14 +34,15 @@ class KVCache:
         if max_len < 1 or max_len > config.max_seq_len:
             raise ConfigError(f"cache length {max_len} must be in [1, {config.max_seq_len}] (the model's context)")
         shape = (config.n_layers, batch, config.n_kv_heads, max_len, config.head_dim)
-        self.k = torch.empty(shape, device=device, dtype=dtype)  # (L, B, n_kv_heads, max_len, head_dim)
-        self.v = torch.empty(shape, device=device, dtype=dtype)
+        k_shape = (*shape[:3], config.head_dim, max_len)
+        self.k = torch.empty(k_shape, device=device, dtype=dtype)  # (L, B, KV, head_dim, max_len)
+        self.v = torch.empty(shape, device=device, dtype=dtype)  # (L, B, KV, max_len, head_dim)
         self.max_len = max_len
         self.length = 0  # positions filled, i.e. the position of the next token
         self._arrays: tuple[np.ndarray, np.ndarray] | None = None
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        """numpy views of the CPU buffers (L, B, n_kv_heads, max_len, head_dim), for the numba kernels."""
+        """numpy views of the CPU buffers: keys (L, B, KV, head_dim, max_len), values (L, B, KV, max_len, head_dim)."""
         if self._arrays is None:
             self._arrays = (self.k.numpy(), self.v.numpy())
         return self._arrays
@@ -66,9 +70,9 @@ class KVCache:
         """
         end = start + k.shape[2]
         self.reserve(end)
-        self.k[layer, :, :, start:end] = k
+        self.k[layer, :, :, :, start:end] = k.transpose(-1, -2)
         self.v[layer, :, :, start:end] = v
-        return self.k[layer, :, :, :end], self.v[layer, :, :, :end]
+        return self.k[layer, :, :, :, :end].transpose(-1, -2), self.v[layer, :, :, :end]
 
     def truncate(self, length: int) -> None:
         """Forget every position at and after ``length``."""
@@ -77,12 +81,12 @@ class KVCache:
     def reorder(self, rows: torch.Tensor) -> None:
         """Keep batch rows ``rows`` (int64 (B,)), e.g. the parents of the surviving beams."""
         end = self.length
-        self.k[:, :, :, :end] = self.k[:, rows, :, :end]
+        self.k[..., :end] = self.k[:, rows, ..., :end]
         self.v[:, :, :, :end] = self.v[:, rows, :, :end]
 
     def nbytes(self) -> int:
         """Bytes the cache holds for the filled positions (what is resident)."""
-        per_position = self.k[:, :, :, :1].numel() * self.k.element_size() * 2
+        per_position = self.v[:, :, :, :1].numel() * self.v.element_size() * 2
         return per_position * self.length
 
     def expand(self, batch: int) -> KVCache:
@@ -90,11 +94,11 @@ class KVCache:
         if self.batch != 1:
             raise ConfigError("only a one-row cache can be expanded")
         out = KVCache.__new__(KVCache)
-        shape = list(self.k.shape)
+        shape = list(self.v.shape)
         shape[1] = batch
-        out.k = torch.empty(shape, dtype=self.k.dtype, device=self.k.device)
+        out.k = torch.empty((*shape[:3], *self.k.shape[3:]), dtype=self.k.dtype, device=self.k.device)
         out.v = torch.empty(shape, dtype=self.v.dtype, device=self.v.device)
-        out.k[:, :, :, : self.length] = self.k[:, :, :, : self.length]
+        out.k[..., : self.length] = self.k[..., : self.length]
         out.v[:, :, :, : self.length] = self.v[:, :, :, : self.length]
         out.max_len, out.length, out._arrays = self.max_len, self.length, None
         return out

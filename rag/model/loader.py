@@ -11,6 +11,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 
+import numba
 import numpy as np
 import torch
 from gguf import GGMLQuantizationType
@@ -73,7 +74,7 @@ def _embedding_and_output(f: GGUFFile, config: LlamaConfig, mode: str) -> tuple[
 
 
 def load_gguf(
-    path: str | None = None, quant: str = DEFAULT_QUANT, device: torch.device | str = "cpu"
+    path: str | None = None, quant: str = DEFAULT_QUANT, device: torch.device | str = "cpu", threads: int | None = None
 ) -> tuple[LlamaModel, GGUFTokenizer]:
     """Read a Llama-architecture GGUF into a model and a tokenizer.
 
@@ -81,6 +82,7 @@ def load_gguf(
         path: the .gguf file; None means the bundled SmolLM2-135M-Instruct.
         quant: "int4", "int8" or "fp32"; see :mod:`rag.model.quant_linear`.
         device: where the model's tensors live. The quantized kernels are CPU-only.
+        threads: the most threads a decoding step may use (None: numba's current setting).
     Returns:
         (model in eval mode, tokenizer).
     """
@@ -112,9 +114,12 @@ def load_gguf(
             f.drop_pages()
         embed, output = _embedding_and_output(f, config, quant)
         final_norm = norm("output_norm.weight")
-    model = LlamaModel(config, embed, layers, final_norm, output, quant)
+    model = LlamaModel(config, embed, layers, final_norm, output, quant).to(device).eval()
+    if model.device.type == "cpu":
+        model.attach_decode_step(threads if threads is not None else numba.get_num_threads())
+        model.warm_up()
     _release_free_heap()
-    return model.to(device).eval(), tokenizer
+    return model, tokenizer
 
 
 def _release_free_heap() -> None:

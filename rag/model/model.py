@@ -23,8 +23,13 @@ from torch import nn
 from indexes.errors import ConfigError
 from rag.model import fused
 from rag.model.config import LlamaConfig
+from rag.model.decode_step import DecodeStep, StepWeights
 from rag.model.kv_cache import KVCache
 from rag.model.rope import apply_rope, rope_frequencies
+
+# One sequence's passes up to this length take the one-call step (decoding, drafts, short prompts);
+# measured on 2 cores: the step runs 38 tokens at 360 tokens/s, the BLAS path at 270, and 48 at 340 against 400.
+STEP_MAX_TOKENS = 40
 
 
 @dataclass
@@ -155,6 +160,27 @@ class LlamaModel(nn.Module):
             "cis", rope_frequencies(config.head_dim, config.rope_base, config.max_seq_len), persistent=False
         )  # complex64 (max_seq_len, head_dim // 2)
         self.use_fused = True  # False forces the plain torch path (tests compare the two)
+        self.decode_step: DecodeStep | None = None  # the one-call step for int4 models (see attach_decode_step)
+
+    def attach_decode_step(self, threads: int = 1) -> None:
+        """Run few-token passes of one sequence through :mod:`rag.model.step` (int4 models only; else no-op)."""
+        weights = StepWeights.from_model(self)
+        self.decode_step = DecodeStep(weights, threads) if weights is not None else None
+
+    def warm_up(self) -> None:
+        """Load every compiled kernel now (a few tenths of a second), so that the first request does not wait.
+
+        Runs a pass longer than the step takes (the BLAS path of prefill) and one through each kind of step.
+        """
+        if self.device.type != "cpu":
+            return
+        with torch.inference_mode():
+            self(torch.zeros(1, STEP_MAX_TOKENS + 1, dtype=torch.long), self.new_cache(STEP_MAX_TOKENS + 1))
+            if self.decode_step is not None:
+                self.decode_step.warm_up(self.new_cache(1), torch.view_as_real(self.cis[:1]).numpy())
+
+    def _plain_layers(self) -> bool:
+        return all(layer.cross_attn is None for layer in self.layers)
 
     @property
     def device(self) -> torch.device:
@@ -187,13 +213,12 @@ class LlamaModel(nn.Module):
         mask = None
         if start > 0 and T > 1:  # new queries see the whole cache and the new tokens causally
             mask = torch.ones(T, start + T, dtype=torch.bool, device=tokens.device).tril(start)
-        fast = (
-            self.use_fused
-            and tokens.numel() <= fused.MAX_TOKENS
-            and self.device.type == "cpu"
-            and not torch.is_grad_enabled()
-        )
+        cpu = self.use_fused and self.device.type == "cpu" and not torch.is_grad_enabled()
         cis = self.cis[start : start + T]
+        if cpu and self.decode_step is not None and cache is not None and tokens.shape[0] == 1 and T <= STEP_MAX_TOKENS:
+            if self._plain_layers():
+                return self.decode_step(tokens, cache, torch.view_as_real(cis).numpy(), 1 if last_only else T)
+        fast = cpu and tokens.numel() <= fused.MAX_TOKENS
         step = Step(start, cis, cache, mask, fast, torch.view_as_real(cis).numpy() if fast else None)
         h = self.embed(tokens)  # (B, T, dim)
         for i, layer in enumerate(self.layers):

@@ -6,11 +6,11 @@ import pytest
 
 from rag.generate.base import GenerationConfig
 from rag.model.generation import Decoder, DecodeStats
-from rag.model.speculative import PromptLookup
+from rag.model.speculative import DraftPolicy, PromptLookup
 
 
 def test_prompt_lookup_drafts_the_continuation_of_the_latest_match():
-    lookup = PromptLookup(max_ngram=2, max_draft=3, start_draft=3)
+    lookup = PromptLookup(max_ngram=2, max_draft=3)
     lookup.extend([1, 2, 3, 4, 5, 9, 1, 2, 7, 8, 1, 2])
     assert lookup.draft() == [7, 8, 1]  # "1 2" last seen before "7 8"
     assert lookup.draft(limit=1) == [7]
@@ -18,14 +18,43 @@ def test_prompt_lookup_drafts_the_continuation_of_the_latest_match():
     assert lookup.draft() == []  # nothing followed "2 6" or "6"
 
 
-def test_draft_length_adapts_to_acceptance():
-    lookup = PromptLookup(max_draft=8, start_draft=2)
-    lookup.feedback(2, 2)
-    assert lookup.length == 4
-    lookup.feedback(4, 1)
-    assert lookup.length == 2
-    lookup.feedback(2, 0)
-    assert lookup.length == 1
+def test_draft_policy_drafts_long_when_drafts_are_accepted_and_cheap():
+    policy = DraftPolicy(max_draft=8)
+    for n, seconds in ((1, 0.010), (2, 0.011), (5, 0.013), (9, 0.016)):
+        policy.observe_pass(n, seconds)
+    for _ in range(10):
+        policy.observe_draft(4, 4)
+    assert policy.acceptance > 0.9
+    assert policy.length(8) == 8
+    assert policy.length(3) == 3  # never more than the candidate has
+    assert policy.length(0) == 0
+
+
+def test_draft_policy_stops_drafting_when_drafts_are_rejected_or_dear():
+    policy = DraftPolicy(max_draft=8)
+    for _ in range(20):
+        policy.observe_draft(2, 0)
+    assert policy.acceptance < 0.1 and policy.length(8) == 0
+    dear = DraftPolicy(max_draft=8)  # every extra token costs a whole pass: drafting can never pay
+    for n in range(1, 10):
+        dear.observe_pass(n, 0.01 * n)
+    for _ in range(20):
+        dear.observe_draft(2, 1)
+    assert dear.length(8) == 0
+
+
+def test_shadow_drafts_revive_drafting_when_the_text_starts_copying():
+    policy = DraftPolicy(max_draft=8)
+    policy.observe_pass(1, 0.010)
+    policy.observe_pass(3, 0.012)
+    for _ in range(20):
+        policy.observe_draft(2, 0)
+    assert policy.length(4) == 0
+    for _ in range(6):  # plain decoding goes on; the guesses it did not verify turn out right
+        policy.shadow([7, 8, 9])
+        for token in (7, 8, 9):
+            policy.generated(token)
+    assert policy.acceptance > 0.6 and policy.length(4) > 0
 
 
 @pytest.mark.parametrize("quant", ["int4", "int8"])

@@ -1,0 +1,145 @@
+"""The fused decoding step (:mod:`rag.model.step`) bound to a model, and which thread count runs it.
+
+:class:`StepWeights` stacks the per-layer arrays of an int4 model along a
+layer axis and points the modules at views of the stacks (no second copy).
+:class:`DecodeStep` runs a few-token forward pass through the compiled step
+and decides, from what it measures, whether the thread pool pays.
+
+Why measure: on a quiet 2-core machine two threads decode faster than one,
+but the step has ~150 parallel regions per token, each ending in a barrier;
+when another process keeps a core busy, a barrier waits for a descheduled
+thread for up to a scheduler time slice and two threads fall far below one.
+The runner therefore times both kinds of step, keeps the faster, and probes
+the other every ``probe_every`` steps, so it follows the machine's load
+within a few tokens. Both kinds give bit-identical logits, so the choice
+never changes the output.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from rag.model.group_quant import GroupEmbedding, Int4Linear, Int8GroupLinear
+from rag.model.kv_cache import KVCache
+from rag.model.step import step_parallel, step_serial
+
+
+@dataclass
+class StepWeights:
+    """An int4 model's weights as the compiled step takes them."""
+
+    norms: np.ndarray  # float32 (L, 2, D)
+    wqkv: tuple[np.ndarray, np.ndarray, np.ndarray]  # (q, d, m) stacked over layers
+    wo: tuple[np.ndarray, np.ndarray, np.ndarray]
+    wgu: tuple[np.ndarray, np.ndarray, np.ndarray]
+    wdn: tuple[np.ndarray, np.ndarray, np.ndarray]
+    head: tuple[np.ndarray, np.ndarray, np.ndarray]  # final norm (D,), q int8 (NT, G, 32, TILE), d (NT, G, TILE)
+    embed: Int8GroupLinear
+    eps: float
+    n_heads: int
+    ffn_dim: int
+
+    @classmethod
+    def from_model(cls, model: torch.nn.Module) -> StepWeights | None:
+        """Stack ``model``'s layers, or None when it is not an int4 model the step can run."""
+        layers = list(model.layers)
+        if model.quant != "int4" or not isinstance(model.output, Int8GroupLinear):
+            return None
+        if not isinstance(model.embed, GroupEmbedding) or model.embed.table is not model.output:
+            return None
+        linears = {
+            "wqkv": [b.attn.wqkv for b in layers],
+            "wo": [b.attn.wo for b in layers],
+            "wgu": [b.ffn.w_gate_up for b in layers],
+            "wdn": [b.ffn.w_down for b in layers],
+        }
+        if not all(isinstance(m, Int4Linear) for group in linears.values() for m in group):
+            return None
+        stacks = {name: _stack(group) for name, group in linears.items()}
+        norms = np.stack([np.stack([b.attn_norm.weight.numpy(), b.ffn_norm.weight.numpy()]) for b in layers])
+        config = model.config
+        return cls(
+            norms=np.ascontiguousarray(norms, dtype=np.float32),
+            head=(model.norm.weight.numpy(), model.output.q, model.output.d),
+            embed=model.output,
+            eps=float(config.norm_eps),
+            n_heads=config.n_heads,
+            ffn_dim=config.ffn_dim,
+            **stacks,
+        )
+
+
+def _stack(linears: list[Int4Linear]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Stack the layers' (q, d, m) and make each module use its slice of the stacks."""
+    q, d, m = (np.stack([getattr(lin, name) for lin in linears]) for name in ("q", "d", "m"))
+    for i, lin in enumerate(linears):
+        lin.q, lin.d, lin.m = q[i], d[i], m[i]
+    return q, d, m
+
+
+class DecodeStep:
+    """Runs few-token forward passes of one sequence through the compiled step.
+
+    Args:
+        weights: the stacked weights.
+        threads: the most threads a step may use (1 never touches the pool).
+        probe_every: steps between two trials of the kind not in use.
+    """
+
+    def __init__(self, weights: StepWeights, threads: int = 1, probe_every: int = 32) -> None:
+        self.weights = weights
+        self.threads = max(1, threads)
+        self.probe_every = probe_every
+        self.use_pool = self.threads > 1
+        self._times: dict[bool, list[float]] = {False: [], True: []}  # recent one-token step seconds, serial / pool
+        self._count = 0
+
+    def __call__(self, tokens: torch.Tensor, cache: KVCache, rot: np.ndarray, n_out: int) -> torch.Tensor:
+        """Logits float32 (1, n_out, vocab) of the last ``n_out`` of ``tokens`` (int64 (1, T)); advances the cache."""
+        T = tokens.shape[1]
+        pool = self._choose() if T == 1 else self.use_pool
+        t0 = time.perf_counter()
+        logits = self._run(pool, tokens, cache, rot, n_out)
+        if T == 1:  # the choice is made on single-token steps, the most frequent and comparable ones
+            self._record(pool, time.perf_counter() - t0)
+        return logits
+
+    def _run(self, pool: bool, tokens: torch.Tensor, cache: KVCache, rot: np.ndarray, n_out: int) -> torch.Tensor:
+        w = self.weights
+        start, T = cache.length, tokens.shape[1]
+        cache.reserve(start + T)
+        h = np.ascontiguousarray(w.embed.rows(tokens[0]).numpy(), dtype=np.float32)
+        logits = torch.empty(n_out, w.embed.out_features)
+        k, v = cache.arrays()
+        step, chunks = (step_parallel, 4 * self.threads) if pool else (step_serial, 1)
+        step(h, start, rot, w.norms, w.eps, w.wqkv, w.wo, w.wgu, w.wdn, k[:, 0], v[:, 0], w.n_heads, w.ffn_dim,
+             w.head, chunks, logits.numpy())
+        cache.length = start + T
+        return logits[None]
+
+    def warm_up(self, cache: KVCache, rot: np.ndarray) -> None:
+        """Load (or compile) both kinds of step now, so the first request does not pay for it."""
+        for pool in {False, self.threads > 1}:
+            self._run(pool, torch.zeros(1, 1, dtype=torch.long), cache, rot, 1)
+            cache.length = 0
+
+    def _choose(self) -> bool:
+        if self.threads == 1:
+            return False
+        self._count += 1
+        if self._count % self.probe_every == 0 or len(self._times[not self.use_pool]) < 2:
+            return not self.use_pool  # a probe of the other kind
+        return self.use_pool
+
+    def _record(self, pool: bool, seconds: float) -> None:
+        times = self._times[pool]
+        times.append(seconds)
+        del times[:-3]
+        other = self._times[not pool]
+        if times and other:
+            self.use_pool = float(np.median(self._times[True])) < float(np.median(self._times[False]))
+

@@ -1,0 +1,246 @@
+"""One numba call per decoding step: every layer of a few-token forward pass of one sequence.
+
+A decoded token through :class:`~rag.model.model.LlamaModel`'s modules costs
+about 400 Python-level calls (norms, projections, attention, adds); at ~10 ms
+per token they took a quarter of it. :func:`step_serial` runs the same
+computation, for int4 weights (the default mode) and a single sequence, as one
+compiled call: embedding rows in, logits out, the KV cache written in place.
+
+The layers' weights are stacked along a leading layer axis (the modules keep
+views of the stacks, so nothing is held twice). The matrix products keep the
+tile layout of :mod:`rag.model.group_quant` but accumulate in 16-bit lanes:
+a 4-bit weight times an int8 activation is at most 15 * 127, and sums of
+eight pairs of them fit in int16, so each group of 32 is two int16 partial
+sums, exact, then converted to float and added. 16-bit lanes do twice the work
+of the 32-bit ones per instruction, which is what AVX2 CPUs need. Every
+token's row is computed alone and in a fixed order, so logits are
+bit-identical whether a token is decoded alone or verified among a draft, and
+whether the step runs on one thread or several (:func:`step_parallel`); the
+tests hold that.
+
+Threads: :func:`step_parallel` splits each product's row tiles into
+``chunks`` parts on numba's thread pool; :func:`step_serial` runs on the
+calling thread and touches no pool. :class:`rag.model.threads.StepRunner`
+picks between them from measured step times.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numba import prange
+
+from rag.model.fused import attend_head, exp_inplace, write_kv
+from rag.model.group_quant import _quantize_activations
+
+
+@numba.njit(fastmath=True, cache=True, nogil=True)
+def _q4_tiles(q, d, m, xq, xd, xs, t0, t1, out) -> None:  # noqa: ANN001
+    # q uint8 (NT, G, 16, TILE); d, m float32 (NT, G, TILE); xq int8 (T, K); xd, xs float32 (T, G)
+    # out float32 (T, NT * TILE): columns of tiles t0..t1-1
+    _, G, _, TL = q.shape
+    T = xq.shape[0]
+    lo = np.empty(TL, np.int16)
+    hi = np.empty(TL, np.int16)
+    s1 = np.empty((T, TL), np.int16)
+    s2 = np.empty((T, TL), np.int16)
+    acc = np.empty((T, TL), np.float32)
+    for t in range(t0, t1):
+        for i in range(T):
+            for n in range(TL):
+                acc[i, n] = 0
+        for g in range(G):
+            for i in range(T):
+                for n in range(TL):
+                    s1[i, n] = 0
+                    s2[i, n] = 0
+            for j in range(8):
+                for n in range(TL):
+                    b = q[t, g, j, n]
+                    lo[n] = b & 15
+                    hi[n] = b >> 4
+                for i in range(T):
+                    xa = np.int16(xq[i, g * 32 + j])
+                    xb = np.int16(xq[i, g * 32 + j + 16])
+                    for n in range(TL):
+                        s1[i, n] += lo[n] * xa + hi[n] * xb
+            for j in range(8, 16):
+                for n in range(TL):
+                    b = q[t, g, j, n]
+                    lo[n] = b & 15
+                    hi[n] = b >> 4
+                for i in range(T):
+                    xa = np.int16(xq[i, g * 32 + j])
+                    xb = np.int16(xq[i, g * 32 + j + 16])
+                    for n in range(TL):
+                        s2[i, n] += lo[n] * xa + hi[n] * xb
+            for i in range(T):
+                dx, sx = xd[i, g], xs[i, g]
+                for n in range(TL):
+                    s = np.float32(s1[i, n]) + np.float32(s2[i, n])  # exact: |s| < 2^24
+                    acc[i, n] += d[t, g, n] * dx * s + m[t, g, n] * sx
+        for i in range(T):
+            for n in range(TL):
+                out[i, t * TL + n] = acc[i, n]
+
+
+@numba.njit(fastmath=True, cache=True, nogil=True)
+def _q8_tiles(q, d, xq, xd, t0, t1, out) -> None:  # noqa: ANN001
+    # q int8 (NT, G, 32, TILE); d float32 (NT, G, TILE); xq int8 (T, K); xd float32 (T, G)
+    # A pair of int8 products is at most 2 * 128 * 127 < 2^15: summed in int16, then widened.
+    _, G, _, TL = q.shape
+    T = xq.shape[0]
+    a = np.empty(TL, np.int16)
+    b = np.empty(TL, np.int16)
+    s = np.empty((T, TL), np.int32)
+    acc = np.empty((T, TL), np.float32)
+    for t in range(t0, t1):
+        for i in range(T):
+            for n in range(TL):
+                acc[i, n] = 0
+        for g in range(G):
+            for i in range(T):
+                for n in range(TL):
+                    s[i, n] = 0
+            for j in range(0, 32, 2):
+                for n in range(TL):
+                    a[n] = q[t, g, j, n]
+                    b[n] = q[t, g, j + 1, n]
+                for i in range(T):
+                    xa = np.int16(xq[i, g * 32 + j])
+                    xb = np.int16(xq[i, g * 32 + j + 1])
+                    for n in range(TL):
+                        s[i, n] += np.int16(a[n] * xa + b[n] * xb)
+            for i in range(T):
+                dx = xd[i, g]
+                for n in range(TL):
+                    acc[i, n] += d[t, g, n] * dx * np.float32(s[i, n])
+        for i in range(T):
+            for n in range(TL):
+                out[i, t * TL + n] = acc[i, n]
+
+
+@numba.njit(inline="always")
+def _q4_matmul(q, d, m, x, chunks, out) -> None:  # noqa: ANN001
+    xq, xd, xs = _quantize_activations(x)
+    nt = q.shape[0]
+    parts = min(chunks, nt)
+    for c in prange(parts):
+        _q4_tiles(q, d, m, xq, xd, xs, c * nt // parts, (c + 1) * nt // parts, out)
+
+
+@numba.njit(inline="always")
+def _q8_matmul(q, d, x, chunks, out) -> None:  # noqa: ANN001
+    xq, xd, _ = _quantize_activations(x)
+    nt = q.shape[0]
+    parts = min(chunks, nt)
+    for c in prange(parts):
+        _q8_tiles(q, d, xq, xd, c * nt // parts, (c + 1) * nt // parts, out)
+
+
+@numba.njit(fastmath=True, cache=True, nogil=True)
+def _rms_norm(x, weight, eps, out) -> None:  # noqa: ANN001
+    # x, out float32 (T, D); weight float32 (D,)
+    T, D = x.shape
+    for i in range(T):
+        ss = np.float32(0.0)
+        for j in range(D):
+            ss += x[i, j] * x[i, j]
+        r = np.float32(1.0) / np.sqrt(ss / np.float32(D) + np.float32(eps))
+        for j in range(D):
+            out[i, j] = x[i, j] * r * weight[j]
+
+
+@numba.njit(fastmath=True, cache=True, nogil=True)
+def _swiglu(gate_up, width, out) -> None:  # noqa: ANN001
+    # gate_up float32 (T, >= 2 * width): gate then up; out float32 (T, width) = silu(gate) * up
+    T = out.shape[0]
+    e = np.empty(width, np.float32)
+    for i in range(T):
+        for j in range(width):
+            e[j] = -gate_up[i, j]
+        exp_inplace(e)
+        for j in range(width):
+            out[i, j] = gate_up[i, j] / (np.float32(1.0) + e[j]) * gate_up[i, width + j]
+
+
+@numba.njit(inline="always")
+def _attention(qkv, rot, k_cache, v_cache, start, n_heads, out) -> None:  # noqa: ANN001
+    write_kv(qkv, rot, k_cache, v_cache, start, n_heads)
+    T = qkv.shape[0]
+    rep = n_heads // k_cache.shape[0]
+    for job in prange(T * n_heads):
+        attend_head(qkv, rot, k_cache, v_cache, start, job // n_heads, job % n_heads, rep, out)
+
+
+@numba.njit(inline="always")
+def _forward(  # noqa: ANN001
+    h, start, rot, norms, eps, wqkv, wo, wgu, wdn, k_cache, v_cache, n_heads, ffn_dim, head, chunks, logits
+) -> None:
+    T, D = h.shape
+    L = norms.shape[0]
+    TL = wqkv[0].shape[4]
+    xn = np.empty((T, D), np.float32)
+    qkv = np.empty((T, wqkv[0].shape[1] * TL), np.float32)
+    att = np.empty((T, n_heads * k_cache.shape[2]), np.float32)
+    o = np.empty((T, wo[0].shape[1] * TL), np.float32)
+    gu = np.empty((T, wgu[0].shape[1] * TL), np.float32)
+    hidden = np.empty((T, ffn_dim), np.float32)
+    dn = np.empty((T, wdn[0].shape[1] * TL), np.float32)
+    for layer in range(L):
+        _rms_norm(h, norms[layer, 0], eps, xn)
+        _q4_matmul(wqkv[0][layer], wqkv[1][layer], wqkv[2][layer], xn, chunks, qkv)
+        _attention(qkv, rot, k_cache[layer], v_cache[layer], start, n_heads, att)
+        _q4_matmul(wo[0][layer], wo[1][layer], wo[2][layer], att, chunks, o)
+        for i in range(T):
+            for j in range(D):
+                h[i, j] += o[i, j]
+        _rms_norm(h, norms[layer, 1], eps, xn)
+        _q4_matmul(wgu[0][layer], wgu[1][layer], wgu[2][layer], xn, chunks, gu)
+        _swiglu(gu, ffn_dim, hidden)
+        _q4_matmul(wdn[0][layer], wdn[1][layer], wdn[2][layer], hidden, chunks, dn)
+        for i in range(T):
+            for j in range(D):
+                h[i, j] += dn[i, j]
+    n_out = logits.shape[0]
+    last = np.empty((n_out, D), np.float32)
+    _rms_norm(h[T - n_out :], head[0], eps, last)
+    full = np.empty((n_out, head[1].shape[0] * TL), np.float32)
+    _q8_matmul(head[1], head[2], last, chunks, full)
+    V = logits.shape[1]
+    for i in range(n_out):
+        for j in range(V):
+            logits[i, j] = full[i, j]
+
+
+@numba.njit(fastmath=True, cache=True, nogil=True)
+def step_serial(  # noqa: ANN001
+    h, start, rot, norms, eps, wqkv, wo, wgu, wdn, k_cache, v_cache, n_heads, ffn_dim, head, chunks, logits
+) -> None:
+    """One forward pass of T new tokens of one sequence, on the calling thread.
+
+    Args:
+        h: float32 (T, D), the new tokens' embeddings; overwritten (the residual stream).
+        start: position of the first new token; the cache holds positions 0..start-1.
+        rot: float32 (T, hd // 2, 2), (cos, sin) of the new positions.
+        norms: float32 (L, 2, D): each layer's attention and feed-forward RMSNorm weights.
+        eps: the RMSNorm epsilon.
+        wqkv, wo, wgu, wdn: (q, d, m) stacks (L, NT, G, 16, TILE), (L, NT, G, TILE) x 2 of the
+            fused Q/K/V, output, fused gate/up and down projections (Q scaled by 1/sqrt(hd)).
+        k_cache, v_cache: float32 (L, KV, hd, max_len) and (L, KV, max_len, hd) of this sequence; written at
+            start..start+T-1.
+        n_heads: query heads.
+        ffn_dim: the feed-forward width.
+        head: (final norm float32 (D,), q int8 (NT, G, 32, TILE), d float32 (NT, G, TILE)) of the output layer.
+        chunks: parts each product's tiles are cut into (1 here).
+        logits: float32 (n_out, vocab): receives the logits of the last n_out tokens.
+    """
+    _forward(h, start, rot, norms, eps, wqkv, wo, wgu, wdn, k_cache, v_cache, n_heads, ffn_dim, head, chunks, logits)
+
+
+@numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)
+def step_parallel(  # noqa: ANN001
+    h, start, rot, norms, eps, wqkv, wo, wgu, wdn, k_cache, v_cache, n_heads, ffn_dim, head, chunks, logits
+) -> None:
+    """:func:`step_serial` with each product's tiles cut into ``chunks`` parts on numba's thread pool."""
+    _forward(h, start, rot, norms, eps, wqkv, wo, wgu, wdn, k_cache, v_cache, n_heads, ffn_dim, head, chunks, logits)
