@@ -49,7 +49,7 @@ class TorchGenerator(Generator):
             raise ConfigError(f"threads must be at least 1, got {threads}")
         _set_threads(self.threads)
         t0 = time.perf_counter()
-        self.model, self.tokenizer = load_gguf(gguf_path, quant)
+        self.model, self.tokenizer = load_gguf(gguf_path, quant, threads=self.threads)
         self.load_seconds = time.perf_counter() - t0
         self.quant = quant
         self.decoder = Decoder(self.model, self.tokenizer)
