@@ -10,15 +10,19 @@ but the step has ~150 parallel regions per token, each ending in a barrier;
 when another process keeps a core busy, a barrier waits for a descheduled
 thread for up to a scheduler time slice and two threads fall far below one.
 The runner therefore times both kinds of step, keeps the faster, and probes
-the other every ``probe_every`` steps, so it follows the machine's load
-within a few tokens. Both kinds give bit-identical logits, so the choice
+the other now and then (less and less often while the probes lose, since a
+probe of the pool on a loaded machine is a slow step), so it follows the
+machine's load: at once when the kind in use slows down, within the probe
+interval when the other would speed up. Both kinds give bit-identical logits, so the choice
 never changes the output.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -81,22 +85,59 @@ def _stack(linears: list[Int4Linear]) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return q, d, m
 
 
+class SpareCpus:
+    """How many CPUs the rest of the machine left idle since the last call (Linux; None elsewhere).
+
+    Busy time of every CPU (``/proc/stat``) minus the calling thread's own CPU
+    time, over the wall time between two calls: what other processes, and this
+    process's other threads (an ingest's embedder), took.
+    """
+
+    def __init__(self) -> None:
+        self._cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        self._last = self._sample()
+
+    @staticmethod
+    def _sample() -> tuple[float, float, float] | None:
+        try:
+            fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+        except OSError:
+            return None
+        ticks = [int(f) for f in fields]
+        busy = (sum(ticks[:8]) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # all but idle and iowait
+        return time.perf_counter(), busy, time.thread_time()
+
+    def __call__(self) -> float | None:
+        now = self._sample()
+        last, self._last = self._last, now
+        if now is None or last is None or now[0] - last[0] < 0.05:
+            return None
+        others = max(0.0, (now[1] - last[1]) - (now[2] - last[2]))
+        return self._cpus - 1 - others / (now[0] - last[0])  # CPUs beside the one this thread runs on
+
+
 class DecodeStep:
     """Runs few-token forward passes of one sequence through the compiled step.
 
     Args:
         weights: the stacked weights.
         threads: the most threads a step may use (1 never touches the pool).
-        probe_every: steps between two trials of the kind not in use.
+        probe_every: steps before the first trial of the kind not in use; the interval doubles (up to
+            ``max_interval``) each time a trial loses, and resets when the choice changes.
     """
 
-    def __init__(self, weights: StepWeights, threads: int = 1, probe_every: int = 32) -> None:
+    def __init__(
+        self, weights: StepWeights, threads: int = 1, probe_every: int = 32, max_interval: int = 1024
+    ) -> None:
         self.weights = weights
         self.threads = max(1, threads)
-        self.probe_every = probe_every
-        self.use_pool = self.threads > 1
+        self.probe_every, self.max_interval = probe_every, max_interval
+        self.use_pool = False  # one thread until the pool has shown it is faster
         self._times: dict[bool, list[float]] = {False: [], True: []}  # recent one-token step seconds, serial / pool
-        self._count = 0
+        self._interval = probe_every  # steps between probes: doubles each time a probe loses
+        self._countdown = 0  # the first look at the pool comes right after two one-thread steps
+        self._probing = 0  # pool steps left in the current probe
+        self._spare = SpareCpus()
 
     def __call__(self, tokens: torch.Tensor, cache: KVCache, rot: np.ndarray, n_out: int) -> torch.Tensor:
         """Logits float32 (1, n_out, vocab) of the last ``n_out`` of ``tokens`` (int64 (1, T)); advances the cache."""
@@ -128,18 +169,44 @@ class DecodeStep:
             cache.length = 0
 
     def _choose(self) -> bool:
+        """Which kind runs the next one-token step: the faster one, or a probe of the other."""
         if self.threads == 1:
             return False
-        self._count += 1
-        if self._count % self.probe_every == 0 or len(self._times[not self.use_pool]) < 2:
-            return not self.use_pool  # a probe of the other kind
-        return self.use_pool
+        if len(self._times[False]) < 2:  # measure one thread first
+            return False
+        if self._probing:  # a probe of the pool lasts two steps: the first wakes its threads
+            return True
+        self._countdown -= 1
+        if self._countdown > 0:
+            return self.use_pool
+        if self.use_pool:
+            return False  # a probe of one thread
+        spare = self._spare()  # CPU left over by others since the last look
+        if spare is not None and spare < self.threads - 1.5:
+            self._lost()  # the pool's other threads would queue behind busy CPUs: do not even try
+            return False
+        self._probing = 2
+        return True
 
     def _record(self, pool: bool, seconds: float) -> None:
         times = self._times[pool]
         times.append(seconds)
         del times[:-3]
-        other = self._times[not pool]
-        if times and other:
-            self.use_pool = float(np.median(self._times[True])) < float(np.median(self._times[False]))
+        if pool and self._probing:
+            self._probing -= 1
+            if self._probing:
+                return
+        if not self._times[True] or len(self._times[False]) < 2:
+            return
+        faster = float(np.median(self._times[True][-2:])) < float(np.median(self._times[False]))
+        probe = pool != self.use_pool
+        if faster != self.use_pool:  # the other kind is now faster (a probe won, or the kind in use slowed down)
+            self.use_pool, self._interval = faster, self.probe_every
+            self._countdown = self._interval
+        elif probe:
+            self._lost()
 
+    def _lost(self) -> None:
+        """A probe lost (or was not worth trying): probe less often while the machine stays as it is."""
+        self._interval = min(2 * self._interval, self.max_interval)
+        self._countdown = self._interval

@@ -75,12 +75,27 @@ def test_short_prompts_and_drafts_take_the_step_and_match_one_at_a_time(int4):
 
 def test_runner_keeps_the_faster_kind_and_probes_the_other(int4):
     step = DecodeStep(int4[0].decode_step.weights, threads=2, probe_every=4)
+    step._spare = lambda: 1.0  # the other CPU is idle
     chosen = []
     for pooled_seconds in [0.010] * 12 + [0.050] * 20:  # the pool gets slow: a neighbour took a core
         pool = step._choose()
         chosen.append(pool)
         step._record(pool, pooled_seconds if pool else 0.020)
-    assert chosen[6:10].count(True) >= 3  # quiet: the pool is faster and used
-    assert chosen[-8:].count(False) >= 6  # loaded: one thread, with an occasional probe
+    assert chosen[:2] == [False, False]  # one thread is measured first
+    assert chosen[6:12].count(True) >= 5  # quiet: the pool is faster and used
+    assert chosen[13:16] == [False] * 3  # loaded: one thread at once...
+    assert chosen[14:].count(True) <= 4  # ...and two-step probes of the pool, further and further apart
     single = DecodeStep(int4[0].decode_step.weights, threads=1)
     assert not any(single._choose() for _ in range(40))
+
+
+def test_runner_does_not_try_the_pool_while_other_work_holds_the_cpus(int4):
+    step = DecodeStep(int4[0].decode_step.weights, threads=2, probe_every=4)
+    step._spare = lambda: 0.1  # a neighbour keeps the other CPU busy
+    chosen = []
+    for _ in range(200):
+        pool = step._choose()
+        chosen.append(pool)
+        step._record(pool, 0.010 if pool else 0.020)  # the pool would even look faster
+    assert not any(chosen)
+    assert step._interval == step.max_interval or step._interval > 64  # and it looks less and less often
