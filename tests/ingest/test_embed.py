@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import threading
 
 import numpy as np
+import pytest
+
+from ingest.embed import BACKGROUND_NICE, _background
 
 
 def test_a_query_never_waits_for_an_ingest_block(embedder):
@@ -48,3 +53,12 @@ def test_the_query_path_leaves_the_thread_count_as_it_was(embedder):
     before = torch.get_num_threads()
     embedder.embed_query("a question")
     assert torch.get_num_threads() == before
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are a Linux feature")
+def test_passages_are_embedded_at_background_priority(embedder):
+    vectors = embedder.embed(["a passage about dragons", "another about mountains"])
+    assert vectors.shape == (2, embedder.dim)
+    nice = _background().submit(lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id())).result()
+    assert nice >= BACKGROUND_NICE  # the ingest yields to decoding and queries
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) < BACKGROUND_NICE  # the caller keeps its own
