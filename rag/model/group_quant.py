@@ -3,6 +3,7 @@
 Weights stay in the GGUF's own block formats, so nothing is re-quantized:
 a group of 32 values of a row has a scale ``d`` and, for 4-bit, a minimum
 ``m``: ``w = d * q + m`` (q in 0..15) or ``w = d * q`` (q in -127..127).
+Scales stay half precision, as in the file (:mod:`rag.model.half`).
 
 Layout: rows are cut into tiles of ``TILE`` rows and within a tile the values
 are stored transposed, ``q[tile, group, j, row]``, so the innermost loop runs
@@ -36,6 +37,7 @@ import torch.nn.functional as F
 from numba import prange
 from torch import nn
 
+from rag.model.half import from_half, to_half, widen
 from rag.model.quants import QK
 
 TILE = 64
@@ -73,7 +75,7 @@ def _quantize_activations(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nda
 
 @numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)
 def _q4_matmul(q: np.ndarray, d: np.ndarray, m: np.ndarray, x: np.ndarray, out: np.ndarray) -> None:
-    # q uint8 (NT, G, 16, TILE); d, m float32 (NT, G, TILE); x float32 (M, G * 32); out float32 (M, NT * TILE)
+    # q uint8 (NT, G, 16, TILE); d, m uint16 half bits (NT, G, TILE); x float32 (M, G * 32); out float32 (M, NT * TILE)
     NT, G, _, T = q.shape
     xq, xd, xs = _quantize_activations(x)
     for t in prange(NT):
@@ -91,14 +93,14 @@ def _q4_matmul(q: np.ndarray, d: np.ndarray, m: np.ndarray, x: np.ndarray, out: 
                         s[n] += (b & 15) * xa + (b >> 4) * xb
                 dx, sx = xd[i, g], xs[i, g]
                 for n in range(T):
-                    acc[n] += d[t, g, n] * dx * np.float32(s[n]) + m[t, g, n] * sx
+                    acc[n] += widen(d[t, g, n]) * dx * np.float32(s[n]) + widen(m[t, g, n]) * sx
             for n in range(T):
                 out[i, t * T + n] = acc[n]
 
 
 @numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)
 def _q8_matmul(q: np.ndarray, d: np.ndarray, x: np.ndarray, out: np.ndarray) -> None:
-    # q int8 (NT, G, 32, TILE); d float32 (NT, G, TILE); x float32 (M, G * 32); out float32 (M, NT * TILE)
+    # q int8 (NT, G, 32, TILE); d uint16 half bits (NT, G, TILE); x float32 (M, G * 32); out float32 (M, NT * TILE)
     NT, G, _, T = q.shape
     xq, xd, _ = _quantize_activations(x)
     for t in prange(NT):
@@ -114,35 +116,37 @@ def _q8_matmul(q: np.ndarray, d: np.ndarray, x: np.ndarray, out: np.ndarray) -> 
                         s[n] += np.int32(q[t, g, j, n]) * xa
                 dx = xd[i, g]
                 for n in range(T):
-                    acc[n] += d[t, g, n] * dx * np.float32(s[n])
+                    acc[n] += widen(d[t, g, n]) * dx * np.float32(s[n])
             for n in range(T):
                 out[i, t * T + n] = acc[n]
 
 
 @numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)
 def _q4_dequantize(q: np.ndarray, d: np.ndarray, m: np.ndarray, out: np.ndarray) -> None:
-    # q uint8 (NT, G, 16, TILE); d, m float32 (NT, G, TILE); out float32 (NT * TILE, G * 32)
+    # q uint8 (NT, G, 16, TILE); d, m uint16 half bits (NT, G, TILE); out float32 (NT * TILE, G * 32)
     NT, G, _, T = q.shape
     for t in prange(NT):
         for n in range(T):
             row = out[t * T + n]
             for g in range(G):
+                dd, mm = widen(d[t, g, n]), widen(m[t, g, n])
                 for j in range(16):
                     b = q[t, g, j, n]
-                    row[g * 32 + j] = d[t, g, n] * np.float32(b & 15) + m[t, g, n]
-                    row[g * 32 + j + 16] = d[t, g, n] * np.float32(b >> 4) + m[t, g, n]
+                    row[g * 32 + j] = dd * np.float32(b & 15) + mm
+                    row[g * 32 + j + 16] = dd * np.float32(b >> 4) + mm
 
 
 @numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)
 def _q8_dequantize(q: np.ndarray, d: np.ndarray, out: np.ndarray) -> None:
-    # q int8 (NT, G, 32, TILE); d float32 (NT, G, TILE); out float32 (NT * TILE, G * 32)
+    # q int8 (NT, G, 32, TILE); d uint16 half bits (NT, G, TILE); out float32 (NT * TILE, G * 32)
     NT, G, _, T = q.shape
     for t in prange(NT):
         for n in range(T):
             row = out[t * T + n]
             for g in range(G):
+                dd = widen(d[t, g, n])
                 for j in range(32):
-                    row[g * 32 + j] = d[t, g, n] * np.float32(q[t, g, j, n])
+                    row[g * 32 + j] = dd * np.float32(q[t, g, j, n])
 
 
 def quantize_q8_groups(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -168,7 +172,7 @@ class GroupQuantLinear(nn.Module, ABC):
 
     out_features: int
     in_features: int
-    d: np.ndarray  # float32 (NT, G, TILE) group scales
+    d: np.ndarray  # uint16 (NT, G, TILE): group scales as half-precision bits
 
     @abstractmethod
     def _dequantize_tiles(self, tiles: slice) -> np.ndarray:
@@ -209,7 +213,7 @@ class Int4Linear(GroupQuantLinear):
         super().__init__()
         self.out_features, groups = d.shape
         self.in_features = groups * QK
-        self.q, self.d, self.m = _tiles(nibbles), _tiles(d), _tiles(m)
+        self.q, self.d, self.m = _tiles(nibbles), _tiles(to_half(d)), _tiles(to_half(m))
 
     @classmethod
     def from_q4_1(cls, raw: np.ndarray, in_features: int, scaled_rows: int = 0, row_scale: float = 1.0) -> Int4Linear:
@@ -255,7 +259,7 @@ class Int8GroupLinear(GroupQuantLinear):
         super().__init__()
         self.out_features, groups = d.shape
         self.in_features = groups * QK
-        self.q, self.d = _tiles(q), _tiles(d)
+        self.q, self.d = _tiles(q), _tiles(to_half(d))
 
     @classmethod
     def from_q8_0(cls, raw: np.ndarray, in_features: int) -> Int8GroupLinear:
@@ -286,7 +290,7 @@ class Int8GroupLinear(GroupQuantLinear):
         flat = ids.reshape(-1).numpy()
         tile, pos = flat // TILE, flat % TILE
         q = self.q[tile, :, :, pos].astype(np.float32)  # (n, G, 32)
-        w = q * self.d[tile, :, pos][..., None]
+        w = q * from_half(self.d[tile, :, pos])[..., None]
         return torch.from_numpy(w.reshape(*ids.shape, self.in_features))
 
     def _dequantize_tiles(self, tiles: slice) -> np.ndarray:
