@@ -94,7 +94,7 @@ class SpareCpus:
     """
 
     def __init__(self) -> None:
-        self._cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        self.cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         self._last = self._sample()
 
     @staticmethod
@@ -113,7 +113,7 @@ class SpareCpus:
         if now is None or last is None or now[0] - last[0] < 0.05:
             return None
         others = max(0.0, (now[1] - last[1]) - (now[2] - last[2]))
-        return self._cpus - 1 - others / (now[0] - last[0])  # CPUs beside the one this thread runs on
+        return self.cpus - 1 - others / (now[0] - last[0])  # CPUs beside the one this thread runs on
 
 
 class DecodeStep:
@@ -142,9 +142,11 @@ class DecodeStep:
     def __call__(self, tokens: torch.Tensor, cache: KVCache, rot: np.ndarray, n_out: int) -> torch.Tensor:
         """Logits float32 (1, n_out, vocab) of the last ``n_out`` of ``tokens`` (int64 (1, T)); advances the cache."""
         T = tokens.shape[1]
-        pool = self._choose() if T == 1 else self.use_pool
+        pool = self._choose() if T == 1 else self._choose_long()
         t0 = time.perf_counter()
         logits = self._run(pool, tokens, cache, rot, n_out)
+        if pool:  # the pool's own threads just ran: count other work from here on
+            self._spare = SpareCpus()
         if T == 1:  # the choice is made on single-token steps, the most frequent and comparable ones
             self._record(pool, time.perf_counter() - t0)
         return logits
@@ -167,6 +169,7 @@ class DecodeStep:
         for pool in {False, self.threads > 1}:
             self._run(pool, torch.zeros(1, 1, dtype=torch.long), cache, rot, 1)
             cache.length = 0
+        self._spare = SpareCpus()  # what the warm-up's own threads did is not load
 
     def _choose(self) -> bool:
         """Which kind runs the next one-token step: the faster one, or a probe of the other."""
@@ -187,6 +190,16 @@ class DecodeStep:
             return False
         self._probing = 2
         return True
+
+    def _choose_long(self) -> bool:
+        """The kind for a pass of several tokens (a short prompt, a draft): the one in use, or before any step
+        of the pool has been timed, the pool when the other CPUs are idle (a prompt has work enough to share)."""
+        if self.threads == 1 or self.use_pool or self._times[True]:
+            return self.use_pool
+        spare = self._spare()
+        if spare is None:  # too soon after the last look: the one-minute load average (this process counts)
+            spare = self._spare.cpus - os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+        return spare >= self.threads - 1.5
 
     def _record(self, pool: bool, seconds: float) -> None:
         times = self._times[pool]
