@@ -36,171 +36,89 @@ from rag.model.half import widen
 
 
 @numba.njit(fastmath=True, cache=True, nogil=True)
-def _q4_tiles_one(q, d, m, xq, xd, xs, t0, t1, out) -> None:  # noqa: ANN001
-    # _q4_tiles for one token row: the weights are unpacked in the loop that multiplies them, with nothing
-    # staged through memory (1.7x faster alone; the same sums and the same float expression, so the
-    # same result as a row of a longer input).
+def _q4_tile(q, d, m, xq, xd, xs, t, i, s1, s2, acc, dd, mm, out) -> None:  # noqa: ANN001
+    # Token row i times tile t: out[i, t*TILE:(t+1)*TILE]. The weights are unpacked in the loop that
+    # multiplies them, with nothing staged through memory; a tile (18 KB at 576 inputs) stays in L1
+    # while the other rows of a draft reuse it.
     _, G, _, TL = q.shape
+    for n in range(TL):
+        acc[n] = 0
+    for g in range(G):
+        for n in range(TL):
+            s1[n] = 0
+            s2[n] = 0
+        for j in range(8):
+            xa = np.int16(xq[i, g * 32 + j])
+            xb = np.int16(xq[i, g * 32 + j + 16])
+            for n in range(TL):
+                b = np.int16(q[t, g, j, n])
+                s1[n] += (b & 15) * xa + (b >> 4) * xb
+        for j in range(8, 16):
+            xa = np.int16(xq[i, g * 32 + j])
+            xb = np.int16(xq[i, g * 32 + j + 16])
+            for n in range(TL):
+                b = np.int16(q[t, g, j, n])
+                s2[n] += (b & 15) * xa + (b >> 4) * xb
+        dx, sx = xd[i, g], xs[i, g]
+        for n in range(TL):
+            dd[n] = widen(d[t, g, n])
+            mm[n] = widen(m[t, g, n])
+        for n in range(TL):
+            s = np.float32(s1[n]) + np.float32(s2[n])  # exact: |s| < 2^24
+            acc[n] += dd[n] * dx * s + mm[n] * sx
+    for n in range(TL):
+        out[i, t * TL + n] = acc[n]
+
+
+@numba.njit(fastmath=True, cache=True, nogil=True)
+def _q4_tiles(q, d, m, xq, xd, xs, t0, t1, out) -> None:  # noqa: ANN001
+    # q uint8 (NT, G, 16, TILE); d, m uint16 half bits (NT, G, TILE); xq int8 (T, K); xd, xs float32 (T, G)
+    # out float32 (T, NT * TILE): columns of tiles t0..t1-1, each row by the same code whatever T is
+    TL = q.shape[3]
     s1 = np.empty(TL, np.int16)
     s2 = np.empty(TL, np.int16)
     acc = np.empty(TL, np.float32)
     dd = np.empty(TL, np.float32)
     mm = np.empty(TL, np.float32)
     for t in range(t0, t1):
-        for n in range(TL):
-            acc[n] = 0
-        for g in range(G):
-            for n in range(TL):
-                s1[n] = 0
-                s2[n] = 0
-            for j in range(8):
-                xa = np.int16(xq[0, g * 32 + j])
-                xb = np.int16(xq[0, g * 32 + j + 16])
-                for n in range(TL):
-                    b = np.int16(q[t, g, j, n])
-                    s1[n] += (b & 15) * xa + (b >> 4) * xb
-            for j in range(8, 16):
-                xa = np.int16(xq[0, g * 32 + j])
-                xb = np.int16(xq[0, g * 32 + j + 16])
-                for n in range(TL):
-                    b = np.int16(q[t, g, j, n])
-                    s2[n] += (b & 15) * xa + (b >> 4) * xb
-            dx, sx = xd[0, g], xs[0, g]
-            for n in range(TL):
-                dd[n] = widen(d[t, g, n])
-                mm[n] = widen(m[t, g, n])
-            for n in range(TL):
-                s = np.float32(s1[n]) + np.float32(s2[n])
-                acc[n] += dd[n] * dx * s + mm[n] * sx
-        for n in range(TL):
-            out[0, t * TL + n] = acc[n]
+        for i in range(xq.shape[0]):
+            _q4_tile(q, d, m, xq, xd, xs, t, i, s1, s2, acc, dd, mm, out)
 
 
 @numba.njit(fastmath=True, cache=True, nogil=True)
-def _q4_tiles(q, d, m, xq, xd, xs, t0, t1, out) -> None:  # noqa: ANN001
-    # q uint8 (NT, G, 16, TILE); d, m uint16 half bits (NT, G, TILE); xq int8 (T, K); xd, xs float32 (T, G)
-    # out float32 (T, NT * TILE): columns of tiles t0..t1-1
+def _q8_tile(q, d, xq, xd, t, i, s, acc, dd, out) -> None:  # noqa: ANN001
+    # Token row i times tile t of an 8-bit matrix; a pair of int8 products is at most 2 * 128 * 127 < 2^15,
+    # so it is summed in int16, then widened.
     _, G, _, TL = q.shape
-    T = xq.shape[0]
-    if T == 1:
-        _q4_tiles_one(q, d, m, xq, xd, xs, t0, t1, out)
-        return
-    lo = np.empty(TL, np.int16)
-    hi = np.empty(TL, np.int16)
-    s1 = np.empty((T, TL), np.int16)
-    s2 = np.empty((T, TL), np.int16)
-    acc = np.empty((T, TL), np.float32)
-    dd = np.empty(TL, np.float32)
-    mm = np.empty(TL, np.float32)
-    for t in range(t0, t1):
-        for i in range(T):
-            for n in range(TL):
-                acc[i, n] = 0
-        for g in range(G):
-            for i in range(T):
-                for n in range(TL):
-                    s1[i, n] = 0
-                    s2[i, n] = 0
-            for j in range(8):
-                for n in range(TL):
-                    b = q[t, g, j, n]
-                    lo[n] = b & 15
-                    hi[n] = b >> 4
-                for i in range(T):
-                    xa = np.int16(xq[i, g * 32 + j])
-                    xb = np.int16(xq[i, g * 32 + j + 16])
-                    for n in range(TL):
-                        s1[i, n] += lo[n] * xa + hi[n] * xb
-            for j in range(8, 16):
-                for n in range(TL):
-                    b = q[t, g, j, n]
-                    lo[n] = b & 15
-                    hi[n] = b >> 4
-                for i in range(T):
-                    xa = np.int16(xq[i, g * 32 + j])
-                    xb = np.int16(xq[i, g * 32 + j + 16])
-                    for n in range(TL):
-                        s2[i, n] += lo[n] * xa + hi[n] * xb
-            for n in range(TL):
-                dd[n] = widen(d[t, g, n])
-                mm[n] = widen(m[t, g, n])
-            for i in range(T):
-                dx, sx = xd[i, g], xs[i, g]
-                for n in range(TL):
-                    s = np.float32(s1[i, n]) + np.float32(s2[i, n])  # exact: |s| < 2^24
-                    acc[i, n] += dd[n] * dx * s + mm[n] * sx
-        for i in range(T):
-            for n in range(TL):
-                out[i, t * TL + n] = acc[i, n]
-
-
-@numba.njit(fastmath=True, cache=True, nogil=True)
-def _q8_tiles_one(q, d, xq, xd, t0, t1, out) -> None:  # noqa: ANN001
-    # _q8_tiles for one token row, nothing staged through memory (as _q4_tiles_one).
-    _, G, _, TL = q.shape
-    s = np.empty(TL, np.int32)
-    acc = np.empty(TL, np.float32)
-    dd = np.empty(TL, np.float32)
-    for t in range(t0, t1):
+    for n in range(TL):
+        acc[n] = 0
+    for g in range(G):
         for n in range(TL):
-            acc[n] = 0
-        for g in range(G):
+            s[n] = 0
+        for j in range(0, 32, 2):
+            xa = np.int16(xq[i, g * 32 + j])
+            xb = np.int16(xq[i, g * 32 + j + 1])
             for n in range(TL):
-                s[n] = 0
-            for j in range(0, 32, 2):
-                xa = np.int16(xq[0, g * 32 + j])
-                xb = np.int16(xq[0, g * 32 + j + 1])
-                for n in range(TL):
-                    s[n] += np.int16(np.int16(q[t, g, j, n]) * xa + np.int16(q[t, g, j + 1, n]) * xb)
-            dx = xd[0, g]
-            for n in range(TL):
-                dd[n] = widen(d[t, g, n])
-            for n in range(TL):
-                acc[n] += dd[n] * dx * np.float32(s[n])
+                s[n] += np.int16(np.int16(q[t, g, j, n]) * xa + np.int16(q[t, g, j + 1, n]) * xb)
+        dx = xd[i, g]
         for n in range(TL):
-            out[0, t * TL + n] = acc[n]
+            dd[n] = widen(d[t, g, n])
+        for n in range(TL):
+            acc[n] += dd[n] * dx * np.float32(s[n])
+    for n in range(TL):
+        out[i, t * TL + n] = acc[n]
 
 
 @numba.njit(fastmath=True, cache=True, nogil=True)
 def _q8_tiles(q, d, xq, xd, t0, t1, out) -> None:  # noqa: ANN001
     # q int8 (NT, G, 32, TILE); d uint16 half bits (NT, G, TILE); xq int8 (T, K); xd float32 (T, G)
-    # A pair of int8 products is at most 2 * 128 * 127 < 2^15: summed in int16, then widened.
-    _, G, _, TL = q.shape
-    T = xq.shape[0]
-    if T == 1:
-        _q8_tiles_one(q, d, xq, xd, t0, t1, out)
-        return
-    a = np.empty(TL, np.int16)
-    b = np.empty(TL, np.int16)
-    s = np.empty((T, TL), np.int32)
-    acc = np.empty((T, TL), np.float32)
+    TL = q.shape[3]
+    s = np.empty(TL, np.int32)
+    acc = np.empty(TL, np.float32)
     dd = np.empty(TL, np.float32)
     for t in range(t0, t1):
-        for i in range(T):
-            for n in range(TL):
-                acc[i, n] = 0
-        for g in range(G):
-            for i in range(T):
-                for n in range(TL):
-                    s[i, n] = 0
-            for j in range(0, 32, 2):
-                for n in range(TL):
-                    a[n] = q[t, g, j, n]
-                    b[n] = q[t, g, j + 1, n]
-                for i in range(T):
-                    xa = np.int16(xq[i, g * 32 + j])
-                    xb = np.int16(xq[i, g * 32 + j + 1])
-                    for n in range(TL):
-                        s[i, n] += np.int16(a[n] * xa + b[n] * xb)
-            for n in range(TL):
-                dd[n] = widen(d[t, g, n])
-            for i in range(T):
-                dx = xd[i, g]
-                for n in range(TL):
-                    acc[i, n] += dd[n] * dx * np.float32(s[i, n])
-        for i in range(T):
-            for n in range(TL):
-                out[i, t * TL + n] = acc[i, n]
+        for i in range(xq.shape[0]):
+            _q8_tile(q, d, xq, xd, t, i, s, acc, dd, out)
 
 
 @numba.njit(inline="always")
