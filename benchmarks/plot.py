@@ -56,7 +56,7 @@ def plot_generator(summary: dict[str, dict], out_stem: Path, title: str) -> list
     fig, axes = plt.subplots(1, len(panels), figsize=(11, 4))
     for ax, (label, key) in zip(axes, panels):
         values = [summary[n].get(key, 0.0) for n in names]
-        colors = ["tab:gray" if n == "llama-cpp" else "tab:blue" for n in names]
+        colors = ["tab:gray" if n.endswith("llama-cpp") else "tab:blue" for n in names]
         bars = ax.bar(names, values, color=colors)
         ax.bar_label(bars, fmt="%.0f", fontsize=8)
         ax.set_title(label)

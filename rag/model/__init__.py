@@ -2,8 +2,10 @@
 
 Read bottom-up: :mod:`config` (hyper-parameters), :mod:`gguf_file` and
 :mod:`quants` (the file and its block formats), :mod:`rope`, :mod:`kv_cache`,
-:mod:`quant_linear` and :mod:`group_quant` (quantized layers), :mod:`fused`
-(few-token kernels), :mod:`model` (the network), :mod:`loader`,
+:mod:`half`, :mod:`quant_linear` and :mod:`group_quant` (quantized layers, half-precision
+scales), :mod:`fused` (few-token kernels), :mod:`step` and :mod:`decode_step` (one compiled
+call per decoding step, and whether it runs on one thread or the pool), :mod:`model` (the
+network), :mod:`loader`,
 :mod:`tokenizer`, :mod:`generation_config` (the settings), :mod:`sampling`,
 :mod:`constraints` and :mod:`json_machine`, :mod:`speculative`, :mod:`repetition`,
 :mod:`generation`, :mod:`beam` and :mod:`perplexity`.

@@ -17,13 +17,10 @@ multiplied alone (decoding) or among up to ``_GEMV_MAX_ROWS`` rows
 (speculative verification). Longer inputs (prefill) are compute-bound and go
 through a float32 copy of the weight and BLAS instead.
 
-Threads: the kernels run on numba's OpenMP pool (``numba.set_num_threads``),
-whose idle workers spin for a while after each parallel region (libgomp's
-default). On a quiet 2-core machine that is what makes the second thread pay
-(about 100 against 70 tokens/s with ``GOMP_SPINCOUNT=0``); but while another
-process keeps a core busy, two spinning threads can collapse to a few tokens/s
-(llama.cpp's threads did too in the same runs), where ``GOMP_SPINCOUNT=0`` kept
-50-70. On a shared machine set ``GOMP_SPINCOUNT=0`` before start, or use one thread.
+Threads: these kernels (the int8 and fp32 modes, beams) run on numba's pool.
+Decoding an int4 model goes through :mod:`rag.model.step` instead, whose
+runner (:mod:`rag.model.decode_step`) uses the pool only while it is measured
+to pay and the other CPUs are idle.
 """
 
 from __future__ import annotations

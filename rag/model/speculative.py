@@ -74,7 +74,7 @@ class DraftPolicy:
             one-token pass, until passes of that length are measured.
     """
 
-    def __init__(self, max_draft: int = 8, margin: float = 1.05, decay: float = 0.9, prior_cost: float = 0.5) -> None:
+    def __init__(self, max_draft: int = 8, margin: float = 1.1, decay: float = 0.9, prior_cost: float = 0.5) -> None:
         self.max_draft, self.margin, self.decay, self.prior_cost = max_draft, margin, decay, prior_cost
         self._accepted = 1.0  # decayed counts of accepted and rejected draft tokens (prior p = 0.5)
         self._rejected = 1.0
