@@ -30,7 +30,7 @@ import numba
 import numpy as np
 from numba import prange
 
-from rag.model.fused import attend_head, exp_inplace, write_kv
+from rag.model.fused import attend_head, rms_norm, swiglu, write_kv
 from rag.model.group_quant import _quantize_activations
 from rag.model.half import widen
 
@@ -139,32 +139,6 @@ def _q8_matmul(q, d, x, chunks, out) -> None:  # noqa: ANN001
         _q8_tiles(q, d, xq, xd, c * nt // parts, (c + 1) * nt // parts, out)
 
 
-@numba.njit(fastmath=True, cache=True, nogil=True)
-def _rms_norm(x, weight, eps, out) -> None:  # noqa: ANN001
-    # x, out float32 (T, D); weight float32 (D,)
-    T, D = x.shape
-    for i in range(T):
-        ss = np.float32(0.0)
-        for j in range(D):
-            ss += x[i, j] * x[i, j]
-        r = np.float32(1.0) / np.sqrt(ss / np.float32(D) + np.float32(eps))
-        for j in range(D):
-            out[i, j] = x[i, j] * r * weight[j]
-
-
-@numba.njit(fastmath=True, cache=True, nogil=True)
-def _swiglu(gate_up, width, out) -> None:  # noqa: ANN001
-    # gate_up float32 (T, >= 2 * width): gate then up; out float32 (T, width) = silu(gate) * up
-    T = out.shape[0]
-    e = np.empty(width, np.float32)
-    for i in range(T):
-        for j in range(width):
-            e[j] = -gate_up[i, j]
-        exp_inplace(e)
-        for j in range(width):
-            out[i, j] = gate_up[i, j] / (np.float32(1.0) + e[j]) * gate_up[i, width + j]
-
-
 @numba.njit(inline="always")
 def _attention(qkv, rot, k_cache, v_cache, start, n_heads, out) -> None:  # noqa: ANN001
     write_kv(qkv, rot, k_cache, v_cache, start, n_heads)
@@ -189,23 +163,23 @@ def _forward(  # noqa: ANN001
     hidden = np.empty((T, ffn_dim), np.float32)
     dn = np.empty((T, wdn[0].shape[1] * TL), np.float32)
     for layer in range(L):
-        _rms_norm(h, norms[layer, 0], eps, xn)
+        rms_norm(h, norms[layer, 0], eps, xn)
         _q4_matmul(wqkv[0][layer], wqkv[1][layer], wqkv[2][layer], xn, chunks, qkv)
         _attention(qkv, rot, k_cache[layer], v_cache[layer], start, n_heads, att)
         _q4_matmul(wo[0][layer], wo[1][layer], wo[2][layer], att, chunks, o)
         for i in range(T):
             for j in range(D):
                 h[i, j] += o[i, j]
-        _rms_norm(h, norms[layer, 1], eps, xn)
+        rms_norm(h, norms[layer, 1], eps, xn)
         _q4_matmul(wgu[0][layer], wgu[1][layer], wgu[2][layer], xn, chunks, gu)
-        _swiglu(gu, ffn_dim, hidden)
+        swiglu(gu, hidden)  # hidden is (T, ffn_dim): up starts at column ffn_dim
         _q4_matmul(wdn[0][layer], wdn[1][layer], wdn[2][layer], hidden, chunks, dn)
         for i in range(T):
             for j in range(D):
                 h[i, j] += dn[i, j]
     n_out = logits.shape[0]
     last = np.empty((n_out, D), np.float32)
-    _rms_norm(h[T - n_out :], head[0], eps, last)
+    rms_norm(h[T - n_out :], head[0], eps, last)
     full = np.empty((n_out, head[1].shape[0] * TL), np.float32)
     _q8_matmul(head[1], head[2], last, chunks, full)
     V = logits.shape[1]
