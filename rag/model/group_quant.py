@@ -5,17 +5,12 @@ a group of 32 values of a row has a scale ``d`` and, for 4-bit, a minimum
 ``m``: ``w = d * q + m`` (q in 0..15) or ``w = d * q`` (q in -127..127).
 Scales stay half precision, as in the file (:mod:`rag.model.half`).
 
-Layout: rows are cut into tiles of ``TILE`` rows and within a tile the values
-are stored transposed, ``q[tile, group, j, row]``, so the innermost loop runs
-over 64 adjacent rows and vectorises. The 4-bit tile packs value j in the low
-nibble and value j + 16 in the high nibble of byte j (ggml's order).
-
-Activations are quantized per group of 32 to int8 on the fly (what llama.cpp
-does too) so the inner products are exact int32 sums; each row of the input
-is processed on its own, so a row's output is bit-identical whether it is
-multiplied alone (decoding) or among up to ``_GEMV_MAX_ROWS`` rows
-(speculative verification). Longer inputs (prefill) are compute-bound and go
-through a float32 copy of the weight and BLAS instead.
+Layout and kernels: :mod:`rag.model.tile_kernels` (64-row tiles stored
+transposed, activations quantized per group of 32 to int8, exact 16-bit
+sums, a row's output the same whether it is multiplied alone or among others).
+Inputs of up to ``_GEMV_MAX_ROWS`` rows take those kernels; longer inputs
+(prefill) are compute-bound and go through a float32 copy of the weight and
+BLAS instead.
 
 Threads: these kernels (the int8 and fp32 modes, beams) run on numba's pool.
 Decoding an int4 model goes through :mod:`rag.model.step` instead, whose
@@ -27,123 +22,17 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-import numba
 import numpy as np
 import torch
 import torch.nn.functional as F
-from numba import prange
 from torch import nn
 
-from rag.model.half import from_half, to_half, widen
+from rag.model.half import from_half, to_half
 from rag.model.quants import QK
+from rag.model.tile_kernels import TILE, q4_dequantize, q4_matmul, q8_dequantize, q8_matmul
 
-TILE = 64
 _GEMV_MAX_ROWS = 16
 _BLAS_TILES = 128  # long inputs multiply by 8192 dequantized weight rows at a time (19 MB at dim 576)
-
-
-@numba.njit(fastmath=True, cache=True, nogil=True)
-def _quantize_activations(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    # x float32 (M, K) -> xq int8 (M, K), scale float32 (M, G), sum float32 (M, G)
-    # The sum is of the quantized values (scale * sum(xq)), as llama.cpp's Q8_1 keeps it: then
-    # d*q.x + m*sum is exactly w.x for the quantized x, and the rounding error scales with |w|,
-    # not with |w - m| (using the exact sum of x raised the perplexity by 2%).
-    M, K = x.shape
-    G = K // 32
-    xq = np.empty((M, K), np.int8)
-    xd = np.empty((M, G), np.float32)
-    xs = np.empty((M, G), np.float32)
-    for i in range(M):
-        for g in range(G):
-            amax = np.float32(0.0)
-            for j in range(32):
-                amax = max(amax, abs(x[i, g * 32 + j]))
-            d = amax / np.float32(127.0)
-            inv = np.float32(1.0) / d if d > 0 else np.float32(0.0)
-            total = 0
-            for j in range(32):
-                v = np.int8(np.rint(x[i, g * 32 + j] * inv))
-                xq[i, g * 32 + j] = v
-                total += v
-            xd[i, g] = d
-            xs[i, g] = d * np.float32(total)
-    return xq, xd, xs
-
-
-@numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)
-def _q4_matmul(q: np.ndarray, d: np.ndarray, m: np.ndarray, x: np.ndarray, out: np.ndarray) -> None:
-    # q uint8 (NT, G, 16, TILE); d, m uint16 half bits (NT, G, TILE); x float32 (M, G * 32); out float32 (M, NT * TILE)
-    NT, G, _, T = q.shape
-    xq, xd, xs = _quantize_activations(x)
-    for t in prange(NT):
-        acc = np.empty(T, np.float32)
-        s = np.empty(T, np.int32)
-        for i in range(x.shape[0]):
-            acc[:] = 0
-            for g in range(G):
-                s[:] = 0
-                for j in range(16):
-                    xa = np.int32(xq[i, g * 32 + j])
-                    xb = np.int32(xq[i, g * 32 + j + 16])
-                    for n in range(T):
-                        b = np.int32(q[t, g, j, n])
-                        s[n] += (b & 15) * xa + (b >> 4) * xb
-                dx, sx = xd[i, g], xs[i, g]
-                for n in range(T):
-                    acc[n] += widen(d[t, g, n]) * dx * np.float32(s[n]) + widen(m[t, g, n]) * sx
-            for n in range(T):
-                out[i, t * T + n] = acc[n]
-
-
-@numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)
-def _q8_matmul(q: np.ndarray, d: np.ndarray, x: np.ndarray, out: np.ndarray) -> None:
-    # q int8 (NT, G, 32, TILE); d uint16 half bits (NT, G, TILE); x float32 (M, G * 32); out float32 (M, NT * TILE)
-    NT, G, _, T = q.shape
-    xq, xd, _ = _quantize_activations(x)
-    for t in prange(NT):
-        acc = np.empty(T, np.float32)
-        s = np.empty(T, np.int32)
-        for i in range(x.shape[0]):
-            acc[:] = 0
-            for g in range(G):
-                s[:] = 0
-                for j in range(32):
-                    xa = np.int32(xq[i, g * 32 + j])
-                    for n in range(T):
-                        s[n] += np.int32(q[t, g, j, n]) * xa
-                dx = xd[i, g]
-                for n in range(T):
-                    acc[n] += widen(d[t, g, n]) * dx * np.float32(s[n])
-            for n in range(T):
-                out[i, t * T + n] = acc[n]
-
-
-@numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)
-def _q4_dequantize(q: np.ndarray, d: np.ndarray, m: np.ndarray, out: np.ndarray) -> None:
-    # q uint8 (NT, G, 16, TILE); d, m uint16 half bits (NT, G, TILE); out float32 (NT * TILE, G * 32)
-    NT, G, _, T = q.shape
-    for t in prange(NT):
-        for n in range(T):
-            row = out[t * T + n]
-            for g in range(G):
-                dd, mm = widen(d[t, g, n]), widen(m[t, g, n])
-                for j in range(16):
-                    b = q[t, g, j, n]
-                    row[g * 32 + j] = dd * np.float32(b & 15) + mm
-                    row[g * 32 + j + 16] = dd * np.float32(b >> 4) + mm
-
-
-@numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)
-def _q8_dequantize(q: np.ndarray, d: np.ndarray, out: np.ndarray) -> None:
-    # q int8 (NT, G, 32, TILE); d uint16 half bits (NT, G, TILE); out float32 (NT * TILE, G * 32)
-    NT, G, _, T = q.shape
-    for t in prange(NT):
-        for n in range(T):
-            row = out[t * T + n]
-            for g in range(G):
-                dd = widen(d[t, g, n])
-                for j in range(32):
-                    row[g * 32 + j] = dd * np.float32(q[t, g, j, n])
 
 
 def quantize_q8_groups(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -238,11 +127,11 @@ class Int4Linear(GroupQuantLinear):
     def _dequantize_tiles(self, tiles: slice) -> np.ndarray:
         q, d, m = self.q[tiles], self.d[tiles], self.m[tiles]
         out = np.empty((d.shape[0] * TILE, self.in_features), np.float32)
-        _q4_dequantize(q, d, m, out)
+        q4_dequantize(q, d, m, out)
         return out
 
     def _kernel(self, x: np.ndarray, out: np.ndarray) -> None:
-        _q4_matmul(self.q, self.d, self.m, x, out)
+        q4_matmul(self.q, self.d, self.m, x, out)
 
     def nbytes(self) -> int:
         return self.q.nbytes + self.d.nbytes + self.m.nbytes
@@ -293,11 +182,11 @@ class Int8GroupLinear(GroupQuantLinear):
     def _dequantize_tiles(self, tiles: slice) -> np.ndarray:
         q, d = self.q[tiles], self.d[tiles]
         out = np.empty((d.shape[0] * TILE, self.in_features), np.float32)
-        _q8_dequantize(q, d, out)
+        q8_dequantize(q, d, out)
         return out
 
     def _kernel(self, x: np.ndarray, out: np.ndarray) -> None:
-        _q8_matmul(self.q, self.d, x, out)
+        q8_matmul(self.q, self.d, x, out)
 
     def nbytes(self) -> int:
         return self.q.nbytes + self.d.nbytes
