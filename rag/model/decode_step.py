@@ -13,8 +13,8 @@ The runner therefore times both kinds of step, keeps the faster, and probes
 the other now and then (less and less often while the probes lose, since a
 probe of the pool on a loaded machine is a slow step), so it follows the
 machine's load: at once when the kind in use slows down, within the probe
-interval when the other would speed up. Both kinds give bit-identical logits, so the choice
-never changes the output.
+interval when the other would speed up. Both kinds give bit-identical
+logits, so the choice never changes the output.
 """
 
 from __future__ import annotations
@@ -145,10 +145,10 @@ class DecodeStep:
         pool = self._choose() if T == 1 else self._choose_long()
         t0 = time.perf_counter()
         logits = self._run(pool, tokens, cache, rot, n_out)
-        if pool:  # the pool's own threads just ran: count other work from here on
-            self._spare = SpareCpus()
         if T == 1:  # the choice is made on single-token steps, the most frequent and comparable ones
             self._record(pool, time.perf_counter() - t0)
+        if pool and not self.use_pool:  # the pool's own threads just ran: count other work from here on
+            self._spare = SpareCpus()  # (while the pool is in use nobody looks, so no /proc read per token)
         return logits
 
     def _run(self, pool: bool, tokens: torch.Tensor, cache: KVCache, rot: np.ndarray, n_out: int) -> torch.Tensor:

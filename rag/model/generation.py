@@ -158,7 +158,7 @@ class Decoder:
                         policy.generated(token)
                         budget = config.max_tokens - stats.generated_tokens
                         candidate = lookup.draft(min(budget - 1, cache.max_len - cache.length - 1))
-                    if draft := candidate[: policy.length(len(candidate))]:
+                    if candidate and (draft := candidate[: policy.length(len(candidate))]):
                         t1 = time.perf_counter()
                         new = self._verify(token, draft, history, sampler, cache, context, stats)
                         policy.observe_pass(1 + len(draft), time.perf_counter() - t1)
@@ -180,7 +180,8 @@ class Decoder:
                     stats.forward_passes += 1
                     allowed = constraint.allowed(state) if constraint is not None else None
                     token = sampler.choose(logits, history, allowed)
-                    policy.observe_pass(1, time.perf_counter() - t1)
+                    if speculate:
+                        policy.observe_pass(1, time.perf_counter() - t1)
             finally:
                 stats.decode_seconds = time.perf_counter() - t0
 

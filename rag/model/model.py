@@ -210,14 +210,14 @@ class LlamaModel(nn.Module):
                 f"{start + T} positions exceed the model's context of {self.config.max_seq_len}; "
                 "shorten the prompt or max_tokens"
             )
-        mask = None
-        if start > 0 and T > 1:  # new queries see the whole cache and the new tokens causally
-            mask = torch.ones(T, start + T, dtype=torch.bool, device=tokens.device).tril(start)
         cpu = self.use_fused and self.device.type == "cpu" and not torch.is_grad_enabled()
         cis = self.cis[start : start + T]
         if cpu and self.decode_step is not None and cache is not None and tokens.shape[0] == 1 and T <= STEP_MAX_TOKENS:
             if self._plain_layers():
                 return self.decode_step(tokens, cache, torch.view_as_real(cis).numpy(), 1 if last_only else T)
+        mask = None
+        if start > 0 and T > 1:  # new queries see the whole cache and the new tokens causally
+            mask = torch.ones(T, start + T, dtype=torch.bool, device=tokens.device).tril(start)
         fast = cpu and tokens.numel() <= fused.MAX_TOKENS
         step = Step(start, cis, cache, mask, fast, torch.view_as_real(cis).numpy() if fast else None)
         h = self.embed(tokens)  # (B, T, dim)

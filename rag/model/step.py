@@ -26,25 +26,7 @@ import numpy as np
 from numba import prange
 
 from rag.model.fused import attend_head, rms_norm, swiglu, write_kv
-from rag.model.tile_kernels import q4_tiles, q8_tiles, quantize_activations
-
-
-@numba.njit(inline="always")
-def _q4_matmul(q, d, m, x, chunks, out) -> None:  # noqa: ANN001
-    xq, xd, xs = quantize_activations(x)
-    nt = q.shape[0]
-    parts = min(chunks, nt)
-    for c in prange(parts):
-        q4_tiles(q, d, m, xq, xd, xs, c * nt // parts, (c + 1) * nt // parts, out)
-
-
-@numba.njit(inline="always")
-def _q8_matmul(q, d, x, chunks, out) -> None:  # noqa: ANN001
-    xq, xd, _ = quantize_activations(x)
-    nt = q.shape[0]
-    parts = min(chunks, nt)
-    for c in prange(parts):
-        q8_tiles(q, d, xq, xd, c * nt // parts, (c + 1) * nt // parts, out)
+from rag.model.tile_kernels import q4_product, q8_product
 
 
 @numba.njit(inline="always")
@@ -72,16 +54,16 @@ def _forward(  # noqa: ANN001
     dn = np.empty((T, wdn[0].shape[1] * TL), np.float32)
     for layer in range(L):
         rms_norm(h, norms[layer, 0], eps, xn)
-        _q4_matmul(wqkv[0][layer], wqkv[1][layer], wqkv[2][layer], xn, chunks, qkv)
+        q4_product(wqkv[0][layer], wqkv[1][layer], wqkv[2][layer], xn, chunks, qkv)
         _attention(qkv, rot, k_cache[layer], v_cache[layer], start, n_heads, att)
-        _q4_matmul(wo[0][layer], wo[1][layer], wo[2][layer], att, chunks, o)
+        q4_product(wo[0][layer], wo[1][layer], wo[2][layer], att, chunks, o)
         for i in range(T):
             for j in range(D):
                 h[i, j] += o[i, j]
         rms_norm(h, norms[layer, 1], eps, xn)
-        _q4_matmul(wgu[0][layer], wgu[1][layer], wgu[2][layer], xn, chunks, gu)
+        q4_product(wgu[0][layer], wgu[1][layer], wgu[2][layer], xn, chunks, gu)
         swiglu(gu, hidden)  # hidden is (T, ffn_dim): up starts at column ffn_dim
-        _q4_matmul(wdn[0][layer], wdn[1][layer], wdn[2][layer], hidden, chunks, dn)
+        q4_product(wdn[0][layer], wdn[1][layer], wdn[2][layer], hidden, chunks, dn)
         for i in range(T):
             for j in range(D):
                 h[i, j] += dn[i, j]
@@ -89,7 +71,7 @@ def _forward(  # noqa: ANN001
     last = np.empty((n_out, D), np.float32)
     rms_norm(h[T - n_out :], head[0], eps, last)
     full = np.empty((n_out, head[1].shape[0] * TL), np.float32)
-    _q8_matmul(head[1], head[2], last, chunks, full)
+    q8_product(head[1], head[2], last, chunks, full)
     V = logits.shape[1]
     for i in range(n_out):
         for j in range(V):

@@ -142,20 +142,39 @@ def q8_tiles(q, d, xq, xd, t0, t1, out) -> None:  # noqa: ANN001
             q8_tile(q, d, xq, xd, t, i, s, acc, dd, out)
 
 
+@numba.njit(inline="always")
+def q4_product(q, d, m, x, chunks, out) -> None:  # noqa: ANN001
+    """out (M, NT * TILE) = x float32 (M, K) times a 4-bit tile stack, its tiles cut into ``chunks`` parts.
+
+    The parts are a ``prange``: shared out over the pool inside a parallel function, in turn otherwise.
+    """
+    xq, xd, xs = quantize_activations(x)
+    nt = q.shape[0]
+    parts = min(chunks, nt)
+    for c in prange(parts):
+        q4_tiles(q, d, m, xq, xd, xs, c * nt // parts, (c + 1) * nt // parts, out)
+
+
+@numba.njit(inline="always")
+def q8_product(q, d, x, chunks, out) -> None:  # noqa: ANN001
+    """out (M, NT * TILE) = x float32 (M, K) times an 8-bit tile stack, its tiles cut into ``chunks`` parts."""
+    xq, xd, _ = quantize_activations(x)
+    nt = q.shape[0]
+    parts = min(chunks, nt)
+    for c in prange(parts):
+        q8_tiles(q, d, xq, xd, c * nt // parts, (c + 1) * nt // parts, out)
+
+
 @numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)
 def q4_matmul(q: np.ndarray, d: np.ndarray, m: np.ndarray, x: np.ndarray, out: np.ndarray) -> None:
-    """out (M, NT * TILE) = x float32 (M, K) times a 4-bit tile stack, tiles shared out over the pool."""
-    xq, xd, xs = quantize_activations(x)
-    for t in prange(q.shape[0]):
-        q4_tiles(q, d, m, xq, xd, xs, t, t + 1, out)
+    """:func:`q4_product` with each tile a part, shared out over the pool (the module path)."""
+    q4_product(q, d, m, x, q.shape[0], out)
 
 
 @numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)
 def q8_matmul(q: np.ndarray, d: np.ndarray, x: np.ndarray, out: np.ndarray) -> None:
-    """out (M, NT * TILE) = x float32 (M, K) times an 8-bit tile stack, tiles shared out over the pool."""
-    xq, xd, _ = quantize_activations(x)
-    for t in prange(q.shape[0]):
-        q8_tiles(q, d, xq, xd, t, t + 1, out)
+    """:func:`q8_product` with each tile a part, shared out over the pool (the module path)."""
+    q8_product(q, d, x, q.shape[0], out)
 
 
 @numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)
