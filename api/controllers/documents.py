@@ -26,7 +26,7 @@ class UploadOperation(Operation):
         file_list = Schema(type=OpenAPIType.ARRAY, items=Schema(type=OpenAPIType.STRING, format="binary"))
         self.request_body = RequestBody(
             required=True,
-            description=f"one or more files (.txt, .md, .html, .pdf) in the field '{FIELD}'",
+            description=f"one or more files (.txt, .md, .html, .pdf, .csv) in the field '{FIELD}'",
             content={
                 "multipart/form-data": OpenAPIMediaType(
                     schema=Schema(type=OpenAPIType.OBJECT, properties={FIELD: file_list}, required=[FIELD])

@@ -1,10 +1,10 @@
 """Document parsers: bytes of an uploaded file in, ``ParsedDocument`` out.
 
-One module per format (``text``, ``markdown``, ``html``, ``pdf``), each with a
-``parse(data, filename) -> ParsedDocument`` function; this module picks one
-from the media type or the file extension. Every parser returns the same
-contract (see ``types``): the extracted text plus ordered, non-overlapping
-sections with page numbers and heading paths.
+One module per format (``text``, ``markdown``, ``html``, ``pdf``, ``csv``),
+each with a ``parse(data, filename) -> ParsedDocument`` function; this module
+picks one from the media type or the file extension. Every parser returns the
+same contract (see ``types``): the extracted text plus ordered, non-overlapping
+sections with page numbers and heading paths, and the tables in it.
 
 Example:
     >>> doc = parse_bytes(b"# Title\\n\\nBody.", "notes.md")
@@ -19,7 +19,7 @@ from pathlib import PurePath
 
 from indexes.errors import InvalidInputError, UnsupportedMediaTypeError
 
-from . import html, markdown, pdf, text
+from . import csv, html, markdown, pdf, text
 from .types import ParsedDocument, Section
 
 __all__ = [
@@ -37,6 +37,7 @@ SUPPORTED_TYPES: dict[str, str] = {
     ".html": "text/html",
     ".htm": "text/html",
     ".pdf": "application/pdf",
+    ".csv": "text/csv",
 }
 
 # Other names clients send for the same formats.
@@ -45,6 +46,10 @@ _ALIASES = {
     "text/x-web-markdown": "text/markdown",
     "application/xhtml+xml": "text/html",
     "application/x-pdf": "application/pdf",
+    "application/csv": "text/csv",
+    "text/x-csv": "text/csv",
+    # What Windows and some browsers send for .csv, because Excel is registered to open it.
+    "application/vnd.ms-excel": "text/csv",
 }
 
 _PARSERS: dict[str, Callable[[bytes, str], ParsedDocument]] = {
@@ -52,6 +57,7 @@ _PARSERS: dict[str, Callable[[bytes, str], ParsedDocument]] = {
     "text/markdown": markdown.parse,
     "text/html": html.parse,
     "application/pdf": pdf.parse,
+    "text/csv": csv.parse,
 }
 
 

@@ -34,6 +34,7 @@ from indexes.lexical import BM25Index
 from ingest.lexical import Analyzer, analyzer_for
 from rag.store.catalog import CHUNK_SCHEMA, Catalog, Collection
 from rag.store.records import AddedDocument, NewDocument, StoredChunk, stored_chunk
+from rag.store.tables import StoredTable, list_tables, save_tables
 from rag.store.vectors import VectorStore
 
 log = logging.getLogger(__name__)
@@ -153,6 +154,21 @@ class Store:
                     self.vectors(collection).remove(ids)
                 raise
         return AddedDocument(doc_id, False)
+
+    # -- tables (for the SQL tool) -------------------------------------------
+    def tables_dir(self, collection: Collection) -> Path:
+        return self.data_dir / "tables" / str(collection.id)
+
+    def save_tables(self, collection: Collection, document_id: int, filename: str, tables: list) -> list[StoredTable]:
+        """Store a document's extracted tables (``ingest.tables.ExtractedTable``) as Parquet."""
+        if not tables:
+            return []
+        with self._write_lock:
+            return save_tables(self.tables_dir(collection), document_id, filename, tables)
+
+    def tables(self, collection: Collection) -> list[StoredTable]:
+        """The tables of the collection's documents, for the SQL tool."""
+        return list_tables(self.tables_dir(collection))
 
     def recover(self) -> None:
         """Finish what a stopped process left: jobs still 'running' fail, orphan vectors go.

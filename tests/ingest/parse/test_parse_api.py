@@ -11,7 +11,7 @@ from ingest.parse import SUPPORTED_TYPES, detect_media_type, parse_bytes
 from ingest.parse.common import SectionBuilder, decode_text, trimmed_span
 
 
-def test_supported_types_cover_the_four_formats():
+def test_supported_types_cover_the_five_formats():
     assert SUPPORTED_TYPES == {
         ".txt": "text/plain",
         ".md": "text/markdown",
@@ -19,6 +19,7 @@ def test_supported_types_cover_the_four_formats():
         ".html": "text/html",
         ".htm": "text/html",
         ".pdf": "application/pdf",
+        ".csv": "text/csv",
     }
 
 
@@ -36,6 +37,7 @@ def test_supported_types_cover_the_four_formats():
         ("report.pdf", "text/plain", "application/pdf"),  # a known extension beats a wrong Content-Type
         ("server.log", "text/plain", "text/plain"),
         ("README", "text/markdown", "text/markdown"),
+        ("export", "application/vnd.ms-excel", "text/csv"),
     ],
 )
 def test_detect_media_type(filename, media_type, expected):
@@ -63,7 +65,7 @@ def test_unsupported_type_is_an_invalid_input_error():
         parse_bytes(b"data", "sheet.xlsx")
 
 
-@pytest.mark.parametrize("filename", ["a.txt", "a.md", "a.html", "a.pdf"])
+@pytest.mark.parametrize("filename", ["a.txt", "a.md", "a.html", "a.pdf", "a.csv"])
 @pytest.mark.parametrize("data", [b"", b"  \n\t\r\n "])
 def test_empty_files_are_rejected(filename, data):
     with pytest.raises(InvalidInputError, match=f"{filename} is empty"):
