@@ -45,6 +45,9 @@ class Generator(ABC):
     """
 
     name: str = "generator"
+    # Whether ``generate`` takes ``constraint=`` (a rag.model ByteMachine limiting the output):
+    # extractive answers and tool calls need it.
+    supports_constraints: bool = False
 
     @abstractmethod
     def generate(self, messages: Sequence[ChatMessage], config: GenerationConfig | None = None) -> GenerationResult:

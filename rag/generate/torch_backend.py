@@ -42,6 +42,7 @@ class TorchGenerator(Generator):
     """
 
     name = "torch"
+    supports_constraints = True  # generate(..., constraint=ByteMachine) restricts the output
 
     def __init__(self, gguf_path: str | None = None, quant: str = DEFAULT_QUANT, threads: int | None = None) -> None:
         self.threads = threads if threads is not None else _default_threads()
@@ -69,6 +70,16 @@ class TorchGenerator(Generator):
     def constraint(self, machine: ByteMachine) -> TokenConstraint:
         """Wrap a byte-level state machine for this vocabulary (reuse it: it memoises masks)."""
         return TokenConstraint(machine, self.tokenizer.token_bytes, self.decoder.stop_ids)
+
+    def choose(self, messages: Sequence[ChatMessage], choices: Sequence[str]) -> str:
+        """The reply among ``choices`` that the model finds most likely (whole replies scored, not first tokens)."""
+        if not choices:
+            raise ConfigError("choose needs at least one choice")
+        prompt = self.prompt_ids(messages)
+        options = [self.tokenizer.encode(c, add_bos=False) for c in choices]
+        with self._lock:
+            scores = self.decoder.score_continuations(prompt, options)
+        return choices[max(range(len(choices)), key=scores.__getitem__)]
 
     # -- generation --------------------------------------------------------
     def stream(

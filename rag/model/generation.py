@@ -244,3 +244,35 @@ class Decoder:
             tokens.close()
         if pending:
             yield pending
+
+    def score_continuations(self, prompt: Sequence[int], continuations: Sequence[Sequence[int]]) -> list[float]:
+        """Log-probability of each continuation after ``prompt`` (summed over its tokens, end token included).
+
+        The prompt is run once; each continuation then runs from the cached prompt
+        (the cache is cut back to the prompt between them), so choosing among
+        options costs one prefill plus their tokens.
+
+        Args:
+            prompt: token ids.
+            continuations: token ids of each option (non-empty); an end token is scored after each.
+        Returns:
+            one float per continuation; higher is more likely.
+        """
+        if not prompt or not continuations or any(not c for c in continuations):
+            raise ConfigError("score_continuations needs a prompt and non-empty continuations")
+        end = min(self.stop_ids)
+        longest = max(len(c) for c in continuations) + 1
+        cache = self.model.new_cache(min(self.model.config.max_seq_len, len(prompt) + longest))
+        with torch.inference_mode():
+            first = torch.log_softmax(self.model(torch.tensor([prompt]), cache, last_only=True)[0, -1].float(), -1)
+            scores = []
+            for option in continuations:
+                cache.truncate(len(prompt))
+                ids = list(option) + [end]
+                logits = self.model(torch.tensor([ids[:-1]]), cache)[0] if len(ids) > 1 else None
+                total = float(first[ids[0]])
+                if logits is not None:
+                    logp = torch.log_softmax(logits.float(), -1)  # (len-1, vocab): predicts ids[1:]
+                    total += float(logp[torch.arange(len(ids) - 1), torch.tensor(ids[1:])].sum())
+                scores.append(total)
+        return scores
