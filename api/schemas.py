@@ -22,6 +22,9 @@ class SearchRequest(RetrievalFields, kw_only=True, forbid_unknown_fields=True):
 class QueryRequest(RetrievalFields, kw_only=True, forbid_unknown_fields=True):
     question: str
     k: int = 5
+    mode: str | None = None  # "auto" (default) | "passages" | "focus" | "extract": how the answer is written
+    tools: bool | list[str] | None = None  # tools the model may call: true (all), false (none), or names
+    abstain: bool | None = None  # say "cannot answer" when nothing relevant or supported is found (default true)
 
 
 class StoredDocument(msgspec.Struct):
@@ -87,11 +90,54 @@ class CitationOut(msgspec.Struct):
     how: str
 
 
+class SentenceOut(msgspec.Struct):
+    """One sentence of the answer and the evidence for it."""
+
+    start: int  # character offsets in the answer
+    end: int
+    text: str  # without its markers
+    supported: bool  # a passage supports it (model score or a word-for-word quote)
+    score: float  # the support model's score for ``passage`` (MaxSim; supported from 0.632)
+    quote: float  # share of the sentence's words that ``passage`` holds word for word
+    passage: int | None  # the passage that supports it best
+    cited: list[int]  # passage numbers its markers cite (after correction)
+    how: str  # marker | corrected | support | none
+
+
+class PassageOut(msgspec.Struct):
+    """A passage the answer was written from (or, when it abstains, one of the closest found)."""
+
+    number: int
+    chunk_id: int  # -1 for a tool result
+    document_id: int  # -1 for a tool result that has no source document
+    filename: str
+    page: int | None
+    char_start: int
+    char_end: int
+    text: str
+    score: float
+
+
+class ToolCallOut(msgspec.Struct):
+    name: str
+    arguments: dict
+    result: str | None  # what the model read; None when the call failed
+    value: object | None = None  # the result as JSON (numbers, rows ...)
+    error: str | None = None
+
+
 class QueryResponse(msgspec.Struct):
     answer: str
     citations: list[CitationOut]
     timings: dict[str, float]  # seconds per stage that ran, generate included
     usage: dict[str, int]
+    sentences: list[SentenceOut] = []
+    abstained: bool = False
+    abstain_reason: str | None = None  # no_relevant_passage | unsupported | no_passages
+    tool_calls: list[ToolCallOut] = []
+    passages: list[PassageOut] = []
+    mode: str = "passages"  # how the answer was written: passages | focus | extract | none (abstained first)
+    relevance: float | None = None  # best sentence's relevance to the question (compared for abstention)
 
 
 class ErrorResponse(msgspec.Struct):

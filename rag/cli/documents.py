@@ -52,6 +52,9 @@ def register(sub) -> None:
     p.add_argument("--collection", default="default")
     p.add_argument("--json", action="store_true", help="print JSON")
     add_retrieval_options(p)
+    from rag.cli.ask import add_answer_options, cmd_ask
+
+    add_answer_options(p)
     p.set_defaults(func=cmd_ask)
 
 
@@ -164,33 +167,6 @@ def cmd_search(args: argparse.Namespace) -> int:
     for rank, h in enumerate(result.hits, 1):
         snippet = " ".join(h.chunk.text.split())[:160]
         print(f"{rank:2d}. {h.score:.3f} {passage_source(h.chunk)}  {snippet}")
-    return 0
-
-
-def cmd_ask(args: argparse.Namespace) -> int:
-    platform = _platform(args)
-    try:
-        answer = platform.query_pipeline.ask(args.collection, args.question, args.k, _options(platform, args))
-    finally:
-        platform.close()
-    if args.json:
-        print(
-            json.dumps(
-                {
-                    "answer": answer.answer,
-                    "citations": [c.__dict__ for c in answer.citations],
-                    "timings": answer.timings.as_dict(),
-                    "usage": dataclasses.asdict(answer.usage),
-                },
-                indent=2,
-            )
-        )
-        return 0
-    print(answer.answer)
-    if answer.citations:
-        print("\nSources:")
-        for c in answer.citations:
-            print(f"  {citation_line(c)}")
     return 0
 
 

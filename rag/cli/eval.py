@@ -1,4 +1,4 @@
-"""``rag eval beir``: retrieval quality of each search configuration on a BEIR-format set (or a SQuAD file)."""
+"""``rag eval beir`` (retrieval quality per search configuration) and ``rag eval qa`` (answers per mode)."""
 
 from __future__ import annotations
 
@@ -33,6 +33,25 @@ def register(sub) -> None:
     b.add_argument("--store", type=Path, help="store directory (default a cache under benchmarks/results/cache/)")
     b.set_defaults(func=cmd_beir)
 
+    q = kinds.add_parser(
+        "qa",
+        parents=[GLOBAL_OPTIONS],
+        help="answer quality: EM, F1, citation precision, support rate and abstention per answer mode",
+        description="Store the set's contexts once (cached), ask a seeded sample of questions in each answer "
+        "mode, write JSON (and JSON lines per answer), print a markdown table.",
+    )
+    q.add_argument("--data", type=Path, required=True, help="SQuAD-format or HotpotQA JSON file, or its folder")
+    q.add_argument("--out", type=Path, help="result JSON (default benchmarks/results/qa-<set>.json)")
+    q.add_argument("--configs", default="passages,focus,extract,auto", help="comma-separated answer modes")
+    q.add_argument("--sample", type=int, default=60, help="questions asked (seed 0; half unanswerable on SQuAD 2.0)")
+    q.add_argument(
+        "--part",
+        choices=("calibrate", "report"),
+        help="SQuAD 2.0: first (calibrate) or second (report) half of the articles",
+    )
+    q.add_argument("-k", type=int, default=5, help="passages per question")
+    q.set_defaults(func=cmd_qa)
+
 
 def cmd_beir(args: argparse.Namespace) -> int:
     from tqdm import tqdm
@@ -54,4 +73,20 @@ def cmd_beir(args: argparse.Namespace) -> int:
         report = run(settings_from(args), dataset, names, out, args.store, args.sample, progress)
     print(markdown_table(report))
     print(f"\nresults: {out}, plot: {out.with_suffix('.png')}")
+    return 0
+
+
+def cmd_qa(args: argparse.Namespace) -> int:
+    from benchmarks.qa_eval import markdown_table, run
+    from rag.cli import settings_from
+
+    names = [n.strip() for n in args.configs.split(",") if n.strip()]
+    stem = args.data.stem if args.data.is_file() else args.data.name
+    out = args.out or Path("benchmarks/results") / f"qa-{stem}{'-' + args.part if args.part else ''}.json"
+    report = run(settings_from(args), args.data, names, args.sample, out, args.part, args.k)
+    print(markdown_table(report))
+    for c in report["configs"]:
+        if "calibrated" in c:
+            print(f"{c['name']}: calibrated abstention threshold {c['calibrated']}")
+    print(f"\nresults: {out}")
     return 0

@@ -1,5 +1,6 @@
 """Ingest and query pipelines composed from small stages."""
 
+from rag.pipeline.answer import AnswerOptions
 from rag.pipeline.citations import Citation, Citer
 from rag.pipeline.ingest import IngestPipeline, IngestResult, PreparedDocument
 from rag.pipeline.prompt import Passage, PromptBuilder
@@ -9,6 +10,7 @@ from rag.pipeline.retrieve import DenseRetriever, HybridRetriever, LexicalRetrie
 
 __all__ = [
     "Answer",
+    "AnswerOptions",
     "Citation",
     "Citer",
     "DenseRetriever",

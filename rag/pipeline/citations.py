@@ -40,7 +40,11 @@ class Citation:
     char_end: int
     text: str
     score: float
-    how: str  # "marker": the model cited it; "overlap": attributed by shared content words
+    # "marker": the model cited it and the passage supports the sentence; "corrected": the model
+    # cited another passage; "support": added for a sentence the passage supports; "overlap":
+    # attributed by shared content words (when no support check runs); "unsupported": the
+    # model cited it but no passage supports the sentence
+    how: str
 
 
 def content_words(text: str) -> set[str]:
@@ -49,7 +53,7 @@ def content_words(text: str) -> set[str]:
     }
 
 
-def _clean_markers(answer: str, valid: set[int]) -> tuple[str, list[int]]:
+def clean_markers(answer: str, valid: set[int]) -> tuple[str, list[int]]:
     """Drop markers that cite no given passage; keep the others as ``" [n]"``.
 
     Only markers and the spaces next to them change: a marker removed between
@@ -82,13 +86,28 @@ def _clean_markers(answer: str, valid: set[int]) -> tuple[str, list[int]]:
     return "".join(out).strip(), cited
 
 
+def citation_of(passage: Passage, how: str) -> Citation:
+    chunk = passage.chunk
+    return Citation(
+        number=passage.number,
+        document_id=chunk.document_id,
+        filename=chunk.filename,
+        page=chunk.page,
+        char_start=chunk.char_start,
+        char_end=chunk.char_end,
+        text=chunk.text,
+        score=chunk.score,
+        how=how,
+    )
+
+
 class Citer:
     def __init__(self, min_support: float = 0.5) -> None:
         self.min_support = min_support
 
     def __call__(self, answer: str, passages: Sequence[Passage]) -> tuple[str, list[Citation]]:
         by_number = {p.number: p for p in passages}
-        text, cited = _clean_markers(answer, set(by_number))
+        text, cited = clean_markers(answer, set(by_number))
         how = {n: "marker" for n in cited}
         if not cited and passages:
             text, inferred = self._attribute(text, passages)
@@ -96,23 +115,7 @@ class Citer:
                 how.setdefault(n, "overlap")
                 if n not in cited:
                     cited.append(n)
-        citations = []
-        for n in cited:
-            chunk = by_number[n].chunk
-            citations.append(
-                Citation(
-                    number=n,
-                    document_id=chunk.document_id,
-                    filename=chunk.filename,
-                    page=chunk.page,
-                    char_start=chunk.char_start,
-                    char_end=chunk.char_end,
-                    text=chunk.text,
-                    score=chunk.score,
-                    how=how[n],
-                )
-            )
-        return text, citations
+        return text, [citation_of(by_number[n], how[n]) for n in cited]
 
     def _attribute(self, text: str, passages: Sequence[Passage]) -> tuple[str, list[int]]:
         """Add ``" [n]"`` before the final punctuation of each sentence that passage n supports."""

@@ -21,6 +21,7 @@ from ingest.chunk import Chunker
 from ingest.embed import Embedder
 from ingest.parse import detect_media_type, parse_bytes
 from ingest.parse.types import ParsedDocument
+from ingest.tables import extract_tables
 from rag.store import Store, check_collection_name
 from rag.store.store import NewDocument
 
@@ -129,6 +130,8 @@ class IngestPipeline:
                 chunks,
                 vectors,
             )
+            if not added.duplicate:
+                self.store.save_tables(coll, added.id, prepared.filename, extract_tables(doc, prepared.filename))
             t4 = time.perf_counter()
         if added.duplicate:
             return IngestResult(added.id, prepared.filename, collection, True, 0)

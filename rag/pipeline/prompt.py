@@ -15,6 +15,9 @@ SYSTEM = (
     "Answer the question using only the numbered passages. "
     "Cite the passages you use like [1]. If they do not contain the answer, say you do not know."
 )
+# Extractive answers: the output is constrained to a span of the sentences (rag.model.substring),
+# so the instruction only has to ask for a short one.
+EXTRACT_SYSTEM = "Answer the question with a short phrase copied from the passages."
 
 
 @dataclass(frozen=True)
@@ -56,5 +59,25 @@ class PromptBuilder:
             blocks.append(block)
             used += cost
         context = "\n\n".join(blocks) if blocks else "(no passages were found)"
-        user = f"{context}\n\nQuestion: {question.strip()}"
-        return [ChatMessage("system", SYSTEM), ChatMessage("user", user)], passages
+        return messages(SYSTEM, context, question), passages
+
+    def focused(self, question: str, sentences: Sequence[tuple[int, str]], system: str = SYSTEM) -> list[ChatMessage]:
+        """A prompt of single sentences, each labelled with its passage's number, best first.
+
+        Args:
+            sentences: (passage number, sentence) pairs in the order to show them.
+            system: the instruction (``SYSTEM``, or ``EXTRACT_SYSTEM`` for a copied span).
+        """
+        lines, used = [], 0
+        for number, text in sentences:
+            line = f"[{number}] {' '.join(text.split())}"
+            cost = self.count_tokens(line)
+            if lines and used + cost > self.max_context_tokens:
+                break
+            lines.append(line)
+            used += cost
+        return messages(system, "\n".join(lines) if lines else "(no passages were found)", question)
+
+
+def messages(system: str, context: str, question: str) -> list[ChatMessage]:
+    return [ChatMessage("system", system), ChatMessage("user", f"{context}\n\nQuestion: {question.strip()}")]

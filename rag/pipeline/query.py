@@ -1,8 +1,11 @@
-"""Query path: check the request once, retrieve, rerank, then prompt the generator and cite.
+"""Query path: check the request once, retrieve, rerank, then answer, cite and check the citations.
 
 :class:`QueryPipeline` composes small typed stages (:mod:`rag.pipeline.retrieve`,
-:mod:`rag.pipeline.rerank`, :mod:`rag.pipeline.prompt`, :mod:`rag.pipeline.citations`).
-``/search`` and ``/query`` run the same retrieval; ``ask`` adds generation.
+:mod:`rag.pipeline.rerank`, :mod:`rag.pipeline.focus`, :mod:`rag.pipeline.tool_calls`,
+:mod:`rag.pipeline.answer`, :mod:`rag.pipeline.citations`, :mod:`rag.pipeline.support`).
+``/search`` and ``/query`` run the same retrieval; ``ask`` adds the answer: rank the
+passages' sentences, abstain when none is relevant, call tools if allowed, write
+the answer, check every sentence against the passages, abstain when none is supported.
 Models load on first use inside the stage that needs them: building the
 pipeline loads nothing, and a search without HyDE never loads the generator.
 """
@@ -15,8 +18,10 @@ from functools import cached_property
 
 from ingest.embed import Embedder
 from rag.generate.base import Generator
+from rag.pipeline.answer import ABSTAIN_THRESHOLD, AnswerOptions, abstention_message, write
 from rag.pipeline.budget import answer_config, answer_generation
-from rag.pipeline.citations import Citation, Citer
+from rag.pipeline.citations import Citation, citation_of, clean_markers
+from rag.pipeline.focus import FocusSentences
 from rag.pipeline.hyde import HyDE
 from rag.pipeline.prompt import Passage, PromptBuilder
 from rag.pipeline.request import Query, Retrieval, SearchOptions, Timings, check_k, check_text
@@ -29,6 +34,8 @@ from rag.pipeline.retrieve import (
     QueryEncoder,
     Retriever,
 )
+from rag.pipeline.support import SUPPORT_MODEL, SentenceSupport, SupportChecker
+from rag.pipeline.tool_calls import CollectionTools, ToolCall, ToolCalls, collection_tools
 from rag.rerank.base import Reranker, get_reranker
 from rag.store import Store
 
@@ -41,11 +48,31 @@ class Usage:
 
 @dataclass
 class Answer:
+    """A checked answer.
+
+    Attributes:
+        answer: the text, with its [n] markers (corrected where a sentence cited the wrong passage).
+        citations: the passages the markers cite.
+        passages: every passage the answer was written from (tool results included);
+            when it abstains, the closest passages found.
+        sentences: each sentence with its support (empty when it abstains).
+        abstained: the platform declined to answer; ``abstain_reason`` says why.
+        tool_calls: the tools called, with their arguments and results.
+        mode: the answer mode used (see rag.pipeline.answer).
+        relevance: the best sentence's relevance to the question (what abstention compares).
+    """
+
     answer: str
     citations: list[Citation]
     passages: list[Passage]
     timings: Timings = field(default_factory=Timings)
     usage: Usage = Usage(0, 0)
+    sentences: list[SentenceSupport] = field(default_factory=list)
+    abstained: bool = False
+    abstain_reason: str | None = None
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    mode: str = "passages"
+    relevance: float | None = None
 
 
 class QueryPipeline:
@@ -58,6 +85,8 @@ class QueryPipeline:
         defaults: the options of a request that leaves them out.
         max_answer_tokens: budget of long answers (short questions get less; see budget).
         max_context_tokens: budget of the numbered passages in the prompt.
+        tools: returns the tools a collection's questions may call.
+        abstain_threshold: relevance under which the answer abstains (see rag.pipeline.answer).
     """
 
     def __init__(
@@ -69,6 +98,8 @@ class QueryPipeline:
         defaults: SearchOptions = SearchOptions(),
         max_answer_tokens: int = 256,
         max_context_tokens: int = 1600,
+        tools: Callable[[Query], CollectionTools] | None = None,
+        abstain_threshold: float = ABSTAIN_THRESHOLD,
     ) -> None:
         self.store = store
         self.generator = generator
@@ -79,7 +110,10 @@ class QueryPipeline:
         self.hybrid = HybridRetriever(self.dense, self.lexical)
         self.fetch = FetchChunks(store)
         self.rerank = Rerank(reranker)
-        self.citer = Citer()
+        self.focus = FocusSentences(lambda: reranker(SUPPORT_MODEL))
+        self.support = SupportChecker(lambda: reranker(SUPPORT_MODEL))
+        self.tool_calls = ToolCalls(generator, tools or collection_tools(store))
+        self.abstain_threshold = abstain_threshold
         self.generation = answer_generation(max_answer_tokens)  # the most an answer takes; see ask
 
     # -- the boundary -----------------------------------------------------
@@ -109,18 +143,82 @@ class QueryPipeline:
     def search(self, collection: str, text: str, k: int = 10, options: SearchOptions | None = None) -> Retrieval:
         return self.retrieve(self.query(collection, text, k, options))
 
-    def ask(self, collection: str, question: str, k: int = 5, options: SearchOptions | None = None) -> Answer:
-        return self.answer(self.query(collection, question, k, options, what="question"))
+    def ask(
+        self,
+        collection: str,
+        question: str,
+        k: int = 5,
+        options: SearchOptions | None = None,
+        answer: AnswerOptions | None = None,
+    ) -> Answer:
+        query = self.query(collection, question, k, options, what="question")
+        answer = answer or AnswerOptions()
+        self.tool_calls.check(query, answer.tools)  # unknown tool names fail before any work
+        return self.answer(query, answer)
 
-    def answer(self, query: Query) -> Answer:
+    def answer(self, query: Query, options: AnswerOptions | None = None) -> Answer:
+        options = options or AnswerOptions()
         retrieval = self.retrieve(query)
         timings = retrieval.timings
-        messages, passages = self.prompt(query.text, [h.chunk for h in retrieval.hits])
+        passages_prompt, passages = self.prompt(query.text, [h.chunk for h in retrieval.hits])
+        with timings.stage("focus"):
+            focus = self.focus(query.text, passages)
+        calls: list[ToolCall] = []
+        if options.tools:
+            with timings.stage("tools"):
+                calls = self.tool_calls(query, options.tools)
+        tool_passages = [Passage(len(passages) + i + 1, c.chunk()) for i, c in enumerate(c for c in calls if c.ok)]
+        if options.abstain and not tool_passages and (not passages or focus.relevance < self.abstain_threshold):
+            reason = "no_passages" if not passages else "no_relevant_passage"
+            return self._abstain(query, passages, timings, Usage(0, 0), reason, focus.relevance, calls, "none")
+        generator = self.generator()
+        mode = options.resolved_mode(query.text, generator)
+        if tool_passages:
+            mode = "focus" if mode != "passages" else mode
+            focus = self.focus(query.text, tool_passages + passages)  # results first: they answer the question
         with timings.stage("generate"):
             # short questions get a smaller budget (see rag.pipeline.budget)
-            result = self.generator().generate(messages, answer_config(self.generation, query.text))
-        text, citations = self.citer(result.text, passages)
-        return Answer(text, citations, passages, timings, Usage(result.prompt_tokens, result.generated_tokens))
+            config = answer_config(self.generation, query.text)
+            prompt = passages_prompt if not tool_passages else self.prompt(query.text, [])[0]
+            written = write(generator, self.prompt, query.text, mode, focus, prompt, config)
+        usage = Usage(written.prompt_tokens, written.generated_tokens)
+        everything = passages + tool_passages
+        text, _ = clean_markers(written.text, {p.number for p in everything})
+        with timings.stage("support"):
+            checked = self.support(text, everything)
+        if options.abstain and checked.sentences and not checked.supported:
+            return self._abstain(query, everything, timings, usage, "unsupported", focus.relevance, calls, mode)
+        by_number = {p.number: p for p in everything}
+        how = {}
+        for sentence in checked.sentences:
+            for n in sentence.cited:
+                how.setdefault(n, "unsupported" if sentence.how == "none" else sentence.how)
+        citations = [citation_of(by_number[n], how[n]) for n in how if n in by_number]
+        return Answer(
+            checked.text,
+            citations,
+            everything,
+            timings,
+            usage,
+            checked.sentences,
+            tool_calls=calls,
+            mode=mode,
+            relevance=focus.relevance,
+        )
+
+    def _abstain(self, query, passages, timings, usage, reason, relevance, calls, mode) -> Answer:
+        return Answer(
+            abstention_message(query.text, reason),
+            [],
+            passages,
+            timings,
+            usage,
+            abstained=True,
+            abstain_reason=reason,
+            tool_calls=calls,
+            mode=mode,
+            relevance=relevance,
+        )
 
     @cached_property
     def prompt(self) -> PromptBuilder:

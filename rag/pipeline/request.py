@@ -125,7 +125,7 @@ class Hit:
     chunk: StoredChunk | None = None
 
 
-STAGES = ("hyde", "embed", "dense", "bm25", "fuse", "fetch", "rerank", "generate")
+STAGES = ("hyde", "embed", "dense", "bm25", "fuse", "fetch", "rerank", "focus", "tools", "generate", "support")
 
 
 @dataclass
@@ -139,7 +139,10 @@ class Timings:
     fuse: float | None = None
     fetch: float | None = None  # reading the kept hits' rows from the catalog
     rerank: float | None = None
+    focus: float | None = None  # ranking the passages' sentences against the question
+    tools: float | None = None  # choosing, writing and running tool calls
     generate: float | None = None
+    support: float | None = None  # checking each answer sentence against the passages
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from rag.pipeline.citations import Citer, _clean_markers, content_words
+from rag.pipeline.citations import Citer, clean_markers, content_words
 from rag.pipeline.prompt import Passage, PromptBuilder
 from rag.pipeline.sentences import split_sentences
 from rag.store import StoredChunk
@@ -127,8 +127,8 @@ def test_overlap_markers_never_split_a_token(answer):
         ("Version v1.2 [1]. Score 79.8 [1].", None),
     ],
 )
-def test_clean_markers_changes_only_markers_and_their_spaces(answer, expected):
-    text, cited = _clean_markers(answer, {1, 2})
+def testclean_markers_changes_only_markers_and_their_spaces(answer, expected):
+    text, cited = clean_markers(answer, {1, 2})
     if expected is None:
         expected = answer.replace(" [7]", "")
     assert text == expected and cited == [1]

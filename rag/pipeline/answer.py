@@ -1,0 +1,142 @@
+"""How an answer is written from the retrieved passages, and when the platform abstains.
+
+Answer modes (``AnswerOptions.mode``), measured with ``rag eval qa`` (benchmarks/README.md "Answers"):
+
+* ``passages``: whole passages in the prompt, free generation (the platform's first way);
+* ``focus``: the best sentences of the passages (:mod:`rag.pipeline.focus`), free generation;
+* ``extract``: the best sentences, and the answer constrained to a word-aligned span
+  copied from them (:class:`rag.model.substring.SpanMachine`); the span's passage is cited;
+* ``auto``: ``extract`` for factoid questions (who, when, how many ...), ``focus`` otherwise.
+
+Abstention: before generating, when the best sentence's relevance is under
+``ABSTAIN_THRESHOLD`` (calibrated on one half of the SQuAD 2.0 dev half, see
+``rag eval qa --part calibrate``), the answer says it cannot answer and returns the
+closest passages; after generating, the same happens when no sentence of the
+answer is supported by a passage (:mod:`rag.pipeline.support`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from indexes.errors import InvalidInputError
+from rag.generate.base import GenerationConfig, Generator
+from rag.model.substring import SpanMachine, span_of
+from rag.pipeline.budget import FACTOID
+from rag.pipeline.focus import Focus, ScoredSentence
+from rag.pipeline.prompt import EXTRACT_SYSTEM, PromptBuilder
+
+ANSWER_MODES = ("auto", "passages", "focus", "extract")
+FOCUS_SENTENCES = 3  # best sentences shown (tune split: 3 sentences beat whole passages, see focus)
+EXTRACT_TOKENS = 32  # a copied span is a phrase or a sentence
+# Relevance (MaxSim of the question over the best sentence) under which nothing retrieved is
+# taken to answer the question. Calibrated with ``rag eval qa --part calibrate`` (60 questions,
+# half unanswerable, of the first half of the SQuAD 2.0 dev-half articles: balanced abstention
+# accuracy 0.617); reported on the second half (benchmarks/README.md "Answers").
+ABSTAIN_THRESHOLD = 0.669
+
+
+@dataclass(frozen=True)
+class AnswerOptions:
+    """How one request answers.
+
+    Attributes:
+        mode: "auto", "passages", "focus" or "extract" (see the module docstring).
+        tools: the tools the model may call: True (all), False (none) or names.
+        abstain: say "cannot answer" when nothing relevant is found or nothing is supported.
+    """
+
+    mode: str = "auto"
+    tools: bool | tuple[str, ...] = False
+    abstain: bool = True
+
+    def __post_init__(self) -> None:
+        if self.mode not in ANSWER_MODES:
+            raise InvalidInputError(f"unknown answer mode {self.mode!r}; use one of {', '.join(ANSWER_MODES)}")
+        if not isinstance(self.abstain, bool):
+            raise InvalidInputError(f"abstain must be true or false, got {self.abstain!r}")
+        tools = self.tools
+        if isinstance(tools, list):
+            object.__setattr__(self, "tools", tools := tuple(tools))
+        if not isinstance(tools, bool) and not (
+            isinstance(tools, tuple) and all(isinstance(t, str) and t for t in tools)
+        ):
+            raise InvalidInputError(f"tools must be true, false or a list of tool names, got {tools!r}")
+
+    def replace(self, **changes) -> AnswerOptions:
+        """A copy with the non-None ``changes`` applied (request fields left out keep the defaults)."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def resolved_mode(self, question: str, generator: Generator) -> str:
+        """The mode this question is answered in: ``auto`` picked, and ``extract`` only where it can run."""
+        mode = self.mode
+        if mode == "auto":
+            mode = "extract" if FACTOID.match(question) else "focus"
+        if mode == "extract" and not constrainable(generator):
+            if self.mode == "extract":
+                raise InvalidInputError(
+                    f"answer mode 'extract' needs constrained decoding, which the {generator.name} generator "
+                    "does not offer; use the torch generator or mode 'focus'"
+                )
+            mode = "focus"
+        return mode
+
+
+def constrainable(generator: Generator) -> bool:
+    return getattr(generator, "supports_constraints", False)
+
+
+@dataclass(frozen=True)
+class Written:
+    """What the generation step wrote: the raw answer (markers as the model wrote them) and its cost."""
+
+    text: str
+    prompt_tokens: int
+    generated_tokens: int
+
+
+def write(
+    generator: Generator,
+    prompt: PromptBuilder,
+    question: str,
+    mode: str,
+    focus: Focus,
+    passages_prompt,
+    config: GenerationConfig,
+) -> Written:
+    """Generate the answer in ``mode`` ("passages", "focus" or "extract")."""
+    if mode == "passages":
+        messages = passages_prompt
+    else:
+        top = focus.top(FOCUS_SENTENCES)
+        pairs = [(s.passage, s.text) for s in top]
+        if mode == "extract" and top:
+            return _extract(generator, prompt.focused(question, pairs, EXTRACT_SYSTEM), top, config)
+        messages = prompt.focused(question, pairs)
+    result = generator.generate(messages, config)
+    return Written(result.text, result.prompt_tokens, result.generated_tokens)
+
+
+def _extract(generator: Generator, messages, top: Sequence[ScoredSentence], config: GenerationConfig) -> Written:
+    texts = [s.text for s in top]
+    config = GenerationConfig(max_tokens=min(EXTRACT_TOKENS, config.max_tokens))
+    result = generator.generate(messages, config, constraint=SpanMachine(texts))
+    span = result.text.strip()
+    where = span_of(span, texts)
+    text = f"{span} [{top[where[0]].passage}]" if where and span else span
+    return Written(text, result.prompt_tokens, result.generated_tokens)
+
+
+def abstention_message(question: str, reason: str) -> str:
+    """What an abstaining answer says: that it cannot answer, why, and what it looked for."""
+    why = {
+        "no_relevant_passage": "none of the passages I found is relevant enough",
+        "unsupported": "the passages I found do not support an answer",
+        "no_passages": "the collection has no passages to search",
+    }[reason]
+    return (
+        f'I cannot answer this from the documents: {why}. I looked for: "{question}". '
+        "The closest passages are listed below."
+    )

@@ -1,0 +1,94 @@
+"""Checked answers over REST with the real models: tool calls on an uploaded CSV, abstention, support marks."""
+
+from __future__ import annotations
+
+import pytest
+from litestar.testing import TestClient
+
+from api.app import create_app
+from rag.platform import Platform
+
+EXPENSES = b"""date,category,description,amount
+2024-01-03,travel,Train to Lyon,120.50
+2024-01-09,meals,Client lunch,64.20
+2024-01-15,office,Printer paper,18.99
+2024-02-02,travel,Hotel in Berlin,"1,310.00"
+2024-02-11,meals,Team dinner,142.75
+"""
+TOWER = (
+    b"# The Eiffel Tower\n\nThe Eiffel Tower is a wrought-iron lattice tower on the Champ de Mars in Paris, France. "
+    b"It is named after the engineer Gustave Eiffel, whose company designed and built the tower from 1887 to 1889.\n"
+)
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory, embedder, generator):
+    from rag.settings import Settings
+
+    settings = Settings.from_env().replace(data_dir=tmp_path_factory.mktemp("answers") / "data")
+    platform = Platform(settings, generator=generator)
+    with TestClient(app=create_app(settings, platform=platform)) as c:
+        r = c.post(
+            "/v1/collections/books/documents",
+            files=[("files", ("expenses.csv", EXPENSES, "text/csv")), ("files", ("tower.md", TOWER, "text/markdown"))],
+        )
+        assert r.status_code == 201, r.text
+        c.ids = dict(zip(["expenses.csv", "tower.md"], r.json()["document_ids"]))
+        yield c
+
+
+def ask(client, question: str, **fields) -> dict:
+    r = client.post("/v1/collections/books/query", json={"question": question, **fields})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_a_csv_total_is_answered_through_sql_with_a_citation_to_the_table(client):
+    body = ask(client, "What is the total of the amount column in expenses.csv?", tools=["sql"])
+    (call,) = body["tool_calls"]
+    assert call["name"] == "sql" and call["error"] is None, call
+    assert "sum(amount)" in call["arguments"]["query"].lower()
+    assert call["value"]["rows"] == [[pytest.approx(1656.44)]]
+    table = [p for p in body["passages"] if p["chunk_id"] == -1]
+    assert table and table[0]["document_id"] == client.ids["expenses.csv"] and table[0]["char_end"] > 0
+    assert "1656.44" in table[0]["text"]
+
+
+def test_arithmetic_goes_through_the_calculator(client):
+    body = ask(client, "What is 17.5% of 2,340?", tools=["calculator"])
+    (call,) = body["tool_calls"]
+    assert call["name"] == "calculator" and call["value"] == pytest.approx(409.5), call
+
+
+def test_an_off_topic_question_abstains_and_still_returns_the_closest_passages(client):
+    body = ask(client, "What is the boiling point of liquid nitrogen on Jupiter?")
+    assert body["abstained"] and body["abstain_reason"] == "no_relevant_passage"
+    assert "cannot answer" in body["answer"] and "liquid nitrogen" in body["answer"]
+    assert body["passages"] and body["citations"] == [] and body["sentences"] == []
+
+
+def test_an_answer_carries_support_marks_and_cites_what_supports_it(client):
+    body = ask(client, "Who is the Eiffel Tower named after?", abstain=False)
+    assert not body["abstained"] and body["sentences"]
+    for s in body["sentences"]:
+        assert set(s) >= {"supported", "score", "quote", "passage", "cited", "how"}
+        assert body["answer"][s["start"] : s["end"]].startswith(s["text"].split()[0])
+    supported = [s for s in body["sentences"] if s["supported"]]
+    assert supported
+    cited = {c["number"]: c for c in body["citations"]}
+    for s in supported:
+        assert all(cited[n]["document_id"] == client.ids["tower.md"] for n in s["cited"])
+
+
+@pytest.mark.parametrize(
+    "fields,words",
+    [
+        ({"mode": "guess"}, "answer mode"),
+        ({"tools": ["shell"]}, "shell"),
+        ({"tools": "all"}, "tools"),
+        ({"abstain": "no"}, "abstain"),
+    ],
+)
+def test_bad_answer_switches_are_4xx_with_a_message(client, fields, words):
+    r = client.post("/v1/collections/books/query", json={"question": "x?", **fields})
+    assert 400 <= r.status_code < 500 and words in r.text, r.text
