@@ -1,7 +1,7 @@
 """Ingest and query pipelines composed from small stages."""
 
 from rag.pipeline.answer import AnswerOptions
-from rag.pipeline.citations import Citation, Citer
+from rag.pipeline.citations import Citation
 from rag.pipeline.ingest import IngestPipeline, IngestResult, PreparedDocument
 from rag.pipeline.prompt import Passage, PromptBuilder
 from rag.pipeline.query import Answer, QueryPipeline, Usage
@@ -12,7 +12,6 @@ __all__ = [
     "Answer",
     "AnswerOptions",
     "Citation",
-    "Citer",
     "DenseRetriever",
     "Hit",
     "HybridRetriever",

@@ -1,19 +1,18 @@
 """Citations: turn the model's [n] markers into references to exact passages.
 
 Only passages that were in the prompt can be cited; markers pointing to any
-other number are removed. A sentence the model left without a marker is
-attributed to the passage that shares most of its content words, when that
-share is high enough (``min_support``); such citations say so in ``how``.
+other number are removed (:func:`clean_markers`). Whether each sentence's marker
+is right, and which passage a sentence without one should cite, is decided by
+the support check (:mod:`rag.pipeline.support`); :func:`citation_of` then turns
+a passage number into a citation that says how it was set.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rag.pipeline.prompt import Passage
-from rag.pipeline.sentences import marker_position, split_sentences
 
 # One bracketed marker, the spaces before it, and spaces between it and the
 # punctuation that ends its clause ("Paris [1] ." -> "Paris [1]."); not spaces
@@ -22,12 +21,6 @@ _MARKER = re.compile(r"[ \t]*\[(\d+(?:\s*[,;]\s*\d+)*)\](?:[ \t]+(?=[.,;:!?…]+
 # Markdown code: brackets in it are indexing (``a[1]``), not markers.
 _CODE = re.compile(r"```.*?```|`[^`\n]+`", re.DOTALL)
 _CLOSING = ".,;:!?…\"'”’»)]}"
-_WORD = re.compile(r"\w+", re.UNICODE)
-_STOP = frozenset(
-    "the a an and or of to in on at for from by with as is are was were be been being it its this that these "
-    "those which who whom what when where why how not no yes do does did has have had can could would should "
-    "will may might must about into than then there their they them he she his her we our you your i".split()
-)
 
 
 @dataclass(frozen=True)
@@ -45,12 +38,6 @@ class Citation:
     # attributed by shared content words (when no support check runs); "unsupported": the
     # model cited it but no passage supports the sentence
     how: str
-
-
-def content_words(text: str) -> set[str]:
-    return {w for w in (m.group(0).lower() for m in _WORD.finditer(text)) if len(w) > 2 and w not in _STOP} | {
-        m.group(0) for m in _WORD.finditer(text) if m.group(0).isdigit()
-    }
 
 
 def clean_markers(answer: str, valid: set[int]) -> tuple[str, list[int]]:
@@ -99,40 +86,3 @@ def citation_of(passage: Passage, how: str) -> Citation:
         score=chunk.score,
         how=how,
     )
-
-
-class Citer:
-    def __init__(self, min_support: float = 0.5) -> None:
-        self.min_support = min_support
-
-    def __call__(self, answer: str, passages: Sequence[Passage]) -> tuple[str, list[Citation]]:
-        by_number = {p.number: p for p in passages}
-        text, cited = clean_markers(answer, set(by_number))
-        how = {n: "marker" for n in cited}
-        if not cited and passages:
-            text, inferred = self._attribute(text, passages)
-            for n in inferred:
-                how.setdefault(n, "overlap")
-                if n not in cited:
-                    cited.append(n)
-        return text, [citation_of(by_number[n], how[n]) for n in cited]
-
-    def _attribute(self, text: str, passages: Sequence[Passage]) -> tuple[str, list[int]]:
-        """Add ``" [n]"`` before the final punctuation of each sentence that passage n supports."""
-        words = [(p.number, content_words(p.chunk.text)) for p in passages]
-        pieces, numbers, last = [], [], 0
-        for start, end in split_sentences(text):
-            sentence_words = content_words(text[start:end])
-            if not sentence_words:
-                continue
-            best, support = max(
-                ((n, len(sentence_words & w) / len(sentence_words)) for n, w in words), key=lambda t: t[1]
-            )
-            if support >= self.min_support:
-                at = start + marker_position(text[start:end])
-                pieces += [text[last:at], f" [{best}]"]
-                last = at
-                if best not in numbers:
-                    numbers.append(best)
-        pieces.append(text[last:])
-        return "".join(pieces), numbers
