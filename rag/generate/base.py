@@ -45,8 +45,8 @@ class Generator(ABC):
     """
 
     name: str = "generator"
-    # Whether ``generate`` takes ``constraint=`` (a rag.model ByteMachine limiting the output):
-    # extractive answers and tool calls need it.
+    # Whether ``generate`` takes ``constraint=`` (a rag.model ByteMachine limiting the output) and the
+    # backend scores given replies (``score_replies``, ``choose``): extractive answers and tool calls need it.
     supports_constraints: bool = False
 
     @abstractmethod

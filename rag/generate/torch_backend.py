@@ -75,11 +75,17 @@ class TorchGenerator(Generator):
         """The reply among ``choices`` that the model finds most likely (whole replies scored, not first tokens)."""
         if not choices:
             raise ConfigError("choose needs at least one choice")
+        runs = [(self.tokenizer.encode(c, add_bos=False), None) for c in choices]
+        scores = self.score_replies(messages, [(tokens, [len(tokens)]) for tokens, _ in runs])
+        return choices[max(range(len(choices)), key=lambda i: scores[i][0])]
+
+    def score_replies(
+        self, messages: Sequence[ChatMessage], runs: Sequence[tuple[Sequence[int], Sequence[int]]]
+    ) -> list[list[float]]:
+        """Log-probability of replies that are prefixes of token runs (see ``Decoder.score_prefixes``)."""
         prompt = self.prompt_ids(messages)
-        options = [self.tokenizer.encode(c, add_bos=False) for c in choices]
         with self._lock:
-            scores = self.decoder.score_continuations(prompt, options)
-        return choices[max(range(len(choices)), key=scores.__getitem__)]
+            return self.decoder.score_prefixes(prompt, runs)
 
     # -- generation --------------------------------------------------------
     def stream(

@@ -245,34 +245,44 @@ class Decoder:
         if pending:
             yield pending
 
-    def score_continuations(self, prompt: Sequence[int], continuations: Sequence[Sequence[int]]) -> list[float]:
-        """Log-probability of each continuation after ``prompt`` (summed over its tokens, end token included).
+    def score_prefixes(
+        self, prompt: Sequence[int], runs: Sequence[tuple[Sequence[int], Sequence[int]]]
+    ) -> list[list[float]]:
+        """Log-probabilities of replies that are prefixes of a few token runs, each followed by the end token.
 
-        The prompt is run once; each continuation then runs from the cached prompt
-        (the cache is cut back to the prompt between them), so choosing among
-        options costs one prefill plus their tokens.
+        The prompt is run once; each run then goes through the model once from the
+        cached prompt (the cache is cut back to the prompt between runs), and every
+        prefix of it that ends at one of its ``ends`` is scored from that one pass.
+        Choosing among many short spans that share their beginnings (the spans of
+        a sentence that start at one word) so costs one pass per starting point.
 
         Args:
             prompt: token ids.
-            continuations: token ids of each option (non-empty); an end token is scored after each.
+            runs: (tokens, ends) pairs: a non-empty run of token ids and the prefix
+                lengths (1..len(tokens)) to score.
         Returns:
-            one float per continuation; higher is more likely.
+            per run, one summed log-probability per end, the reply's ending included (the
+            probability of any stop token there); higher is likelier.
         """
-        if not prompt or not continuations or any(not c for c in continuations):
-            raise ConfigError("score_continuations needs a prompt and non-empty continuations")
-        end = min(self.stop_ids)
-        longest = max(len(c) for c in continuations) + 1
+        if not prompt or any(not tokens or not ends for tokens, ends in runs):
+            raise ConfigError("score_prefixes needs a prompt and non-empty runs with at least one end")
+        for tokens, ends in runs:
+            if any(not 1 <= e <= len(tokens) for e in ends):
+                raise ConfigError(f"prefix ends must lie in 1..{len(tokens)}, got {list(ends)}")
+        stops = torch.tensor(sorted(self.stop_ids))  # ending is any stop token: their probabilities add up
+        longest = max(len(tokens) for tokens, _ in runs)
         cache = self.model.new_cache(min(self.model.config.max_seq_len, len(prompt) + longest))
         with torch.inference_mode():
             first = torch.log_softmax(self.model(torch.tensor([prompt]), cache, last_only=True)[0, -1].float(), -1)
-            scores = []
-            for option in continuations:
+            out = []
+            for tokens, ends in runs:
                 cache.truncate(len(prompt))
-                ids = list(option) + [end]
-                logits = self.model(torch.tensor([ids[:-1]]), cache)[0] if len(ids) > 1 else None
-                total = float(first[ids[0]])
-                if logits is not None:
-                    logp = torch.log_softmax(logits.float(), -1)  # (len-1, vocab): predicts ids[1:]
-                    total += float(logp[torch.arange(len(ids) - 1), torch.tensor(ids[1:])].sum())
-                scores.append(total)
-        return scores
+                logp = torch.log_softmax(self.model(torch.tensor([list(tokens)]), cache)[0].float(), -1)  # (T, vocab)
+                # cumulative log-probability of tokens[:n]: the first from the prompt, the rest from the run
+                steps = [float(first[tokens[0]])] + logp[
+                    torch.arange(len(tokens) - 1), torch.tensor(tokens[1:], dtype=torch.long)
+                ].tolist()
+                cumulative = torch.tensor(steps, dtype=torch.float64).cumsum(0)
+                ending = torch.logsumexp(logp[:, stops], dim=-1)  # (T,): log P(stop) after each position
+                out.append([float(cumulative[e - 1]) + float(ending[e - 1]) for e in ends])
+        return out

@@ -4,8 +4,8 @@ Answer modes (``AnswerOptions.mode``), measured with ``rag eval qa`` (benchmarks
 
 * ``passages``: whole passages in the prompt, free generation (the platform's first way);
 * ``focus``: the best sentences of the passages (:mod:`rag.pipeline.focus`), free generation;
-* ``extract``: the best sentences, and the answer constrained to a word-aligned span
-  copied from them (:class:`rag.model.substring.SpanMachine`); the span's passage is cited;
+* ``extract``: the span of the best sentences that the model scores likeliest as its
+  whole reply (:mod:`rag.pipeline.extract`); the span's passage is cited;
 * ``auto``: ``extract`` for factoid questions (who, when, how many ...), ``focus`` otherwise.
 
 Abstention: before generating, when the best sentence's relevance is under
@@ -18,19 +18,17 @@ answer is supported by a passage (:mod:`rag.pipeline.support`).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from indexes.errors import InvalidInputError
 from rag.generate.base import GenerationConfig, Generator
-from rag.model.substring import SpanMachine, span_of
 from rag.pipeline.budget import FACTOID
-from rag.pipeline.focus import Focus, ScoredSentence
+from rag.pipeline.extract import EXTRACT_SENTENCES, best_span
+from rag.pipeline.focus import Focus
 from rag.pipeline.prompt import EXTRACT_SYSTEM, PromptBuilder
 
 ANSWER_MODES = ("auto", "passages", "focus", "extract")
 FOCUS_SENTENCES = 3  # best sentences shown (tune split: 3 sentences beat whole passages, see focus)
-EXTRACT_TOKENS = 32  # a copied span is a phrase or a sentence
 # Relevance (MaxSim of the question over the best sentence) under which nothing retrieved is
 # taken to answer the question. Calibrated with ``rag eval qa --part calibrate`` (60 questions,
 # half unanswerable, of the first half of the SQuAD 2.0 dev-half articles: balanced abstention
@@ -110,23 +108,17 @@ def write(
     if mode == "passages":
         messages = passages_prompt
     else:
-        top = focus.top(FOCUS_SENTENCES)
+        top = focus.top(EXTRACT_SENTENCES if mode == "extract" else FOCUS_SENTENCES)
         pairs = [(s.passage, s.text) for s in top]
-        if mode == "extract" and top:
-            return _extract(generator, prompt.focused(question, pairs, EXTRACT_SYSTEM), top, config)
+        if mode == "extract":
+            messages = prompt.focused(question, pairs, EXTRACT_SYSTEM)
+            span = best_span(generator, messages, question, top)
+            if span is not None:  # no candidate (every word is in the question): write freely instead
+                used = sum(generator.count_tokens(m.content) for m in messages)  # nothing is generated
+                return Written(f"{span.text} [{span.passage}]", used, 0)
         messages = prompt.focused(question, pairs)
     result = generator.generate(messages, config)
     return Written(result.text, result.prompt_tokens, result.generated_tokens)
-
-
-def _extract(generator: Generator, messages, top: Sequence[ScoredSentence], config: GenerationConfig) -> Written:
-    texts = [s.text for s in top]
-    config = GenerationConfig(max_tokens=min(EXTRACT_TOKENS, config.max_tokens))
-    result = generator.generate(messages, config, constraint=SpanMachine(texts))
-    span = result.text.strip()
-    where = span_of(span, texts)
-    text = f"{span} [{top[where[0]].passage}]" if where and span else span
-    return Written(text, result.prompt_tokens, result.generated_tokens)
 
 
 def abstention_message(question: str, reason: str) -> str:

@@ -15,9 +15,8 @@ SYSTEM = (
     "Answer the question using only the numbered passages. "
     "Cite the passages you use like [1]. If they do not contain the answer, say you do not know."
 )
-# Extractive answers: the output is constrained to a span of the sentences (rag.model.substring),
-# so the instruction only has to ask for a short one.
-EXTRACT_SYSTEM = "Answer the question with a short phrase copied from the passages."
+# Extractive answers: the model scores candidate spans of the sentences as its reply (rag.pipeline.extract).
+EXTRACT_SYSTEM = "Answer the question in a few words, using only the numbered passages."
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,9 @@ class FakeStore:
         self.texts.extend(queries)
         return _result(self.lexical[:k], k)
 
+    def tables(self, collection):
+        return []  # no stored tables: the sql tool says so when called
+
     def stored_chunks(self, result):
         rows = {c.chunk_id: c for c in self.dense + self.lexical}
         ids = [int(i) for i in result.ids[0] if i >= 0]

@@ -75,3 +75,44 @@ def test_ask_generates_from_the_retrieved_passages_and_cites():
     assert answer.citations and answer.citations[0].number == 1
     assert "generate" in answer.timings.as_dict()
     assert answer.usage.prompt_tokens == 10 and answer.usage.generated_tokens == 5
+
+
+def test_a_question_nothing_relevant_answers_is_abstained_on_without_generating():
+    generator = FakeGenerator("Something.")
+    answer = pipeline(store(), generator).ask("docs", "Zebra migration routes?", k=2)
+    assert answer.abstained and answer.abstain_reason == "no_relevant_passage"
+    assert generator.calls == [] and answer.citations == [] and answer.sentences == []
+    assert answer.passages and "Zebra migration routes?" in answer.answer
+
+
+def test_an_answer_no_passage_supports_is_abstained_on_unless_abstention_is_off():
+    from rag.pipeline import AnswerOptions
+
+    reply = "Bananas grow on trees [1]."
+    answer = pipeline(store(), FakeGenerator(reply)).ask("docs", "What do espresso machines need?", k=2)
+    assert answer.abstained and answer.abstain_reason == "unsupported"
+    kept = pipeline(store(), FakeGenerator(reply)).ask(
+        "docs", "What do espresso machines need?", k=2, answer=AnswerOptions(abstain=False)
+    )
+    assert not kept.abstained and kept.answer == reply
+    assert [s.supported for s in kept.sentences] == [False] and kept.citations[0].how == "unsupported"
+
+
+def test_a_marker_on_the_wrong_passage_is_corrected():
+    answer = pipeline(store(), FakeGenerator("Espresso machines need descaling [2].")).ask(
+        "docs", "What do espresso machines need?", k=2
+    )
+    (sentence,) = answer.sentences
+    assert sentence.supported and sentence.how == "corrected" and sentence.cited == (1,)
+    assert answer.answer == "Espresso machines need descaling [1]." and answer.citations[0].how == "corrected"
+
+
+def test_unknown_tools_and_modes_are_refused_at_the_boundary():
+    from rag.pipeline import AnswerOptions
+
+    generator = FakeGenerator()
+    with pytest.raises(InvalidInputError, match="calculater"):
+        pipeline(store(), generator).ask("docs", "x?", answer=AnswerOptions(tools=("calculater",)))
+    with pytest.raises(InvalidInputError, match="answer mode"):
+        AnswerOptions(mode="guess")
+    assert generator.calls == []
