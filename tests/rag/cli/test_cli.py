@@ -165,3 +165,19 @@ def test_console_script_runs(tmp_path):
         timeout=120,
     )
     assert r.returncode == 2 and "does not exist" in r.stderr
+
+
+def test_ask_answers_a_csv_question_through_the_sql_tool(data_args, tmp_path, capsys, embedder, generator):
+    csv = tmp_path / "expenses.csv"
+    csv.write_text("date,category,amount\n2024-01-03,travel,120.50\n2024-01-09,meals,64.20\n2024-02-02,travel,310\n")
+    assert main(data_args + ["ingest", str(csv)]) == 0
+    capsys.readouterr()
+    question = "What is the total of the amount column in expenses.csv?"
+    assert main(data_args + ["ask", question, "--tools", "sql", "--json"]) == 0
+    body = json.loads(capsys.readouterr().out)
+    (call,) = body["tool_calls"]
+    assert call["name"] == "sql" and call["value"]["rows"] == [[pytest.approx(494.7)]], call
+    assert main(data_args + ["ask", question, "--tools", "sql"]) == 0
+    assert re.search(r"Tool sql\(.*SUM\(amount\).*494\.7", capsys.readouterr().out)
+    assert main(data_args + ["ask", question, "--tools", "shell"]) == 2
+    assert "shell" in capsys.readouterr().err
