@@ -211,6 +211,7 @@ def run(settings: Settings, data: Path, configs: list[str], n: int, out: Path, p
                     row = ask(platform, item, CONFIGS[name], k)
                     rows.append(row)
                     log.write(json.dumps({"config": name, **row}) + "\n")
+                    log.flush()  # a long run can be followed as it goes
                 summary = {"name": name, **summarize(rows, ABSTAIN_THRESHOLD)}
                 if any(not r["answers"] for r in rows):
                     threshold, accuracy = calibrate(rows)

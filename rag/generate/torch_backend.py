@@ -71,14 +71,6 @@ class TorchGenerator(Generator):
         """Wrap a byte-level state machine for this vocabulary (reuse it: it memoises masks)."""
         return TokenConstraint(machine, self.tokenizer.token_bytes, self.decoder.stop_ids)
 
-    def choose(self, messages: Sequence[ChatMessage], choices: Sequence[str]) -> str:
-        """The reply among ``choices`` that the model finds most likely (whole replies scored, not first tokens)."""
-        if not choices:
-            raise ConfigError("choose needs at least one choice")
-        runs = [(self.tokenizer.encode(c, add_bos=False), None) for c in choices]
-        scores = self.score_replies(messages, [(tokens, [len(tokens)]) for tokens, _ in runs])
-        return choices[max(range(len(choices)), key=lambda i: scores[i][0])]
-
     def score_replies(
         self, messages: Sequence[ChatMessage], runs: Sequence[tuple[Sequence[int], Sequence[int]]]
     ) -> list[list[float]]:

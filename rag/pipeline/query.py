@@ -112,7 +112,7 @@ class QueryPipeline:
         self.rerank = Rerank(reranker)
         self.focus = FocusSentences(lambda: reranker(SUPPORT_MODEL))
         self.support = SupportChecker(lambda: reranker(SUPPORT_MODEL))
-        self.tool_calls = ToolCalls(generator, tools or collection_tools(store))
+        self.tool_calls = ToolCalls(generator, tools or collection_tools(store), embedder)
         self.abstain_threshold = abstain_threshold
         self.generation = answer_generation(max_answer_tokens)  # the most an answer takes; see ask
 

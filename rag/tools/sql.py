@@ -101,6 +101,11 @@ class SqlTool(Tool):
             f"use it for totals, counts, averages and lookups in tabular data. Tables: {self.describe()}"
         )
 
+    @property
+    def columns(self) -> dict[str, list[tuple[str, str]]]:
+        """Each table's columns and DuckDB types, e.g. ``{"expenses": [("amount", "DOUBLE"), ...]}``."""
+        return {name: list(columns) for name, columns in self._columns.items()}
+
     def describe(self) -> str:
         """The tables with their columns and DuckDB types, e.g. ``expenses(date DATE, amount DOUBLE)``."""
         if not self._columns:

@@ -29,11 +29,13 @@ def test_cached_prefix_scores_equal_one_full_pass_and_pick_the_likely_reply(gene
     assert scores[0] > banana
 
 
-def test_choose_picks_the_likelier_whole_reply(generator):
+def test_the_likelier_whole_reply_scores_higher(generator):
     from rag.generate.base import ChatMessage
 
     messages = [ChatMessage("user", "What is the capital of France? Answer with one word.")]
-    assert generator.choose(messages, ["Paris", "Banana"]) == "Paris"
+    runs = [generator.tokenizer.encode(word, add_bos=False) for word in ("Paris", "Banana")]
+    paris, banana = generator.score_replies(messages, [(tokens, [len(tokens)]) for tokens in runs])
+    assert paris[0] > banana[0]
 
 
 def test_bad_runs_are_refused(generator):
