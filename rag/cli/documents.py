@@ -175,6 +175,8 @@ def passage_source(source: Citation | StoredChunk) -> str:
 
     The document id tells apart files that share a name; pages are left out for types without them.
     """
+    if source.document_id < 0:
+        return source.filename  # a tool's result with no source document ("calculator tool")
     page = f", page {source.page}" if source.page is not None else ""
     return f"{source.filename} (document {source.document_id}){page}, chars {source.char_start}-{source.char_end}"
 

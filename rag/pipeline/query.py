@@ -186,6 +186,11 @@ class QueryPipeline:
         text, _ = clean_markers(written.text, {p.number for p in everything})
         with timings.stage("support"):
             checked = self.support(text, everything)
+            if tool_passages and not checked.supported:
+                # The model did not restate what the tools computed: the results, cited, are the answer.
+                ran = [c for c in calls if c.ok]
+                text = " ".join(f"{c.result.text} [{p.number}]." for c, p in zip(ran, tool_passages))
+                checked = self.support(text, everything)
         if options.abstain and checked.sentences and not checked.supported:
             return self._abstain(query, everything, timings, usage, "unsupported", focus.relevance, calls, mode)
         by_number = {p.number: p for p in everything}

@@ -52,12 +52,16 @@ def test_a_csv_total_is_answered_through_sql_with_a_citation_to_the_table(client
     table = [p for p in body["passages"] if p["chunk_id"] == -1]
     assert table and table[0]["document_id"] == client.ids["expenses.csv"] and table[0]["char_end"] > 0
     assert "1656.44" in table[0]["text"]
+    # the answer states the number and cites the table's document
+    assert "1656.44" in body["answer"] and not body["abstained"]
+    assert any(c["document_id"] == client.ids["expenses.csv"] for c in body["citations"])
 
 
 def test_arithmetic_goes_through_the_calculator(client):
     body = ask(client, "What is 17.5% of 2,340?", tools=["calculator"])
     (call,) = body["tool_calls"]
     assert call["name"] == "calculator" and call["value"] == pytest.approx(409.5), call
+    assert "409.5" in body["answer"]
 
 
 def test_an_off_topic_question_abstains_and_still_returns_the_closest_passages(client):
