@@ -15,8 +15,8 @@ def add_answer_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--mode",
         choices=("auto", "passages", "focus", "extract"),
-        help="passages: whole passages; focus: the best sentences; extract: copy a span; auto (default): "
-        "extract for factoid questions, focus otherwise",
+        help="passages: whole passages; focus: the best sentences; extract: the likeliest span of them; "
+        "auto (default): focus for why/explain/how-does questions, extract otherwise",
     )
     g.add_argument(
         "--tools",
