@@ -93,6 +93,8 @@ ROUTES: dict[str, list[str]] = {
         "How many days passed between 2020-05-04 and 2021-02-11?",
         "Count the days from 2019-12-25 to 2020-01-07.",
     ],
+    # Questions for the documents are the broadest class: they mention years, numbers and
+    # counts too ("in 1989", "how many people"), which must not pull them to a tool.
     NONE: [
         "Who founded the company?",
         "Why did the project fail?",
@@ -102,6 +104,14 @@ ROUTES: dict[str, list[str]] = {
         "Which method does the paper propose?",
         "When was the building completed?",
         "What are the side effects of the drug?",
+        "Who won the election in 2016?",
+        "What happened in 1989?",
+        "How many people live in the city?",
+        "In which year did the war end?",
+        "How old was she when she died?",
+        "What was the revenue reported for 2021?",
+        "Which team won the final?",
+        "How long is the river?",
     ],
 }
 
