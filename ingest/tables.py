@@ -45,12 +45,12 @@ from pathlib import PurePath
 import pyarrow as pa
 
 from ingest.parse.csv import unique_names
+from ingest.parse.markdown import row_cells
 from ingest.parse.types import ParsedDocument, TableSpan
 
 MAX_TABLES = 100
 MAX_COLUMNS = 100
 
-_CELL_SEPARATOR = re.compile(r"(?<!\\)\|")
 _NOT_IDENTIFIER = re.compile(r"[^a-z0-9]+")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _NUMBER = re.compile(
@@ -103,12 +103,7 @@ def extract_tables(doc: ParsedDocument, filename: str) -> list[ExtractedTable]:
 
 def split_cells(line: str) -> list[str]:
     """The cells of one table row: split at unescaped ``|``, outer pipes dropped, ``\\|`` unescaped, stripped."""
-    row = line.strip()
-    if row.startswith("|"):
-        row = row[1:]
-    if row.endswith("|") and not row.endswith("\\|"):
-        row = row[:-1]
-    return [cell.strip().replace("\\|", "|") for cell in _CELL_SEPARATOR.split(row)]
+    return [cell.strip().replace("\\|", "|") for cell in row_cells(line)]
 
 
 def sql_name(text: str, fallback: str) -> str:

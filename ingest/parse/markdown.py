@@ -202,11 +202,11 @@ def _opening_fence(line: str) -> str | None:
 
 def _is_delimiter_row(line: str, header: str) -> bool:
     """Whether ``line`` is a table delimiter row under ``header`` (it has a pipe and as many cells)."""
-    return "|" in line and bool(_DELIMITER_ROW.match(line)) and len(_cells(line)) == len(_cells(header))
+    return "|" in line and bool(_DELIMITER_ROW.match(line)) and len(row_cells(line)) == len(row_cells(header))
 
 
-def _cells(row: str) -> list[str]:
-    """The cells of a table row: split at unescaped pipes, outer pipes dropped."""
+def row_cells(row: str) -> list[str]:
+    """The cells of a table row as written: split at unescaped pipes, outer pipes dropped (not stripped)."""
     row = row.strip()
     if row.startswith("|"):
         row = row[1:]
