@@ -21,7 +21,7 @@ from rag.generate.base import Generator
 from rag.pipeline.answer import ABSTAIN_THRESHOLD, AnswerOptions, abstention_message, write
 from rag.pipeline.budget import answer_config, answer_generation
 from rag.pipeline.citations import Citation, citation_of, clean_markers
-from rag.pipeline.focus import FocusSentences
+from rag.pipeline.focus import Focus, FocusSentences
 from rag.pipeline.hyde import HyDE
 from rag.pipeline.prompt import Passage, PromptBuilder
 from rag.pipeline.request import Query, Retrieval, SearchOptions, Timings, check_k, check_text
@@ -163,38 +163,37 @@ class QueryPipeline:
         passages_prompt, passages = self.prompt(query.text, [h.chunk for h in retrieval.hits])
         with timings.stage("focus"):
             focus = self.focus(query.text, passages)
+        relevance = focus.relevance
         calls: list[ToolCall] = []
         if options.tools:
             with timings.stage("tools"):
                 calls = self.tool_calls(query, options.tools)
-        tool_passages = [Passage(len(passages) + i + 1, c.chunk()) for i, c in enumerate(c for c in calls if c.ok)]
-        if options.abstain and not tool_passages and (not passages or focus.relevance < self.abstain_threshold):
+        ran = [c for c in calls if c.ok]
+        results = [Passage(len(passages) + i, c.chunk()) for i, c in enumerate(ran, start=1)]
+        if options.abstain and not results and (not passages or relevance < self.abstain_threshold):
             reason = "no_passages" if not passages else "no_relevant_passage"
-            return self._abstain(query, passages, timings, Usage(0, 0), reason, focus.relevance, calls, "none")
+            return self._abstain(query, passages, timings, Usage(0, 0), reason, relevance, calls, "none")
         generator = self.generator()
         mode = options.resolved_mode(query.text, generator)
-        if tool_passages:
-            mode = "focus" if mode != "passages" else mode
-            focus = self.focus(query.text, tool_passages + passages)  # results first: they answer the question
+        if results:
+            # what the tools computed is read first, then the best retrieved sentences
+            mode, focus = "focus", Focus(self.focus(query.text, results).sentences + focus.sentences)
         with timings.stage("generate"):
-            # short questions get a smaller budget (see rag.pipeline.budget)
-            config = answer_config(self.generation, query.text)
-            prompt = passages_prompt if not tool_passages else self.prompt(query.text, [])[0]
-            written = write(generator, self.prompt, query.text, mode, focus, prompt, config)
+            config = answer_config(self.generation, query.text)  # short questions get a smaller budget
+            written = write(generator, self.prompt, query.text, mode, focus, passages_prompt, config)
         usage = Usage(written.prompt_tokens, written.generated_tokens)
-        everything = passages + tool_passages
+        everything = passages + results
         text, _ = clean_markers(written.text, {p.number for p in everything})
         with timings.stage("support"):
             checked = self.support(text, everything)
-            if tool_passages and not checked.supported:
-                # The model did not restate what the tools computed: the results, cited, are the answer.
-                ran = [c for c in calls if c.ok]
-                text = " ".join(f"{c.result.text} [{p.number}]." for c, p in zip(ran, tool_passages))
+            if results and not checked.supported:
+                # the model did not restate what the tools computed: the results, cited, are the answer
+                text = " ".join(f"{c.result.text} [{p.number}]." for c, p in zip(ran, results))
                 checked = self.support(text, everything)
         if options.abstain and checked.sentences and not checked.supported:
-            return self._abstain(query, everything, timings, usage, "unsupported", focus.relevance, calls, mode)
+            return self._abstain(query, everything, timings, usage, "unsupported", relevance, calls, mode)
         by_number = {p.number: p for p in everything}
-        how = {}
+        how: dict[int, str] = {}
         for sentence in checked.sentences:
             for n in sentence.cited:
                 how.setdefault(n, "unsupported" if sentence.how == "none" else sentence.how)
@@ -208,7 +207,7 @@ class QueryPipeline:
             checked.sentences,
             tool_calls=calls,
             mode=mode,
-            relevance=focus.relevance,
+            relevance=relevance,
         )
 
     def _abstain(self, query, passages, timings, usage, reason, relevance, calls, mode) -> Answer:
