@@ -27,6 +27,7 @@ where ``rag.pipeline.answer.ABSTAIN_THRESHOLD`` comes from.
 
 from __future__ import annotations
 
+import ast
 import json
 import random
 import time
@@ -68,12 +69,13 @@ def load(path: Path, part: str | None = None) -> QASet:
     if path.is_dir():
         path = next(p for p in sorted(path.glob("*.json")))
     data = json.loads(path.read_text(encoding="utf-8"))
-    if isinstance(data, list):  # HotpotQA
+    if isinstance(data, list):  # HotpotQA (HF schema; this export stores ``context`` as a Python literal)
         contexts, items = {}, []
-        for q in data:
-            for title, sentences in zip(q["context"]["title"], q["context"]["sentences"]):
+        for n, q in enumerate(data):
+            context = q["context"] if isinstance(q["context"], dict) else ast.literal_eval(q["context"])
+            for title, sentences in zip(context["title"], context["sentences"]):
                 contexts[_file(title, 0)] = f"{title}\n\n{''.join(sentences)}"
-            items.append(QAItem(q["id"], q["question"], (q["answer"],)))
+            items.append(QAItem(str(q.get("id", n)), q["question"], (q["answer"],)))
         return QASet(path.parent.name, contexts, items)
     articles = data["data"]
     name = path.parent.name
