@@ -39,6 +39,7 @@ from rag.model.json_machine import JsonMachine
 from rag.pipeline.answer import constrainable
 from rag.pipeline.request import Query
 from rag.store import Store, StoredChunk
+from rag.store.tables import StoredTable
 from rag.tools import ToolError, ToolRegistry, ToolResult, default_registry
 
 NONE = "none"
@@ -125,14 +126,14 @@ class ToolCall:
         arguments: the arguments object the model wrote.
         result: what it returned (None when it failed).
         error: why it failed (None when it ran).
-        document: (document id, filename, char_start, char_end) that a result comes from, if any.
+        source: the stored table a result was computed from (an SQL query), if any.
     """
 
     name: str
     arguments: dict[str, Any]
     result: ToolResult | None = None
     error: str | None = None
-    document: tuple[int, str, int, int] | None = field(default=None)
+    source: StoredTable | None = None
 
     @property
     def ok(self) -> bool:
@@ -141,9 +142,11 @@ class ToolCall:
     def chunk(self) -> StoredChunk:
         """The result as a passage: it cites the source document's span when there is one."""
         assert self.result is not None
-        doc_id, filename, start, end = self.document or (-1, f"{self.name} tool", 0, 0)
         text = f"{self.name}({json.dumps(self.arguments, ensure_ascii=False)}) -> {self.result.text}"
-        return StoredChunk(-1, doc_id, filename, None, 0, text, None, start, end, (), 1.0)
+        if self.source is None:
+            return StoredChunk(-1, -1, f"{self.name} tool", None, 0, text, None, 0, 0, (), 1.0)
+        s = self.source
+        return StoredChunk(-1, s.document_id, s.filename, None, 0, text, None, s.char_start, s.char_end, (), 1.0)
 
 
 @dataclass(frozen=True)
@@ -152,11 +155,11 @@ class CollectionTools:
 
     Attributes:
         registry: the tools.
-        tables: table name -> (document id, filename, char_start, char_end) of the table in its document.
+        tables: table name -> the stored table (its Parquet file, document and span).
     """
 
     registry: ToolRegistry
-    tables: dict[str, tuple[int, str, int, int]] = field(default_factory=dict)
+    tables: dict[str, StoredTable] = field(default_factory=dict)
 
 
 class ToolCalls:
@@ -226,7 +229,7 @@ class ToolCalls:
             result = registry.call(choice, arguments)
         except ToolError as exc:
             return [ToolCall(choice, arguments, error=str(exc))]
-        return [ToolCall(choice, arguments, result, document=source_of(available, choice, arguments))]
+        return [ToolCall(choice, arguments, result, source=source_of(available, choice, arguments))]
 
 
 NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE", "DECIMAL")
@@ -260,13 +263,13 @@ def examples_for(tool, question: str) -> list[tuple[str, dict]]:
     ]
 
 
-def source_of(available: CollectionTools, name: str, arguments: dict) -> tuple[int, str, int, int] | None:
+def source_of(available: CollectionTools, name: str, arguments: dict) -> StoredTable | None:
     """The document span a result comes from: the first table an SQL query names."""
     if name == "sql":
         sql = str(arguments.get("query", ""))
-        for table, where in available.tables.items():
+        for table, stored in available.tables.items():
             if re.search(rf"\b{re.escape(table)}\b", sql, re.IGNORECASE):
-                return where
+                return stored
     return None
 
 
@@ -277,7 +280,7 @@ def collection_tools(store: Store) -> Callable[[Query], CollectionTools]:
         tables = store.tables(query.collection)
         return CollectionTools(
             default_registry({t.name: t.path for t in tables}),
-            {t.name: (t.document_id, t.filename, t.char_start, t.char_end) for t in tables},
+            {t.name: t for t in tables},
         )
 
     return tools
