@@ -25,7 +25,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from indexes.errors import InvalidInputError
-from rag.generate.base import GenerationConfig, Generator
+from rag.generate.base import ChatMessage, GenerationConfig, Generator
 from rag.pipeline.budget import EXPLANATORY
 from rag.pipeline.extract import EXTRACT_SENTENCES, best_span
 from rag.pipeline.focus import Focus
@@ -79,8 +79,8 @@ class AnswerOptions:
         if mode == "extract" and not constrainable(generator):
             if self.mode == "extract":
                 raise InvalidInputError(
-                    f"answer mode 'extract' needs constrained decoding, which the {generator.name} generator "
-                    "does not offer; use the torch generator or mode 'focus'"
+                    f"answer mode 'extract' needs a generator that scores given replies, which the "
+                    f"{generator.name} generator does not; use the torch generator or mode 'focus'"
                 )
             mode = "focus"
         return mode
@@ -105,7 +105,7 @@ def write(
     question: str,
     mode: str,
     focus: Focus,
-    passages_prompt,
+    passages_prompt: list[ChatMessage],
     config: GenerationConfig,
 ) -> Written:
     """Generate the answer in ``mode`` ("passages", "focus" or "extract")."""
