@@ -1,7 +1,9 @@
 """The manifest of a collection's vectors: which segments, index and BM25 index make up its published state.
 
 ``manifest.json`` is replaced by an atomic rename (:func:`write_json_atomic`), so a
-reader sees one generation or the next, never a mix.
+reader sees one generation or the next, never a mix. Before the switch every file
+the new manifest names is fsynced (:func:`fsync_paths`): the rename is durable only
+once the data it points to is.
 """
 
 from __future__ import annotations
@@ -47,6 +49,29 @@ def read_manifest(root: Path, dim: int, metric: str, index_spec: str) -> dict:
             f"this release reads {FORMAT_NAME} version {FORMAT_VERSION}"
         )
     return manifest
+
+
+def named_paths(root: Path, manifest: dict) -> list[Path]:
+    """Every file and directory a manifest names: segment files, the index and BM25 directories and their files."""
+    names = [n for seg in manifest["segments"] for n in (seg["vectors"], seg["ids"])]
+    names += [n for n in (manifest.get("index"), manifest.get("lexical")) if n]
+    out: list[Path] = []
+    for name in names:
+        path = root / name
+        if path.is_dir():
+            out += sorted(p for p in path.rglob("*") if p.is_file())
+        out.append(path)  # a directory too: its entries must be durable
+    return out
+
+
+def fsync_paths(paths: list[Path]) -> None:
+    """Flush files (and directories' entries) to disk, so a manifest never names data a power loss took."""
+    for path in paths:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def write_json_atomic(path: Path, payload: dict) -> None:

@@ -29,7 +29,7 @@ import numpy as np
 import indexes
 from indexes.errors import ConfigError, DimensionMismatchError
 from indexes.lexical import BM25Index
-from rag.store.manifest import MANIFEST, read_manifest, write_json_atomic
+from rag.store.manifest import MANIFEST, fsync_paths, named_paths, read_manifest, write_json_atomic
 
 # A removal that leaves more than this fraction of the BM25 index tombstoned compacts it, so
 # the N, avgdl and df of its scores (which count tombstoned rows until then) stay close.
@@ -266,6 +266,7 @@ class VectorStore:
             new["analyzer"] = lexical.analyzer if lexical is not None else None
             if lexical is not None:
                 lexical.save(self.root / new["lexical"])
+        fsync_paths(named_paths(self.root, new))  # the data first: then the switch that names it
         write_json_atomic(self.root / MANIFEST, new)
         self._collect_garbage(new)
         self._manifest = new

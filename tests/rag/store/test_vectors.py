@@ -119,3 +119,32 @@ def test_remove_takes_vectors_out_of_segments_and_index(tmp_path, spec):
     assert vs.remove(np.arange(200)) == 27 and len(vs) == 0 and (vs.search(x[:1], 3).ids == -1).all()
     vs.append(x[:2], np.array([500, 501]))  # an emptied collection takes vectors again
     assert vs.search(x[:1], 1).ids[0, 0] == 500
+
+
+def test_every_file_the_manifest_names_is_fsynced_before_the_switch(tmp_path, monkeypatch):
+    """A power loss after the manifest switch must not leave it naming data that never reached the disk."""
+    import rag.store.manifest as manifest_module
+
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def recording_fsync(fd):
+        synced.append(os.path.realpath(f"/proc/self/fd/{fd}"))
+        return real_fsync(fd)
+
+    switched: list[set[str]] = []
+    real_replace = os.replace
+
+    def recording_replace(src, dst):
+        if str(dst).endswith(MANIFEST):
+            switched.append(set(synced))  # what was durable when the manifest switched
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(manifest_module.os, "fsync", recording_fsync)
+    monkeypatch.setattr(manifest_module.os, "replace", recording_replace)
+    vs = VectorStore(tmp_path, 8, "cosine", "HNSW8")
+    vs.append(_vecs(50), np.arange(50), [["a"]] * 50)
+    manifest = json.loads((tmp_path / MANIFEST).read_text())
+    named = manifest_module.named_paths(tmp_path, manifest)
+    assert any(p.is_dir() for p in named) and any(p.name.endswith(".ids.npy") for p in named)
+    assert switched and {os.path.realpath(p) for p in named} <= switched[-1]
