@@ -17,7 +17,7 @@ from rag.pipeline.prompt import Passage
 # One bracketed marker, the spaces before it, and spaces between it and the
 # punctuation that ends its clause ("Paris [1] ." -> "Paris [1]."); not spaces
 # before a dot that starts a token ("see [1] .env").
-_MARKER = re.compile(r"[ \t]*\[(\d+(?:\s*[,;]\s*\d+)*)\](?:[ \t]+(?=[.,;:!?…]+[\"'”’»)\]}]*(?:\s|$)))?")
+MARKER = re.compile(r"[ \t]*\[(\d+(?:\s*[,;]\s*\d+)*)\](?:[ \t]+(?=[.,;:!?…]+[\"'”’»)\]}]*(?:\s|$)))?")
 # Markdown code: brackets in it are indexing (``a[1]``), not markers.
 _CODE = re.compile(r"```.*?```|`[^`\n]+`", re.DOTALL)
 _CLOSING = ".,;:!?…\"'”’»)]}"
@@ -34,10 +34,14 @@ class Citation:
     text: str
     score: float
     # "marker": the model cited it and the passage supports the sentence; "corrected": the model
-    # cited another passage; "support": added for a sentence the passage supports; "overlap":
-    # attributed by shared content words (when no support check runs); "unsupported": the
-    # model cited it but no passage supports the sentence
+    # cited another passage; "support": added for a sentence the passage supports; "unsupported":
+    # the model cited it but no passage supports the sentence
     how: str
+
+
+def marker_numbers(match: re.Match[str]) -> list[int]:
+    """The passage numbers one ``MARKER`` match cites, as written ("[2, 3]" -> [2, 3])."""
+    return [int(n) for n in re.split(r"\s*[,;]\s*", match.group(1))]
 
 
 def clean_markers(answer: str, valid: set[int]) -> tuple[str, list[int]]:
@@ -50,14 +54,13 @@ def clean_markers(answer: str, valid: set[int]) -> tuple[str, list[int]]:
     cited: list[int] = []
     code = [m.span() for m in _CODE.finditer(answer)]
     out, last, prev = [], 0, ""  # prev: the last character written so far
-    for match in _MARKER.finditer(answer):
+    for match in MARKER.finditer(answer):
         if any(start <= match.start() < end for start, end in code):
             continue
         out.append(answer[last : match.start()])
         prev = out[-1][-1:] or prev
         last = match.end()
-        nums = [int(n) for n in re.split(r"\s*[,;]\s*", match.group(1))]
-        keep = [n for n in nums if n in valid]
+        keep = [n for n in marker_numbers(match) if n in valid]
         cited += [n for n in dict.fromkeys(keep) if n not in cited]
         after = answer[last : last + 1]
         if keep:

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rag.pipeline.citations import MARKER, marker_numbers
 from rag.pipeline.prompt import Passage
 from rag.pipeline.sentences import marker_position, split_sentences
 from rag.rerank.base import Reranker
@@ -45,7 +46,6 @@ QUOTE_SHARE = 0.6  # share of a sentence's words copied word for word from one p
 QUOTE_WORDS = 4  # ... and at least this many words: "in 1889" alone proves nothing
 SUPPORT_MODEL = "maxsim"
 
-_MARKERS = re.compile(r"[ \t]*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 _WORD = re.compile(r"\w+", re.UNICODE)
 _NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
 
@@ -123,12 +123,8 @@ def numbers_in(text: str) -> set[str]:
 
 def strip_markers(sentence: str) -> tuple[str, list[int]]:
     """The sentence without its ``[n]`` markers, and the numbers they cite in order."""
-    cited: list[int] = []
-    for match in _MARKERS.finditer(sentence):
-        for n in re.split(r"\s*[,;]\s*", match.group(1)):
-            if int(n) not in cited:
-                cited.append(int(n))
-    return _MARKERS.sub("", sentence).strip(), cited
+    numbers = [n for match in MARKER.finditer(sentence) for n in marker_numbers(match)]
+    return MARKER.sub("", sentence).strip(), list(dict.fromkeys(numbers))
 
 
 class SupportChecker:
@@ -185,8 +181,7 @@ class SupportChecker:
                 new, how = [numbers[best]], "corrected"
             else:
                 new, how = [numbers[best]], "support"
-            i = cited_ok[0] if how == "marker" else numbers[best]
-            at = numbers.index(i) if i in numbers else best
+            at = numbers.index(cited_ok[0]) if how == "marker" else best
             sentence = _with_markers(text, new)
             offset = sum(len(p) for p in pieces) + len(answer[last:start])
             pieces += [answer[last:start], sentence]
