@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.datasets import SHARED_DATA
+from benchmarks.metrics import best_threshold
 
 SCIFACT = SHARED_DATA / "scifact" / "scifact_original"
 
@@ -50,18 +51,6 @@ def pairs(limit: int | None = None) -> tuple[list[tuple[str, str]], list[tuple[s
     positive = list(dict.fromkeys(positive))
     negative = list(dict.fromkeys(negative))
     return positive[:limit], negative[:limit]
-
-
-def best_threshold(pos: np.ndarray, neg: np.ndarray) -> tuple[float, float]:
-    """The threshold with the best balanced accuracy (midpoint between scores) and that accuracy."""
-    values = np.unique(np.concatenate([pos, neg]))
-    cuts = (values[1:] + values[:-1]) / 2
-    best, best_acc = float(values[0]), 0.0
-    for t in cuts:
-        acc = ((pos >= t).mean() + (neg < t).mean()) / 2
-        if acc > best_acc:
-            best, best_acc = float(t), float(acc)
-    return best, best_acc
 
 
 def auc(pos: np.ndarray, neg: np.ndarray) -> float:

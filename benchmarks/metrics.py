@@ -67,6 +67,24 @@ def dir_bytes(path: str | os.PathLike[str]) -> int:
     return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
 
 
+def best_threshold(pos: np.ndarray, neg: np.ndarray, values: np.ndarray | None = None) -> tuple[float, float]:
+    """The threshold with the best balanced accuracy of ``pos >= t`` and ``neg < t``, and that accuracy.
+
+    Thresholds are the midpoints between consecutive distinct ``values`` (default: the
+    finite scores); an infinite score (a case decided whatever the threshold) counts in
+    the accuracy only.
+    """
+    values = np.unique(np.concatenate([pos, neg]) if values is None else values)
+    values = values[np.isfinite(values)]
+    cuts = (values[1:] + values[:-1]) / 2
+    best, best_acc = float(values[0]), 0.0
+    for t in cuts:
+        acc = ((pos >= t).mean() + (neg < t).mean()) / 2
+        if acc > best_acc:
+            best, best_acc = float(t), float(acc)
+    return best, best_acc
+
+
 # -- answers (the official SQuAD evaluation's normalisation) ------------------------
 
 

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.metrics import normalize_answer, score
+from benchmarks.metrics import best_threshold, normalize_answer, score
 from rag.pipeline.answer import ABSTAIN_THRESHOLD, AnswerOptions
 from rag.settings import Settings
 
@@ -183,15 +183,20 @@ def summarize(rows: list[dict], threshold: float) -> dict:
 
 def calibrate(rows: list[dict]) -> tuple[float, float]:
     """The relevance threshold with the best balanced abstention accuracy, and that accuracy."""
-    values = sorted({r["relevance"] for r in rows if r["relevance"] is not None})
-    cuts = [(a + b) / 2 for a, b in zip(values, values[1:])] or [ABSTAIN_THRESHOLD]
-    best, best_acc = ABSTAIN_THRESHOLD, -1.0
-    for t in cuts:
-        a = summarize(rows, t)["abstention"]
-        acc = (a["answered_answerable"] + a["abstained_unanswerable"]) / 2
-        if acc > best_acc:
-            best, best_acc = t, acc
-    return round(best, 3), best_acc
+    relevance = np.array([r["relevance"] for r in rows if r["relevance"] is not None])
+    if len(np.unique(relevance)) < 2:  # nothing to choose between
+        a = summarize(rows, ABSTAIN_THRESHOLD)["abstention"]
+        return ABSTAIN_THRESHOLD, (a["answered_answerable"] + a["abstained_unanswerable"]) / 2
+
+    def score(r: dict) -> float:  # answered exactly when score >= threshold (see abstains)
+        if r["supported"] == 0:
+            return -np.inf
+        return np.inf if r["relevance"] is None else r["relevance"]
+
+    pos = np.array([score(r) for r in rows if r["answers"]])
+    neg = np.array([score(r) for r in rows if not r["answers"]])
+    best, accuracy = best_threshold(pos, neg, values=relevance)
+    return round(best, 3), accuracy
 
 
 def run(settings: Settings, data: Path, configs: list[str], n: int, out: Path, part: str | None, k: int = 5) -> dict:
