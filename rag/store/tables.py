@@ -21,6 +21,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from rag.store.manifest import write_json_atomic
+
 MAX_TABLES = 1000  # per collection: the SQL tool registers every table on each call
 
 
@@ -72,7 +74,7 @@ def save_tables(folder: Path, document_id: int, filename: str, tables: list) -> 
         entry = StoredTable(name, folder / f"{name}.parquet", document_id, filename, table.char_start, table.char_end)
         _write_parquet(entry.path, table.table)
         info = {k: v for k, v in asdict(entry).items() if k != "path"}
-        _write_atomic(folder / f"{name}.json", json.dumps(info).encode("utf-8"))
+        write_json_atomic(folder / f"{name}.json", info)
         stored.append(entry)
     return stored
 
@@ -81,14 +83,5 @@ def _write_parquet(path: Path, table: pa.Table) -> None:
     tmp = path.with_suffix(".parquet.tmp")
     pq.write_table(table, tmp)
     with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
