@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
             for q in questions:
                 query = pipeline.query("tools", q["question"], 5)
                 t0 = time.perf_counter()
-                calls = pipeline.tool_calls(query, True)
+                calls = pipeline.tool_calls(query, pipeline.tool_calls.select(query, True))
                 seconds = time.perf_counter() - t0
                 call = calls[0] if calls else None
                 chosen = call.name if call else "none"

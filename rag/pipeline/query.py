@@ -151,13 +151,11 @@ class QueryPipeline:
         options: SearchOptions | None = None,
         answer: AnswerOptions | None = None,
     ) -> Answer:
-        query = self.query(collection, question, k, options, what="question")
-        answer = answer or AnswerOptions()
-        self.tool_calls.check(query, answer.tools)  # unknown tool names fail before any work
-        return self.answer(query, answer)
+        return self.answer(self.query(collection, question, k, options, what="question"), answer)
 
     def answer(self, query: Query, options: AnswerOptions | None = None) -> Answer:
         options = options or AnswerOptions()
+        tools = self.tool_calls.select(query, options.tools)  # unknown tool names fail before any work
         retrieval = self.retrieve(query)
         timings = retrieval.timings
         passages_prompt, passages = self.prompt(query.text, [h.chunk for h in retrieval.hits])
@@ -165,9 +163,9 @@ class QueryPipeline:
             focus = self.focus(query.text, passages)
         relevance = focus.relevance
         calls: list[ToolCall] = []
-        if options.tools:
+        if tools.tools:
             with timings.stage("tools"):
-                calls = self.tool_calls(query, options.tools)
+                calls = self.tool_calls(query, tools)
         ran = [c for c in calls if c.ok]
         results = [Passage(len(passages) + i, c.chunk()) for i, c in enumerate(ran, start=1)]
         if options.abstain and not results and (not passages or relevance < self.abstain_threshold):

@@ -41,7 +41,7 @@ from rag.pipeline.request import Query
 from rag.pipeline.tool_examples import NONE, ROUTES, examples_for
 from rag.store import Store, StoredChunk
 from rag.store.tables import StoredTable
-from rag.tools import ToolError, ToolRegistry, ToolResult, default_registry
+from rag.tools import Tool, ToolError, ToolRegistry, ToolResult, default_registry
 
 ARGUMENTS_SYSTEM = "Write the arguments of the tool call as JSON."
 ARGUMENT_TOKENS = 160  # the longest argument object (an SQL query of 500 characters is rarely reached)
@@ -92,6 +92,14 @@ class CollectionTools:
     tables: dict[str, StoredTable] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class ToolSelection:
+    """The tools one request may call (``tools``), from those of its collection (``available``)."""
+
+    available: CollectionTools
+    tools: list[Tool]
+
+
 class ToolCalls:
     """Let the model call at most one tool for a question.
 
@@ -122,15 +130,19 @@ class ToolCalls:
         allowed = [i for i, label in enumerate(labels) if label in names or label == NONE]
         return labels[max(allowed, key=lambda i: similarity[i])]
 
-    def check(self, query: Query, spec: bool | tuple[str, ...]) -> None:
-        """Raise (a 4xx) for unknown tool names, before any work is done."""
-        if spec:
-            self.tools(query).registry.select(spec if spec is True else list(spec))
+    def select(self, query: Query, spec: bool | tuple[str, ...]) -> ToolSelection:
+        """The tools a request allows; raises (a 4xx) for unknown names, so callers check before any work.
 
-    def __call__(self, query: Query, spec: bool | tuple[str, ...]) -> list[ToolCall]:
+        Listing a collection's tools reads its stored tables' schemas: a request does it once, here.
+        """
+        if not spec:
+            return ToolSelection(CollectionTools(ToolRegistry([])), [])
         available = self.tools(query)
+        return ToolSelection(available, available.registry.select(spec if spec is True else list(spec)))
+
+    def __call__(self, query: Query, selection: ToolSelection) -> list[ToolCall]:
+        available, tools = selection.available, selection.tools
         registry = available.registry
-        tools = registry.select(spec if spec is True else list(spec))
         if not tools:
             return []
         generator = self.generator()
