@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from rag.generate.base import ChatMessage
@@ -46,19 +46,21 @@ class PromptBuilder:
         self.max_context_tokens = max_context_tokens
 
     def __call__(self, question: str, chunks: Sequence[StoredChunk]) -> tuple[list[ChatMessage], list[Passage]]:
-        passages: list[Passage] = []
-        blocks: list[str] = []
-        used = 0
-        for chunk in chunks:
-            block = f"[{len(passages) + 1}] ({source_label(chunk)})\n{chunk.text.strip()}"
-            cost = self.count_tokens(block)
-            if passages and used + cost > self.max_context_tokens:
-                break
-            passages.append(Passage(len(passages) + 1, chunk))
-            blocks.append(block)
-            used += cost
+        blocks = self._fit(f"[{n}] ({source_label(c)})\n{c.text.strip()}" for n, c in enumerate(chunks, start=1))
+        passages = [Passage(n, chunk) for n, chunk in enumerate(chunks[: len(blocks)], start=1)]
         context = "\n\n".join(blocks) if blocks else "(no passages were found)"
         return messages(SYSTEM, context, question), passages
+
+    def _fit(self, blocks: Iterable[str]) -> list[str]:
+        """The leading blocks that fit the token budget (always the first one; counted until one does not fit)."""
+        kept, used = [], 0
+        for block in blocks:
+            cost = self.count_tokens(block)
+            if kept and used + cost > self.max_context_tokens:
+                break
+            kept.append(block)
+            used += cost
+        return kept
 
     def focused(self, question: str, sentences: Sequence[tuple[int, str]], system: str = SYSTEM) -> list[ChatMessage]:
         """A prompt of single sentences, each labelled with its passage's number, best first.
@@ -67,14 +69,7 @@ class PromptBuilder:
             sentences: (passage number, sentence) pairs in the order to show them.
             system: the instruction (``SYSTEM``, or ``EXTRACT_SYSTEM`` for a copied span).
         """
-        lines, used = [], 0
-        for number, text in sentences:
-            line = f"[{number}] {' '.join(text.split())}"
-            cost = self.count_tokens(line)
-            if lines and used + cost > self.max_context_tokens:
-                break
-            lines.append(line)
-            used += cost
+        lines = self._fit(f"[{number}] {' '.join(text.split())}" for number, text in sentences)
         return messages(system, "\n".join(lines) if lines else "(no passages were found)", question)
 
 
