@@ -76,7 +76,7 @@ class AnswerOptions:
         mode = self.mode
         if mode == "auto":
             mode = "focus" if EXPLANATORY.search(question) else "extract"
-        if mode == "extract" and not constrainable(generator):
+        if mode == "extract" and not generator.supports_constraints:
             if self.mode == "extract":
                 raise InvalidInputError(
                     f"answer mode 'extract' needs a generator that scores given replies, which the "
@@ -84,10 +84,6 @@ class AnswerOptions:
                 )
             mode = "focus"
         return mode
-
-
-def constrainable(generator: Generator) -> bool:
-    return getattr(generator, "supports_constraints", False)
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,6 @@ from indexes.errors import InvalidInputError
 from ingest.embed import Embedder
 from rag.generate.base import ChatMessage, GenerationConfig, Generator
 from rag.model.json_machine import JsonMachine
-from rag.pipeline.answer import constrainable
 from rag.pipeline.request import Query
 from rag.pipeline.tool_examples import NONE, ROUTES, examples_for
 from rag.store import Store, StoredChunk
@@ -146,7 +145,7 @@ class ToolCalls:
         if not tools:
             return []
         generator = self.generator()
-        if not constrainable(generator):
+        if not generator.supports_constraints:
             raise InvalidInputError(
                 f"tool calls need constrained decoding, which the {generator.name} generator does not offer; "
                 "use the torch generator or tools: false"
