@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
-
+import msgspec
 from litestar import Controller, post
 from litestar.datastructures import State
 
-from api.schemas import (
-    CitationOut,
-    Hit,
-    PassageOut,
-    QueryRequest,
-    QueryResponse,
-    RetrievalFields,
-    SearchRequest,
-    SearchResponse,
-    SentenceOut,
-    ToolCallOut,
-)
+from api.schemas import Hit, QueryRequest, QueryResponse, RetrievalFields, SearchRequest, SearchResponse
 from rag.pipeline import Answer, AnswerOptions, SearchOptions
 from rag.pipeline import Hit as PipelineHit
 from rag.platform import Platform
@@ -82,41 +70,5 @@ class QueryController(Controller):
 
 
 def query_response(answer: Answer) -> QueryResponse:
-    return QueryResponse(
-        answer=answer.answer,
-        citations=[CitationOut(**c.__dict__) for c in answer.citations],
-        timings=answer.timings.as_dict(),
-        usage=dataclasses.asdict(answer.usage),
-        sentences=[
-            SentenceOut(s.start, s.end, s.text, s.supported, s.score, s.quote, s.passage, list(s.cited), s.how)
-            for s in answer.sentences
-        ],
-        abstained=answer.abstained,
-        abstain_reason=answer.abstain_reason,
-        tool_calls=[
-            ToolCallOut(
-                c.name,
-                c.arguments,
-                c.result.text if c.result else None,
-                c.result.value if c.result else None,
-                c.error,
-            )
-            for c in answer.tool_calls
-        ],
-        passages=[
-            PassageOut(
-                p.number,
-                p.chunk.chunk_id,
-                p.chunk.document_id,
-                p.chunk.filename,
-                p.chunk.page,
-                p.chunk.char_start,
-                p.chunk.char_end,
-                p.chunk.text,
-                p.chunk.score,
-            )
-            for p in answer.passages
-        ],
-        mode=answer.mode,
-        relevance=answer.relevance,
-    )
+    # the pipeline's JSON form has the response's keys (extra passage fields are dropped)
+    return msgspec.convert(answer.as_dict(), QueryResponse)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 
 from rag.cli.documents import _options, _platform, citation_line
@@ -36,32 +35,6 @@ def answer_options(args: argparse.Namespace):
     return AnswerOptions().replace(mode=args.mode, tools=tools, abstain=args.abstain)
 
 
-def answer_json(answer) -> dict:
-    """The answer as ``/query`` returns it (same keys)."""
-    return {
-        "answer": answer.answer,
-        "abstained": answer.abstained,
-        "abstain_reason": answer.abstain_reason,
-        "mode": answer.mode,
-        "relevance": answer.relevance,
-        "citations": [c.__dict__ for c in answer.citations],
-        "sentences": [dict(dataclasses.asdict(s), cited=list(s.cited)) for s in answer.sentences],
-        "tool_calls": [
-            {
-                "name": c.name,
-                "arguments": c.arguments,
-                "result": c.result.text if c.result else None,
-                "value": c.result.value if c.result else None,
-                "error": c.error,
-            }
-            for c in answer.tool_calls
-        ],
-        "passages": [dict(number=p.number, **dataclasses.asdict(p.chunk)) for p in answer.passages],
-        "timings": answer.timings.as_dict(),
-        "usage": dataclasses.asdict(answer.usage),
-    }
-
-
 def cmd_ask(args: argparse.Namespace) -> int:
     platform = _platform(args)
     try:
@@ -71,7 +44,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     finally:
         platform.close()
     if args.json:
-        print(json.dumps(answer_json(answer), indent=2, default=str))
+        print(json.dumps(answer.as_dict(), indent=2, default=str))
         return 0
     print(answer.answer)
     for call in answer.tool_calls:

@@ -12,6 +12,7 @@ pipeline loads nothing, and a search without HyDE never loads the generator.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -73,6 +74,31 @@ class Answer:
     tool_calls: list[ToolCall] = field(default_factory=list)
     mode: str = "passages"
     relevance: float | None = None
+
+    def as_dict(self) -> dict:
+        """The answer as plain JSON values, with the keys of the REST ``/query`` response."""
+        return {
+            "answer": self.answer,
+            "abstained": self.abstained,
+            "abstain_reason": self.abstain_reason,
+            "mode": self.mode,
+            "relevance": self.relevance,
+            "citations": [dataclasses.asdict(c) for c in self.citations],
+            "sentences": [dict(dataclasses.asdict(s), cited=list(s.cited)) for s in self.sentences],
+            "tool_calls": [
+                {
+                    "name": c.name,
+                    "arguments": c.arguments,
+                    "result": c.result.text if c.result else None,
+                    "value": c.result.value if c.result else None,
+                    "error": c.error,
+                }
+                for c in self.tool_calls
+            ],
+            "passages": [dict(number=p.number, **dataclasses.asdict(p.chunk)) for p in self.passages],
+            "timings": self.timings.as_dict(),
+            "usage": dataclasses.asdict(self.usage),
+        }
 
 
 class QueryPipeline:
