@@ -89,13 +89,20 @@ def _ends(sentence: str, word: tuple[int, int]) -> bool:
 def best_span(generator, messages: Sequence[ChatMessage], question: str, top: Sequence[ScoredSentence]) -> Span | None:
     """The likeliest candidate span of ``top`` as the model's whole reply, or None when there is no candidate."""
     runs, owners = [], []
+    encoded: dict[str, list[int]] = {}  # a word is in up to MAX_SPAN_WORDS runs: encode it once
+
+    def encode(piece: str) -> list[int]:
+        if piece not in encoded:
+            encoded[piece] = generator.tokenizer.encode(piece, add_bos=False)
+        return encoded[piece]
+
     for sentence in top[:EXTRACT_SENTENCES]:
         for words, ends in candidate_runs(question, sentence.text):
             pieces = [sentence.text[a:b] for a, b in words]
             # word by word, so each prefix's tokens are those of the shorter span (pre-tokenised at spaces)
             tokens, bounds = [], []
             for n, piece in enumerate(pieces):
-                tokens += generator.tokenizer.encode(piece if n == 0 else " " + piece, add_bos=False)
+                tokens += encode(piece if n == 0 else " " + piece)
                 bounds.append(len(tokens))
             runs.append((tokens, [bounds[e - 1] for e in ends]))
             owners.append((sentence, words, ends))
