@@ -205,6 +205,18 @@ class Index(ABC):
         """Learn codebooks or partitions from float32 (n, dim) samples; no-op where not needed."""
         as_matrix(x, self.dim, "training vectors")
 
+    def empty_like(self) -> Index:
+        """A new empty index of the same type, config and search defaults, trained as this one is.
+
+        Learned types (PQ, IVF-PQ) share their codebooks and centroids with the copy, so
+        vectors added to it are encoded as this index encodes them and the two indexes'
+        scores are comparable: an append adds a small index beside a large one without
+        training again or rewriting the large one.
+        """
+        index = type(self)(self.config, self.dim, self.metric)
+        index.search_defaults = self.search_defaults
+        return index
+
     def _require_trained(self) -> None:
         if not self.is_trained:
             raise NotTrainedError(

@@ -119,6 +119,13 @@ class IVFPQ(ApproximateIndex):
         self._pq.train(x - centroids[labels])
         self._centroids = centroids
 
+    def empty_like(self) -> IVFPQ:
+        index = super().empty_like()
+        if self.is_trained:
+            index._centroids = self._centroids
+            index._pq.set_codebooks(self._pq.codebooks)
+        return index
+
     def _row_lists(self) -> np.ndarray:
         """int64 (rows,) inverted list of every row."""
         return np.repeat(np.arange(self.config.nlist), np.diff(self._offsets))

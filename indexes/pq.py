@@ -95,6 +95,12 @@ class PQ(ApproximateIndex):
         self._pq.train(normalize(x) if self.metric == "cosine" else x)
         self._inv_norms = None
 
+    def empty_like(self) -> PQ:
+        index = super().empty_like()
+        if self.is_trained:
+            index._pq.set_codebooks(self._pq.codebooks)
+        return index
+
     def add(self, x: np.ndarray, ids: np.ndarray | None = None) -> np.ndarray:
         x, ids = self._prepare_add(x, ids)
         self._codes = np.concatenate([self._codes, self._pq.encode(x)])

@@ -1,0 +1,155 @@
+"""Runs of a collection's vectors: writing one, choosing which to merge, merging, and searching all.
+
+An append writes its batch as a new run (a segment and a small index over it),
+so its cost does not grow with the collection. Runs are merged LSM-style, with
+the tiered policy of the BM25 index (:mod:`indexes.lexical.bm25`): a run's tier
+is floor(log8(vectors)); eight runs of one tier merge into one, so each vector
+is rewritten about log8(N) times, and past :data:`MAX_RUNS` the smallest merge,
+bounding the number of indexes a search visits. A merge grows the largest
+index of the merged runs in place of rebuilding: the others' vectors are added
+to it (an HNSW graph gets them inserted; PQ and IVF-PQ encode them with the
+codebooks they were trained with). An index type that learns from data is
+trained once, when the collection first holds enough vectors
+(:func:`min_train_size`); until then exact ``Flat`` runs serve it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+import indexes
+from indexes.flat import top_k
+from rag.store.manifest import Manifest, Run, SegmentFiles
+
+MERGE_FACTOR = 8  # tiers are floor(log8(vectors)): keep this 8
+MAX_RUNS = 16
+# A learned index trains on at most this many vectors per centroid (FAISS warns past 256).
+TRAIN_PER_CENTROID = 256
+_TRAIN_SEED = 20240229
+
+
+def min_train_size(config: indexes.IndexConfig) -> int:
+    """Vectors needed before a learned index is trained: about 39 per centroid, as FAISS advises."""
+    need = 39 * getattr(config, "nlist", 1)
+    if hasattr(config, "m") and hasattr(config, "nbits"):  # product quantizer codebooks
+        need = max(need, 39 * 2 ** int(config.nbits))
+    return need
+
+
+def write_segment(root: Path, stem: str, vectors: np.ndarray, ids: np.ndarray) -> SegmentFiles:
+    seg = SegmentFiles(f"{stem}.npy", f"{stem}.ids.npy", int(len(ids)))
+    np.save(root / seg.vectors, np.ascontiguousarray(vectors, dtype=np.float32))
+    np.save(root / seg.ids, np.ascontiguousarray(ids, dtype=np.int64))
+    return seg
+
+
+def run_vectors(root: Path, runs: list[Run] | tuple[Run, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """The raw vectors and ids of ``runs`` (memory-mapped when there is one segment)."""
+    segs = [s for r in runs for s in r.segments]
+    vecs = [np.load(root / s.vectors, mmap_mode="r") for s in segs]
+    ids = [np.load(root / s.ids, mmap_mode="r") for s in segs]
+    if len(vecs) == 1:
+        return vecs[0], ids[0]
+    return np.concatenate(vecs), np.concatenate(ids)
+
+
+def tier(count: int) -> int:
+    return (max(count, 1).bit_length() - 1) // 3  # floor(log8(count)), exactly
+
+
+def plan_merge(manifest: Manifest) -> list[int] | None:
+    """Positions of the runs to merge next, or None while the runs are in shape.
+
+    All runs, when the collection's learned index can now be trained; else eight
+    runs of one tier; else, past :data:`MAX_RUNS`, the smallest.
+    """
+    runs = manifest.runs
+    target = indexes.parse_spec(manifest.index_spec).spec()
+    untrained = [i for i, r in enumerate(runs) if r.spec != target]
+    if untrained and manifest.stored >= min_train_size(indexes.parse_spec(target)):
+        return list(range(len(runs)))
+    tiers: dict[int, list[int]] = {}
+    for i, run in enumerate(runs):
+        tiers.setdefault(tier(run.stored), []).append(i)
+    full = [members for members in tiers.values() if len(members) >= MERGE_FACTOR]
+    if full:
+        return full[0][:MERGE_FACTOR]
+    if len(runs) > MAX_RUNS:
+        by_size = sorted(range(len(runs)), key=lambda i: runs[i].stored)
+        return sorted(by_size[: len(runs) - MAX_RUNS + 1])
+    return None
+
+
+def new_index(spec: str, dim: int, metric: str, template: indexes.Index | None, n_vectors: int) -> indexes.Index:
+    """An empty index for a new run: like ``template`` (a trained run's index) when its spec matches,
+    else of ``spec``, or ``Flat`` while ``spec`` needs training that ``n_vectors`` cannot give yet
+    (the caller trains it when they can)."""
+    if template is not None and template.config.spec() == spec:
+        return template.empty_like()
+    index = indexes.create(spec, dim, metric)
+    if not index.is_trained and n_vectors < min_train_size(index.config):
+        return indexes.create("Flat", dim, metric)
+    return index
+
+
+def train_on(index: indexes.Index, x: np.ndarray) -> None:
+    """Train a learned index on ``x``, or on a fixed-seed sample of it of TRAIN_PER_CENTROID per centroid."""
+    nlist = getattr(index.config, "nlist", 1)
+    cap = TRAIN_PER_CENTROID * max(nlist, 2 ** int(getattr(index.config, "nbits", 0)))
+    if x.shape[0] > cap:
+        rows = np.sort(np.random.default_rng(_TRAIN_SEED).choice(x.shape[0], cap, replace=False))
+        x = x[rows]
+    index.train(np.asarray(x))
+
+
+def merge_runs(
+    root: Path, manifest: Manifest, chosen: list[Run], name: str, load: Callable[[str], indexes.Index]
+) -> Run:
+    """Merge ``chosen`` runs into one run named ``name`` (its segment and index files are written).
+
+    The largest chosen index grows by the others' vectors when it is of the
+    collection's spec (or Flat while that cannot be trained yet); otherwise (a
+    learned spec that can now be trained) the run's index is built from all.
+    ``load`` opens a run's saved index for writing (a fresh copy, not a shared one).
+    """
+    target = indexes.parse_spec(manifest.index_spec).spec()
+    x, ids = run_vectors(root, chosen)
+    seg = write_segment(root, f"seg-{name}", x, ids)
+    x = np.load(root / seg.vectors, mmap_mode="r")
+    largest = max(chosen, key=lambda r: r.count)
+    trainable = manifest.stored >= min_train_size(indexes.parse_spec(target))
+    if largest.spec == target or (largest.spec == "Flat" and not trainable):
+        index = load(largest.index)
+        rest = [r for r in chosen if r is not largest]
+        if rest:
+            rx, rids = run_vectors(root, rest)
+            index.add(np.asarray(rx), np.asarray(rids))
+        if getattr(index, "deleted_count", 0):
+            index.compact()
+    else:
+        index = indexes.create(target, manifest.dim, manifest.metric)
+        train_on(index, x)
+        index.add(np.asarray(x), np.asarray(ids))
+    index.save(str(root / f"index-{name}"))
+    return Run((seg,), f"index-{name}", index.config.spec(), len(index))
+
+
+def search_runs(
+    searchers: list[tuple[indexes.Index, bool]], q: np.ndarray, k: int, allow, params: dict
+) -> indexes.SearchResult:
+    """Search every run's index and keep the k best per query.
+
+    Args:
+        searchers: (index, takes_params) per run; a Flat run standing in for an untrained
+            learned index takes none of its search parameters.
+    """
+    results = [index.search(q, k, allow=allow, **(params if takes else {})) for index, takes in searchers]
+    if len(results) == 1:
+        return results[0]
+    ids = np.concatenate([r.ids for r in results], axis=1)
+    scores = np.concatenate([r.scores for r in results], axis=1)
+    pos, best = top_k(scores, k)
+    return indexes.SearchResult(np.ascontiguousarray(np.take_along_axis(ids, pos, axis=1)), best)
