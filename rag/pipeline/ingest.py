@@ -12,7 +12,7 @@ import hashlib
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 
 from indexes import parse_spec
@@ -23,7 +23,7 @@ from ingest.parse import detect_media_type, parse_bytes
 from ingest.parse.types import ParsedDocument
 from ingest.tables import extract_tables
 from rag.store import Store, check_collection_name
-from rag.store.store import NewDocument
+from rag.store.records import DocumentToAdd, NewDocument
 
 EMBED_MODEL = "all-MiniLM-L6-v2"
 
@@ -65,6 +65,20 @@ def embedding_input(title: str | None, heading_path: tuple[str, ...], text: str)
     return f"{context}\n\n{text}" if context else text
 
 
+def new_document(prepared: PreparedDocument) -> NewDocument:
+    """The store's record of a prepared upload."""
+    doc = prepared.parsed
+    return NewDocument(
+        filename=prepared.filename,
+        media_type=doc.media_type,
+        sha256=prepared.sha256,
+        size_bytes=prepared.size_bytes,
+        title=doc.title,
+        n_pages=doc.n_pages,
+        text=doc.text,
+    )
+
+
 class IngestPipeline:
     def __init__(self, store: Store, embedder: Embedder, chunker: Chunker, max_upload_bytes: int) -> None:
         self.store = store
@@ -97,46 +111,84 @@ class IngestPipeline:
         progress: Callable[[int], None] | None = None,
         index_spec: str | None = None,
     ) -> IngestResult:
-        """Chunk, embed and store a prepared document, or recognise it as a duplicate.
+        """Chunk, embed and store a prepared document, or recognise it as a duplicate (see :meth:`commit_batch`)."""
+        return self.commit_batch(collection, [prepared], progress, index_spec)[0]
+
+    def commit_batch(
+        self,
+        collection: str,
+        prepared: list[PreparedDocument],
+        progress: Callable[[int], None] | None = None,
+        index_spec: str | None = None,
+    ) -> list[IngestResult]:
+        """Chunk, embed and store prepared documents as one write, recognising duplicates.
+
+        Every chunk of the batch is embedded in one call (the embedder sorts them by
+        length, so batches waste little on padding) and the batch is stored by one
+        append and one catalog transaction (:meth:`Store.add_documents`), so a
+        thousand small files cost one index write, not a thousand.
 
         ``index_spec`` chooses the index of a collection this call creates (the
         settings' default otherwise); an existing collection keeps its own.
+
+        Returns:
+            one result per document, in order; ``seconds`` gives each its own parse and
+            chunk time and a share of the batch's embed and write time by its chunks.
         """
         check_collection_name(collection)
         coll = self.store.get_or_create_collection(collection, self.embedder.dim, EMBED_MODEL, index_spec=index_spec)
-        with self._claim(coll.id, prepared.sha256):
-            existing = self.store.catalog.find_by_sha(coll.id, prepared.sha256)
-            if existing is not None:
-                return IngestResult(existing, prepared.filename, collection, True, 0)
-            doc = prepared.parsed
-            t1 = time.perf_counter()
-            chunks = self.chunker.chunk(doc)
-            t2 = time.perf_counter()
-            vectors = self.embedder.embed(
-                [embedding_input(doc.title, c.heading_path, c.text) for c in chunks], progress=progress
-            )
-            t3 = time.perf_counter()
-            added = self.store.add_document(
-                coll,
-                NewDocument(
-                    filename=prepared.filename,
-                    media_type=doc.media_type,
-                    sha256=prepared.sha256,
-                    size_bytes=prepared.size_bytes,
-                    title=doc.title,
-                    n_pages=doc.n_pages,
-                    text=doc.text,
-                ),
-                chunks,
-                vectors,
-            )
-            if not added.duplicate:
-                self.store.save_tables(coll, added.id, prepared.filename, extract_tables(doc, prepared.filename))
-            t4 = time.perf_counter()
-        if added.duplicate:
-            return IngestResult(added.id, prepared.filename, collection, True, 0)
-        seconds = {"parse": prepared.parse_seconds, "chunk": t2 - t1, "embed": t3 - t2, "write": t4 - t3}
-        return IngestResult(added.id, prepared.filename, collection, False, len(chunks), seconds)
+        with self._claim_all(coll.id, [p.sha256 for p in prepared]):
+            todo, seen = [], set()  # bytes not stored yet, each once
+            for p in prepared:
+                if p.sha256 not in seen and self.store.catalog.find_by_sha(coll.id, p.sha256) is None:
+                    todo.append(p)
+                seen.add(p.sha256)
+            chunk_seconds, chunked = [], []
+            for p in todo:
+                t = time.perf_counter()
+                chunked.append(self.chunker.chunk(p.parsed))
+                chunk_seconds.append(time.perf_counter() - t)
+            texts = [
+                embedding_input(p.parsed.title, c.heading_path, c.text) for p, cs in zip(todo, chunked) for c in cs
+            ]
+            t = time.perf_counter()
+            vectors = self.embedder.embed(texts, progress=progress)
+            embed_seconds = time.perf_counter() - t
+            t = time.perf_counter()
+            items, at = [], 0
+            for p, chunks in zip(todo, chunked):
+                items.append(DocumentToAdd(new_document(p), chunks, vectors[at : at + len(chunks)]))
+                at += len(chunks)
+            added = self.store.add_documents(coll, items)
+            for p, result in zip(todo, added):
+                if not result.duplicate:
+                    self.store.save_tables(coll, result.id, p.filename, extract_tables(p.parsed, p.filename))
+            write_seconds = time.perf_counter() - t
+        stored = {
+            p.sha256: (result, chunks, secs) for p, result, chunks, secs in zip(todo, added, chunked, chunk_seconds)
+        }
+        total = max(len(texts), 1)
+        results = []
+        for p in prepared:
+            hit = stored.pop(p.sha256, None)  # the first of repeated bytes is the one stored
+            if hit is None or hit[0].duplicate:
+                doc_id = hit[0].id if hit else self.store.catalog.find_by_sha(coll.id, p.sha256)
+                results.append(IngestResult(doc_id, p.filename, collection, True, 0))
+                continue
+            result, chunks, secs = hit
+            share = len(chunks) / total
+            seconds = {"parse": p.parse_seconds, "chunk": secs, "embed": embed_seconds * share,
+                       "write": write_seconds * share}  # fmt: skip
+            results.append(IngestResult(result.id, p.filename, collection, False, len(chunks), seconds))
+        return results
+
+    @contextmanager
+    def _claim_all(self, collection_id: int, shas: list[str]) -> Iterator[None]:
+        """Hold the claims of several uploads, taken in sorted order so two batches never wait on each other."""
+        with ExitStack() as stack:
+            for sha in sorted(set(shas)):
+                stack.enter_context(self._claim(collection_id, sha))
+            yield
 
     @contextmanager
     def _claim(self, collection_id: int, sha256: str) -> Iterator[None]:
@@ -177,7 +229,7 @@ class IngestPipeline:
         prepared = [self.prepare(name, data, media) for name, data, media in files]
         job = self.store.catalog.start_job("ingest", None, {"collection": collection, "files": [f[0] for f in files]})
         try:
-            results = [self.commit(collection, p, index_spec=index_spec) for p in prepared]
+            results = self.commit_batch(collection, prepared, index_spec=index_spec)
         except Exception as exc:
             self.store.catalog.finish_job(job, "failed", error=str(exc))
             raise

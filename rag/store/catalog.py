@@ -172,31 +172,23 @@ class Catalog:
             rows = cur.execute(f"SELECT nextval('{sequence}') FROM range(?)", [n]).fetchall()
         return [r[0] for r in rows]
 
-    def insert_document(self, doc: dict, chunks: pa.Table) -> None:
-        """Insert one document row and its chunk rows in a single transaction."""
+    def insert_documents(self, docs: list[dict], chunks: pa.Table) -> None:
+        """Insert document rows and all their chunk rows in a single transaction."""
+        columns = ("id", "collection_id", "filename", "media_type", "sha256", "size_bytes", "title", "n_pages")
+        now = _now()
+        rows = [[*(d.get(c) for c in columns), d["n_chunks"], d["text"], now] for d in docs]
         with self.cursor() as cur:
             cur.execute("BEGIN TRANSACTION")
             try:
-                cur.execute(
-                    "INSERT INTO documents (id, collection_id, filename, media_type, sha256, size_bytes, title, "
-                    "n_pages, n_chunks, text, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        doc["id"],
-                        doc["collection_id"],
-                        doc["filename"],
-                        doc["media_type"],
-                        doc["sha256"],
-                        doc["size_bytes"],
-                        doc.get("title"),
-                        doc.get("n_pages"),
-                        doc["n_chunks"],
-                        doc["text"],
-                        _now(),
-                    ],
+                cur.executemany(
+                    f"INSERT INTO documents ({', '.join(columns)}, n_chunks, text, created_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    rows,
                 )
-                cur.register("chunk_batch", chunks)
-                cur.execute("INSERT INTO chunks SELECT * FROM chunk_batch")
-                cur.unregister("chunk_batch")
+                if chunks.num_rows:
+                    cur.register("chunk_batch", chunks)
+                    cur.execute("INSERT INTO chunks SELECT * FROM chunk_batch")
+                    cur.unregister("chunk_batch")
                 cur.execute("COMMIT")
             except Exception:
                 cur.execute("ROLLBACK")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class StoredChunk:
@@ -39,8 +41,17 @@ class NewDocument:
 
 
 @dataclass(frozen=True)
+class DocumentToAdd:
+    """A document with its chunks (``ingest.chunk.Chunk``, in order) and their float32 (n, dim) vectors."""
+
+    doc: NewDocument
+    chunks: list
+    vectors: np.ndarray
+
+
+@dataclass(frozen=True)
 class AddedDocument:
-    """What :meth:`Store.add_document` did: the document's id, and whether the bytes were already stored."""
+    """What :meth:`Store.add_documents` did with one document: its id, and whether the bytes were stored already."""
 
     id: int
     duplicate: bool

@@ -1,12 +1,13 @@
 """Store facade: one object that owns the catalog and each collection's vectors.
 
-Write order for a document: chunk ids are allocated, vectors are published
-(segment + index + manifest), and only then are the document and chunk rows
-committed in one transaction. A reader never sees a chunk without its vector or
-a half-written document. A failed commit removes the vectors it published at
-once; a crash in between leaves vectors whose ids have no chunk row, which
-searches skip and :meth:`Store.repair` (run when a platform opens the store)
-removes, so they never take the place of real results.
+Write order for a batch of documents: chunk ids are allocated, the vectors of
+all of them are published as one run (segment + index + manifest switch), and
+only then are the document and chunk rows committed in one transaction. A
+reader never sees a chunk without its vector or a half-written document. A
+failed commit removes the vectors it published at once; a crash in between
+leaves vectors whose ids have no chunk row, which searches skip and
+:meth:`Store.repair` (run when a platform opens the store) removes, so they
+never take the place of real results.
 
 Documents are unique per collection by content (sha256): the check and the
 insert happen under one lock, so concurrent uploads of the same bytes store
@@ -33,7 +34,7 @@ from indexes.errors import DimensionMismatchError, InvalidInputError
 from indexes.lexical import BM25Index
 from ingest.lexical import Analyzer, analyzer_for
 from rag.store.catalog import CHUNK_SCHEMA, Catalog, Collection
-from rag.store.records import AddedDocument, NewDocument, StoredChunk, stored_chunk
+from rag.store.records import AddedDocument, DocumentToAdd, NewDocument, StoredChunk, stored_chunk
 from rag.store.tables import StoredTable, list_tables, save_tables
 from rag.store.vectors import VectorStore
 
@@ -104,56 +105,82 @@ class Store:
     def add_document(
         self, collection: Collection, doc: NewDocument, chunks: list, vectors: np.ndarray
     ) -> AddedDocument:
-        """Store a parsed document, its chunks and their vectors, unless its bytes are already stored.
+        """Store one parsed document, its chunks and their vectors (see :meth:`add_documents`)."""
+        return self.add_documents(collection, [DocumentToAdd(doc, chunks, vectors)])[0]
 
-        Args:
-            doc: the document's fields.
-            chunks: ``ingest.chunk.Chunk`` objects, in order.
-            vectors: float32 (len(chunks), dim), one per chunk.
+    def add_documents(self, collection: Collection, docs: list[DocumentToAdd]) -> list[AddedDocument]:
+        """Store parsed documents, their chunks and vectors, in one append and one catalog transaction.
+
+        A document whose bytes (sha256) the collection already holds, or that an
+        earlier document of ``docs`` has, is not stored again: its result names
+        the stored one (``duplicate``). The vectors of every new document are
+        published as one run, so a batch of many small files costs one append.
+
         Returns:
-            the new document's id, or the id of the stored document with the same sha256 (``duplicate``).
+            one result per document, in order.
         """
-        if vectors.shape[0] != len(chunks):
-            raise ValueError(f"{len(chunks)} chunks but {vectors.shape[0]} vectors")
+        for item in docs:
+            if item.vectors.shape[0] != len(item.chunks):
+                raise ValueError(f"{len(item.chunks)} chunks but {item.vectors.shape[0]} vectors")
         with self._write_lock:
-            existing = self.catalog.find_by_sha(collection.id, doc.sha256)
-            if existing is not None:
-                return AddedDocument(existing, True)
-            doc_id = self.catalog.allocate_ids("document_ids", 1)[0]
-            chunk_ids = self.catalog.allocate_ids("chunk_ids", len(chunks)) if chunks else []
-            table = pa.table(
-                {
-                    "id": chunk_ids,
-                    "document_id": [doc_id] * len(chunks),
-                    "collection_id": [collection.id] * len(chunks),
-                    "ord": [c.ord for c in chunks],
-                    "text": [c.text for c in chunks],
-                    "page": [c.page for c in chunks],
-                    "char_start": [c.start for c in chunks],
-                    "char_end": [c.end for c in chunks],
-                    "heading_path": [list(c.heading_path) for c in chunks],
-                    "n_tokens": [c.n_tokens for c in chunks],
-                    "prefix_chars": [c.prefix_chars for c in chunks],
-                },
-                schema=CHUNK_SCHEMA,
-            )
-            row = dict(dataclasses.asdict(doc), id=doc_id, collection_id=collection.id, n_chunks=len(chunks))
-            ids = np.asarray(chunk_ids, dtype=np.int64)
-            if chunks:
+            results: list[AddedDocument | None] = [None] * len(docs)
+            fresh: dict[str, int] = {}  # sha256 -> position of the document of this batch that stores it
+            for i, item in enumerate(docs):
+                existing = self.catalog.find_by_sha(collection.id, item.doc.sha256)
+                if existing is not None:
+                    results[i] = AddedDocument(existing, True)
+                elif item.doc.sha256 not in fresh:
+                    fresh[item.doc.sha256] = i
+            new = [docs[i] for i in fresh.values()]
+            doc_ids = self.catalog.allocate_ids("document_ids", len(new)) if new else []
+            n_chunks = sum(len(item.chunks) for item in new)
+            ids = np.asarray(self.catalog.allocate_ids("chunk_ids", n_chunks) if n_chunks else [], dtype=np.int64)
+            rows, table = self._rows(collection, new, doc_ids, ids)
+            if n_chunks:
                 vs = self.vectors(collection)
                 self._ensure_lexical(collection, vs)  # so the new chunks join a complete index
                 analyzer = self._analyzer_of(vs)
-                terms = analyzer.terms_batch([lexical_text(c.text, doc.title) for c in chunks])
-                vs.append(vectors, ids, terms, analyzer=analyzer.name)
+                texts = [lexical_text(c.text, item.doc.title) for item in new for c in item.chunks]
+                vectors = np.concatenate([item.vectors for item in new]).astype(np.float32, copy=False)
+                vs.append(vectors, ids, analyzer.terms_batch(texts), analyzer=analyzer.name)
             try:
-                self.catalog.insert_document(row, table)
+                if rows:
+                    self.catalog.insert_documents(rows, table)
             except BaseException:
                 # The vectors are published but their rows are not: take them back now
                 # (repair() would at the next start, but until then they take result slots).
-                if chunks:
+                if n_chunks:
                     self.vectors(collection).remove(ids)
                 raise
-        return AddedDocument(doc_id, False)
+        for i, doc_id in zip(fresh.values(), doc_ids):
+            results[i] = AddedDocument(doc_id, False)
+        by_sha = dict(zip(fresh, doc_ids))  # a repeat within the batch names the document stored first
+        return [r if r is not None else AddedDocument(by_sha[item.doc.sha256], True) for r, item in zip(results, docs)]
+
+    @staticmethod
+    def _rows(
+        collection: Collection, docs: list[DocumentToAdd], doc_ids: list[int], chunk_ids: np.ndarray
+    ) -> tuple[list[dict], pa.Table]:
+        """The catalog rows of new documents and of their chunks (ids in order)."""
+        rows, columns = [], {name: [] for name in CHUNK_SCHEMA.names}
+        at = 0
+        for item, doc_id in zip(docs, doc_ids):
+            chunks = item.chunks
+            row = dataclasses.asdict(item.doc)
+            rows.append(dict(row, id=doc_id, collection_id=collection.id, n_chunks=len(chunks)))
+            columns["id"] += chunk_ids[at : at + len(chunks)].tolist()
+            at += len(chunks)
+            columns["document_id"] += [doc_id] * len(chunks)
+            columns["collection_id"] += [collection.id] * len(chunks)
+            columns["ord"] += [c.ord for c in chunks]
+            columns["text"] += [c.text for c in chunks]
+            columns["page"] += [c.page for c in chunks]
+            columns["char_start"] += [c.start for c in chunks]
+            columns["char_end"] += [c.end for c in chunks]
+            columns["heading_path"] += [list(c.heading_path) for c in chunks]
+            columns["n_tokens"] += [c.n_tokens for c in chunks]
+            columns["prefix_chars"] += [c.prefix_chars for c in chunks]
+        return rows, pa.table(columns, schema=CHUNK_SCHEMA)
 
     # -- tables (for the SQL tool) -------------------------------------------
     def tables_dir(self, collection: Collection) -> Path:

@@ -88,7 +88,7 @@ def test_failed_insert_and_repair_take_ids_out_of_the_lexical_index(tmp_path, mo
     def fail(*args, **kwargs):
         raise RuntimeError("catalog write failed (simulated)")
 
-    monkeypatch.setattr(store.catalog, "insert_document", fail)
+    monkeypatch.setattr(store.catalog, "insert_documents", fail)
     with pytest.raises(RuntimeError, match="simulated"):
         store.add_document(coll, _doc("b"), _chunks(TEXTS[1:]), _vecs(2, 1))
     monkeypatch.undo()

@@ -65,7 +65,7 @@ def test_a_failed_catalog_insert_takes_its_vectors_back(store, monkeypatch):
     def fail(*args, **kwargs):
         raise RuntimeError("catalog write failed (simulated)")
 
-    monkeypatch.setattr(store.catalog, "insert_document", fail)
+    monkeypatch.setattr(store.catalog, "insert_documents", fail)
     with pytest.raises(RuntimeError, match="simulated"):
         store.add_document(coll, _doc(), _chunks(20), _vecs(20, 1))
     assert len(store.vectors(coll)) == 5 and store.vectors(coll).stored_ids().size == 5
@@ -114,3 +114,29 @@ def test_a_catalog_from_the_first_release_gains_the_prefix_column(tmp_path):
     hit = store.search(coll, _vecs(1), 1)[0][0]
     assert hit.prefix_chars == len(header) + 1 and hit.text[hit.prefix_chars :] == "| 1 | 2 |"
     store.close()
+
+
+def test_a_batch_of_documents_is_one_append_and_one_transaction(store, monkeypatch):
+    from rag.store.records import DocumentToAdd
+
+    coll = _collection(store)
+    store.add_document(coll, _doc("0" * 64), _chunks(2), _vecs(2))
+    vs = store.vectors(coll)
+    appends = []
+    real_append = vs.append
+    monkeypatch.setattr(vs, "append", lambda *a, **kw: (appends.append(len(a[1])), real_append(*a, **kw))[1])
+    batch = [
+        DocumentToAdd(_doc("1" * 64), _chunks(3), _vecs(3, 1)),
+        DocumentToAdd(_doc("0" * 64), _chunks(2), _vecs(2, 2)),  # stored before this batch
+        DocumentToAdd(_doc("2" * 64), _chunks(4), _vecs(4, 3)),
+        DocumentToAdd(_doc("1" * 64), _chunks(3), _vecs(3, 4)),  # the same bytes twice in one batch
+    ]
+    added = store.add_documents(coll, batch)
+    assert appends == [7]  # one append with the chunks of the two new documents
+    assert [a.duplicate for a in added] == [False, True, False, True]
+    assert added[3].id == added[0].id and added[1].id != added[0].id
+    assert store.catalog.count("chunks", coll.id) == 9 and len(vs) == 9
+    docs = {d["id"]: d for d in store.catalog.list_documents(coll.id)}
+    assert docs[added[2].id]["n_chunks"] == 4
+    hit = store.search(coll, _vecs(4, 3)[2:3], 1)[0][0]
+    assert hit.document_id == added[2].id and hit.ord == 2
