@@ -1,5 +1,6 @@
 """HNSW index: numba kernels for level searches (``graph``), insertion (``build``), queries (``search``)
-and compaction (``repair``); the index class in ``index``."""
+and compaction (``repair``); batch searches over the cores (``batch``); the parameters (``config``);
+the index class in ``index``."""
 
 from indexes.hnsw.index import HNSW, HNSWConfig, HNSWParams
 

@@ -24,9 +24,52 @@ one byte per node keeps it in cache.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from indexes.kernels import distance, heap_grow, heap_pop, heap_push, heap_sift_down
+
+# Cache lines of each unvisited neighbour's vector that search_layer_sorted
+# prefetches while gathering the neighbours; the rest of a longer vector is
+# prefetched one neighbour ahead while distances are computed.
+PREFETCH_LINES = 4
+
+
+@intrinsic
+def prefetch(typingctx, arr, row, col):
+    """Hint the CPU to bring the cache line holding ``arr[row, col]`` (2-D array) into cache; no effect on results."""
+    if not isinstance(arr, types.Array) or arr.ndim != 2:
+        return None
+
+    def codegen(context, builder, signature, args):
+        aryty = signature.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        idx = [context.cast(builder, a, t, types.intp) for a, t in zip(args[1:], signature.args[1:], strict=True)]
+        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, idx)
+        i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
+        fn = builder.module.declare_intrinsic(
+            "llvm.prefetch", [i8p], ir.FunctionType(ir.VoidType(), [i8p, i32] + [i32] * 2)
+        )
+        builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])  # read, keep in all levels, data
+        return context.get_dummy_value()
+
+    return types.void(arr, row, col), codegen
+
+
+@njit(nogil=True, cache=True)
+def prefetch_rest(x, v):
+    """Prefetch the cache lines of ``x[v]`` past the first :data:`PREFETCH_LINES`."""
+    for c in range(16 * PREFETCH_LINES, x.shape[1], 16):
+        prefetch(x, v, c)
+
+
+@njit(nogil=True, cache=True)
+def prefetch_vector(x, v):
+    """Prefetch the first :data:`PREFETCH_LINES` cache lines of stored vector ``x[v]`` (float32)."""
+    for c in range(0, min(x.shape[1], 16 * PREFETCH_LINES), 16):
+        prefetch(x, v, c)
 
 
 @njit(nogil=True, cache=True)
@@ -164,16 +207,19 @@ def search_layer_sorted(q, entry, dentry, level, ef, graph, metric, visited, epo
     while cur < size:
         expanded[cur] = True
         nb = neighbours(best_v[cur], level, graph)
-        # Gather unvisited neighbours first, then compute their distances in one
-        # independent loop: the out-of-order core overlaps the memory loads.
+        # Gather unvisited neighbours first (prefetching their vectors), then compute
+        # their distances in one independent loop: the memory loads overlap.
         n_fresh = 0
         for i in range(nb.shape[0]):
             v = nb[i]
             if visited[v] != epoch:
                 visited[v] = epoch
+                prefetch_vector(x, v)
                 fresh[n_fresh] = v
                 n_fresh += 1
         for i in range(n_fresh):
+            if i + 1 < n_fresh:
+                prefetch_rest(x, fresh[i + 1])
             fresh_d[i] = distance(x, fresh[i], q, metric)
         nxt = cur + 1
         for i in range(n_fresh):
@@ -185,6 +231,8 @@ def search_layer_sorted(q, entry, dentry, level, ef, graph, metric, visited, epo
                 best_d[pos], best_v[pos], expanded[pos] = best_d[pos - 1], best_v[pos - 1], expanded[pos - 1]
                 pos -= 1
             best_d[pos], best_v[pos], expanded[pos] = d, fresh[i], False
+            if level == 0:
+                prefetch(graph[1], fresh[i], 0)  # its links, read if it is expanded
             if size < ef:
                 size += 1
             nxt = min(nxt, pos)

@@ -14,87 +14,37 @@ Deletes are tombstones that searches walk through but never return;
 from __future__ import annotations
 
 import math
-import re
 import threading
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
-from indexes.approximate import ApproximateIndex, FilteredParams, positive
-from indexes.base import IndexConfig, register
+from indexes.approximate import ApproximateIndex
+from indexes.base import Allow, SearchResult, as_matrix, register
+from indexes.errors import ConfigError
+from indexes.hnsw.batch import MIN_SPLIT, split_queries
 from indexes.hnsw.build import insert_rows
-from indexes.hnsw.repair import remap_links, repair_links
-from indexes.hnsw.search import hnsw_search
-from indexes.kernels import kernel_metric, mask_or_empty, to_scores
+from indexes.hnsw.config import HNSWConfig, HNSWParams
+from indexes.hnsw.repair import drop_rows, repair_links
+from indexes.hnsw.search import hnsw_query, hnsw_query_filtered, kernel_handle, new_scratch
+from indexes.kernels import kernel_metric, mask_or_empty
 
-_DEFAULT_EF_CONSTRUCTION = 200
-# Upper bounds of the build parameters: hnswlib calls 2..100 the useful range of M
-# (level 0 keeps 2M links per vector, so memory grows with it); past a few
-# thousand, ef_construction only slows the build.
-MAX_M = 128
-MAX_EF_CONSTRUCTION = 4096
 _SEED = 20180101
 # Upper levels stop here: far above log_M(n) for any realistic n.
 _MAX_LEVEL = 100
 
 
-@dataclass(frozen=True)
-class HNSWConfig(IndexConfig):
-    """Build parameters of :class:`HNSW`.
-
-    Attributes:
-        m: the paper's ``M``: links per insertion and the upper-level degree cap (>= 2).
-        ef_construction: candidate-list size while inserting (higher: better graph, slower build).
-    """
-
-    pattern: ClassVar[re.Pattern[str]] = re.compile(r"HNSW(\d+)(?:,ef_construction=(\d+))?")
-    example: ClassVar[str] = "HNSW32"
-
-    m: int = 32
-    ef_construction: int = _DEFAULT_EF_CONSTRUCTION
-
-    def __post_init__(self) -> None:
-        positive("HNSW M", self.m, minimum=2, maximum=MAX_M)
-        positive("ef_construction", self.ef_construction, maximum=MAX_EF_CONSTRUCTION)
-
-    @property
-    def M(self) -> int:  # noqa: N802  (the paper's name)
-        """Links per insertion and the upper-level degree cap."""
-        return self.m
-
-    @property
-    def max_degree(self) -> int:
-        """``Mmax0 = 2M``: the most links per node on level 0."""
-        return 2 * self.m
-
-    @classmethod
-    def from_match(cls, match: re.Match[str]) -> HNSWConfig:
-        efc = match.group(2)
-        return cls(int(match.group(1)), int(efc) if efc else _DEFAULT_EF_CONSTRUCTION)
-
-    def spec(self) -> str:
-        extra = "" if self.ef_construction == _DEFAULT_EF_CONSTRUCTION else f",ef_construction={self.ef_construction}"
-        return f"HNSW{self.m}{extra}"
-
-
-@dataclass(frozen=True)
-class HNSWParams(FilteredParams):
-    """Attributes:
-    ef_search: candidate-list size of the level-0 search (raised to k): higher
-        means better recall and slower queries.
-    """
-
-    ef_search: int = 64
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        positive("ef_search", self.ef_search)
-
-
 # The ``graph`` tuple the kernels take (see indexes.hnsw.graph), in this order.
 _KERNEL_GRAPH = ("vectors", "links0", "deg0", "up_off", "links_up", "deg_up")
 _GRAPH_ARRAYS = ("vectors", "levels", "links0", "deg0", "up_off", "links_up", "deg_up")
+
+_GRAPH_DTYPES = (np.float32, np.int32, np.int32, np.int32, np.int32, np.int32)  # of _KERNEL_GRAPH
+_F32 = np.dtype(np.float32)
+_I64 = np.dtype(np.int64)
+_empty = np.empty
+_new = object.__new__
+# Per-thread scratch holds candidate lists of at least this ef (the default search's 64).
+_MIN_EF_CAPACITY = 64
 
 
 @register
@@ -107,9 +57,9 @@ class HNSW(ApproximateIndex):
     def __init__(self, config: HNSWConfig, dim: int, metric: str = "cosine") -> None:
         super().__init__(config, dim, metric)
         self._internal = kernel_metric(self.metric)  # cosine: inner product of unit vectors
-        self._visited_pool: list[tuple[np.ndarray, int]] = []
+        self._normalize = self.metric == "cosine"
         self._graph_views: tuple | None = None
-        self._pool_lock = threading.Lock()
+        self._tls = threading.local()  # per-thread kernel handle and scratch, see _handle
         self._clear_graph()
 
     def _clear_graph(self) -> None:
@@ -126,6 +76,7 @@ class HNSW(ApproximateIndex):
         self._n_rows = 0  # rows in use; arrays may hold spare capacity
         self._n_up = 0  # upper-level slots in use
         self._top = np.array([-1, -1], dtype=np.int64)  # entry row, its level
+        self._graph_views = None
 
     def _view(self, name: str) -> np.ndarray:
         arr = self._g[name]
@@ -133,13 +84,15 @@ class HNSW(ApproximateIndex):
         return arr[:used]
 
     def _graph(self) -> tuple[np.ndarray, ...]:
-        """The used parts of (vectors, links0, deg0, up_off, links_up, deg_up), cached between changes."""
-        key = (self._n_rows, self._n_up, *map(id, self._g.values()))
-        cached = self._graph_views
-        if cached is None or cached[0] != key:
-            views = tuple(self._view(name) for name in _KERNEL_GRAPH)
-            cached = self._graph_views = (key, views)
-        return cached[1]
+        """The used parts of (vectors, links0, deg0, up_off, links_up, deg_up), cached until the graph changes.
+
+        Every method that replaces a graph array or changes ``_n_rows`` / ``_n_up``
+        sets ``_graph_views`` to None; searches compare the cached tuple by identity.
+        """
+        views = self._graph_views
+        if views is None:
+            views = self._graph_views = tuple(self._view(name) for name in _KERNEL_GRAPH)
+        return views
 
     def _reserve(self, rows: int, slots: int) -> None:
         """Grow the graph arrays (copying them into memory) to hold ``rows`` rows and ``slots`` upper slots."""
@@ -150,6 +103,7 @@ class HNSW(ApproximateIndex):
                 grown = np.empty((cap, *arr.shape[1:]), dtype=arr.dtype)
                 grown[:used] = arr[:used]
                 self._g[name] = grown
+                self._graph_views = None
 
     def add(self, x: np.ndarray, ids: np.ndarray | None = None) -> np.ndarray:
         x, ids = self._prepare_add(x, ids)
@@ -170,43 +124,84 @@ class HNSW(ApproximateIndex):
             start, end, graph, g["levels"], self._top, self.config.M, self.config.ef_construction, self._internal
         )
         self._n_rows = end
+        self._graph_views = None
         self._append_ids(ids)
         return ids
 
+    def search(self, q: np.ndarray, k: int, *, allow: Allow = None, **params: Any) -> SearchResult:
+        if allow is not None or self._live is not None or not self._n_live:
+            return super().search(q, k, allow=allow, **params)  # filters, deletions, empty index
+        # The common case, kept lean: the same checks as the template (parameters,
+        # k >= 1, shape, NaN / infinity), the cheap way; the kernel normalises the
+        # query, checks it is finite and writes ids and scores.
+        ef = (self._params(params) if params else self.search_defaults).ef_search
+        if k.__class__ is not int or k < 1:
+            k = self._check_k(k)
+        if (
+            not (q.__class__ is np.ndarray and q.dtype is _F32 and q.ndim == 2 and q.shape[1] == self.dim)
+            or not q.flags.c_contiguous
+        ):
+            q = as_matrix(q, self.dim, "queries")
+        out_ids = _empty((q.shape[0], k), _I64)  # positional dtype objects: a third of np.empty's cost
+        out_scores = _empty((q.shape[0], k), _F32)
+        if q.shape[0] < MIN_SPLIT:
+            bad = hnsw_query(q, out_ids, out_scores, ef, True, self._handle(ef if ef >= k else k))
+        else:
+            bad = self._batch(q, True, out_ids, out_scores, ef, None)
+        if bad >= 0:
+            raise ConfigError("queries contain NaN or infinite values; clean them before adding or searching")
+        # SearchResult(out_ids, out_scores) without the frozen dataclass's __init__ (two object.__setattr__).
+        result = _new(SearchResult)
+        fields = result.__dict__
+        fields["ids"] = out_ids
+        fields["scores"] = out_scores
+        return result
+
     def _search_rows(self, q: np.ndarray, k: int, params: HNSWParams, mask: np.ndarray | None):
+        # The template's path (filters, deletions): q is checked and normalised already.
         rows = np.empty((q.shape[0], k), dtype=np.int64)
-        dist = np.empty((q.shape[0], k), dtype=np.float32)
-        visited, epoch = self._take_visited()
-        epoch = hnsw_search(
-            q,
-            k,
-            params.ef_search,
-            self._graph(),
-            int(self._top[0]),
-            int(self._top[1]),
-            self._internal,
-            mask_or_empty(mask),
-            visited,
-            epoch,
-            rows,
-            dist,
-        )
-        with self._pool_lock:
-            self._visited_pool.append((visited, epoch))
-        return rows, to_scores(dist, self.metric, self._internal)
+        scores = np.empty((q.shape[0], k), dtype=np.float32)
+        self._batch(q, False, rows, scores, params.ef_search, None if mask is None else mask_or_empty(mask))
+        return rows, scores
 
-    def _take_visited(self) -> tuple[np.ndarray, int]:
-        """A visited-marks buffer and its last epoch, reused across searches (one per concurrent search).
+    def _kernel(self, q, map_ids, out_ids, out_scores, ef, mask) -> int:
+        """Run :func:`hnsw_query` (or its filtered twin when ``mask`` is given) on this thread; returns its status."""
+        handle = self._handle(max(ef, out_ids.shape[1]))
+        if mask is None:
+            return hnsw_query(q, out_ids, out_scores, ef, map_ids, handle)
+        return hnsw_query_filtered(q, out_ids, out_scores, ef, map_ids, mask, handle)
 
-        Clearing a fresh array per query would cost a memset of one byte per
-        vector; pooled buffers are reset only when their uint8 epoch wraps.
+    def _batch(self, q, map_ids, out_ids, out_scores, ef, mask) -> int:
+        """:meth:`_kernel` over the queries, split over the cores when there are enough of them (see
+        :func:`indexes.hnsw.batch.split_queries`). Returns -1, or a query that is not finite."""
+        return split_queries(self._kernel, q, map_ids, out_ids, out_scores, ef, mask)
+
+    def _handle(self, ef: int) -> np.ndarray:
+        """This thread's :func:`kernel_handle`: entry point, graph, ids and scratch for candidate lists of ``ef``.
+
+        The scratch array (visited marks, candidate lists) is allocated once per
+        thread and index, and again only when the graph or ``ef`` outgrows it,
+        so searches from several threads never share one. Visited marks are
+        reset by raising their epoch (a full clear only when the uint8 epoch
+        wraps). The cache entry keeps every array the handle points to alive;
+        it is rebuilt when the graph views or the ids array change.
         """
-        with self._pool_lock:
-            while self._visited_pool:
-                visited, epoch = self._visited_pool.pop()
-                if visited.shape[0] >= self._n_rows:
-                    return visited, epoch
-        return np.zeros(max(self._n_rows, 1), dtype=np.uint8), 0
+        cached = getattr(self._tls, "handle", None)
+        if cached is not None and cached[0] is self._graph_views and cached[1] is self._ids and cached[2] >= ef:
+            return cached[3]
+        views = self._graph()
+        # As the kernel reads them (no copy unless a loaded array differs).
+        graph = tuple(np.ascontiguousarray(a, dtype=dt) for a, dt in zip(views, _GRAPH_DTYPES, strict=True))
+        cap = max(ef, _MIN_EF_CAPACITY, 0 if cached is None else cached[2])
+        # Room for the graph's spare capacity, so growing by small adds does not reallocate.
+        rows = max(self._n_rows, self._g["vectors"].shape[0])
+        scratch = new_scratch(rows, self.dim, cap, self.config.max_degree)
+        ids = self._ids
+        kernel_ids = np.ascontiguousarray(ids, dtype=np.int64)
+        handle = kernel_handle(self._top, graph, kernel_ids, scratch, self._internal, self._normalize)
+        # Everything the handle points to stays referenced here until the entry is replaced.
+        self._tls.handle = (views, ids, cap, handle, self._top, graph, kernel_ids, scratch)
+        return handle
 
     def compact(self) -> None:
         """Reconnect the graph around deleted nodes, then drop their rows and upper slots."""
@@ -227,28 +222,10 @@ class HNSW(ApproximateIndex):
         repair_links(
             ~live, self._graph(), levels, self._top, self.config.M, self.config.ef_construction, self._internal
         )
-        new_of = np.full(self._n_rows, -1, dtype=np.int64)
-        new_of[keep] = np.arange(keep.size)
-        links0, deg0 = remap_links(v("links0"), v("deg0"), keep, new_of)
-        kept_levels = levels[keep].astype(np.int64)
-        upper = kept_levels > 0
-        starts = v("up_off")[keep][upper].astype(np.int64)
-        counts = kept_levels[upper]
-        slots = np.repeat(starts - (np.cumsum(counts) - counts), counts) + np.arange(int(counts.sum()))
-        links_up, deg_up = remap_links(v("links_up"), v("deg_up"), slots, new_of)
-        up_off = np.full(keep.size, -1, dtype=np.int32)
-        up_off[upper] = np.cumsum(counts) - counts
-        self._g = {
-            "vectors": np.ascontiguousarray(v("vectors")[keep]),
-            "levels": levels[keep].copy(),
-            "links0": links0,
-            "deg0": deg0,
-            "up_off": up_off,
-            "links_up": links_up,
-            "deg_up": deg_up,
-        }
+        self._g, new_of, n_up = drop_rows({name: v(name) for name in _GRAPH_ARRAYS}, keep)
         self._top[0] = new_of[self._top[0]]
-        self._n_rows, self._n_up = keep.size, int(counts.sum())
+        self._n_rows, self._n_up = keep.size, n_up
+        self._graph_views = None
         self._reset_rows(keep)
 
     def _raw_vectors(self) -> np.ndarray:
@@ -266,5 +243,6 @@ class HNSW(ApproximateIndex):
         index._g = {name: arrays[name] for name in _GRAPH_ARRAYS}
         index._n_rows, index._n_up = arrays["vectors"].shape[0], arrays["links_up"].shape[0]
         index._top = np.array([state["entry"], state["top_level"]], dtype=np.int64)
+        index._graph_views = None
         index._load_rows(arrays, state)
         return index

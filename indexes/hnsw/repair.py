@@ -118,3 +118,36 @@ def remap_links(links, deg, keep, new_of):
                 c += 1
         out_deg[i] = c
     return out, out_deg
+
+
+def drop_rows(arrays: dict[str, np.ndarray], keep: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray, int]:
+    """The graph arrays of the rows ``keep`` (in order) alone, their links renumbered.
+
+    Args:
+        arrays: the used parts of vectors, levels, links0, deg0, up_off, links_up, deg_up.
+        keep: int64 rows that survive.
+    Returns:
+        (the new arrays, new_of: int64 (rows,) new row of each old row or -1, upper-level slots in use).
+    """
+    levels = arrays["levels"]
+    new_of = np.full(levels.shape[0], -1, dtype=np.int64)
+    new_of[keep] = np.arange(keep.size)
+    links0, deg0 = remap_links(arrays["links0"], arrays["deg0"], keep, new_of)
+    kept_levels = levels[keep].astype(np.int64)
+    upper = kept_levels > 0
+    starts = arrays["up_off"][keep][upper].astype(np.int64)
+    counts = kept_levels[upper]
+    slots = np.repeat(starts - (np.cumsum(counts) - counts), counts) + np.arange(int(counts.sum()))
+    links_up, deg_up = remap_links(arrays["links_up"], arrays["deg_up"], slots, new_of)
+    up_off = np.full(keep.size, -1, dtype=np.int32)
+    up_off[upper] = np.cumsum(counts) - counts
+    out = {
+        "vectors": np.ascontiguousarray(arrays["vectors"][keep]),
+        "levels": levels[keep].copy(),
+        "links0": links0,
+        "deg0": deg0,
+        "up_off": up_off,
+        "links_up": links_up,
+        "deg_up": deg_up,
+    }
+    return out, new_of, int(counts.sum())
