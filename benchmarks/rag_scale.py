@@ -35,7 +35,7 @@ from indexes.errors import InvalidInputError
 from ingest.chunk import Chunk, Chunker
 from ingest.embed import load_tokenizer
 from ingest.parse import parse_bytes
-from rag.pipeline.ingest import EMBED_MODEL, embedding_input
+from rag.pipeline.ingest import embedding_input
 from rag.pipeline.request import Query, SearchOptions
 from rag.store import Store
 from rag.store.store import NewDocument
@@ -68,23 +68,26 @@ def corpus_chunks(corpus: Path, chunk_tokens: int, overlap: int) -> tuple[list, 
     return chunks, inputs
 
 
-def embedded_corpus(platform, corpus: Path, log=print) -> tuple[list, np.ndarray]:
-    """The corpus chunked and embedded as an ingest would; vectors cached in the data directory."""
+def embedded_corpus(platform, corpus: Path, log=print) -> tuple[list, np.ndarray, str]:
+    """The corpus chunked and embedded as an ingest would (vectors cached in the data directory),
+    and the name of the embedder that made them."""
     s = platform.settings
+    model = platform.embedder.model_name
     chunks, inputs = corpus_chunks(corpus, s.chunk_tokens, s.chunk_overlap)
-    key = hashlib.sha256(("\n".join(inputs)).encode()).hexdigest()[:12]
+    key = hashlib.sha256(("\n".join([model, *inputs])).encode()).hexdigest()[:12]
     cache = s.data_dir / "bench-cache" / f"scale-base-{key}.npy"
     if cache.is_file():
-        return chunks, np.load(cache)
+        return chunks, np.load(cache), model
     log(f"embedding {len(inputs)} base chunks (once; cached in {cache})")
     base = platform.embedder.embed(inputs)
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.save(cache, base)
-    return chunks, base
+    return chunks, base, model
 
 
-def stored_corpus(data_dir: Path) -> tuple[list, np.ndarray]:
-    """Chunks and vectors of an existing store's only collection (e.g. the cache of ``rag eval beir``)."""
+def stored_corpus(data_dir: Path) -> tuple[list, np.ndarray, str]:
+    """Chunks, vectors and embedder name of an existing store's only collection (e.g. the cache of
+    ``rag eval beir``)."""
     store = Store(data_dir)
     try:
         (collection,) = store.catalog.list_collections()
@@ -96,7 +99,7 @@ def stored_corpus(data_dir: Path) -> tuple[list, np.ndarray]:
             Chunk(ord=0, text=text_of[c], start=0, end=len(text_of[c]), page=None, heading_path=(), n_tokens=0)
             for c in ids[keep].tolist()
         ]
-        return chunks, np.asarray(vectors[keep], dtype=np.float32)
+        return chunks, np.asarray(vectors[keep], dtype=np.float32), collection.embed_model
     finally:
         store.close()
 
@@ -107,8 +110,8 @@ def build(platform, name: str, n: int, corpus: Path, seed: int = 0, base_store: 
     found = store.catalog.find_collection(name)
     if found is not None and store.catalog.count("chunks", found.id) >= n:
         return
-    chunks, base = stored_corpus(base_store) if base_store else embedded_corpus(platform, corpus, log)
-    coll = store.get_or_create_collection(name, base.shape[1], EMBED_MODEL)
+    chunks, base, model = stored_corpus(base_store) if base_store else embedded_corpus(platform, corpus, log)
+    coll = store.get_or_create_collection(name, base.shape[1], model)
     rng = np.random.default_rng(seed)
     done = store.catalog.count("chunks", coll.id)
     while done < n:

@@ -12,7 +12,7 @@ import threading
 from functools import cached_property
 
 from ingest.chunk import Chunker
-from ingest.embed import Embedder, load_tokenizer, shared_embedder
+from ingest.embed import Embedder, embedder_for, load_tokenizer, shared_embedder
 from rag.generate import Generator, shared_generator
 from rag.pipeline import IngestPipeline, QueryPipeline
 from rag.settings import Settings
@@ -32,8 +32,14 @@ class Platform:
 
     @property
     def embedder(self) -> Embedder:
+        """The embedder of new collections (its kind from RAG_EMBED_QUANT)."""
         with self._lock:
             return shared_embedder(self.settings.embed_batch_size)
+
+    def embedder_for(self, model_name: str) -> Embedder:
+        """The embedder that wrote a collection (``Collection.embed_model``): its queries and uploads use it."""
+        with self._lock:
+            return embedder_for(model_name, self.settings.embed_batch_size)
 
     @property
     def generator(self) -> Generator:
@@ -47,7 +53,7 @@ class Platform:
     def ingest_pipeline(self) -> IngestPipeline:
         s = self.settings
         chunker = Chunker(load_tokenizer(), s.chunk_tokens, s.chunk_overlap)
-        return IngestPipeline(self.store, self.embedder, chunker, s.max_upload_bytes)
+        return IngestPipeline(self.store, self.embedder, chunker, s.max_upload_bytes, self.embedder_for)
 
     @cached_property
     def query_pipeline(self) -> QueryPipeline:
@@ -56,5 +62,6 @@ class Platform:
             self.store,
             lambda: self.embedder,
             lambda: self.generator,
+            embedder_for=self.embedder_for,
             max_answer_tokens=self.settings.max_answer_tokens,
         )

@@ -22,10 +22,8 @@ from ingest.embed import Embedder
 from ingest.parse import detect_media_type, parse_bytes
 from ingest.parse.types import ParsedDocument
 from ingest.tables import extract_tables
-from rag.store import Store, check_collection_name
+from rag.store import Collection, Store, check_collection_name
 from rag.store.records import DocumentToAdd, NewDocument
-
-EMBED_MODEL = "all-MiniLM-L6-v2"
 
 
 @dataclass(frozen=True)
@@ -80,9 +78,20 @@ def new_document(prepared: PreparedDocument) -> NewDocument:
 
 
 class IngestPipeline:
-    def __init__(self, store: Store, embedder: Embedder, chunker: Chunker, max_upload_bytes: int) -> None:
+    def __init__(
+        self,
+        store: Store,
+        embedder: Embedder,
+        chunker: Chunker,
+        max_upload_bytes: int,
+        embedder_for: Callable[[str], Embedder] | None = None,
+    ) -> None:
+        """``embedder`` embeds the uploads of new collections; ``embedder_for`` returns the embedder that
+        wrote an existing collection (by ``Collection.embed_model``), so one collection never holds
+        vectors of two embedders (None: collections of other embedders refuse uploads)."""
         self.store = store
         self.embedder = embedder
+        self.embedder_for = embedder_for
         self.chunker = chunker
         self.max_upload_bytes = max_upload_bytes
         self._claims: dict[tuple[int, str], tuple[threading.Lock, int]] = {}
@@ -136,7 +145,10 @@ class IngestPipeline:
             chunk time and a share of the batch's embed and write time by its chunks.
         """
         check_collection_name(collection)
-        coll = self.store.get_or_create_collection(collection, self.embedder.dim, EMBED_MODEL, index_spec=index_spec)
+        coll = self.store.get_or_create_collection(
+            collection, self.embedder.dim, self.embedder.model_name, index_spec=index_spec
+        )
+        embedder = self._embedder_of(coll)
         with self._claim_all(coll.id, [p.sha256 for p in prepared]):
             todo, seen = [], set()  # bytes not stored yet, each once
             for p in prepared:
@@ -152,14 +164,14 @@ class IngestPipeline:
                 embedding_input(p.parsed.title, c.heading_path, c.text) for p, cs in zip(todo, chunked) for c in cs
             ]
             t = time.perf_counter()
-            vectors = self.embedder.embed(texts, progress=progress)
+            vectors = embedder.embed(texts, progress=progress)
             embed_seconds = time.perf_counter() - t
             t = time.perf_counter()
             items, at = [], 0
             for p, chunks in zip(todo, chunked):
                 items.append(DocumentToAdd(new_document(p), chunks, vectors[at : at + len(chunks)]))
                 at += len(chunks)
-            added = self.store.add_documents(coll, items)
+            added = self.store.add_documents(coll, items, embed_model=embedder.model_name)
             for p, result in zip(todo, added):
                 if not result.duplicate:
                     self.store.save_tables(coll, result.id, p.filename, extract_tables(p.parsed, p.filename))
@@ -181,6 +193,17 @@ class IngestPipeline:
                        "write": write_seconds * share}  # fmt: skip
             results.append(IngestResult(result.id, p.filename, collection, False, len(chunks), seconds))
         return results
+
+    def _embedder_of(self, collection: Collection) -> Embedder:
+        """The embedder that wrote ``collection``: its new vectors must be of the same kind."""
+        if collection.embed_model == self.embedder.model_name:
+            return self.embedder
+        if self.embedder_for is None:
+            raise InvalidInputError(
+                f"collection {collection.name!r} holds vectors of {collection.embed_model}, this ingest embeds "
+                f"with {self.embedder.model_name}: set RAG_EMBED_QUANT to its kind or use another collection"
+            )
+        return self.embedder_for(collection.embed_model)
 
     @contextmanager
     def _claim_all(self, collection_id: int, shas: list[str]) -> Iterator[None]:

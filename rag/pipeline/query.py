@@ -113,6 +113,8 @@ class QueryPipeline:
         max_context_tokens: budget of the numbered passages in the prompt.
         tools: returns the tools a collection's questions may call.
         abstain_threshold: relevance under which the answer abstains (see rag.pipeline.answer).
+        embedder_for: returns the embedder that wrote a collection (by ``Collection.embed_model``),
+            which embeds its queries; None: ``embedder`` for every collection.
     """
 
     def __init__(
@@ -126,12 +128,14 @@ class QueryPipeline:
         max_context_tokens: int = 1600,
         tools: Callable[[Query], CollectionTools] | None = None,
         abstain_threshold: float = ABSTAIN_THRESHOLD,
+        embedder_for: Callable[[str], Embedder] | None = None,
     ) -> None:
         self.store = store
         self.generator = generator
         self.defaults = defaults
         self.max_context_tokens = max_context_tokens
-        self.dense = DenseRetriever(store, QueryEncoder(embedder, HyDE(generator)))
+        by_model = embedder_for or (lambda _model: embedder())
+        self.dense = DenseRetriever(store, QueryEncoder(by_model, HyDE(generator)))
         self.lexical = LexicalRetriever(store)
         self.hybrid = HybridRetriever(self.dense, self.lexical)
         self.fetch = FetchChunks(store)

@@ -31,11 +31,12 @@ class QueryEncoder:
     """The dense query vector: the question's embedding, or with ``hyde`` its HyDE mean.
 
     Args:
-        embedder: returns the embedder (loaded on first use).
+        embedder: returns the embedder of a collection's ``embed_model`` (loaded on first use):
+            queries are embedded as the collection's passages were.
         hyde: writes the hypothetical passages.
     """
 
-    embedder: Callable[[], Embedder]
+    embedder: Callable[[str], Embedder]
     hyde: HyDE
 
     def __call__(self, query: Query) -> tuple[np.ndarray, Timings]:
@@ -44,7 +45,7 @@ class QueryEncoder:
         if query.options.hyde:
             with timings.stage("hyde"):
                 passages = self.hyde(query.text)
-        embedder = self.embedder()
+        embedder = self.embedder(query.collection.embed_model)
         with timings.stage("embed"):
             vector = embed_with_hyde(embedder, query.text, passages) if passages else embedder.embed_query(query.text)
         return vector, timings

@@ -103,12 +103,19 @@ class Store:
 
     # -- documents --------------------------------------------------------
     def add_document(
-        self, collection: Collection, doc: NewDocument, chunks: list, vectors: np.ndarray
+        self,
+        collection: Collection,
+        doc: NewDocument,
+        chunks: list,
+        vectors: np.ndarray,
+        embed_model: str | None = None,
     ) -> AddedDocument:
         """Store one parsed document, its chunks and their vectors (see :meth:`add_documents`)."""
-        return self.add_documents(collection, [DocumentToAdd(doc, chunks, vectors)])[0]
+        return self.add_documents(collection, [DocumentToAdd(doc, chunks, vectors)], embed_model)[0]
 
-    def add_documents(self, collection: Collection, docs: list[DocumentToAdd]) -> list[AddedDocument]:
+    def add_documents(
+        self, collection: Collection, docs: list[DocumentToAdd], embed_model: str | None = None
+    ) -> list[AddedDocument]:
         """Store parsed documents, their chunks and vectors, in one append and one catalog transaction.
 
         A document whose bytes (sha256) the collection already holds, or that an
@@ -116,9 +123,17 @@ class Store:
         the stored one (``duplicate``). The vectors of every new document are
         published as one run, so a batch of many small files costs one append.
 
+        Args:
+            embed_model: the embedder that made the vectors; it must be the one the collection
+                records (vectors of two embedders, or of one model in fp32 and int8, never mix).
         Returns:
             one result per document, in order.
         """
+        if embed_model is not None and embed_model != collection.embed_model:
+            raise InvalidInputError(
+                f"collection {collection.name!r} holds vectors of {collection.embed_model}; these are of "
+                f"{embed_model}: embed with the collection's embedder or use another collection"
+            )
         for item in docs:
             if item.vectors.shape[0] != len(item.chunks):
                 raise ValueError(f"{len(item.chunks)} chunks but {item.vectors.shape[0]} vectors")

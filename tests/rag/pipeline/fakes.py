@@ -70,6 +70,7 @@ class FakeEmbedder:
     """A unit vector per text from a hash of it (a fake: equal texts embed equally)."""
 
     dim = 4
+    model_name = "fake-hash-embedder"
 
     def embed_queries(self, texts):
         out = []

@@ -8,7 +8,7 @@ from tests.rag.pipeline.fakes import COLLECTION, FakeEmbedder, FakeGenerator, Fa
 
 
 def retrievers(store, generator=None):
-    encoder = QueryEncoder(lambda: FakeEmbedder(), HyDE(lambda: generator or FakeGenerator()))
+    encoder = QueryEncoder(lambda _model: FakeEmbedder(), HyDE(lambda: generator or FakeGenerator()))
     dense = DenseRetriever(store, encoder)
     lexical = LexicalRetriever(store)
     return dense, lexical, HybridRetriever(dense, lexical)
@@ -71,7 +71,7 @@ def test_without_hyde_the_generator_is_never_loaded():
     def no_generator():
         raise AssertionError("the generator was loaded")
 
-    dense = DenseRetriever(store, QueryEncoder(lambda: FakeEmbedder(), HyDE(no_generator)))
+    dense = DenseRetriever(store, QueryEncoder(lambda _model: FakeEmbedder(), HyDE(no_generator)))
     assert dense(Query(COLLECTION, "q", 1, SearchOptions(fusion="dense")), 1).hits
 
 
