@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from indexes.errors import InvalidInputError, RAGError
+from indexes.errors import InvalidInputError
 from rag.cli import GLOBAL_OPTIONS
 
 if TYPE_CHECKING:
@@ -34,6 +34,7 @@ def register(sub) -> None:
     )
     p.add_argument("paths", nargs="+", help="files or directories (searched recursively for supported types)")
     p.add_argument("--collection", default="default", help="collection name (created if missing)")
+    p.add_argument("--batch", type=int, default=16, help="files stored per write (the next batch is parsed meanwhile)")
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("search", parents=[GLOBAL_OPTIONS], help="find the passages most similar to a text")
@@ -95,14 +96,12 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         pipeline = platform.ingest_pipeline
         # chunk counts are known only once a file is chunked, so the bar counts chunks and their rate, no total
         with tqdm(unit="chunk", desc="embedding", disable=not sys.stderr.isatty(), file=sys.stderr) as bar:
-            for path in files:
-                try:
-                    result = pipeline.ingest(
-                        args.collection, path.name, path.read_bytes(), progress=lambda n: bar.update(n)
-                    )
-                except (RAGError, OSError) as exc:
+            readers = [(path.name, path.read_bytes) for path in files]
+            outcomes = pipeline.ingest_files(args.collection, readers, args.batch, progress=lambda n: bar.update(n))
+            for path, (_, result) in zip(files, outcomes, strict=True):
+                if isinstance(result, Exception):
                     failed.append(path)
-                    tqdm.write(f"skipped {path}: {exc}", file=sys.stderr)
+                    tqdm.write(f"skipped {path}: {result}", file=sys.stderr)
                     continue
                 if result.duplicate:
                     duplicates += 1

@@ -76,3 +76,23 @@ def test_int8_vectors_never_join_a_collection_of_fp32_ones(store):
     with pytest.raises(InvalidInputError, match="holds vectors of mini; these are of mini@int8"):
         store.add_documents(coll, [DocumentToAdd(doc, [], np.empty((0, 8), np.float32))], embed_model="mini@int8")
     assert store.catalog.count("chunks", coll.id) == 2
+
+
+def test_ingest_files_goes_batch_by_batch_and_skips_what_cannot_be_read(store):
+    fp32 = HashEmbedder("mini", 1)
+    pipeline = _pipeline(store, fp32)
+
+    def unreadable():
+        raise OSError("permission denied (simulated)")
+
+    files = [(f"f{i}.txt", (lambda i=i: f"File {i} is about subject {i}.".encode())) for i in range(7)]
+    files[3] = ("locked.txt", unreadable)
+    files[5] = ("empty.txt", lambda: b"   ")
+    outcomes = list(pipeline.ingest_files("c", files, batch=3))
+    assert [name for name, _ in outcomes] == [name for name, _ in files]
+    assert isinstance(outcomes[3][1], OSError) and isinstance(outcomes[5][1], InvalidInputError)
+    stored = [r for _, r in outcomes if not isinstance(r, Exception)]
+    assert len(stored) == 5 and not any(r.duplicate for r in stored)
+    assert fp32.calls == 3  # one embedding call per batch of three
+    coll = store.catalog.get_collection("c")
+    assert store.catalog.count("chunks", coll.id) == 5 and len(store.vectors(coll)) == 5

@@ -9,72 +9,28 @@ anything is stored and before a collection is created.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
 
 from indexes import parse_spec
-from indexes.errors import InvalidInputError, PayloadTooLargeError
+from indexes.errors import InvalidInputError, PayloadTooLargeError, RAGError
 from ingest.chunk import Chunker
 from ingest.embed import Embedder
 from ingest.parse import detect_media_type, parse_bytes
-from ingest.parse.types import ParsedDocument
 from ingest.tables import extract_tables
+from rag.pipeline.ingest.records import (
+    IngestResult,
+    PreparedDocument,
+    embedding_input,
+    new_document,
+    size_limit_message,
+)
 from rag.store import Collection, Store, check_collection_name
-from rag.store.records import DocumentToAdd, NewDocument
-
-
-@dataclass(frozen=True)
-class IngestResult:
-    document_id: int
-    filename: str
-    collection: str
-    duplicate: bool  # True when the same bytes were already in the collection
-    n_chunks: int
-    seconds: dict = field(default_factory=dict)  # parse, chunk, embed, write
-
-
-@dataclass(frozen=True)
-class PreparedDocument:
-    """An upload that passed every check and was parsed, not yet stored."""
-
-    filename: str
-    sha256: str
-    size_bytes: int
-    parsed: ParsedDocument
-    parse_seconds: float
-
-
-def size_limit_message(filename: str, size: int | None, limit: int) -> str:
-    """Why ``filename`` is refused: it is larger than ``limit`` bytes (``size`` when known).
-
-    Sizes are in MiB, the unit of RAG_MAX_UPLOAD_MB, so a 50 MB setting reads back as 50 MB.
-    """
-    mb = 1024 * 1024
-    what = f"{filename} is {size / mb:.1f} MB" if size is not None else f"{filename} is larger than the limit"
-    return f"{what}; the limit is {limit / mb:g} MB ({limit} bytes): split the file or raise RAG_MAX_UPLOAD_MB"
-
-
-def embedding_input(title: str | None, heading_path: tuple[str, ...], text: str) -> str:
-    """Text embedded for a chunk: its document title and heading path give context to short passages."""
-    context = " > ".join(p for p in ((title or "").strip(), *heading_path) if p)
-    return f"{context}\n\n{text}" if context else text
-
-
-def new_document(prepared: PreparedDocument) -> NewDocument:
-    """The store's record of a prepared upload."""
-    doc = prepared.parsed
-    return NewDocument(
-        filename=prepared.filename,
-        media_type=doc.media_type,
-        sha256=prepared.sha256,
-        size_bytes=prepared.size_bytes,
-        title=doc.title,
-        n_pages=doc.n_pages,
-        text=doc.text,
-    )
+from rag.store.records import DocumentToAdd
 
 
 class IngestPipeline:
@@ -263,6 +219,50 @@ class IngestPipeline:
         }
         self.store.catalog.finish_job(job, "done", detail)
         return results
+
+    def ingest_files(
+        self,
+        collection: str,
+        files: Iterable[tuple[str, Callable[[], bytes]]],
+        batch: int = 16,
+        progress: Callable[[int], None] | None = None,
+        index_spec: str | None = None,
+    ) -> Iterator[tuple[str, IngestResult | Exception]]:
+        """Ingest many files, ``batch`` at a time, each batch one write (:meth:`commit_batch`).
+
+        The next batch is read and parsed on a worker thread while this one is
+        chunked, embedded and stored (the embedding runs in torch, outside the GIL),
+        so parsing costs no wall time beside a long embedding.
+
+        Args:
+            files: (filename, a function that reads its bytes) per file.
+        Yields:
+            (filename, its result, or the error that kept it out) per file, in order. A file
+            that cannot be read or parsed is skipped; an error storing a batch fails its files.
+        """
+        check_collection_name(collection)
+        groups = iter(lambda it=iter(files): list(itertools.islice(it, batch)), [])
+
+        def prepare_group(group):
+            out = []
+            for name, read in group:
+                try:
+                    out.append((name, self.prepare(name, read())))
+                except (RAGError, OSError) as exc:
+                    out.append((name, exc))
+            return out
+
+        with ThreadPoolExecutor(1, thread_name_prefix="rag-parse") as pool:
+            pending = pool.submit(prepare_group, next(groups, []))
+            while prepared := pending.result():
+                pending = pool.submit(prepare_group, next(groups, []))
+                good = [p for _, p in prepared if isinstance(p, PreparedDocument)]
+                try:
+                    stored = iter(self.commit_batch(collection, good, progress, index_spec) if good else [])
+                except RAGError as exc:
+                    stored = iter([exc] * len(good))
+                for name, p in prepared:
+                    yield name, next(stored) if isinstance(p, PreparedDocument) else p
 
     def ingest(
         self,
