@@ -37,6 +37,8 @@ def register(sub) -> None:
     r.add_argument("--questions", type=Path, help="questions: .jsonl with 'question' or one per line")
     r.add_argument("--ingest", nargs="*", type=Path, default=[], help="files to ingest (and time) first")
     r.add_argument("-k", type=int, default=5)
+    r.add_argument("--ingest-batch", type=int, default=16, help="files per ingest write (a multi-file upload)")
+    r.add_argument("--probe-threads", type=int, default=4, help="threads searching during the ingest (0: none)")
     r.add_argument("--out", type=Path)
     r.add_argument(
         "--scale",
@@ -92,7 +94,10 @@ def cmd_rag(args: argparse.Namespace) -> int:
         if args.scale:
             report = _scale(platform, args)
         else:
-            report = run(platform, args.collection, args.questions, list(args.ingest), args.out, args.k)
+            report = run(
+                platform, args.collection, args.questions, list(args.ingest), args.out, args.k,
+                args.ingest_batch, args.probe_threads,
+            )  # fmt: skip
     finally:
         platform.close()
     print(json.dumps(report, indent=2))
