@@ -22,6 +22,7 @@ indexes existed has none until :meth:`VectorStore.replace_lexical` publishes one
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import threading
 from dataclasses import dataclass
@@ -49,6 +50,15 @@ log = logging.getLogger(__name__)
 # the N, avgdl and df of its scores (which count tombstoned rows until then) stay close.
 COMPACT_FRACTION = 0.2
 _SAME = object()  # _publish: keep what the manifest names
+
+
+def _file_stamp(path: Path) -> tuple | None:
+    """Identity of a file's current version (inode, size, mtime), or None when there is none."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns)
 
 
 @dataclass(frozen=True)
@@ -83,6 +93,7 @@ class VectorStore:
         self._snap = _Snapshot(Manifest(dim, metric, self.index_spec), {}, None)
         self._names = 0
         self._opened = False
+        self._stamp: tuple | None = None
         root.mkdir(parents=True, exist_ok=True)
         self.refresh()
 
@@ -91,10 +102,18 @@ class VectorStore:
         return read_manifest(self.root, self.dim, self.metric, self.index_spec)
 
     def refresh(self) -> None:
-        """Reopen what changed if another writer published a newer generation."""
+        """Reopen what changed if another writer published a newer generation.
+
+        Every search calls this: the manifest is read again only when its file changed
+        (a publish renames a new file into place, so its inode changes), one stat otherwise.
+        """
+        stamp = _file_stamp(self.root / MANIFEST)
+        if self._opened and stamp == self._stamp:
+            return
         manifest = self.read_manifest()
         if manifest.generation != self._snap.manifest.generation or not self._opened:
             self._open(manifest)
+        self._stamp = stamp  # taken before the read: a publish in between is seen by the next call
 
     def _open(self, manifest: Manifest) -> None:
         """Make ``manifest`` the one searches read; runs and a BM25 index already open are kept, not reloaded."""
