@@ -10,7 +10,8 @@ index of the merged runs in place of rebuilding: the others' vectors are added
 to it (an HNSW graph gets them inserted; PQ and IVF-PQ encode them with the
 codebooks they were trained with). An index type that learns from data is
 trained once, when the collection first holds enough vectors
-(:func:`min_train_size`); until then exact ``Flat`` runs serve it.
+(:func:`min_train_size`); until then exact ``Flat`` runs serve it, and after
+it small batches stay ``Flat`` until a merge encodes them (:func:`new_index`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ MAX_RUNS = 16
 # A learned index trains on at most this many vectors per centroid (FAISS warns past 256).
 TRAIN_PER_CENTROID = 256
 _TRAIN_SEED = 20240229
+# A batch under this many vectors joins a learned index's collection as an exact Flat run, until merged.
+SMALL_RUN = 2048
 
 
 def min_train_size(config: indexes.IndexConfig) -> int:
@@ -63,13 +66,13 @@ def tier(count: int) -> int:
 def plan_merge(manifest: Manifest) -> list[int] | None:
     """Positions of the runs to merge next, or None while the runs are in shape.
 
-    All runs, when the collection's learned index can now be trained; else eight
-    runs of one tier; else, past :data:`MAX_RUNS`, the smallest.
+    All runs, when the collection's learned index can be trained and no run holds
+    one yet; else eight runs of one tier; else, past :data:`MAX_RUNS`, the smallest.
     """
     runs = manifest.runs
     target = indexes.parse_spec(manifest.index_spec).spec()
-    untrained = [i for i, r in enumerate(runs) if r.spec != target]
-    if untrained and manifest.stored >= min_train_size(indexes.parse_spec(target)):
+    trained = any(r.spec == target for r in runs)
+    if runs and not trained and manifest.stored >= min_train_size(indexes.parse_spec(target)):
         return list(range(len(runs)))
     tiers: dict[int, list[int]] = {}
     for i, run in enumerate(runs):
@@ -84,15 +87,23 @@ def plan_merge(manifest: Manifest) -> list[int] | None:
 
 
 def new_index(spec: str, dim: int, metric: str, template: indexes.Index | None, n_vectors: int) -> indexes.Index:
-    """An empty index for a new run: like ``template`` (a trained run's index) when its spec matches,
-    else of ``spec``, or ``Flat`` while ``spec`` needs training that ``n_vectors`` cannot give yet
-    (the caller trains it when they can)."""
-    if template is not None and template.config.spec() == spec:
-        return template.empty_like()
+    """An empty index for a new run of ``n_vectors`` vectors.
+
+    Like ``template`` (a published index of ``spec``: trained, for a learned spec) when
+    there is one. A learned spec has two exceptions, served by ``Flat`` until a merge
+    folds them into a run of the spec: a small batch (under :data:`SMALL_RUN`; an exact
+    scan of a few thousand vectors costs less than the coarse step of an IVF search), and
+    a collection that cannot be trained yet (the caller trains a fresh index on a batch
+    that is large enough alone).
+    """
     index = indexes.create(spec, dim, metric)
-    if not index.is_trained and n_vectors < min_train_size(index.config):
-        return indexes.create("Flat", dim, metric)
-    return index
+    if index.is_trained:
+        return template.empty_like() if template is not None and template.config.spec() == spec else index
+    if template is not None and n_vectors >= SMALL_RUN:
+        return template.empty_like()
+    if template is None and n_vectors >= min_train_size(index.config):
+        return index
+    return indexes.create("Flat", dim, metric)
 
 
 def train_on(index: indexes.Index, x: np.ndarray) -> None:
@@ -106,13 +117,19 @@ def train_on(index: indexes.Index, x: np.ndarray) -> None:
 
 
 def merge_runs(
-    root: Path, manifest: Manifest, chosen: list[Run], name: str, load: Callable[[str], indexes.Index]
+    root: Path,
+    manifest: Manifest,
+    chosen: list[Run],
+    name: str,
+    load: Callable[[str], indexes.Index],
+    template: indexes.Index | None,
 ) -> Run:
     """Merge ``chosen`` runs into one run named ``name`` (its segment and index files are written).
 
     The largest chosen index grows by the others' vectors when it is of the
-    collection's spec (or Flat while that cannot be trained yet); otherwise (a
-    learned spec that can now be trained) the run's index is built from all.
+    collection's spec, or when it is Flat and the spec cannot be trained yet;
+    Flat runs of a learned spec join a new index like ``template`` (a trained run's)
+    when there is one, else one trained on all of them.
     ``load`` opens a run's saved index for writing (a fresh copy, not a shared one).
     """
     target = indexes.parse_spec(manifest.index_spec).spec()
@@ -121,7 +138,7 @@ def merge_runs(
     x = np.load(root / seg.vectors, mmap_mode="r")
     largest = max(chosen, key=lambda r: r.count)
     trainable = manifest.stored >= min_train_size(indexes.parse_spec(target))
-    if largest.spec == target or (largest.spec == "Flat" and not trainable):
+    if largest.spec == target or (template is None and not trainable):
         index = load(largest.index)
         rest = [r for r in chosen if r is not largest]
         if rest:
@@ -130,8 +147,9 @@ def merge_runs(
         if getattr(index, "deleted_count", 0):
             index.compact()
     else:
-        index = indexes.create(target, manifest.dim, manifest.metric)
-        train_on(index, x)
+        index = template.empty_like() if template is not None else indexes.create(target, manifest.dim, manifest.metric)
+        if not index.is_trained:
+            train_on(index, x)
         index.add(np.asarray(x), np.asarray(ids))
     index.save(str(root / f"index-{name}"))
     return Run((seg,), f"index-{name}", index.config.spec(), len(index))

@@ -378,7 +378,7 @@ class VectorStore:
                 name = f"{manifest.generation:06d}-m{self._names}"
                 self._pending.update({f"seg-{name}.npy", f"seg-{name}.ids.npy", f"index-{name}"})
             try:
-                merged = merge_runs(self.root, manifest, chosen, name, self._load)
+                merged = merge_runs(self.root, manifest, chosen, name, self._load, self._template(manifest))
                 with self._write_lock:
                     current = self.read_manifest()
                     if not all(r in current.runs for r in chosen):

@@ -100,12 +100,18 @@ def test_learned_index_waits_for_enough_vectors_then_trains(tmp_path):
     vs.append(x[100:], np.arange(100, need + 50))
     # Neither batch could train it alone: the merge that follows trains on the whole collection.
     assert [r.spec for r in vs.manifest.runs] == [spec] and len(vs) == need + 50
-    vs.append(_vecs(3, 7), np.array([5000, 5001, 5002]))  # a later append encodes with the trained codebooks
-    runs = vs.manifest.runs
-    assert [r.spec for r in runs] == [spec, spec] and len(vs) == need + 53
-    first, second = (indexes.load(str(tmp_path / r.index)) for r in runs)
-    np.testing.assert_array_equal(first.arrays()["codebooks"], second.arrays()["codebooks"])
+    vs.append(_vecs(3, 7), np.array([5000, 5001, 5002]))  # a small batch is an exact run until merged
+    assert [r.spec for r in vs.manifest.runs] == [spec, "Flat"] and len(vs) == need + 53
     assert vs.search(_vecs(3, 7)[1:2], 1).ids[0, 0] == 5001
+    more = _vecs(8 * 20, 8)
+    for i in range(8):  # eight runs of one tier merge, encoded with the trained codebooks
+        vs.append(more[20 * i : 20 * (i + 1)], np.arange(6000 + 20 * i, 6000 + 20 * (i + 1)))
+    runs = vs.manifest.runs
+    assert [r.spec for r in runs] == [spec, "Flat", spec] and len(vs) == need + 53 + 160
+    first, last = (indexes.load(str(tmp_path / r.index)) for r in (runs[0], runs[2]))
+    np.testing.assert_array_equal(first.arrays()["codebooks"], last.arrays()["codebooks"])
+    np.testing.assert_array_equal(first.arrays()["centroids"], last.arrays()["centroids"])
+    assert vs.search(more[77:78], 1).ids[0, 0] == 6077
 
 
 @pytest.mark.parametrize("spec", ["Flat", "HNSW8"])
