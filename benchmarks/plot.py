@@ -76,3 +76,25 @@ def _save(fig, out_stem: Path) -> list[Path]:
         fig.savefig(p, dpi=120)
     plt.close(fig)
     return paths
+
+
+def plot_append_curve(rows: list[dict], out_stem: Path, title: str) -> list[Path]:
+    """Milliseconds to append one document against the collection's size, log-log, one line per spec and label."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for r in rows:
+        xs = [max(n, 1000) for n in r["n"]]  # the empty collection drawn at 1,000
+        style = "--" if r["label"] == "before" else "-"
+        ax.plot(xs, r["append_ms"], style, marker="o", label=f"{r['spec']} {r['label']}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("vectors in the collection (0 drawn at 1k)")
+    ax.set_ylabel("ms to append 20 vectors (median)")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, out_stem)
