@@ -137,6 +137,16 @@ def read_manifest(root: Path, dim: int, metric: str, index_spec: str) -> Manifes
     return _from_json(raw, dim, metric, index_spec)
 
 
+def manifest_stamp(root: Path) -> tuple | None:
+    """Identity of the published ``manifest.json`` (inode, size, mtime; None without one): a publish
+    renames a new file into place, so a reader knows by one stat whether to read it again."""
+    try:
+        st = os.stat(root / MANIFEST)
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns)
+
+
 def named_paths(root: Path, names: list[str]) -> list[Path]:
     """The files and directories ``names`` (entries of ``root``) stand for, directories' files included."""
     out: list[Path] = []

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
+import pyarrow as pa
+
+from rag.store.catalog import CHUNK_SCHEMA
 
 
 @dataclass(frozen=True)
@@ -73,3 +77,27 @@ def stored_chunk(row: dict, score: float) -> StoredChunk:
         score=score,
         prefix_chars=row.get("prefix_chars") or 0,
     )
+
+
+def catalog_rows(
+    collection_id: int, docs: list[DocumentToAdd], doc_ids: list[int], chunk_ids: np.ndarray
+) -> tuple[list[dict], pa.Table]:
+    """The catalog rows of new documents (one dict each) and of their chunks (one table, ``chunk_ids`` in order)."""
+    rows, columns = [], {name: [] for name in CHUNK_SCHEMA.names}
+    at = 0
+    for item, doc_id in zip(docs, doc_ids):
+        chunks = item.chunks
+        rows.append(dict(dataclasses.asdict(item.doc), id=doc_id, collection_id=collection_id, n_chunks=len(chunks)))
+        columns["id"] += chunk_ids[at : at + len(chunks)].tolist()
+        at += len(chunks)
+        columns["document_id"] += [doc_id] * len(chunks)
+        columns["collection_id"] += [collection_id] * len(chunks)
+        columns["ord"] += [c.ord for c in chunks]
+        columns["text"] += [c.text for c in chunks]
+        columns["page"] += [c.page for c in chunks]
+        columns["char_start"] += [c.start for c in chunks]
+        columns["char_end"] += [c.end for c in chunks]
+        columns["heading_path"] += [list(c.heading_path) for c in chunks]
+        columns["n_tokens"] += [c.n_tokens for c in chunks]
+        columns["prefix_chars"] += [c.prefix_chars for c in chunks]
+    return rows, pa.table(columns, schema=CHUNK_SCHEMA)

@@ -20,21 +20,19 @@ analyzer named in the manifest (:mod:`ingest.lexical`).
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 
 from indexes import SearchResult, parse_spec
 from indexes.base import Allow
 from indexes.errors import DimensionMismatchError, InvalidInputError
 from indexes.lexical import BM25Index
 from ingest.lexical import Analyzer, analyzer_for
-from rag.store.catalog import CHUNK_SCHEMA, Catalog, Collection
-from rag.store.records import AddedDocument, DocumentToAdd, NewDocument, StoredChunk, stored_chunk
+from rag.store.catalog import Catalog, Collection
+from rag.store.records import AddedDocument, DocumentToAdd, NewDocument, StoredChunk, catalog_rows, stored_chunk
 from rag.store.tables import StoredTable, list_tables, save_tables
 from rag.store.vectors import VectorStore
 
@@ -150,7 +148,7 @@ class Store:
             doc_ids = self.catalog.allocate_ids("document_ids", len(new)) if new else []
             n_chunks = sum(len(item.chunks) for item in new)
             ids = np.asarray(self.catalog.allocate_ids("chunk_ids", n_chunks) if n_chunks else [], dtype=np.int64)
-            rows, table = self._rows(collection, new, doc_ids, ids)
+            rows, table = catalog_rows(collection.id, new, doc_ids, ids)
             if n_chunks:
                 vs = self.vectors(collection)
                 self._ensure_lexical(collection, vs)  # so the new chunks join a complete index
@@ -171,31 +169,6 @@ class Store:
             results[i] = AddedDocument(doc_id, False)
         by_sha = dict(zip(fresh, doc_ids))  # a repeat within the batch names the document stored first
         return [r if r is not None else AddedDocument(by_sha[item.doc.sha256], True) for r, item in zip(results, docs)]
-
-    @staticmethod
-    def _rows(
-        collection: Collection, docs: list[DocumentToAdd], doc_ids: list[int], chunk_ids: np.ndarray
-    ) -> tuple[list[dict], pa.Table]:
-        """The catalog rows of new documents and of their chunks (ids in order)."""
-        rows, columns = [], {name: [] for name in CHUNK_SCHEMA.names}
-        at = 0
-        for item, doc_id in zip(docs, doc_ids):
-            chunks = item.chunks
-            row = dataclasses.asdict(item.doc)
-            rows.append(dict(row, id=doc_id, collection_id=collection.id, n_chunks=len(chunks)))
-            columns["id"] += chunk_ids[at : at + len(chunks)].tolist()
-            at += len(chunks)
-            columns["document_id"] += [doc_id] * len(chunks)
-            columns["collection_id"] += [collection.id] * len(chunks)
-            columns["ord"] += [c.ord for c in chunks]
-            columns["text"] += [c.text for c in chunks]
-            columns["page"] += [c.page for c in chunks]
-            columns["char_start"] += [c.start for c in chunks]
-            columns["char_end"] += [c.end for c in chunks]
-            columns["heading_path"] += [list(c.heading_path) for c in chunks]
-            columns["n_tokens"] += [c.n_tokens for c in chunks]
-            columns["prefix_chars"] += [c.prefix_chars for c in chunks]
-        return rows, pa.table(columns, schema=CHUNK_SCHEMA)
 
     # -- tables (for the SQL tool) -------------------------------------------
     def tables_dir(self, collection: Collection) -> Path:

@@ -59,6 +59,36 @@ def run_vectors(root: Path, runs: list[Run] | tuple[Run, ...]) -> tuple[np.ndarr
     return np.concatenate(vecs), np.concatenate(ids)
 
 
+def run_without(
+    root: Path, run: Run, doomed: np.ndarray, name: str, load: Callable[[str], indexes.Index]
+) -> tuple[Run | None, int]:
+    """``run`` without the vectors of ``doomed`` ids (None when none is left), and how many went.
+
+    Segments holding some of them are rewritten without them, and the ids are deleted
+    from a fresh copy of the run's index (``load``), saved under ``name``.
+    """
+    segments, removed = [], 0
+    for j, seg in enumerate(run.segments):
+        seg_ids = np.load(root / seg.ids, mmap_mode="r")
+        hit = np.isin(seg_ids, doomed)
+        if not hit.any():
+            segments.append(seg)
+            continue
+        removed += int(hit.sum())
+        if not hit.all():
+            keep = ~hit
+            vectors = np.load(root / seg.vectors, mmap_mode="r")
+            segments.append(write_segment(root, f"seg-{name}-{j}", vectors[keep], seg_ids[keep]))
+    if removed == 0:
+        return run, 0
+    if not segments:
+        return None, removed
+    index = load(run.index)  # a copy of its own: the published one stays as readers see it
+    index.delete(doomed)
+    index.save(str(root / f"index-{name}"))
+    return Run(tuple(segments), f"index-{name}", run.spec, len(index)), removed
+
+
 def tier(count: int) -> int:
     return (max(count, 1).bit_length() - 1) // 3  # floor(log8(count)), exactly
 

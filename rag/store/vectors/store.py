@@ -21,8 +21,6 @@ indexes existed has none until :meth:`VectorStore.replace_lexical` publishes one
 
 from __future__ import annotations
 
-import logging
-import os
 import shutil
 import threading
 from dataclasses import dataclass
@@ -31,34 +29,21 @@ from pathlib import Path
 import numpy as np
 
 import indexes
-from indexes.errors import ConfigError, DimensionMismatchError
+from indexes.errors import DimensionMismatchError
 from indexes.lexical import BM25Index
-from rag.store.manifest import MANIFEST, Manifest, Run, read_manifest, write_manifest
+from rag.store.manifest import MANIFEST, Manifest, Run, manifest_stamp, read_manifest, write_manifest
+from rag.store.vectors.lexical import lexical_to_extend, lexical_without
+from rag.store.vectors.merger import RunMerger
 from rag.store.vectors.runs import (
-    merge_runs,
     new_index,
-    plan_merge,
     run_vectors,
+    run_without,
     search_runs,
     train_on,
     write_segment,
 )
 
-log = logging.getLogger(__name__)
-
-# A removal that leaves more than this fraction of the BM25 index tombstoned compacts it, so
-# the N, avgdl and df of its scores (which count tombstoned rows until then) stay close.
-COMPACT_FRACTION = 0.2
 _SAME = object()  # _publish: keep what the manifest names
-
-
-def _file_stamp(path: Path) -> tuple | None:
-    """Identity of a file's current version (inode, size, mtime), or None when there is none."""
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return None
-    return (st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns)
 
 
 @dataclass(frozen=True)
@@ -85,13 +70,9 @@ class VectorStore:
         self.dim = dim
         self.metric = metric
         self.index_spec = indexes.parse_spec(index_spec).spec()
-        self.background_merges = background_merges
         self._write_lock = threading.Lock()
-        self._merge_lock = threading.Lock()
-        self._merger: threading.Thread | None = None
-        self._pending: set[str] = set()  # names a merge in flight is writing: not garbage
+        self._merger = RunMerger(self, background_merges)
         self._snap = _Snapshot(Manifest(dim, metric, self.index_spec), {}, None)
-        self._names = 0
         self._opened = False
         self._stamp: tuple | None = None
         root.mkdir(parents=True, exist_ok=True)
@@ -107,7 +88,7 @@ class VectorStore:
         Every search calls this: the manifest is read again only when its file changed
         (a publish renames a new file into place, so its inode changes), one stat otherwise.
         """
-        stamp = _file_stamp(self.root / MANIFEST)
+        stamp = manifest_stamp(self.root)
         if self._opened and stamp == self._stamp:
             return
         manifest = self.read_manifest()
@@ -229,11 +210,13 @@ class VectorStore:
             run = Run((seg,), f"index-{name}", index.config.spec(), len(index))
             lexical = _SAME
             if terms is not None:
-                lexical = self._lexical_to_extend(manifest, analyzer)
-                if lexical is not _SAME:
+                lexical = lexical_to_extend(self.root, manifest, analyzer)
+                if lexical is not None:
                     lexical.add(terms, ids)
+                else:
+                    lexical = _SAME  # published before lexical indexes: replace_lexical builds one
             self._publish(manifest, gen, runs=(*manifest.runs, run), lexical=lexical)
-        self._schedule_merges()
+        self._merger.schedule()
 
     def _template(self, manifest: Manifest) -> indexes.Index | None:
         """A published index of the collection's spec (trained, for learned specs) that new runs copy."""
@@ -242,20 +225,6 @@ class VectorStore:
                 index = self._snap.opened.get(run.index)
                 return index if index is not None else self._load(run.index)
         return None
-
-    def _lexical_to_extend(self, manifest: Manifest, analyzer: str | None):
-        """The BM25 index an append adds to: the published one, a new one, or _SAME (none to extend)."""
-        if manifest.lexical:
-            lexical = BM25Index.load(self.root / manifest.lexical, mmap=True)
-            if analyzer is not None and lexical.analyzer != analyzer:
-                raise ConfigError(
-                    f"terms made by analyzer {analyzer!r} cannot join a lexical index built with "
-                    f"{lexical.analyzer!r}: analyse with the collection's analyzer (VectorStore.analyzer)"
-                )
-            return lexical
-        if not manifest.runs:
-            return BM25Index(analyzer=analyzer)
-        return _SAME  # published before lexical indexes: replace_lexical builds one from all texts
 
     def replace_lexical(self, lexical: BM25Index) -> None:
         """Publish ``lexical`` as the collection's BM25 index (a rebuild), keeping the vectors."""
@@ -281,44 +250,16 @@ class VectorStore:
             gen = manifest.generation + 1
             runs, removed = [], 0
             for i, run in enumerate(manifest.runs):
-                run, n = self._without(run, doomed, f"{gen:06d}-{i}")
+                run, n = run_without(self.root, run, doomed, f"{gen:06d}-{i}", self._load)
                 removed += n
                 if run is not None:
                     runs.append(run)
-            lexical = _SAME
-            if manifest.lexical:
-                lexical = BM25Index.load(self.root / manifest.lexical, mmap=True)
-                if lexical.delete(doomed) == 0:
-                    lexical = _SAME
-                elif lexical.n_stored - len(lexical) > COMPACT_FRACTION * lexical.n_stored:
-                    lexical.compact()
+            lexical = lexical_without(self.root, manifest, doomed)
+            lexical = _SAME if lexical is None else lexical
             if removed == 0 and lexical is _SAME:
                 return 0
             self._publish(manifest, gen, runs=tuple(runs), lexical=lexical)
             return removed
-
-    def _without(self, run: Run, doomed: np.ndarray, name: str) -> tuple[Run | None, int]:
-        """``run`` without the vectors of ``doomed`` ids (None when none is left), and how many went."""
-        segments, removed = [], 0
-        for j, seg in enumerate(run.segments):
-            seg_ids = np.load(self.root / seg.ids, mmap_mode="r")
-            hit = np.isin(seg_ids, doomed)
-            if not hit.any():
-                segments.append(seg)
-                continue
-            removed += int(hit.sum())
-            if not hit.all():
-                keep = ~hit
-                vectors = np.load(self.root / seg.vectors, mmap_mode="r")
-                segments.append(write_segment(self.root, f"seg-{name}-{j}", vectors[keep], seg_ids[keep]))
-        if removed == 0:
-            return run, 0
-        if not segments:
-            return None, removed
-        index = self._load(run.index)  # a copy of its own: the published one stays as readers see it
-        index.delete(doomed)
-        index.save(str(self.root / f"index-{name}"))
-        return Run(tuple(segments), f"index-{name}", run.spec, len(index)), removed
 
     def _publish(self, manifest: Manifest, gen: int, *, runs=_SAME, lexical=_SAME) -> None:
         """Save what changed as generation ``gen`` and switch the manifest to it (caller holds the write lock).
@@ -340,65 +281,16 @@ class VectorStore:
         self._open(new)
 
     # -- merging ----------------------------------------------------------
-    def _schedule_merges(self) -> None:
-        if plan_merge(self.read_manifest()) is None:
-            return
-        if not self.background_merges:
-            self.merge()
-            return
-        with self._merge_lock:
-            if self._merger is not None and self._merger.is_alive():
-                return  # the running merger re-plans after each merge
-            self._merger = threading.Thread(target=self._merge_in_background, name="rag-merge-runs", daemon=True)
-            self._merger.start()
-
-    def _merge_in_background(self) -> None:
-        try:
-            self.merge()
-        except Exception:  # a failed merge leaves the runs as they were: appends and searches go on
-            log.exception("merging the runs of %s failed; they stay unmerged until the next append", self.root)
-
     def merge(self) -> int:
-        """Merge runs until the merge policy is satisfied; return how many merges published.
-
-        The long part (reading, building, saving the merged run) runs outside the
-        write lock, so appends go on meanwhile; the result is published only if
-        the runs it replaces are still published unchanged (a removal may have
-        rewritten one; the next merge starts from the new state).
-        """
-        done = 0
-        while True:
-            manifest = self.read_manifest()
-            plan = plan_merge(manifest)
-            if plan is None:
-                return done
-            chosen = [manifest.runs[i] for i in plan]
-            with self._write_lock:
-                self._names += 1
-                name = f"{manifest.generation:06d}-m{self._names}"
-                self._pending.update({f"seg-{name}.npy", f"seg-{name}.ids.npy", f"index-{name}"})
-            try:
-                merged = merge_runs(self.root, manifest, chosen, name, self._load, self._template(manifest))
-                with self._write_lock:
-                    current = self.read_manifest()
-                    if not all(r in current.runs for r in chosen):
-                        continue  # superseded while merging; its files are garbage now
-                    kept = [r for r in current.runs if r not in chosen]
-                    at = min(current.runs.index(r) for r in chosen)  # oldest first: the merge takes the first place
-                    self._publish(current, current.generation + 1, runs=(*kept[:at], merged, *kept[at:]))
-                    done += 1
-            finally:
-                with self._write_lock:
-                    self._pending.difference_update({f"seg-{name}.npy", f"seg-{name}.ids.npy", f"index-{name}"})
+        """Merge runs until the merge policy is satisfied, in this thread; return how many merges published."""
+        return self._merger.merge()
 
     def wait_for_merges(self) -> None:
         """Block until a background merge in flight (if any) has finished."""
-        merger = self._merger
-        if merger is not None:
-            merger.join()
+        self._merger.wait()
 
     def _collect_garbage(self, manifest: Manifest) -> None:
-        keep = {MANIFEST, *manifest.names(), *self._pending}
+        keep = {MANIFEST, *manifest.names(), *self._merger.pending}
         for entry in self.root.iterdir():
             if entry.name in keep or entry.name.startswith("."):
                 continue

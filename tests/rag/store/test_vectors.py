@@ -236,11 +236,11 @@ def test_hnsw_runs_grown_by_merges_find_what_a_fresh_build_finds(tmp_path):
 
 
 def test_a_merge_superseded_by_a_removal_does_not_publish(tmp_path, monkeypatch):
-    import rag.store.vectors.store as store_module
+    import rag.store.vectors.merger as merger_module
 
     vs = VectorStore(tmp_path, 8, "cosine", "Flat", background_merges=False)
     x = _vecs(8 * 20, 15)
-    real_merge = store_module.merge_runs
+    real_merge = merger_module.merge_runs
     calls = []
 
     def merge_then_remove(*args, **kwargs):
@@ -250,7 +250,7 @@ def test_a_merge_superseded_by_a_removal_does_not_publish(tmp_path, monkeypatch)
             vs.remove(np.array([3]))  # meanwhile, a failed upload's vectors are taken back
         return merged
 
-    monkeypatch.setattr(store_module, "merge_runs", merge_then_remove)
+    monkeypatch.setattr(merger_module, "merge_runs", merge_then_remove)
     for i in range(8):
         vs.append(x[20 * i : 20 * (i + 1)], np.arange(20 * i, 20 * (i + 1)))
     # The first merge was thrown away (it still held id 3); the second one merged the new state.
