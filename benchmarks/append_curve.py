@@ -171,7 +171,7 @@ def measure(root: Path, spec: str, n: int, dim: int, appends: int, batch: int) -
     found = vs.search(docs[-1:], 1).ids[0, 0]
     search_after = search_ms(vs, queries)
     runs = len(vs.manifest.runs) if hasattr(vs, "manifest") else 1
-    written = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+    dir_bytes = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
     shutil.rmtree(root)
     ms = [s * 1000 for s in times]
     return {
@@ -191,7 +191,7 @@ def measure(root: Path, spec: str, n: int, dim: int, appends: int, batch: int) -
         "search_ms_p50_after": search_after,
         "runs_after": runs,
         "last_found": bool(found == 10**9 + appends * batch - 1),
-        "dir_bytes_after": written,
+        "dir_bytes_after": dir_bytes,
     }
 
 
