@@ -1,0 +1,186 @@
+"""Running one index on one synthetic dataset, in its own process (see the package docstring)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.ann import machine, measure, summarize
+from benchmarks.datasets import Dataset, load_dataset
+from benchmarks.metrics import rss_mb
+from benchmarks.runners import FaissRunner, HnswlibRunner, OursRunner, normalized
+from benchmarks.scale_curve.config import INDEXES
+
+
+def nlist_for(n: int) -> int:
+    """IVF4096 where FAISS's 39 points per centroid hold, else the largest power of two <= 4 sqrt(n)."""
+    if n >= 39 * 4096:
+        return 4096
+    return 2 ** int(math.log2(4 * math.sqrt(n)))
+
+
+# --- running one index -----------------------------------------------------------------------
+
+
+class _Extras:
+    """Per-build facts beyond what :func:`measure` records (train/add split, resident size after build)."""
+
+    extras: dict
+
+    def _record(self, rss0: float, train_s: float, add_s: float) -> None:
+        self.extras = {
+            "train_s": round(train_s, 3),
+            "add_s": round(add_s, 3),
+            "rss_after_build_mb": round(rss_mb() - rss0, 1),
+        }
+
+
+class ScaleOurs(OursRunner, _Extras):
+    def build(self, ds: Dataset) -> None:
+        import indexes
+
+        rss0 = rss_mb()
+        self.index = indexes.create(self.spec, ds.dim, ds.metric)
+        t0 = time.perf_counter()
+        if not self.index.is_trained:
+            self.index.train(ds.train_vectors())
+        t1 = time.perf_counter()
+        self.index.add(ds.database)
+        t2 = time.perf_counter()
+        self.n = ds.database.shape[0]
+        if self.kind == "IVFPQ":
+            self.values = [v for v in self.values if v <= self.index.config.nlist]
+        self._record(rss0, t1 - t0, t2 - t1)
+        self.extras["open_mode"] = "mmap"
+
+
+class ScaleHnswlib(HnswlibRunner, _Extras):
+    def build(self, ds: Dataset) -> None:
+        rss0 = rss_mb()
+        t0 = time.perf_counter()
+        super().build(ds)
+        self._record(rss0, 0.0, time.perf_counter() - t0)
+        self.extras["open_mode"] = "read (hnswlib has no mmap load)"
+
+
+class ScaleFaiss(FaissRunner, _Extras):
+    """FaissRunner with an optional efConstruction and a record of whether the reopen was a mmap."""
+
+    def __init__(self, factory: str, ef_construction: int | None = None, polysemous: bool = True) -> None:
+        super().__init__(factory)
+        self.ef_construction, self.polysemous = ef_construction, polysemous
+
+    def build(self, ds: Dataset) -> None:
+        import faiss
+
+        rss0 = rss_mb()
+        faiss.omp_set_num_threads(1)
+        metric = faiss.METRIC_INNER_PRODUCT if ds.metric == "ip" else faiss.METRIC_L2
+        self.index = faiss.index_factory(ds.dim, self.factory, metric)
+        if self.ef_construction is not None:
+            self.index.hnsw.efConstruction = self.ef_construction
+        if not self.polysemous:
+            faiss.downcast_index(self.index).do_polysemous_training = False
+        t0 = time.perf_counter()
+        if not self.index.is_trained:
+            train = ds.train_vectors()
+            self.index.train(normalized(train) if ds.metric == "cosine" else train)
+        t1 = time.perf_counter()
+        self.index.add(normalized(ds.database) if ds.metric == "cosine" else ds.database)
+        t2 = time.perf_counter()
+        self.metric, self.n = ds.metric, ds.database.shape[0]
+        if self.factory.startswith("IVF"):
+            self.values = [v for v in self.values if v <= self.index.nlist]
+        self._record(rss0, t1 - t0, t2 - t1)
+
+    def save_and_open(self, folder: Path) -> tuple[float, int]:
+        import faiss
+
+        path = folder / "faiss.index"
+        faiss.write_index(self.index, str(path))
+        t0 = time.perf_counter()
+        try:
+            self.index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
+            self.extras["open_mode"] = "mmap"
+        except RuntimeError:
+            self.index = faiss.read_index(str(path))
+            self.extras["open_mode"] = "read (FAISS cannot mmap this type)"
+        return time.perf_counter() - t0, path.stat().st_size
+
+
+def make_runner(name: str, n: int, pq_m: int = 48):
+    nlist = nlist_for(n)
+    if name == "HNSW32":
+        return ScaleOurs("HNSW32")
+    if name == "IVFPQ":
+        return ScaleOurs(f"IVF{nlist},PQ{pq_m}x8")
+    if name == "hnswlib-M32":
+        return ScaleHnswlib(32, ef_construction=200)
+    if name == "faiss-HNSW32":
+        return ScaleFaiss("HNSW32,Flat", ef_construction=200)
+    if name == "faiss-HNSW32-efC40":
+        return ScaleFaiss("HNSW32,Flat")
+    if name == "faiss-IVFPQ":
+        return ScaleFaiss(f"IVF{nlist},PQ{pq_m}x8", polysemous=False)
+    if name == "faiss-IVFPQ-poly":
+        return ScaleFaiss(f"IVF{nlist},PQ{pq_m}x8")
+    raise ValueError(f"unknown index {name!r}; use one of {', '.join(INDEXES)}")
+
+
+def cached_dataset(name: str, cache: Path) -> Dataset:
+    """``load_dataset(name)``, its arrays kept as .npy under ``cache`` (the exact ground truth of 1M costs minutes)."""
+    folder = cache / name
+    parts = ("database", "queries", "groundtruth")
+    if all((folder / f"{p}.npy").is_file() for p in parts):
+        meta = json.loads((folder / "meta.json").read_text())
+        arrays = {p: np.load(folder / f"{p}.npy") for p in parts}
+        return Dataset(meta["name"], metric=meta["metric"], info=meta["info"], **arrays)
+    ds = load_dataset(name)
+    folder.mkdir(parents=True, exist_ok=True)
+    for p in parts:
+        np.save(folder / f"{p}.npy", getattr(ds, p))
+    (folder / "meta.json").write_text(json.dumps({"name": ds.name, "metric": ds.metric, "info": ds.info}))
+    return ds
+
+
+def run_one(dataset: str, index: str, results: Path, cache: Path, repeats: int) -> dict:
+    ds = cached_dataset(dataset, cache)
+    n = int(ds.database.shape[0])
+    runner = make_runner(index, n)
+    out = results / ds.name / index
+    out.mkdir(parents=True, exist_ok=True)
+    rows: list[dict] = []
+    load0 = os.getloadavg()[0]
+    partial = out / "results.jsonl.partial"  # renamed when complete: a killed run leaves no results.jsonl
+    with partial.open("w", encoding="utf-8") as fh:
+
+        def emit(row: dict) -> None:
+            row = dict(row, series=index, loadavg1=round(os.getloadavg()[0], 2), **runner.extras)
+            rows.append(row)
+            fh.write(json.dumps(row) + "\n")
+            fh.flush()
+
+        measure(runner, ds, 10, ("single",), emit, repeats)
+    partial.replace(out / "results.jsonl")
+    summary = {
+        "dataset": ds.name,
+        "series": index,
+        "n": n,
+        "dim": ds.dim,
+        "queries": int(ds.queries.shape[0]),
+        "repeats": repeats,
+        "machine": machine(),
+        "loadavg1_start": round(load0, 2),
+        "loadavg1_end": round(os.getloadavg()[0], 2),
+        "table": summarize(rows, mode="single"),
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+# --- summarising -----------------------------------------------------------------------------
