@@ -44,10 +44,21 @@ class Runner(ABC):
     family = "ours"
     param: str | None = None
     values: list = [None]
+    open_mode = "mmap"  # how save_and_open reopened the index
 
     def __init__(self, label: str) -> None:
         self.label = label
         self.n = 0
+        self.train_seconds = self.add_seconds = 0.0  # the two parts of the last build
+
+    def _timed_build(self, index, train, database: np.ndarray) -> None:
+        """Train ``index`` on ``train()`` where it needs it, then add ``database``; record both times."""
+        t0 = time.perf_counter()
+        if not index.is_trained:
+            index.train(train())
+        t1 = time.perf_counter()
+        index.add(database)
+        self.train_seconds, self.add_seconds = t1 - t0, time.perf_counter() - t1
 
     @abstractmethod
     def build(self, ds: Dataset) -> None:
@@ -79,9 +90,7 @@ class OursRunner(Runner):
 
     def build(self, ds: Dataset) -> None:
         self.index = indexes.create(self.spec, ds.dim, ds.metric)
-        if not self.index.is_trained:
-            self.index.train(ds.train_vectors())
-        self.index.add(ds.database)
+        self._timed_build(self.index, ds.train_vectors, ds.database)
         self.n = ds.database.shape[0]
         if self.kind == "IVFPQ":
             nlist = getattr(self.index.config, "nlist", None)
@@ -103,6 +112,7 @@ class OursRunner(Runner):
 class HnswlibRunner(Runner):
     family = "hnswlib"
     param = "ef"
+    open_mode = "read (hnswlib has no mmap load)"
 
     def __init__(self, m: int = 32, ef_construction: int = 200, smoke: bool = False) -> None:
         super().__init__(f"hnswlib-M{m}")
@@ -118,7 +128,9 @@ class HnswlibRunner(Runner):
         self.index = hnswlib.Index(space=space, dim=ds.dim)
         self.index.init_index(max_elements=ds.database.shape[0], M=self.m, ef_construction=self.ef_construction)
         self.index.set_num_threads(1)
+        t0 = time.perf_counter()
         self.index.add_items(ds.database, np.arange(ds.database.shape[0]))
+        self.train_seconds, self.add_seconds = 0.0, time.perf_counter() - t0
         self.n = ds.database.shape[0]
 
     def set_threads(self, threads: int) -> None:
@@ -144,13 +156,22 @@ class HnswlibRunner(Runner):
 
 
 class FaissRunner(Runner):
-    """A FAISS index from a factory string; LSH uses ``IndexLSH(d, nbits)``."""
+    """A FAISS index from a factory string; LSH uses ``IndexLSH(d, nbits)``.
+
+    Args:
+        ef_construction: efConstruction of an HNSW factory (None: FAISS's default, 40).
+        polysemous: leave on the polysemous training the factory turns on for IVF-PQ
+            (it reorders codes for a Hamming pre-filter that ``polysemous_ht`` = 0 never uses).
+    """
 
     family = "faiss"
 
-    def __init__(self, factory: str, smoke: bool = False) -> None:
+    def __init__(
+        self, factory: str, smoke: bool = False, ef_construction: int | None = None, polysemous: bool = True
+    ) -> None:
         super().__init__(f"faiss-{factory}")
         self.factory = factory
+        self.ef_construction, self.polysemous = ef_construction, polysemous
         if factory.startswith("HNSW"):
             self.param, self.values = "efSearch", SMOKE_SWEEPS["HNSW"] if smoke else SWEEPS["HNSW"][1]
         elif factory.startswith("IVF"):
@@ -162,16 +183,18 @@ class FaissRunner(Runner):
         import faiss
 
         faiss.omp_set_num_threads(1)
-        db = normalized(ds.database) if ds.metric == "cosine" else ds.database
+        cosine = ds.metric == "cosine"
+        db = normalized(ds.database) if cosine else ds.database
         metric = faiss.METRIC_INNER_PRODUCT if ds.metric == "ip" else faiss.METRIC_L2
         if m := re.fullmatch(r"LSH(\d+)", self.factory):
             self.index = faiss.IndexLSH(ds.dim, int(m.group(1)))
         else:
             self.index = faiss.index_factory(ds.dim, self.factory, metric)
-        if not self.index.is_trained:
-            train = ds.train_vectors()
-            self.index.train(normalized(train) if ds.metric == "cosine" else train)
-        self.index.add(db)
+        if self.ef_construction is not None:
+            self.index.hnsw.efConstruction = self.ef_construction
+        if not self.polysemous:
+            faiss.downcast_index(self.index).do_polysemous_training = False
+        self._timed_build(self.index, lambda: normalized(ds.train_vectors()) if cosine else ds.train_vectors(), db)
         self.metric, self.n = ds.metric, ds.database.shape[0]
         if self.factory.startswith("IVF"):
             self.values = [v for v in self.values if v <= self.index.nlist]
@@ -200,8 +223,10 @@ class FaissRunner(Runner):
         t0 = time.perf_counter()
         try:
             self.index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
+            self.open_mode = "mmap"
         except RuntimeError:  # not every FAISS type can be memory-mapped
             self.index = faiss.read_index(str(path))
+            self.open_mode = "read (FAISS cannot mmap this type)"
         return time.perf_counter() - t0, path.stat().st_size
 
 

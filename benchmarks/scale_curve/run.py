@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import time
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +12,7 @@ import numpy as np
 from benchmarks.ann import machine, measure, summarize
 from benchmarks.datasets import Dataset, load_dataset
 from benchmarks.metrics import rss_mb
-from benchmarks.runners import FaissRunner, HnswlibRunner, OursRunner, normalized
+from benchmarks.runners import FaissRunner, HnswlibRunner, OursRunner
 from benchmarks.scale_curve.config import INDEXES
 
 
@@ -28,89 +27,34 @@ def nlist_for(n: int) -> int:
 
 
 class _Extras:
-    """Per-build facts beyond what :func:`measure` records (train/add split, resident size after build)."""
+    """Per-build facts beyond what :func:`measure` records: the train/add split, the resident size
+    after the build, and how the reopen went (mmap or a full read)."""
 
-    extras: dict
-
-    def _record(self, rss0: float, train_s: float, add_s: float) -> None:
+    def build(self, ds: Dataset) -> None:
+        rss0 = rss_mb()
+        super().build(ds)
         self.extras = {
-            "train_s": round(train_s, 3),
-            "add_s": round(add_s, 3),
+            "train_s": round(self.train_seconds, 3),
+            "add_s": round(self.add_seconds, 3),
             "rss_after_build_mb": round(rss_mb() - rss0, 1),
         }
 
-
-class ScaleOurs(OursRunner, _Extras):
-    def build(self, ds: Dataset) -> None:
-        import indexes
-
-        rss0 = rss_mb()
-        self.index = indexes.create(self.spec, ds.dim, ds.metric)
-        t0 = time.perf_counter()
-        if not self.index.is_trained:
-            self.index.train(ds.train_vectors())
-        t1 = time.perf_counter()
-        self.index.add(ds.database)
-        t2 = time.perf_counter()
-        self.n = ds.database.shape[0]
-        if self.kind == "IVFPQ":
-            self.values = [v for v in self.values if v <= self.index.config.nlist]
-        self._record(rss0, t1 - t0, t2 - t1)
-        self.extras["open_mode"] = "mmap"
-
-
-class ScaleHnswlib(HnswlibRunner, _Extras):
-    def build(self, ds: Dataset) -> None:
-        rss0 = rss_mb()
-        t0 = time.perf_counter()
-        super().build(ds)
-        self._record(rss0, 0.0, time.perf_counter() - t0)
-        self.extras["open_mode"] = "read (hnswlib has no mmap load)"
-
-
-class ScaleFaiss(FaissRunner, _Extras):
-    """FaissRunner with an optional efConstruction and a record of whether the reopen was a mmap."""
-
-    def __init__(self, factory: str, ef_construction: int | None = None, polysemous: bool = True) -> None:
-        super().__init__(factory)
-        self.ef_construction, self.polysemous = ef_construction, polysemous
-
-    def build(self, ds: Dataset) -> None:
-        import faiss
-
-        rss0 = rss_mb()
-        faiss.omp_set_num_threads(1)
-        metric = faiss.METRIC_INNER_PRODUCT if ds.metric == "ip" else faiss.METRIC_L2
-        self.index = faiss.index_factory(ds.dim, self.factory, metric)
-        if self.ef_construction is not None:
-            self.index.hnsw.efConstruction = self.ef_construction
-        if not self.polysemous:
-            faiss.downcast_index(self.index).do_polysemous_training = False
-        t0 = time.perf_counter()
-        if not self.index.is_trained:
-            train = ds.train_vectors()
-            self.index.train(normalized(train) if ds.metric == "cosine" else train)
-        t1 = time.perf_counter()
-        self.index.add(normalized(ds.database) if ds.metric == "cosine" else ds.database)
-        t2 = time.perf_counter()
-        self.metric, self.n = ds.metric, ds.database.shape[0]
-        if self.factory.startswith("IVF"):
-            self.values = [v for v in self.values if v <= self.index.nlist]
-        self._record(rss0, t1 - t0, t2 - t1)
-
     def save_and_open(self, folder: Path) -> tuple[float, int]:
-        import faiss
+        out = super().save_and_open(folder)
+        self.extras["open_mode"] = self.open_mode
+        return out
 
-        path = folder / "faiss.index"
-        faiss.write_index(self.index, str(path))
-        t0 = time.perf_counter()
-        try:
-            self.index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
-            self.extras["open_mode"] = "mmap"
-        except RuntimeError:
-            self.index = faiss.read_index(str(path))
-            self.extras["open_mode"] = "read (FAISS cannot mmap this type)"
-        return time.perf_counter() - t0, path.stat().st_size
+
+class ScaleOurs(_Extras, OursRunner):
+    pass
+
+
+class ScaleHnswlib(_Extras, HnswlibRunner):
+    pass
+
+
+class ScaleFaiss(_Extras, FaissRunner):
+    pass
 
 
 def make_runner(name: str, n: int, pq_m: int = 48):
