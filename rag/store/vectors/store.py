@@ -72,9 +72,8 @@ class VectorStore:
         self.index_spec = indexes.parse_spec(index_spec).spec()
         self._write_lock = threading.Lock()
         self._merger = RunMerger(self, background_merges)
-        self._snap = _Snapshot(Manifest(dim, metric, self.index_spec), {}, None)
-        self._opened = False
-        self._stamp: tuple | None = None
+        self._snap = _Snapshot(Manifest(dim, metric, self.index_spec), {}, None)  # generation 0: nothing
+        self._stamp: tuple | None = None  # of the manifest file last read (None: there was none)
         root.mkdir(parents=True, exist_ok=True)
         self.refresh()
 
@@ -89,10 +88,10 @@ class VectorStore:
         (a publish renames a new file into place, so its inode changes), one stat otherwise.
         """
         stamp = manifest_stamp(self.root)
-        if self._opened and stamp == self._stamp:
+        if stamp == self._stamp:
             return
         manifest = self.read_manifest()
-        if manifest.generation != self._snap.manifest.generation or not self._opened:
+        if manifest.generation != self._snap.manifest.generation:  # a published one is 1 or more
             self._open(manifest)
         self._stamp = stamp  # taken before the read: a publish in between is seen by the next call
 
@@ -104,10 +103,9 @@ class VectorStore:
             index = old.opened.get(run.index)
             opened[run.index] = index if index is not None else self._load(run.index)
         lexical = old.lexical
-        if manifest.lexical != old.manifest.lexical or not self._opened:
+        if manifest.lexical != old.manifest.lexical:
             lexical = BM25Index.load(self.root / manifest.lexical, mmap=True) if manifest.lexical else None
         self._snap = _Snapshot(manifest, opened, lexical)  # one assignment: readers see all of it or none
-        self._opened = True
 
     def _load(self, name: str) -> indexes.Index:
         return indexes.load(str(self.root / name), mmap=True)
