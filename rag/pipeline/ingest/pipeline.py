@@ -106,11 +106,17 @@ class IngestPipeline:
         )
         embedder = self._embedder_of(coll)
         with self._claim_all(coll.id, [p.sha256 for p in prepared]):
-            todo, seen = [], set()  # bytes not stored yet, each once
+            doc_ids: dict[str, int] = {}  # sha256 -> id of the document that holds those bytes
+            todo, queued = [], set()  # bytes not stored yet, each once
             for p in prepared:
-                if p.sha256 not in seen and self.store.catalog.find_by_sha(coll.id, p.sha256) is None:
+                if p.sha256 in doc_ids or p.sha256 in queued:
+                    continue
+                existing = self.store.catalog.find_by_sha(coll.id, p.sha256)
+                if existing is None:
                     todo.append(p)
-                seen.add(p.sha256)
+                    queued.add(p.sha256)
+                else:
+                    doc_ids[p.sha256] = existing
             chunk_seconds, chunked = [], []
             for p in todo:
                 t = time.perf_counter()
@@ -132,22 +138,23 @@ class IngestPipeline:
                 if not result.duplicate:
                     self.store.save_tables(coll, result.id, p.filename, extract_tables(p.parsed, p.filename))
             write_seconds = time.perf_counter() - t
-        stored = {
-            p.sha256: (result, chunks, secs) for p, result, chunks, secs in zip(todo, added, chunked, chunk_seconds)
-        }
+        first = {}  # sha256 -> (chunks, chunk seconds) of the documents this batch stored
+        for p, result, chunks, secs in zip(todo, added, chunked, chunk_seconds):
+            doc_ids[p.sha256] = result.id
+            if not result.duplicate:
+                first[p.sha256] = (chunks, secs)
         total = max(len(texts), 1)
         results = []
         for p in prepared:
-            hit = stored.pop(p.sha256, None)  # the first of repeated bytes is the one stored
-            if hit is None or hit[0].duplicate:
-                doc_id = hit[0].id if hit else self.store.catalog.find_by_sha(coll.id, p.sha256)
-                results.append(IngestResult(doc_id, p.filename, collection, True, 0))
+            hit = first.pop(p.sha256, None)  # the first of repeated bytes is the one stored
+            if hit is None:
+                results.append(IngestResult(doc_ids[p.sha256], p.filename, collection, True, 0))
                 continue
-            result, chunks, secs = hit
+            chunks, secs = hit
             share = len(chunks) / total
             seconds = {"parse": p.parse_seconds, "chunk": secs, "embed": embed_seconds * share,
                        "write": write_seconds * share}  # fmt: skip
-            results.append(IngestResult(result.id, p.filename, collection, False, len(chunks), seconds))
+            results.append(IngestResult(doc_ids[p.sha256], p.filename, collection, False, len(chunks), seconds))
         return results
 
     def _embedder_of(self, collection: Collection) -> Embedder:
