@@ -114,10 +114,10 @@ class Embedder:
         # tokenizer) and lock, sharing the weights (read-only in inference): a query
         # never waits for a block of an ingest, only for other queries.
         self._lock = threading.Lock()
-        self._tokenizer = self._new_tokenizer()
+        self._tokenizer = new_tokenizer(self.max_tokens)
         self._query_model = _share_weights(self.model)
         self._query_lock = threading.Lock()
-        self._query_tokenizer = self._new_tokenizer()
+        self._query_tokenizer = new_tokenizer(self.max_tokens)
 
     def embed(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
         """Embed ``texts``; returns float32 (len(texts), dim), rows of unit length.
@@ -174,15 +174,6 @@ class Embedder:
     def embed_query(self, text: str) -> np.ndarray:
         """float32 (dim,) embedding of one query."""
         return self.embed_queries([text])[0]
-
-    def _new_tokenizer(self):
-        """A fast tokenizer as the model's own: truncation at ``max_tokens``, no padding (batches pad themselves)."""
-        from tokenizers import Tokenizer
-
-        tok = Tokenizer.from_file(str(model_dir() / "tokenizer.json"))
-        tok.enable_truncation(self.max_tokens)
-        tok.no_padding()
-        return tok
 
     @staticmethod
     def _tokenize(tokenizer, texts: list[str]) -> tuple[list[list[int]], np.ndarray]:
@@ -269,12 +260,22 @@ def _shared_embedder(batch_size: int, kind: str) -> Embedder:
     return Embedder(batch_size=batch_size, quant=kind)
 
 
-@lru_cache(maxsize=1)
-def load_tokenizer():
-    """The embedding model's fast tokenizer (``tokenizers.Tokenizer``), used to measure chunks."""
+def new_tokenizer(max_tokens: int | None = None):
+    """A fresh fast tokenizer (``tokenizers.Tokenizer``) of the embedding model, without padding;
+    ``max_tokens`` truncates as the model does (None: no truncation, to measure whole texts).
+    The embedder keeps one for passages and one for queries, each tokenised on its own thread."""
     from tokenizers import Tokenizer
 
     tok = Tokenizer.from_file(str(model_dir() / "tokenizer.json"))
-    tok.no_truncation()
+    if max_tokens is None:
+        tok.no_truncation()
+    else:
+        tok.enable_truncation(max_tokens)
     tok.no_padding()
     return tok
+
+
+@lru_cache(maxsize=1)
+def load_tokenizer():
+    """The embedding model's fast tokenizer without truncation, shared, used to measure chunks."""
+    return new_tokenizer()
