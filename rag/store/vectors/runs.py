@@ -51,12 +51,17 @@ def write_segment(root: Path, stem: str, vectors: np.ndarray, ids: np.ndarray) -
 
 def run_vectors(root: Path, runs: list[Run] | tuple[Run, ...]) -> tuple[np.ndarray, np.ndarray]:
     """The raw vectors and ids of ``runs`` (memory-mapped when there is one segment)."""
-    segs = [s for r in runs for s in r.segments]
-    vecs = [np.load(root / s.vectors, mmap_mode="r") for s in segs]
-    ids = [np.load(root / s.ids, mmap_mode="r") for s in segs]
-    if len(vecs) == 1:
-        return vecs[0], ids[0]
-    return np.concatenate(vecs), np.concatenate(ids)
+    return _segment_arrays(root, runs, "vectors"), run_ids(root, runs)
+
+
+def run_ids(root: Path, runs: list[Run] | tuple[Run, ...]) -> np.ndarray:
+    """int64 ids of the vectors of ``runs``, in segment order (memory-mapped when there is one segment)."""
+    return _segment_arrays(root, runs, "ids")
+
+
+def _segment_arrays(root: Path, runs: list[Run] | tuple[Run, ...], field: str) -> np.ndarray:
+    arrays = [np.load(root / getattr(s, field), mmap_mode="r") for r in runs for s in r.segments]
+    return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
 
 
 def run_without(

@@ -36,6 +36,7 @@ from rag.store.vectors.lexical import lexical_to_extend, lexical_without
 from rag.store.vectors.merger import RunMerger
 from rag.store.vectors.runs import (
     new_index,
+    run_ids,
     run_vectors,
     run_without,
     search_runs,
@@ -167,8 +168,7 @@ class VectorStore:
     def stored_ids(self) -> np.ndarray:
         """int64 (n,) ids of every vector in the published segments."""
         manifest = self.read_manifest()
-        ids = [np.load(self.root / s.ids, mmap_mode="r") for r in manifest.runs for s in r.segments]
-        return np.concatenate(ids) if ids else np.empty(0, np.int64)
+        return run_ids(self.root, manifest.runs) if manifest.runs else np.empty(0, np.int64)
 
     # -- writing ----------------------------------------------------------
     def append(
