@@ -125,7 +125,9 @@ class Block(nn.Module):
     ``cross_attn`` is None by default; when a module is attached it is applied
     between self-attention and the feed-forward as a residual,
     ``h = h + cross_attn(h, context)``, where ``context`` is whatever the caller
-    passed to :meth:`LlamaModel.forward` (e.g. encoded retrieved chunks).
+    passed to :meth:`LlamaModel.forward` (e.g. encoded retrieved chunks). A context
+    with a ``begin(tokens, start)`` method is told where each pass starts before the
+    layers run (:mod:`rag.model.retro` reads positions that way).
     """
 
     def __init__(self, attn_norm: RMSNorm, attn: Attention, ffn_norm: RMSNorm, ffn: FeedForward) -> None:
@@ -210,6 +212,9 @@ class LlamaModel(nn.Module):
                 f"{start + T} positions exceed the model's context of {self.config.max_seq_len}; "
                 "shorten the prompt or max_tokens"
             )
+        begin = getattr(context, "begin", None)
+        if begin is not None:
+            begin(tokens, start)
         cpu = self.use_fused and self.device.type == "cpu" and not torch.is_grad_enabled()
         cis = self.cis[start : start + T]
         if cpu and self.decode_step is not None and cache is not None and tokens.shape[0] == 1 and T <= STEP_MAX_TOKENS:
@@ -228,3 +233,24 @@ class LlamaModel(nn.Module):
         if last_only:
             h = h[:, -1:]
         return self.output(self.norm(h, step))
+
+    def hidden(self, tokens: torch.Tensor, n_layers: int) -> torch.Tensor:
+        """The residual stream after the first ``n_layers`` blocks, without a cache or cross-attention.
+
+        Args:
+            tokens: int64 (B, T), a whole sequence from position 0.
+            n_layers: blocks to run (0: the token embeddings).
+        Returns:
+            float32 (B, T, dim).
+        """
+        T = tokens.shape[1]
+        if T > self.config.max_seq_len:
+            raise ConfigError(f"{T} positions exceed the model's context of {self.config.max_seq_len}")
+        cpu = self.use_fused and self.device.type == "cpu" and not torch.is_grad_enabled()
+        fast = cpu and tokens.numel() <= fused.MAX_TOKENS
+        cis = self.cis[:T]
+        step = Step(0, cis, None, None, fast, torch.view_as_real(cis).numpy() if fast else None)
+        h = self.embed(tokens)
+        for i, layer in enumerate(self.layers[:n_layers]):
+            h = layer(h, step, i)
+        return h
