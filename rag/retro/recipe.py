@@ -1,0 +1,30 @@
+"""The retrofit's training recipe; every field goes into the weights' metadata."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Hyper-parameters of one training run (the shape itself is :class:`rag.model.retro.RetroConfig`).
+
+    The base decoder is frozen (fp32 in training, the same weights as the int4 file
+    dequantized); only the neighbour encoder and the CCA modules train, with AdamW.
+    """
+
+    seq_len: int = 128  # tokens per training sequence: 4 chunks of 32
+    batch: int = 4  # sequences per step
+    lr: float = 1e-3  # encoder and CCA weights: linear warm-up, then cosine decay to 10%
+    gate_lr: float = 1e-2  # the gates start at zero; Adam moves them about lr per step
+    weight_decay: float = 0.01
+    warmup_steps: int = 30
+    max_steps: int = 1200  # upper bound; the time budget usually ends training first
+    minutes: float = 30.0  # wall-clock budget of the optimisation steps
+    max_grad_norm: float = 1.0
+    held_out_fraction: float = 0.1  # documents kept for evaluation only (see rag.retro.data)
+    validation_sequences: int = 48  # training-document windows never trained on: the end-of-run check
+    seed: int = 0
+
+    def describe(self) -> dict:
+        return dict(asdict(self), loss="next-token cross-entropy of the frozen decoder with CCA, all positions")

@@ -1,0 +1,186 @@
+"""Train the RETRO retrofit on the CPU: ``python -m rag.retro.train --data ../shared/data/scifact``.
+
+The database (:mod:`rag.retro.data`) is built once and cached. The base decoder loads
+frozen in fp32, and each step runs a batch of sequences with their chunks' neighbours
+(never from the sequence's own document) through the decoder with the CCA modules
+attached. Only the encoder and the CCA parameters step. The loss is logged. The weights
+(fp16 safetensors, a few MB) are saved with the recipe, the configuration, the data
+hashes and the loss curve in their JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from rag.model.retro import RetroConfig, Retrofit
+from rag.retro import DEFAULT_WEIGHTS as WEIGHTS
+from rag.retro.data import Database, NeighbourSearch, build_database, neighbour_tokens
+from rag.retro.recipe import Recipe
+
+CACHE = Path("benchmarks/results/cache")
+
+
+def load_database(data: Path, config: RetroConfig, recipe: Recipe, cache: Path = CACHE) -> Database:
+    """The cached database of ``data`` for this chunk length and split, built (minutes) when missing."""
+    from ingest.embed import Embedder
+    from rag.model.gguf_file import GGUFFile, default_gguf_path
+    from rag.model.tokenizer import GGUFTokenizer
+    from rag.retro.data import file_sha256
+
+    embedder = Embedder()
+    tag = file_sha256(data / "corpus.jsonl")[:12]
+    path = (
+        cache / f"retro-db-{tag}-m{config.chunk}-h{recipe.held_out_fraction}-s{recipe.seed}-{embedder.model_name}.npz"
+    )
+    if path.is_file():
+        return Database.load(path)
+    with GGUFFile(default_gguf_path()) as f:
+        tokenizer = GGUFTokenizer(f.metadata)
+    print(f"building the retrieval database of {data} (cached at {path})", file=sys.stderr)
+    db = build_database(data, tokenizer, embedder.embed, config.chunk, recipe.held_out_fraction, recipe.seed)
+    db.meta["embedder"] = embedder.model_name
+    db.save(path)
+    return db
+
+
+def batch_of(db: Database, starts: np.ndarray, ids: np.ndarray, config: RetroConfig, recipe: Recipe):
+    """Tokens (B, T) and the fixed neighbours (tokens, valid) of chunks 0..C-2 (the last chunk's are never read
+    by a position that has a target)."""
+    tokens = torch.from_numpy(np.stack([db.tokens[s : s + recipe.seq_len] for s in starts]).astype(np.int64))
+    nt, nv = neighbour_tokens(db, ids[:, :-1], config.neighbour_len)
+    return tokens, (torch.from_numpy(nt), torch.from_numpy(nv))
+
+
+def sequence_loss(model, retrofit: Retrofit, tokens: torch.Tensor, fixed) -> torch.Tensor:
+    """Mean next-token cross-entropy over the batch; ``fixed`` None runs the base alone."""
+    context = retrofit.context(model, fixed=fixed) if fixed is not None else None
+    logits = model(tokens, context=context)
+    return F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), tokens[:, 1:].reshape(-1))
+
+
+def train(data: Path, out: Path, config: RetroConfig, recipe: Recipe, log=print) -> dict:
+    from rag.model import load_gguf
+    from rag.model.gguf_file import default_gguf_path
+    from rag.retro.data import file_sha256
+
+    torch.manual_seed(recipe.seed)
+    db = load_database(data, config, recipe)
+    rng = np.random.default_rng(recipe.seed)
+    starts = db.sequences(recipe.seq_len, held=False)
+    rng.shuffle(starts)
+    val_starts = starts[: recipe.validation_sequences]
+    train_starts = starts[recipe.validation_sequences :][: recipe.max_steps * recipe.batch]
+    search = NeighbourSearch(db)
+    k, r = config.neighbours, config.neighbour_len
+    t0 = time.perf_counter()
+    train_ids = search(train_starts, recipe.seq_len, k, r)
+    val_ids = search(val_starts, recipe.seq_len, k, r)
+    log(f"neighbours of {len(train_starts) + len(val_starts)} sequences in {time.perf_counter() - t0:.1f} s")
+
+    model, _ = load_gguf(quant="fp32")
+    for p in model.parameters():
+        p.requires_grad_(False)
+    retrofit = Retrofit(config, model.config.dim)
+    retrofit.attach(model)
+    gates = [m.gate for m in retrofit.cca.values()]
+    others = [p for n, p in retrofit.named_parameters() if not n.endswith(".gate")]
+    opt = torch.optim.AdamW(
+        [{"params": others, "lr": recipe.lr}, {"params": gates, "lr": recipe.gate_lr, "weight_decay": 0.0}],
+        weight_decay=recipe.weight_decay,
+    )
+    base_lrs = [g["lr"] for g in opt.param_groups]
+    planned = min(recipe.max_steps, len(train_starts) // recipe.batch)
+    curve, window, step = [], [], 0
+    budget_end = time.perf_counter() + recipe.minutes * 60
+    started = time.perf_counter()
+    retrofit.train()
+    while step < planned and time.perf_counter() < budget_end:
+        scale = min(1.0, (step + 1) / recipe.warmup_steps)
+        scale *= 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / planned))
+        for g, lr in zip(opt.param_groups, base_lrs):
+            g["lr"] = lr * scale
+        sl = slice(step * recipe.batch, (step + 1) * recipe.batch)
+        tokens, fixed = batch_of(db, train_starts[sl], train_ids[sl], config, recipe)
+        loss = sequence_loss(model, retrofit, tokens, fixed)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(retrofit.parameters(), recipe.max_grad_norm)
+        opt.step()
+        step += 1
+        window.append(float(loss.detach()))
+        if step % 10 == 0 or step == planned:
+            point = {
+                "step": step,
+                "loss": round(float(np.mean(window)), 4),
+                "seconds": round(time.perf_counter() - started, 1),
+                "gate_mean": round(float(np.mean(list(retrofit.gates().values()))), 4),
+            }
+            curve.append(point)
+            window = []
+            log(
+                f"step {step}/{planned} loss {point['loss']:.4f} gate {point['gate_mean']:+.3f} {point['seconds']:.0f}s"
+            )
+    retrofit.eval()
+    validation = validate(model, retrofit, db, val_starts, val_ids, search, config, recipe)
+    log(f"validation loss: {validation}")
+    meta = {
+        "format": "localrag-retro",
+        "version": 1,
+        "recipe": recipe.describe(),
+        "steps": step,
+        "train_seconds": round(time.perf_counter() - started, 1),
+        "sequences_seen": step * recipe.batch,
+        "base_model": {"file": Path(default_gguf_path()).name, "sha256": file_sha256(Path(default_gguf_path()))},
+        "data": dict(db.meta, trained_on="training documents only (held-out documents never seen)"),
+        "loss_curve": curve,
+        "validation": validation,
+        "gates": retrofit.gates(),
+    }
+    retrofit.save(out, meta)
+    return meta
+
+
+def validate(model, retrofit, db, starts, ids, search, config, recipe) -> dict:
+    """Mean loss of the validation windows with retrieved, random and no neighbours."""
+    rand = search.random(len(starts), ids.shape[1], config.neighbours, recipe.seed + 1)
+    out = {}
+    with torch.no_grad():
+        for name, chosen in (("retrieved", ids), ("random", rand), ("none", None)):
+            losses = []
+            for i in range(0, len(starts), recipe.batch):
+                sl = slice(i, i + recipe.batch)
+                tokens, fixed = batch_of(db, starts[sl], (ids if chosen is None else chosen)[sl], config, recipe)
+                losses.append(float(sequence_loss(model, retrofit, tokens, None if chosen is None else fixed)))
+            out[name] = round(float(np.mean(losses)), 4)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m rag.retro.train", description=__doc__.splitlines()[0])
+    p.add_argument("--data", type=Path, required=True, help="BEIR folder with corpus.jsonl (training text)")
+    p.add_argument("--out", type=Path, default=WEIGHTS, help="weights stem (.safetensors and .json are added)")
+    p.add_argument("--minutes", type=float, default=Recipe.minutes, help="time budget of the optimisation steps")
+    p.add_argument("--max-steps", type=int, default=Recipe.max_steps)
+    p.add_argument("--layers", help="comma-separated CCA layers (default 6,9,...,27)")
+    p.add_argument("--chunk", type=int, default=RetroConfig.chunk)
+    args = p.parse_args(argv)
+    torch.set_num_threads(len(os.sched_getaffinity(0)))
+    layers = tuple(int(x) for x in args.layers.split(",")) if args.layers else RetroConfig.layers
+    config = RetroConfig(chunk=args.chunk, neighbour_len=2 * args.chunk, layers=layers)
+    recipe = Recipe(minutes=args.minutes, max_steps=args.max_steps)
+    meta = train(args.data, args.out, config, recipe, log=lambda s: print(s, file=sys.stderr, flush=True))
+    print(f"saved {args.out}.safetensors after {meta['steps']} steps; validation {meta['validation']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
