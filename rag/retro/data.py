@@ -12,8 +12,12 @@ clean database).
   searched with our own Flat index (exact cosine).
 * **Sequences:** windows of ``seq_len`` tokens that start at chunk boundaries, so a
   sequence's chunks are database chunks and their keys are already computed.
-* **Exclusion:** a training sequence never gets neighbours from its own document
-  (they would overlap it or paraphrase it).
+* **Exclusion:** a neighbour never overlaps the sequence itself. Training sequences take
+  their neighbours from the training documents, their own document's other parts included
+  (scope ``document``). A first run that excluded the own document learned a
+  neighbour-independent domain adaptation: validation loss was the same with retrieved and
+  with random neighbours (benchmarks/README.md "RETRO retrofit"). Evaluation neighbours never
+  come from the sequence's document (scope ``clean``).
 * **Deduplication (Norlund et al. 2023):** an evaluation sequence is *clean* when it
   shares no token 8-gram with any training document; the headline figures use clean
   sequences only.
@@ -33,17 +37,11 @@ import numpy as np
 
 from indexes import create as create_index
 from indexes.errors import ConfigError, NotFoundError
+from rag.rerank.cross_encoder import file_sha256  # the reranker's weights are hashed the same way
 
 NGRAM = 8  # the overlap unit of the deduplication
 SEARCH_DEPTH = 48  # candidates read per chunk before the exclusions
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+SCOPES = ("clean", "document", "leaky")  # where a sequence's neighbours may come from (see NeighbourSearch)
 
 
 def held_out(doc_id: str, fraction: float, seed: int) -> bool:
@@ -179,18 +177,24 @@ class NeighbourSearch:
         self.index.add(db.keys, np.arange(len(db.keys), dtype=np.int64))
         self.clean = ~db.held_out[db.chunk_doc]  # chunks of training documents
 
-    def __call__(self, starts: np.ndarray, length: int, k: int, r: int, leaky: bool = False) -> np.ndarray:
+    def __call__(self, starts: np.ndarray, length: int, k: int, r: int, scope: str = "clean") -> np.ndarray:
         """Neighbour chunk ids (n, C, k) of the sequences starting at ``starts``; -1 where none qualified.
 
-        Clean (default): training documents' chunks, never the sequence's own document.
-        Leaky: every document, the sequence's own included, except chunks whose neighbour span
-        (the chunk and its continuation) overlaps the sequence.
+        Scopes:
+
+        * ``clean``: training documents' chunks, never the sequence's own document (evaluation).
+        * ``document``: training documents' chunks, the sequence's own document included, except chunks
+          whose neighbour span (the chunk and its continuation) overlaps the sequence (training).
+        * ``leaky``: every document, held-out ones included, with the same overlap rule (the leak measured).
         """
+        if scope not in SCOPES:
+            raise ConfigError(f"unknown neighbour scope {scope!r}; use one of {', '.join(SCOPES)}")
         m = self.db.chunk
         C = length // m
         first = np.asarray([self.db.chunk_at(int(s)) for s in starts], dtype=np.int64)
         chunk_ids = first[:, None] + np.arange(C)[None, :]  # (n, C): a sequence's chunks are consecutive
-        found = self.index.search(self.db.keys[chunk_ids.ravel()], SEARCH_DEPTH, allow=None if leaky else self.clean)
+        allow = None if scope == "leaky" else self.clean
+        found = self.index.search(self.db.keys[chunk_ids.ravel()], SEARCH_DEPTH, allow=allow)
         out = np.full((len(starts), C, k), -1, dtype=np.int64)
         for row, cands in enumerate(found.ids.reshape(len(starts), C, -1)):
             seq_lo, seq_hi = int(starts[row]), int(starts[row]) + length
@@ -200,12 +204,13 @@ class NeighbourSearch:
                 for c in cands[u]:
                     if c < 0:
                         break
-                    if leaky:
+                    if scope == "clean":
+                        if self.db.chunk_doc[c] == doc:
+                            continue
+                    else:
                         lo = int(self.db.chunk_start[c])
                         if lo < seq_hi and lo + r > seq_lo:
                             continue
-                    elif self.db.chunk_doc[c] == doc:
-                        continue
                     out[row, u, kept] = c
                     kept += 1
                     if kept == k:

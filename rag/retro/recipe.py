@@ -22,7 +22,9 @@ class Recipe:
     max_steps: int = 1200  # upper bound; the time budget usually ends training first
     minutes: float = 30.0  # wall-clock budget of the optimisation steps
     max_grad_norm: float = 1.0
+    train_scope: str = "document"  # training neighbours: see rag.retro.data.NeighbourSearch (evaluation: clean)
     held_out_fraction: float = 0.1  # documents kept for evaluation only (see rag.retro.data)
+    calibration_sequences: int = 16  # training windows whose mean residual stream centres the CCA inputs
     validation_sequences: int = 48  # training-document windows never trained on: the end-of-run check
     seed: int = 0
 

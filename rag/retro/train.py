@@ -34,7 +34,7 @@ def load_database(data: Path, config: RetroConfig, recipe: Recipe, cache: Path =
     from ingest.embed import Embedder
     from rag.model.gguf_file import GGUFFile, default_gguf_path
     from rag.model.tokenizer import GGUFTokenizer
-    from rag.retro.data import file_sha256
+    from rag.rerank.cross_encoder import file_sha256
 
     embedder = Embedder()
     tag = file_sha256(data / "corpus.jsonl")[:12]
@@ -70,7 +70,7 @@ def sequence_loss(model, retrofit: Retrofit, tokens: torch.Tensor, fixed) -> tor
 def train(data: Path, out: Path, config: RetroConfig, recipe: Recipe, log=print) -> dict:
     from rag.model import load_gguf
     from rag.model.gguf_file import default_gguf_path
-    from rag.retro.data import file_sha256
+    from rag.rerank.cross_encoder import file_sha256
 
     torch.manual_seed(recipe.seed)
     db = load_database(data, config, recipe)
@@ -82,8 +82,8 @@ def train(data: Path, out: Path, config: RetroConfig, recipe: Recipe, log=print)
     search = NeighbourSearch(db)
     k, r = config.neighbours, config.neighbour_len
     t0 = time.perf_counter()
-    train_ids = search(train_starts, recipe.seq_len, k, r)
-    val_ids = search(val_starts, recipe.seq_len, k, r)
+    train_ids = search(train_starts, recipe.seq_len, k, r, scope=recipe.train_scope)
+    val_ids = search(val_starts, recipe.seq_len, k, r)  # validation: clean neighbours, as in evaluation
     log(f"neighbours of {len(train_starts) + len(val_starts)} sequences in {time.perf_counter() - t0:.1f} s")
 
     model, _ = load_gguf(quant="fp32")
@@ -91,6 +91,8 @@ def train(data: Path, out: Path, config: RetroConfig, recipe: Recipe, log=print)
         p.requires_grad_(False)
     retrofit = Retrofit(config, model.config.dim)
     retrofit.attach(model)
+    calibration = train_starts[-recipe.calibration_sequences :]  # the last sequences, seen in training last if at all
+    retrofit.calibrate(model, batch_of(db, calibration, train_ids[-len(calibration) :], config, recipe)[0])
     gates = [m.gate for m in retrofit.cca.values()]
     others = [p for n, p in retrofit.named_parameters() if not n.endswith(".gate")]
     opt = torch.optim.AdamW(

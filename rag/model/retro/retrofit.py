@@ -54,6 +54,26 @@ class Retrofit(nn.Module):
             if model.layers[i].cross_attn is self.cca[str(i)]:
                 model.layers[i].cross_attn = None
 
+    def calibrate(self, model: LlamaModel, tokens: torch.Tensor) -> None:
+        """Set each module's ``center`` to the mean residual stream it sees over ``tokens`` (B, T) of training text.
+
+        The encoder's is the mean after ``encoder_base_layers`` layers; each CCA module's, the mean of
+        its input. Attach first. Called once, before training; the centres are saved with the weights.
+        """
+        with torch.no_grad():
+            self.encoder.center.copy_(
+                model.hidden(tokens, self.config.encoder_base_layers).reshape(-1, model.config.dim).mean(0)
+            )
+            for module in self.cca.values():
+                module.calibrating = []
+            try:
+                model(tokens)
+                for module in self.cca.values():
+                    module.center.copy_(torch.stack(module.calibrating).mean(0))
+            finally:
+                for module in self.cca.values():
+                    module.calibrating = None
+
     def encoder_for(self, model: LlamaModel) -> Encode:
         """The encode function of a context: frozen decoder layers (no gradient), then the trainable encoder."""
 

@@ -99,6 +99,20 @@ def test_the_chunk_shift_hides_neighbours_until_their_chunk_is_complete(int4):
     assert torch.equal(forward(model, retrofit, tokens, changed), base)  # gates zero: nothing moves at all
 
 
+def test_calibration_centres_each_module_on_the_residual_stream(int4):
+    model, tok = int4
+    retrofit = retrofit_for(model)
+    retrofit.attach(model)
+    tokens = ids_of(tok, 3 * M)
+    retrofit.calibrate(model, tokens)
+    with torch.inference_mode():
+        expected = model.hidden(tokens, SMALL.encoder_base_layers)[0].mean(0)
+    assert torch.allclose(retrofit.encoder.center, expected, atol=1e-4)
+    assert all(m.center.abs().sum() > 0 and m.calibrating is None for m in retrofit.cca.values())
+    base = forward(model, None, tokens, None)
+    assert torch.equal(forward(model, retrofit, tokens, neighbours(1)), base)  # zero gates stay exact
+
+
 def test_attended_chunk_follows_the_paper_shift():
     config = RetroConfig(chunk=4, neighbour_len=8, layers=(6,))
     assert [config.attended_chunk(p) for p in range(12)] == [-1, -1, -1, 0, 0, 0, 0, 1, 1, 1, 1, 2]
@@ -245,3 +259,15 @@ def test_a_tiny_training_run_lowers_the_loss(load):
     finally:
         retrofit.detach(model)
     assert losses[-1] < losses[0] - 0.5, losses
+
+
+def test_the_packaged_weights_attach_to_the_quantized_decoder(int4):
+    from rag.retro import DEFAULT_WEIGHTS
+
+    model, _ = int4
+    retrofit = Retrofit.load(DEFAULT_WEIGHTS)
+    retrofit.attach(model)
+    assert all(model.layers[i].cross_attn is retrofit.cca[str(i)] for i in retrofit.config.layers)
+    assert any(abs(g) > 1e-3 for g in retrofit.gates().values())  # trained: the gates have opened
+    retrofit.detach(model)
+    assert all(layer.cross_attn is None for layer in model.layers)

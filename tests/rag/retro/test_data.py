@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from indexes.errors import ConfigError
 from rag.retro.data import (
     Database,
     NeighbourSearch,
@@ -90,7 +91,7 @@ def test_clean_neighbours_come_from_other_training_documents(db):
 def test_leaky_neighbours_avoid_only_the_sequence_span(db):
     search = NeighbourSearch(db)
     starts = db.sequences(32, held=True)
-    ids = search(starts, 32, 3, 32, leaky=True)
+    ids = search(starts, 32, 3, 32, scope="leaky")
     own_doc = 0
     for row, s in enumerate(starts):
         for c in ids[row].ravel():
@@ -98,6 +99,22 @@ def test_leaky_neighbours_avoid_only_the_sequence_span(db):
             assert lo + 32 <= s or lo >= s + 32  # no overlap with the sequence itself
             own_doc += db.chunk_doc[c] == db.chunk_doc[db.chunk_at(int(s))]
     assert own_doc > 0  # the rest of the document is retrievable: that is the leak measured
+
+
+def test_document_scope_allows_the_rest_of_the_own_training_document(db):
+    search = NeighbourSearch(db)
+    starts = db.sequences(32, held=False)
+    ids = search(starts, 32, 3, 32, scope="document")
+    own_doc = 0
+    for row, s in enumerate(starts):
+        assert not db.held_out[db.chunk_doc[ids[row][ids[row] >= 0]]].any()  # training documents only
+        for c in ids[row][ids[row] >= 0]:
+            lo = int(db.chunk_start[c])
+            assert lo + 32 <= s or lo >= s + 32
+            own_doc += db.chunk_doc[c] == db.chunk_doc[db.chunk_at(int(s))]
+    assert own_doc > 0
+    with pytest.raises(ConfigError, match="scope"):
+        search(starts, 32, 3, 32, scope="everything")
 
 
 def test_neighbour_tokens_pad_missing_neighbours(db):
