@@ -25,6 +25,7 @@ class QueryRequest(RetrievalFields, kw_only=True, forbid_unknown_fields=True):
     mode: str | None = None  # "auto" (default) | "passages" | "focus" | "extract": how the answer is written
     tools: bool | list[str] | None = None  # tools the model may call: true (all), false (none), or names
     abstain: bool | None = None  # say "cannot answer" when nothing relevant or supported is found (default true)
+    context: str | None = None  # "prompt" (default) | "retro": passages in the prompt, or through the CCA retrofit
 
 
 class StoredDocument(msgspec.Struct):
@@ -136,8 +137,9 @@ class QueryResponse(msgspec.Struct):
     abstain_reason: str | None = None  # no_relevant_passage | unsupported | no_passages
     tool_calls: list[ToolCallOut] = []
     passages: list[PassageOut] = []
-    mode: str = "passages"  # how the answer was written: passages | focus | extract | none (abstained first)
+    mode: str = "passages"  # how the answer was written: passages | focus | extract | free (retro) | none
     relevance: float | None = None  # best sentence's relevance to the question (compared for abstention)
+    context: str = "prompt"  # how the passages entered the model: prompt | retro
 
 
 class ErrorResponse(msgspec.Struct):

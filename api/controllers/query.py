@@ -64,7 +64,7 @@ class QueryController(Controller):
     )
     def query(self, name: str, data: QueryRequest, state: State) -> QueryResponse:
         platform: Platform = state.platform
-        how = AnswerOptions().replace(mode=data.mode, tools=data.tools, abstain=data.abstain)
+        how = AnswerOptions().replace(mode=data.mode, tools=data.tools, abstain=data.abstain, context=data.context)
         answer = platform.query_pipeline.ask(name, data.question, data.k, options(platform, data), how)
         return query_response(answer)
 

@@ -9,7 +9,7 @@ from rag.cli.documents import _options, _platform, citation_line
 
 
 def add_answer_options(p: argparse.ArgumentParser) -> None:
-    """How the answer is written (the same as the REST fields ``mode``, ``tools``, ``abstain``)."""
+    """How the answer is written (the same as the REST fields ``mode``, ``tools``, ``abstain``, ``context``)."""
     g = p.add_argument_group("answer")
     g.add_argument(
         "--mode",
@@ -24,6 +24,12 @@ def add_answer_options(p: argparse.ArgumentParser) -> None:
         "days_between",
     )
     g.add_argument("--no-abstain", dest="abstain", action="store_false", default=None, help="always answer")
+    g.add_argument(
+        "--context",
+        choices=("prompt", "retro"),
+        help="how the passages enter the model: prompt (default; numbered in the prompt) or retro (through the "
+        "decoder's chunked cross-attention, the question alone in the prompt)",
+    )
 
 
 def answer_options(args: argparse.Namespace):
@@ -32,7 +38,7 @@ def answer_options(args: argparse.Namespace):
     tools = args.tools
     if isinstance(tools, str):
         tools = True if tools.strip() == "all" else [t.strip() for t in tools.split(",") if t.strip()]
-    return AnswerOptions().replace(mode=args.mode, tools=tools, abstain=args.abstain)
+    return AnswerOptions().replace(mode=args.mode, tools=tools, abstain=args.abstain, context=args.context)
 
 
 def cmd_ask(args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ from rag.generate.base import ChatMessage, GenerationConfig, GenerationResult, G
 from rag.model import DEFAULT_QUANT, Decoder, DecodeStats, beam_search, load_gguf
 from rag.model.constraints import ByteMachine, TokenConstraint
 from rag.model.generation import first_stop
+from rag.model.retro import Neighbour, NeighbourSource, Retrofit
 
 
 def _default_threads() -> int:
@@ -39,12 +40,20 @@ class TorchGenerator(Generator):
         quant: "int4" (default; the file's own 4-bit groups), "int8" or "fp32".
         threads: CPU threads for torch and the numba kernels; None means all
             this process may use. Thread counts are process-wide settings.
+        retro_weights: the trained RETRO retrofit (weights stem) that ``generate_retro`` attaches;
+            None means the packaged one (rag/retro/weights/retro-scifact). Loaded on first use.
     """
 
     name = "torch"
     supports_constraints = True  # generate(..., constraint=ByteMachine) restricts the output
 
-    def __init__(self, gguf_path: str | None = None, quant: str = DEFAULT_QUANT, threads: int | None = None) -> None:
+    def __init__(
+        self,
+        gguf_path: str | None = None,
+        quant: str = DEFAULT_QUANT,
+        threads: int | None = None,
+        retro_weights: str | None = None,
+    ) -> None:
         self.threads = threads if threads is not None else _default_threads()
         if self.threads < 1:
             raise ConfigError(f"threads must be at least 1, got {threads}")
@@ -55,6 +64,8 @@ class TorchGenerator(Generator):
         self.quant = quant
         self.decoder = Decoder(self.model, self.tokenizer)
         self._lock = threading.Lock()
+        self.retro_weights = retro_weights
+        self._retrofit: Retrofit | None = None
 
     # -- prompts -----------------------------------------------------------
     def prompt_ids(self, messages: Sequence[ChatMessage]) -> list[int]:
@@ -124,6 +135,44 @@ class TorchGenerator(Generator):
         if config is not None and config.num_beams > 1:
             result.extra["num_beams"] = config.num_beams
         return result
+
+    def retrofit(self) -> Retrofit:
+        """The RETRO retrofit, loaded on first use (its CCA layers run in fp32 on the quantized base)."""
+        with self._lock:
+            if self._retrofit is None:
+                from rag.retro import DEFAULT_WEIGHTS
+
+                self._retrofit = Retrofit.load(self.retro_weights or DEFAULT_WEIGHTS)
+            return self._retrofit
+
+    def generate_retro(
+        self, messages: Sequence[ChatMessage], source: NeighbourSource, config: GenerationConfig | None = None
+    ) -> tuple[GenerationResult, list[tuple[Neighbour, float]]]:
+        """Generate with the retrieved text entering through chunked cross-attention, not the prompt.
+
+        ``source`` gives each chunk of ``retrofit().config.chunk`` tokens its neighbours once the
+        chunk is complete. The CCA modules are attached for this generation only (other requests keep
+        the one-call decoding step), and speculation is off (a draft would retrieve for text it may drop).
+        Returns the result and every neighbour with the share of its chunk's attention it received.
+        """
+        config = config or GenerationConfig()
+        if config.num_beams > 1:
+            raise ConfigError("retro generation decodes one hypothesis; use num_beams=1")
+        retrofit = self.retrofit()
+        prompt = self.prompt_ids(messages)
+        stats = DecodeStats()
+        with self._lock:
+            retrofit.attach(self.model)
+            try:
+                context = retrofit.context(self.model, source=source, record=True)
+                text = "".join(self.decoder.stream(prompt, config, stats, speculative=False, context=context))
+            finally:
+                retrofit.detach(self.model)
+        result = self._result(text, stats)
+        result.extra["context"] = "retro"
+        result.extra["retro_chunks"] = len(context.neighbours)
+        result.extra["fusion_seconds"] = context.seconds
+        return result, context.attended()
 
     def _beam(self, messages: Sequence[ChatMessage], config: GenerationConfig, stats: DecodeStats | None) -> str:
         """Beam search for ``config.num_beams`` hypotheses (sampling settings other than max_tokens and stop unused)."""

@@ -30,6 +30,7 @@ from rag.pipeline.budget import EXPLANATORY
 from rag.pipeline.extract import EXTRACT_SENTENCES, best_span
 from rag.pipeline.focus import Focus
 from rag.pipeline.prompt import EXTRACT_SYSTEM, PromptBuilder
+from rag.pipeline.retro import check_context
 
 ANSWER_MODES = ("auto", "passages", "focus", "extract")
 FOCUS_SENTENCES = 3  # best sentences shown (tune split: 3 sentences beat whole passages, see focus)
@@ -48,15 +49,20 @@ class AnswerOptions:
         mode: "auto", "passages", "focus" or "extract" (see the module docstring).
         tools: the tools the model may call: True (all), False (none) or names.
         abstain: say "cannot answer" when nothing relevant is found or nothing is supported.
+        context: how the retrieved text enters the model: "prompt" (numbered in the prompt, written
+            as ``mode`` says) or "retro" (through the decoder's chunked cross-attention, with the
+            question alone in the prompt; see rag.pipeline.retro). ``mode`` applies to "prompt" only.
     """
 
     mode: str = "auto"
     tools: bool | tuple[str, ...] = False
     abstain: bool = True
+    context: str = "prompt"
 
     def __post_init__(self) -> None:
         if self.mode not in ANSWER_MODES:
             raise InvalidInputError(f"unknown answer mode {self.mode!r}; use one of {', '.join(ANSWER_MODES)}")
+        check_context(self.context)
         if not isinstance(self.abstain, bool):
             raise InvalidInputError(f"abstain must be true or false, got {self.abstain!r}")
         tools = self.tools
@@ -66,6 +72,8 @@ class AnswerOptions:
             isinstance(tools, tuple) and all(isinstance(t, str) and t for t in tools)
         ):
             raise InvalidInputError(f"tools must be true, false or a list of tool names, got {tools!r}")
+        if tools and self.context == "retro":
+            raise InvalidInputError("tool calls write their results into the prompt: use context 'prompt' with tools")
 
     def replace(self, **changes) -> AnswerOptions:
         """A copy with the non-None ``changes`` applied (request fields left out keep the defaults)."""

@@ -35,7 +35,8 @@ class Citation:
     score: float
     # "marker": the model cited it and the passage supports the sentence; "corrected": the model
     # cited another passage; "support": added for a sentence the passage supports; "unsupported":
-    # the model cited it but no passage supports the sentence
+    # the model cited it but no passage supports the sentence; "attended": context "retro", the
+    # model's cross-attention read the passage (rag.pipeline.retro)
     how: str
 
 

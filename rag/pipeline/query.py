@@ -35,6 +35,7 @@ from rag.pipeline.retrieve import (
     QueryEncoder,
     Retriever,
 )
+from rag.pipeline.retro import RetroFusion
 from rag.pipeline.support import SUPPORT_MODEL, SentenceSupport, SupportChecker
 from rag.pipeline.tool_calls import CollectionTools, ToolCall, ToolCalls, collection_tools
 from rag.rerank.base import Reranker, get_reranker
@@ -59,7 +60,8 @@ class Answer:
         sentences: each sentence with its support (empty when it abstains).
         abstained: the platform declined to answer; ``abstain_reason`` says why.
         tool_calls: the tools called, with their arguments and results.
-        mode: the answer mode used (see rag.pipeline.answer).
+        mode: the answer mode used (see rag.pipeline.answer); "free" with context "retro".
+        context: how the passages entered the model, "prompt" or "retro".
         relevance: the best sentence's relevance to the question (what abstention compares).
     """
 
@@ -74,6 +76,7 @@ class Answer:
     tool_calls: list[ToolCall] = field(default_factory=list)
     mode: str = "passages"
     relevance: float | None = None
+    context: str = "prompt"
 
     def as_dict(self) -> dict:
         """The answer as plain JSON values, with the keys of the REST ``/query`` response."""
@@ -82,6 +85,7 @@ class Answer:
             "abstained": self.abstained,
             "abstain_reason": self.abstain_reason,
             "mode": self.mode,
+            "context": self.context,
             "relevance": self.relevance,
             "citations": [dataclasses.asdict(c) for c in self.citations],
             "sentences": [dict(dataclasses.asdict(s), cited=list(s.cited)) for s in self.sentences],
@@ -143,6 +147,7 @@ class QueryPipeline:
         self.focus = FocusSentences(lambda: reranker(SUPPORT_MODEL))
         self.support = SupportChecker(lambda: reranker(SUPPORT_MODEL))
         self.tool_calls = ToolCalls(generator, tools or collection_tools(store), embedder)
+        self.retro = RetroFusion(self.focus)
         self.abstain_threshold = abstain_threshold
         self.generation = answer_generation(max_answer_tokens)  # the most an answer takes; see ask
 
@@ -200,8 +205,12 @@ class QueryPipeline:
         results = [Passage(len(passages) + i, c.chunk()) for i, c in enumerate(ran, start=1)]
         if options.abstain and not results and (not passages or relevance < self.abstain_threshold):
             reason = "no_passages" if not passages else "no_relevant_passage"
-            return self._abstain(query, passages, timings, Usage(0, 0), reason, relevance, calls, "none")
+            return self._abstain(
+                query, passages, timings, Usage(0, 0), reason, relevance, calls, "none", options.context
+            )
         generator = self.generator()
+        if options.context == "retro":
+            return self._answer_retro(query, options, generator, passages, focus, timings, relevance)
         mode = options.resolved_mode(query.text, generator)
         if results:
             # what the tools computed is read first, then the best retrieved sentences
@@ -238,7 +247,33 @@ class QueryPipeline:
             relevance=relevance,
         )
 
-    def _abstain(self, query, passages, timings, usage, reason, relevance, calls, mode) -> Answer:
+    def _answer_retro(self, query, options, generator, passages, focus, timings, relevance) -> Answer:
+        """context "retro": the passages as CCA neighbours; cite what the model attended to."""
+        with timings.stage("generate"):
+            written = self.retro(generator, query.text, passages, focus, answer_config(self.generation, query.text))
+        timings.generate -= written.fusion_seconds  # choosing and encoding neighbours is the fusion stage
+        timings.add("fusion", written.fusion_seconds)
+        usage = Usage(written.prompt_tokens, written.generated_tokens)
+        text, _ = clean_markers(written.text, set())  # no passage was numbered to the model: a marker is made up
+        with timings.stage("support"):
+            checked = self.support(text, passages)
+        if options.abstain and checked.sentences and not checked.supported:
+            return self._abstain(query, passages, timings, usage, "unsupported", relevance, [], "free", "retro")
+        by_number = {p.number: p for p in passages}
+        citations = [citation_of(by_number[n], "attended") for n in written.attended if n in by_number]
+        return Answer(
+            checked.text,
+            citations,
+            passages,
+            timings,
+            usage,
+            checked.sentences,
+            mode="free",
+            relevance=relevance,
+            context="retro",
+        )
+
+    def _abstain(self, query, passages, timings, usage, reason, relevance, calls, mode, context="prompt") -> Answer:
         return Answer(
             abstention_message(query.text, reason),
             [],
@@ -250,6 +285,7 @@ class QueryPipeline:
             tool_calls=calls,
             mode=mode,
             relevance=relevance,
+            context=context,
         )
 
     @cached_property

@@ -125,7 +125,20 @@ class Hit:
     chunk: StoredChunk | None = None
 
 
-STAGES = ("hyde", "embed", "dense", "bm25", "fuse", "fetch", "rerank", "focus", "tools", "generate", "support")
+STAGES = (
+    "hyde",
+    "embed",
+    "dense",
+    "bm25",
+    "fuse",
+    "fetch",
+    "rerank",
+    "focus",
+    "tools",
+    "fusion",
+    "generate",
+    "support",
+)
 
 
 @dataclass
@@ -141,6 +154,7 @@ class Timings:
     rerank: float | None = None
     focus: float | None = None  # ranking the passages' sentences against the question
     tools: float | None = None  # choosing, writing and running tool calls
+    fusion: float | None = None  # context "retro": choosing and encoding the neighbours (not counted in generate)
     generate: float | None = None
     support: float | None = None  # checking each answer sentence against the passages
 

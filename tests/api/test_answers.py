@@ -91,8 +91,22 @@ def test_an_answer_carries_support_marks_and_cites_what_supports_it(client):
         ({"tools": ["shell"]}, "shell"),
         ({"tools": "all"}, "tools"),
         ({"abstain": "no"}, "abstain"),
+        ({"context": "cca"}, "unknown context"),
+        ({"context": "retro", "tools": ["sql"]}, "context 'prompt'"),
     ],
 )
 def test_bad_answer_switches_are_4xx_with_a_message(client, fields, words):
     r = client.post("/v1/collections/books/query", json={"question": "x?", **fields})
     assert 400 <= r.status_code < 500 and words in r.text, r.text
+
+
+def test_context_retro_answers_through_cross_attention_and_cites_what_it_attended(client):
+    body = ask(client, "Who is the Eiffel Tower named after?", context="retro", abstain=False)
+    assert body["context"] == "retro" and body["mode"] == "free" and body["answer"].strip()
+    assert body["usage"]["generated_tokens"] > 0
+    # the question alone is the prompt: the passages reach the model only as neighbours
+    assert body["usage"]["prompt_tokens"] < 60
+    assert body["citations"] and all(c["how"] == "attended" for c in body["citations"])
+    numbers = {p["number"] for p in body["passages"]}
+    assert {c["number"] for c in body["citations"]} <= numbers
+    assert body["timings"]["fusion"] > 0 and body["timings"]["generate"] > 0

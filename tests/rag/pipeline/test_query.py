@@ -115,4 +115,18 @@ def test_unknown_tools_and_modes_are_refused_at_the_boundary():
         pipeline(store(), generator).ask("docs", "x?", answer=AnswerOptions(tools=("calculater",)))
     with pytest.raises(InvalidInputError, match="answer mode"):
         AnswerOptions(mode="guess")
+    with pytest.raises(InvalidInputError, match="unknown context"):
+        AnswerOptions(context="cca")
+    with pytest.raises(InvalidInputError, match="context 'prompt' with tools"):
+        AnswerOptions(context="retro", tools=True)
+    assert generator.calls == []
+
+
+def test_context_retro_needs_a_generator_with_the_retrofit():
+    from rag.pipeline import AnswerOptions
+
+    generator = FakeGenerator()
+    options = AnswerOptions(context="retro", abstain=False)
+    with pytest.raises(InvalidInputError, match="context 'retro' needs the torch generator"):
+        pipeline(store(), generator).ask("docs", "What do espresso machines need?", k=2, answer=options)
     assert generator.calls == []
