@@ -47,6 +47,8 @@ CONFIGS = {
     "focus": AnswerOptions(mode="focus", abstain=False),
     "extract": AnswerOptions(mode="extract", abstain=False),
     "auto": AnswerOptions(mode="auto", abstain=False),  # the default mode (abstention applied after the fact)
+    # context "retro": the passages through the decoder's chunked cross-attention, the question alone in the prompt
+    "retro": AnswerOptions(context="retro", abstain=False),
 }
 
 
@@ -137,6 +139,7 @@ def ask(platform, item: QAItem, options: AnswerOptions, k: int) -> dict:
         "answers": list(item.answers),
         "answer": answer.answer,
         "mode": answer.mode,
+        "context": answer.context,
         "relevance": answer.relevance,
         "sentences": len(answer.sentences),
         "supported": sum(s.supported for s in answer.sentences),

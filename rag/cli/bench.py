@@ -41,6 +41,12 @@ def register(sub) -> None:
     r.add_argument("--probe-threads", type=int, default=4, help="threads searching during the ingest (0: none)")
     r.add_argument("--out", type=Path)
     r.add_argument(
+        "--context",
+        choices=("prompt", "retro"),
+        default="prompt",
+        help="how answers take the passages: prompt, or retro (reports the fusion stage and decode tokens/s with CCA)",
+    )
+    r.add_argument(
         "--scale",
         type=int,
         metavar="N",
@@ -96,7 +102,7 @@ def cmd_rag(args: argparse.Namespace) -> int:
         else:
             report = run(
                 platform, args.collection, args.questions, list(args.ingest), args.out, args.k,
-                args.ingest_batch, args.probe_threads,
+                args.ingest_batch, args.probe_threads, args.context,
             )  # fmt: skip
     finally:
         platform.close()

@@ -1,4 +1,5 @@
-"""``rag eval beir`` (retrieval quality per search configuration) and ``rag eval qa`` (answers per mode)."""
+"""``rag eval beir`` (retrieval quality per search configuration), ``rag eval qa`` (answers per mode) and
+``rag eval retro`` (the RETRO retrofit: perplexity with and without neighbours, answers retro vs prompt)."""
 
 from __future__ import annotations
 
@@ -52,6 +53,22 @@ def register(sub) -> None:
     q.add_argument("-k", type=int, default=5, help="passages per question")
     q.set_defaults(func=cmd_qa)
 
+    r = kinds.add_parser(
+        "retro",
+        parents=[GLOBAL_OPTIONS],
+        help="the RETRO retrofit: perplexity with retrieved / random / no neighbours, and answers retro vs prompt",
+        description="Perplexity (and bits per byte) of held-out sequences with retrieved, random and no neighbours "
+        "(deduplicated and not, and with a leaky database); then EM/F1 of context retro against the prompt "
+        "contexts on a QA sample. Writes JSON with ppl_none, ppl_retrieved, ppl_random and the QA table.",
+    )
+    r.add_argument("--data", type=Path, default=Path("../shared/data/scifact"), help="BEIR folder of the training text")
+    r.add_argument("--weights", type=Path, help="retrofit weights stem (default: the packaged rag/retro/weights)")
+    r.add_argument("--out", type=Path, default=Path("benchmarks/retro-eval-summary.json"), help="result JSON")
+    r.add_argument("--sample", type=int, default=200, help="held-out sequences (seed 0)")
+    r.add_argument("--qa", type=Path, help="SQuAD-format QA file or folder for the answer table (skipped when absent)")
+    r.add_argument("--qa-sample", type=int, default=40, help="questions asked per context")
+    r.set_defaults(func=cmd_retro)
+
 
 def cmd_beir(args: argparse.Namespace) -> int:
     from tqdm import tqdm
@@ -73,6 +90,19 @@ def cmd_beir(args: argparse.Namespace) -> int:
         report = run(settings_from(args), dataset, names, out, args.store, args.sample, progress)
     print(markdown_table(report))
     print(f"\nresults: {out}, plot: {out.with_suffix('.png')}")
+    return 0
+
+
+def cmd_retro(args: argparse.Namespace) -> int:
+    from benchmarks.retro_eval import markdown_tables, run
+    from rag.cli import settings_from
+    from rag.retro import DEFAULT_WEIGHTS
+
+    log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
+    weights = args.weights or DEFAULT_WEIGHTS
+    report = run(settings_from(args), args.data, weights, args.out, args.sample, args.qa, args.qa_sample, log)
+    print(markdown_tables(report))
+    print(f"\nresults: {args.out}")
     return 0
 
 
