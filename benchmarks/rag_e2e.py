@@ -211,30 +211,28 @@ def bench_queries(platform, collection: str, questions: list[str], k: int = 5, c
             written = pipeline.retro(platform.generator, q, passages, focus, answer_config(pipeline.generation, q))
             timings["fusion"] = written.fusion_seconds
             timings["generate"] = time.perf_counter() - t0 - written.fusion_seconds
-            for stage, seconds in timings.items():
-                stages.setdefault(stage, []).append(seconds)
             if written.decode_tokens_per_s > 0:
                 tok_s.append(written.decode_tokens_per_s)
-            continue
-        messages, _ = pipeline.prompt(q, [h.chunk for h in retrieval.hits])
-        t0 = time.perf_counter()
-        first = None
-        pieces = []
-        for piece in platform.generator.stream(messages, answer_config(pipeline.generation, q)):
-            if first is None:
-                first = time.perf_counter() - t0
-            pieces.append(piece)
-        gen_s = time.perf_counter() - t0
-        timings["generate"] = gen_s
+        else:
+            messages, _ = pipeline.prompt(q, [h.chunk for h in retrieval.hits])
+            t0 = time.perf_counter()
+            first = None
+            pieces = []
+            for piece in platform.generator.stream(messages, answer_config(pipeline.generation, q)):
+                if first is None:
+                    first = time.perf_counter() - t0
+                pieces.append(piece)
+            gen_s = time.perf_counter() - t0
+            timings["generate"] = gen_s
+            ttft.append(first if first is not None else gen_s)
+            n_tok = platform.generator.count_tokens("".join(pieces))
+            # Decode speed counts the tokens after the first over the time after it;
+            # a backend that does not stream (one piece) gives tokens over total time.
+            decode_s = gen_s - first if len(pieces) > 1 and first is not None else gen_s
+            if decode_s > 0 and n_tok > 1:
+                tok_s.append((n_tok - 1 if len(pieces) > 1 else n_tok) / decode_s)
         for stage, seconds in timings.items():
             stages.setdefault(stage, []).append(seconds)
-        ttft.append(first if first is not None else gen_s)
-        n_tok = platform.generator.count_tokens("".join(pieces))
-        # Decode speed counts the tokens after the first over the time after it;
-        # a backend that does not stream (one piece) gives tokens over total time.
-        decode_s = gen_s - first if len(pieces) > 1 and first is not None else gen_s
-        if decode_s > 0 and n_tok > 1:
-            tok_s.append((n_tok - 1 if len(pieces) > 1 else n_tok) / decode_s)
     return {
         "questions": len(questions),
         "k": k,

@@ -207,24 +207,16 @@ class LlamaModel(nn.Module):
         """
         T = tokens.shape[1]
         start = cache.length if cache is not None else 0
-        if start + T > self.config.max_seq_len:
-            raise ConfigError(
-                f"{start + T} positions exceed the model's context of {self.config.max_seq_len}; "
-                "shorten the prompt or max_tokens"
-            )
+        self._check_positions(start + T)
         begin = getattr(context, "begin", None)
         if begin is not None:
             begin(tokens, start)
-        cpu = self.use_fused and self.device.type == "cpu" and not torch.is_grad_enabled()
-        cis = self.cis[start : start + T]
+        cpu = self._cpu_kernels()
         if cpu and self.decode_step is not None and cache is not None and tokens.shape[0] == 1 and T <= STEP_MAX_TOKENS:
             if self._plain_layers():
-                return self.decode_step(tokens, cache, torch.view_as_real(cis).numpy(), 1 if last_only else T)
-        mask = None
-        if start > 0 and T > 1:  # new queries see the whole cache and the new tokens causally
-            mask = torch.ones(T, start + T, dtype=torch.bool, device=tokens.device).tril(start)
-        fast = cpu and tokens.numel() <= fused.MAX_TOKENS
-        step = Step(start, cis, cache, mask, fast, torch.view_as_real(cis).numpy() if fast else None)
+                rot = torch.view_as_real(self.cis[start : start + T]).numpy()
+                return self.decode_step(tokens, cache, rot, 1 if last_only else T)
+        step = self._step(tokens, start, cache, cpu)
         h = self.embed(tokens)  # (B, T, dim)
         for i, layer in enumerate(self.layers):
             h = layer(h, step, i, context)
@@ -233,6 +225,27 @@ class LlamaModel(nn.Module):
         if last_only:
             h = h[:, -1:]
         return self.output(self.norm(h, step))
+
+    def _check_positions(self, end: int) -> None:
+        if end > self.config.max_seq_len:
+            raise ConfigError(
+                f"{end} positions exceed the model's context of {self.config.max_seq_len}; "
+                "shorten the prompt or max_tokens"
+            )
+
+    def _cpu_kernels(self) -> bool:
+        """Whether the numba kernels may run: the fused path on the CPU, without autograd."""
+        return self.use_fused and self.device.type == "cpu" and not torch.is_grad_enabled()
+
+    def _step(self, tokens: torch.Tensor, start: int, cache: KVCache | None, cpu: bool) -> Step:
+        """The per-pass state of T new tokens from ``start`` (the causal mask only where the torch path needs it)."""
+        T = tokens.shape[1]
+        cis = self.cis[start : start + T]
+        mask = None
+        if start > 0 and T > 1:  # new queries see the whole cache and the new tokens causally
+            mask = torch.ones(T, start + T, dtype=torch.bool, device=tokens.device).tril(start)
+        fast = cpu and tokens.numel() <= fused.MAX_TOKENS
+        return Step(start, cis, cache, mask, fast, torch.view_as_real(cis).numpy() if fast else None)
 
     def hidden(self, tokens: torch.Tensor, n_layers: int) -> torch.Tensor:
         """The residual stream after the first ``n_layers`` blocks, without a cache or cross-attention.
@@ -243,13 +256,8 @@ class LlamaModel(nn.Module):
         Returns:
             float32 (B, T, dim).
         """
-        T = tokens.shape[1]
-        if T > self.config.max_seq_len:
-            raise ConfigError(f"{T} positions exceed the model's context of {self.config.max_seq_len}")
-        cpu = self.use_fused and self.device.type == "cpu" and not torch.is_grad_enabled()
-        fast = cpu and tokens.numel() <= fused.MAX_TOKENS
-        cis = self.cis[:T]
-        step = Step(0, cis, None, None, fast, torch.view_as_real(cis).numpy() if fast else None)
+        self._check_positions(tokens.shape[1])
+        step = self._step(tokens, 0, None, self._cpu_kernels())
         h = self.embed(tokens)
         for i, layer in enumerate(self.layers[:n_layers]):
             h = layer(h, step, i)

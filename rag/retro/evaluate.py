@@ -25,23 +25,19 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from rag.model.retro import Retrofit
-from rag.retro.data import NeighbourSearch, neighbour_tokens, shares_ngram, training_ngrams
+from rag.retro.data import NeighbourSearch, shares_ngram, training_ngrams
 from rag.retro.recipe import Recipe
-from rag.retro.train import load_database
+from rag.retro.train import batch_of, load_database, token_losses
 
 CONDITIONS = ("none", "retrieved", "random", "leaky")
 
 
 def token_nll(model, retrofit: Retrofit, tokens: torch.Tensor, fixed) -> np.ndarray:
-    """(B, T - 1) negative log-likelihood of each next token; ``fixed`` None: no neighbours."""
+    """(B, T - 1) negative log-likelihood of each next token, as float64; ``fixed`` None: no neighbours."""
     with torch.inference_mode():
-        context = retrofit.context(model, fixed=fixed) if fixed is not None else None
-        logits = model(tokens, context=context)[:, :-1]
-        nll = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), tokens[:, 1:].reshape(-1), reduction="none")
-    return nll.reshape(tokens.shape[0], -1).numpy().astype(np.float64)
+        return token_losses(model, retrofit, tokens, fixed).numpy().astype(np.float64)
 
 
 def summarize(nll: np.ndarray, nbytes: np.ndarray, first: int) -> dict:
@@ -99,11 +95,10 @@ def evaluate(data: Path, weights: Path, sample: int = 200, batch: int = 8, quant
     t0 = time.perf_counter()
     for i in range(0, len(starts), batch):
         sl = slice(i, i + batch)
-        tokens = torch.from_numpy(np.stack([db.tokens[s : s + T] for s in starts[sl]]).astype(np.int64))
-        nll["none"].append(token_nll(model, retrofit, tokens, None))
         for name, ids in chosen.items():
-            nt, nv = neighbour_tokens(db, ids[sl, :-1], r)
-            nll[name].append(token_nll(model, retrofit, tokens, (torch.from_numpy(nt), torch.from_numpy(nv))))
+            tokens, fixed = batch_of(db, starts[sl], ids[sl], config, recipe)
+            nll[name].append(token_nll(model, retrofit, tokens, fixed))
+        nll["none"].append(token_nll(model, retrofit, tokens, None))
         log(f"{min(i + batch, len(starts))}/{len(starts)} sequences, {time.perf_counter() - t0:.0f} s")
     arrays = {c: np.concatenate(v) for c, v in nll.items()}
     report: dict = {

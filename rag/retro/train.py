@@ -60,11 +60,17 @@ def batch_of(db: Database, starts: np.ndarray, ids: np.ndarray, config: RetroCon
     return tokens, (torch.from_numpy(nt), torch.from_numpy(nv))
 
 
-def sequence_loss(model, retrofit: Retrofit, tokens: torch.Tensor, fixed) -> torch.Tensor:
-    """Mean next-token cross-entropy over the batch; ``fixed`` None runs the base alone."""
+def token_losses(model, retrofit: Retrofit, tokens: torch.Tensor, fixed) -> torch.Tensor:
+    """(B, T - 1) next-token cross-entropy of each position; ``fixed`` None runs the base alone."""
     context = retrofit.context(model, fixed=fixed) if fixed is not None else None
-    logits = model(tokens, context=context)
-    return F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), tokens[:, 1:].reshape(-1))
+    logits = model(tokens, context=context)[:, :-1]
+    nll = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tokens[:, 1:].reshape(-1), reduction="none")
+    return nll.reshape(tokens.shape[0], -1)
+
+
+def sequence_loss(model, retrofit: Retrofit, tokens: torch.Tensor, fixed) -> torch.Tensor:
+    """Mean next-token cross-entropy over the batch (what training minimises)."""
+    return token_losses(model, retrofit, tokens, fixed).mean()
 
 
 def train(data: Path, out: Path, config: RetroConfig, recipe: Recipe, log=print) -> dict:

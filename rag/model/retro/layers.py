@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rag.model.retro.config import RetroConfig
+from rag.model.retro.context import RetroContext
 
 
 class NeighbourEncoder(nn.Module):
@@ -78,8 +79,6 @@ class ChunkedCrossAttention(nn.Module):
 
     def forward(self, h: torch.Tensor, context: object) -> torch.Tensor:
         """h: (B, T, dim), the residual stream after self-attention; returns what is added to it."""
-        from rag.model.retro.context import RetroContext
-
         if self.calibrating is not None:
             self.calibrating.append(h.detach().reshape(-1, h.shape[-1]).mean(0))
         out = torch.zeros_like(h)
