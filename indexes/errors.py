@@ -28,6 +28,10 @@ class NotTrainedError(RAGError):
     """An index that needs ``train`` was used before it was trained."""
 
 
+class ConflictError(RAGError):
+    """The request conflicts with the current state (a name taken, a job still running on it)."""
+
+
 class NotFoundError(RAGError, KeyError):
     """A named thing (collection, document, job, index) does not exist."""
 

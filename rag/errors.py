@@ -2,6 +2,7 @@
 
 from indexes.errors import (  # noqa: F401
     ConfigError,
+    ConflictError,
     DimensionMismatchError,
     DocumentParseError,
     EncryptedDocumentError,

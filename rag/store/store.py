@@ -32,6 +32,7 @@ from indexes.errors import DimensionMismatchError, InvalidInputError
 from indexes.lexical import BM25Index
 from ingest.lexical import Analyzer, analyzer_for
 from rag.store.catalog import Catalog, Collection
+from rag.store.lifecycle import CollectionLifecycle, check_index_choice
 from rag.store.records import AddedDocument, DocumentToAdd, NewDocument, StoredChunk, catalog_rows, stored_chunk
 from rag.store.tables import StoredTable, list_tables, save_tables
 from rag.store.vectors import VectorStore
@@ -50,7 +51,7 @@ def lexical_text(text: str, title: str | None) -> str:
     return f"{title}\n{text}" if title else text
 
 
-class Store:
+class Store(CollectionLifecycle):
     """Everything under ``data_dir``: ``catalog.duckdb`` and ``collections/<id>/``."""
 
     def __init__(self, data_dir: Path, default_index_spec: str = "HNSW32") -> None:
@@ -69,6 +70,7 @@ class Store:
     def get_or_create_collection(
         self, name: str, dim: int, embed_model: str, metric: str = "cosine", index_spec: str | None = None
     ) -> Collection:
+        """The collection ``name``, created with ``index_spec`` (or the default) if missing."""
         with self._write_lock:
             found = self.catalog.find_collection(name)
             if found is not None:
@@ -77,11 +79,7 @@ class Store:
                         f"collection {name!r} holds {found.dim}-d vectors from {found.embed_model}; "
                         f"these are {dim}-d: use another collection"
                     )
-                if index_spec and parse_spec(index_spec) != parse_spec(found.index_spec):
-                    raise InvalidInputError(
-                        f"collection {name!r} already uses index {found.index_spec!r}; leave index_spec out "
-                        f"or create a new collection for {index_spec!r}"
-                    )
+                check_index_choice(found, index_spec)
                 return found
             spec = parse_spec(index_spec or self.default_index_spec).spec()
             return self.catalog.create_collection(name, spec, metric, dim, embed_model)
@@ -186,15 +184,20 @@ class Store:
         return list_tables(self.tables_dir(collection))
 
     def recover(self) -> None:
-        """Finish what a stopped process left: jobs still 'running' fail, orphan vectors go.
+        """Finish what a stopped process left: unfinished jobs fail, orphan vectors and folders go.
 
-        Collections published before lexical indexes existed get theirs here (see :meth:`repair`).
+        Ingest jobs are left to the job runner, which resumes them from their saved
+        uploads (:mod:`rag.jobs`). Collections published before lexical indexes
+        existed get theirs here (see :meth:`repair`).
 
         Call once when a process opens the store to serve it (the platform does).
         """
-        failed = self.catalog.fail_interrupted_jobs()
+        failed = self.catalog.fail_interrupted_jobs(keep_kinds=("ingest",))
         if failed:
             log.warning("marked %d job(s) of a stopped process as failed (interrupted)", failed)
+        stray = self.remove_stray_folders()
+        if stray:
+            log.warning("removed %d folder(s) of collections deleted by a stopped process", stray)
         self.repair()
 
     def repair(self) -> int:

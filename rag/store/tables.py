@@ -85,3 +85,12 @@ def _write_parquet(path: Path, table: pa.Table) -> None:
     with open(tmp, "rb") as f:
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def remove_tables(folder: Path, document_ids: set[int]) -> int:
+    """Remove the stored tables of these documents; return how many."""
+    doomed = [t for t in list_tables(folder) if t.document_id in document_ids] if folder.is_dir() else []
+    for table in doomed:
+        table.path.with_suffix(".json").unlink(missing_ok=True)
+        table.path.unlink(missing_ok=True)
+    return len(doomed)

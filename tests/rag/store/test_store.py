@@ -80,7 +80,8 @@ def test_recover_removes_orphan_vectors_and_fails_interrupted_jobs(tmp_path):
     store.add_document(coll, _doc(), _chunks(4), _vecs(4))
     # What a crash between the vector publish and the catalog commit leaves behind:
     store.vectors(coll).append(_vecs(50, 3), np.arange(10_000, 10_050))
-    job = store.catalog.start_job("ingest", coll.id, {"files": ["big.pdf"]})
+    job = store.catalog.start_job("benchmark", None, {"dataset": "glove50-10k"})
+    ingest = store.catalog.start_job("ingest", coll.id, {"files": []}, status="embedding")
     assert len(store.search(coll, _vecs(1, 4), 10)[0]) < 4  # orphans take result slots
     store.close()
 
@@ -92,6 +93,7 @@ def test_recover_removes_orphan_vectors_and_fails_interrupted_jobs(tmp_path):
     row = reopened.catalog.get_job(job)
     assert row["status"] == "failed" and "interrupted" in row["error"]
     assert row["finished_at"] is not None
+    assert reopened.catalog.get_job(ingest)["status"] == "embedding"  # the job runner resumes or fails it
     reopened.close()
 
 

@@ -1,0 +1,23 @@
+"""DuckDB catalog: collections, documents, chunks and jobs (see :class:`Catalog`)."""
+
+from rag.store.catalog.catalog import Catalog
+from rag.store.catalog.schema import (
+    _SCHEMA,
+    CHUNK_SCHEMA,
+    FINAL_STATES,
+    JOB_STATES,
+    SCHEMA_VERSION,
+    Collection,
+    check_collection_name,
+)
+
+__all__ = [
+    "CHUNK_SCHEMA",
+    "FINAL_STATES",
+    "JOB_STATES",
+    "SCHEMA_VERSION",
+    "_SCHEMA",
+    "Catalog",
+    "Collection",
+    "check_collection_name",
+]

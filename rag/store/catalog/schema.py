@@ -1,0 +1,93 @@
+"""The catalog's tables and the row types that leave it."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pyarrow as pa
+
+from indexes.errors import InvalidInputError
+
+SCHEMA_VERSION = 1
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+_SCHEMA = """
+CREATE SEQUENCE IF NOT EXISTS collection_ids START 1;
+CREATE SEQUENCE IF NOT EXISTS document_ids START 1;
+CREATE SEQUENCE IF NOT EXISTS chunk_ids START 1;
+CREATE SEQUENCE IF NOT EXISTS job_ids START 1;
+CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
+CREATE TABLE IF NOT EXISTS collections (
+    id BIGINT PRIMARY KEY, name VARCHAR UNIQUE NOT NULL, index_spec VARCHAR NOT NULL,
+    metric VARCHAR NOT NULL, dim INTEGER NOT NULL, embed_model VARCHAR NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL);
+CREATE TABLE IF NOT EXISTS documents (
+    id BIGINT PRIMARY KEY, collection_id BIGINT NOT NULL, filename VARCHAR NOT NULL,
+    media_type VARCHAR NOT NULL, sha256 VARCHAR NOT NULL, size_bytes BIGINT NOT NULL,
+    title VARCHAR, n_pages INTEGER, n_chunks INTEGER NOT NULL, text VARCHAR NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL, UNIQUE (collection_id, sha256));
+CREATE TABLE IF NOT EXISTS chunks (
+    id BIGINT PRIMARY KEY, document_id BIGINT NOT NULL, collection_id BIGINT NOT NULL,
+    ord INTEGER NOT NULL, text VARCHAR NOT NULL, page INTEGER, char_start INTEGER NOT NULL,
+    char_end INTEGER NOT NULL, heading_path VARCHAR[], n_tokens INTEGER NOT NULL);
+-- Added after the first release (catalogs created then get it here): the length of a
+-- repeated table header that starts a chunk's text, outside [char_start, char_end).
+ALTER TABLE chunks ADD COLUMN IF NOT EXISTS prefix_chars INTEGER DEFAULT 0;
+-- Per-collection chunking (NULL: the server's settings), added with the collections API.
+ALTER TABLE collections ADD COLUMN IF NOT EXISTS chunk_tokens INTEGER;
+ALTER TABLE collections ADD COLUMN IF NOT EXISTS chunk_overlap INTEGER;
+CREATE TABLE IF NOT EXISTS jobs (
+    id BIGINT PRIMARY KEY, kind VARCHAR NOT NULL, collection_id BIGINT, status VARCHAR NOT NULL,
+    detail VARCHAR, error VARCHAR, created_at TIMESTAMPTZ NOT NULL, finished_at TIMESTAMPTZ);
+"""
+
+CHUNK_SCHEMA = pa.schema(
+    [
+        ("id", pa.int64()),
+        ("document_id", pa.int64()),
+        ("collection_id", pa.int64()),
+        ("ord", pa.int32()),
+        ("text", pa.string()),
+        ("page", pa.int32()),
+        ("char_start", pa.int32()),
+        ("char_end", pa.int32()),
+        ("heading_path", pa.list_(pa.string())),
+        ("n_tokens", pa.int32()),
+        ("prefix_chars", pa.int32()),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class Collection:
+    id: int
+    name: str
+    index_spec: str
+    metric: str
+    dim: int
+    embed_model: str
+    chunk_tokens: int | None = None  # None: the server's chunking settings
+    chunk_overlap: int | None = None
+
+
+COLLECTION_COLUMNS = "id, name, index_spec, metric, dim, embed_model, chunk_tokens, chunk_overlap"
+
+# Job states. An ingest job moves queued -> parsing -> embedding -> indexing -> done | failed;
+# a benchmark is running until done | failed. Only done and failed are final.
+JOB_STATES = ("queued", "parsing", "embedding", "indexing", "running", "done", "failed")
+FINAL_STATES = ("done", "failed")
+
+
+def check_collection_name(name: str) -> str:
+    if not _NAME.fullmatch(name or ""):
+        raise InvalidInputError(
+            f"invalid collection name {name!r}: use 1-64 letters, digits, '_', '.' or '-', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
