@@ -14,6 +14,7 @@ from functools import cached_property
 from ingest.chunk import Chunker
 from ingest.embed import Embedder, embedder_for, load_tokenizer, shared_embedder
 from rag.generate import Generator, shared_generator
+from rag.jobs import BenchmarkJobs, IngestJobs, JobRunner
 from rag.pipeline import IngestPipeline, QueryPipeline
 from rag.settings import Settings
 from rag.store import Store
@@ -26,9 +27,34 @@ class Platform:
         self.store.recover()
         self._generator = generator
         self._lock = threading.RLock()
+        self._resumed = False
 
     def close(self) -> None:
+        if "jobs" in self.__dict__:
+            self.jobs.close()  # running jobs stop at a safe point; the next start resumes them
         self.store.close()
+
+    @cached_property
+    def jobs(self) -> JobRunner:
+        """The runner of ingest and benchmark jobs (its workers start with the first job)."""
+        return JobRunner(self.store.catalog)
+
+    @cached_property
+    def ingest_jobs(self) -> IngestJobs:
+        return IngestJobs(self.jobs, self.store, lambda: self.ingest_pipeline)
+
+    @cached_property
+    def benchmarks(self) -> BenchmarkJobs:
+        return BenchmarkJobs(self.jobs, self.store)
+
+    def resume_jobs(self) -> int:
+        """Queue the ingest jobs a stopped process left unfinished (the server calls this when it starts;
+        later calls do nothing)."""
+        with self._lock:
+            if self._resumed:
+                return 0
+            self._resumed = True
+        return self.ingest_jobs.resume()
 
     @property
     def embedder(self) -> Embedder:

@@ -19,7 +19,7 @@ LAYERS = ["indexes", "ingest", "rag", "api"]
 # llvmlite is numba's code generator (numba.extending intrinsics write LLVM IR with it: the HNSW prefetch).
 THIRD_PARTY_ALLOWED_IN_INDEXES = {"numpy", "numba", "llvmlite"}
 MODEL_MAY_IMPORT = ("rag.model", "indexes.errors")  # the decoder package, and the error hierarchy
-BENCHMARK_CALLERS = ("rag/cli/", "rag/bench_jobs.py")  # the library code that may run benchmarks (lazily)
+BENCHMARK_CALLERS = ("rag/cli/", "rag/jobs/benchmark.py")  # the library code that may run benchmarks (lazily)
 
 
 def imports_of(path: Path) -> set[str]:
@@ -91,6 +91,6 @@ def test_benchmarks_sit_on_top_of_the_library():
             name = path.relative_to(REPO).as_posix()
             if "benchmarks" in imports_of(path) and not name.startswith(BENCHMARK_CALLERS):
                 bad.append(f"{name} imports benchmarks")
-    assert not bad, "benchmarks import the library, not api; only rag/cli and rag/bench_jobs.py call them:\n" + (
+    assert not bad, "benchmarks import the library, not api; only rag/cli and rag/jobs/benchmark.py call them:\n" + (
         "\n".join(bad)
     )

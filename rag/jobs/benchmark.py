@@ -1,4 +1,4 @@
-"""Benchmark runs as background jobs, recorded in the catalog's jobs table.
+"""Benchmark runs as background jobs on the job runner (:mod:`rag.jobs.runner`).
 
 One run at a time (a benchmark wants the machine to itself); a request while
 one runs is refused with a clear error. Results live under
@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 from indexes import parse_spec
-from indexes.errors import InvalidInputError, NotFoundError, RAGError
+from indexes.errors import ConflictError, InvalidInputError, NotFoundError
+from rag.jobs.job import Job
+from rag.jobs.runner import JobRunner
 from rag.store import Store
 
 ALLOWED_DATASETS = ("glove50-10k", "glove50-100k", "scifact-minilm")
@@ -23,7 +24,10 @@ MAX_SPECS = 8
 BASELINES = ("hnswlib", "faiss")
 
 
-class BenchmarkBusyError(RAGError):
+LANE = "benchmark"
+
+
+class BenchmarkBusyError(ConflictError):
     """A benchmark is already running."""
 
 
@@ -53,68 +57,66 @@ class BenchmarkRequest:
 
 
 class BenchmarkJobs:
-    def __init__(self, store: Store) -> None:
+    """ANN benchmark runs on the job runner's "benchmark" lane, one at a time."""
+
+    def __init__(self, runner: JobRunner, store: Store) -> None:
+        self.runner = runner
         self.store = store
         self.root = store.data_dir / "benchmarks"
-        self._lock = threading.Lock()
-        self._running: threading.Thread | None = None
         # Runs of a previous process were marked failed when the store was opened (Store.recover).
 
     def start(self, request: BenchmarkRequest) -> int:
         request.validate()
-        with self._lock:
-            if self._running is not None and self._running.is_alive():
-                raise BenchmarkBusyError("a benchmark is already running; wait for it to finish")
-            job = self.store.catalog.start_job(
-                "benchmark",
-                None,
-                {
-                    "dataset": request.dataset,
-                    "specs": list(request.specs),
-                    "baselines": list(request.baselines),
-                    "smoke": request.smoke,
-                },
-            )
-            self._running = threading.Thread(
-                target=self._run, args=(job, request), daemon=True, name=f"benchmark-{job}"
-            )
-            self._running.start()
-        return job
+        job = Job(
+            id=0,
+            kind="benchmark",
+            status="running",
+            created_at="",
+            request={
+                "dataset": request.dataset,
+                "specs": list(request.specs),
+                "baselines": list(request.baselines),
+                "smoke": request.smoke,
+            },
+        )
+        if self.runner.busy(LANE):
+            raise BenchmarkBusyError("a benchmark is already running; wait for it to finish")
+        self.runner.create("benchmark", None, job)
+        try:
+            self.runner.submit(LANE, job, lambda j: self._run(j, request), exclusive=True)
+        except ConflictError as exc:  # another start won the race
+            self.runner.update(job, status="failed", error=str(exc))
+            raise BenchmarkBusyError(str(exc)) from None
+        return job.id
 
-    def _run(self, job: int, request: BenchmarkRequest) -> None:
+    def _run(self, job: Job, request: BenchmarkRequest) -> None:
         from benchmarks.ann import run
 
-        try:
-            summary = run(
-                request.dataset,
-                list(request.specs),
-                list(request.baselines),
-                self.folder(job),
-                smoke=request.smoke,
-                cache_dir=self.store.data_dir / "bench-cache",
-            )
-            self.store.catalog.finish_job(job, "done", {"summary": summary})
-        except Exception as exc:  # the job records the failure; the server keeps running
-            self.store.catalog.finish_job(job, "failed", error=f"{type(exc).__name__}: {exc}")
+        summary = run(
+            request.dataset,
+            list(request.specs),
+            list(request.baselines),
+            self.folder(job.id),
+            smoke=request.smoke,
+            cache_dir=self.store.data_dir / "bench-cache",
+        )
+        self.runner.update(job, status="done", result=summary)
 
     def folder(self, job: int) -> Path:
         return self.root / str(job)
 
-    def get(self, job: int) -> dict:
-        row = self.store.catalog.get_job(job)
-        if row["kind"] != "benchmark":
-            raise NotFoundError(f"benchmark {job} does not exist")
-        results_file = self.folder(job) / "results.jsonl"
+    def get(self, job_id: int) -> dict:
+        job = self.runner.get(job_id, kind="benchmark")
+        results_file = self.folder(job_id) / "results.jsonl"
         results = []
         if results_file.is_file():
             results = [json.loads(line) for line in results_file.read_text().splitlines() if line.strip()]
-        detail = json.loads(row["detail"]) if row["detail"] else {}
         return {
-            "id": job,
-            "status": row["status"],
-            "error": row["error"],
-            "request": detail,
-            "summary": detail.get("summary"),
+            "id": job.id,
+            "status": job.status,
+            "error": job.error,
+            "request": job.request,
+            "summary": job.result,
             "results": results,
         }
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+
+import numpy as np
 
 from indexes import parse_spec
 from indexes.errors import InvalidInputError, PayloadTooLargeError, RAGError
@@ -22,6 +22,7 @@ from ingest.chunk import Chunker
 from ingest.embed import Embedder
 from ingest.parse import detect_media_type, parse_bytes
 from ingest.tables import extract_tables
+from rag.pipeline.ingest.claims import Claims
 from rag.pipeline.ingest.records import (
     IngestResult,
     PreparedDocument,
@@ -30,6 +31,7 @@ from rag.pipeline.ingest.records import (
     size_limit_message,
 )
 from rag.store import Collection, Store, check_collection_name
+from rag.store.lifecycle import check_chunking, chunking_of
 from rag.store.records import DocumentToAdd
 
 
@@ -50,8 +52,8 @@ class IngestPipeline:
         self.embedder_for = embedder_for
         self.chunker = chunker
         self.max_upload_bytes = max_upload_bytes
-        self._claims: dict[tuple[int, str], tuple[threading.Lock, int]] = {}
-        self._claims_lock = threading.Lock()
+        self._claims = Claims()
+        self._chunkers: dict[tuple[int, int], Chunker] = {(chunker.max_tokens, chunker.overlap): chunker}
 
     def check(self, filename: str, data: bytes, media_type: str | None = None) -> str:
         """Validate an upload without storing it; returns its media type."""
@@ -85,6 +87,7 @@ class IngestPipeline:
         prepared: list[PreparedDocument],
         progress: Callable[[int], None] | None = None,
         index_spec: str | None = None,
+        on_stage: Callable[[str], None] | None = None,
     ) -> list[IngestResult]:
         """Chunk, embed and store prepared documents as one write, recognising duplicates.
 
@@ -95,6 +98,7 @@ class IngestPipeline:
 
         ``index_spec`` chooses the index of a collection this call creates (the
         settings' default otherwise); an existing collection keeps its own.
+        ``on_stage`` hears "embedding" and then "indexing" as the batch reaches them.
 
         Returns:
             one result per document, in order; ``seconds`` gives each its own parse and
@@ -105,7 +109,7 @@ class IngestPipeline:
             collection, self.embedder.dim, self.embedder.model_name, index_spec=index_spec
         )
         embedder = self._embedder_of(coll)
-        with self._claim_all(coll.id, [p.sha256 for p in prepared]):
+        with self._claims.hold_all(coll.id, [p.sha256 for p in prepared]):
             doc_ids: dict[str, int] = {}  # sha256 -> id of the document that holds those bytes
             todo, queued = [], set()  # bytes not stored yet, each once
             for p in prepared:
@@ -118,16 +122,22 @@ class IngestPipeline:
                 else:
                     doc_ids[p.sha256] = existing
             chunk_seconds, chunked = [], []
+            chunker = self.chunker_for(coll)
+            if on_stage is not None:
+                on_stage("embedding")
             for p in todo:
                 t = time.perf_counter()
-                chunked.append(self.chunker.chunk(p.parsed))
+                chunked.append(chunker.chunk(p.parsed))
                 chunk_seconds.append(time.perf_counter() - t)
             texts = [
                 embedding_input(p.parsed.title, c.heading_path, c.text) for p, cs in zip(todo, chunked) for c in cs
             ]
             t = time.perf_counter()
-            vectors = embedder.embed(texts, progress=progress)
+            # a batch of duplicates only has nothing to embed
+            vectors = embedder.embed(texts, progress=progress) if texts else np.zeros((0, embedder.dim), np.float32)
             embed_seconds = time.perf_counter() - t
+            if on_stage is not None:
+                on_stage("indexing")
             t = time.perf_counter()
             items, at = [], 0
             for p, chunks in zip(todo, chunked):
@@ -157,6 +167,28 @@ class IngestPipeline:
             results.append(IngestResult(doc_ids[p.sha256], p.filename, collection, False, len(chunks), seconds))
         return results
 
+    def create_collection(
+        self,
+        name: str,
+        index_spec: str | None = None,
+        chunk_tokens: int | None = None,
+        chunk_overlap: int | None = None,
+    ) -> Collection:
+        """A new, empty collection for this pipeline's embedder, with its own index and chunking if given."""
+        check_collection_name(name)
+        check_chunking(chunk_tokens, chunk_overlap, getattr(self.embedder, "max_tokens", None))
+        return self.store.create_collection(
+            name, self.embedder.dim, self.embedder.model_name, index_spec, chunk_tokens, chunk_overlap
+        )
+
+    def chunker_for(self, collection: Collection) -> Chunker:
+        """The chunker of a collection's settings (the pipeline's own where it has none)."""
+        tokens, overlap = chunking_of(collection, self.chunker.max_tokens, self.chunker.overlap)
+        key = (tokens, overlap)
+        if key not in self._chunkers:
+            self._chunkers[key] = Chunker(self.chunker.tokenizer, tokens, overlap)
+        return self._chunkers[key]
+
     def _embedder_of(self, collection: Collection) -> Embedder:
         """The embedder that wrote ``collection``: its new vectors must be of the same kind."""
         if collection.embed_model == self.embedder.model_name:
@@ -167,36 +199,6 @@ class IngestPipeline:
                 f"with {self.embedder.model_name}: set RAG_EMBED_QUANT to its kind or use another collection"
             )
         return self.embedder_for(collection.embed_model)
-
-    @contextmanager
-    def _claim_all(self, collection_id: int, shas: list[str]) -> Iterator[None]:
-        """Hold the claims of several uploads, taken in sorted order so two batches never wait on each other."""
-        with ExitStack() as stack:
-            for sha in sorted(set(shas)):
-                stack.enter_context(self._claim(collection_id, sha))
-            yield
-
-    @contextmanager
-    def _claim(self, collection_id: int, sha256: str) -> Iterator[None]:
-        """Hold the right to store these bytes in this collection.
-
-        A second upload of the same bytes waits here while the first is embedded,
-        then finds it stored and answers "duplicate" without embedding it again.
-        """
-        key = (collection_id, sha256)
-        with self._claims_lock:
-            lock, users = self._claims.get(key, (threading.Lock(), 0))
-            self._claims[key] = (lock, users + 1)
-        try:
-            with lock:
-                yield
-        finally:
-            with self._claims_lock:
-                lock, users = self._claims[key]
-                if users == 1:
-                    del self._claims[key]
-                else:
-                    self._claims[key] = (lock, users - 1)
 
     def ingest_batch(
         self, collection: str, files: list[tuple[str, bytes, str | None]], index_spec: str | None = None

@@ -1,0 +1,152 @@
+"""One job runner for ingest and benchmark jobs.
+
+Jobs run on lanes, one worker thread each: "ingest" (queued jobs run in turn,
+so their embedding has the cores to itself) and "benchmark" (one run at a
+time; a second is refused while one runs). Every change to a job bumps its
+``version`` and wakes its watchers (the jobs API's event stream, a synchronous
+upload) and, at a change of state, is written to the catalog's jobs table, so
+the state outlives the process. What a stopped process left unfinished is
+resumed or failed when the next one opens the store (:meth:`JobRunner.adopt`).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from indexes.errors import ConflictError, NotFoundError
+from rag.jobs.job import Job
+from rag.store import Catalog
+
+log = logging.getLogger(__name__)
+
+Work = Callable[[Job], None]
+KEEP_FINISHED = 200  # finished jobs kept in memory (older ones are read from the catalog)
+
+
+class Stopping(Exception):
+    """The runner is closing: the job stops at a safe point and is resumed by the next process."""
+
+
+class JobRunner:
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self._jobs: dict[int, Job] = {}
+        self._changed = threading.Condition()
+        self._queues: dict[str, queue.Queue] = {}
+        self._workers: dict[str, threading.Thread] = {}
+        self._running: dict[str, Job | None] = {}
+        self._stopping = threading.Event()
+
+    # -- creating and running -------------------------------------------------
+    def create(self, kind: str, collection_id: int | None, job: Job) -> Job:
+        """Record a new job (its ``id`` and ``created_at`` are assigned here) and keep it in memory."""
+        job.id = self.catalog.start_job(kind, collection_id, job.detail(), status=job.status)
+        job.created_at = self.catalog.get_job(job.id)["created_at"].isoformat()
+        self.adopt(job)
+        return job
+
+    def adopt(self, job: Job) -> None:
+        """Keep ``job`` (created here or read back from the catalog) in memory, where watchers see it."""
+        with self._changed:
+            self._jobs[job.id] = job
+            finished = [j for j in self._jobs.values() if j.final]
+            for old in sorted(finished, key=lambda j: j.id)[:-KEEP_FINISHED]:
+                del self._jobs[old.id]
+
+    def submit(self, lane: str, job: Job, work: Work, exclusive: bool = False) -> None:
+        """Queue ``work(job)`` on ``lane``; with ``exclusive``, refuse it while the lane is busy."""
+        if self._stopping.is_set():
+            raise ConflictError("the server is shutting down; send the request again once it is back")
+        with self._changed:
+            if exclusive and self.busy(lane):
+                raise ConflictError(f"a {lane} job is already running; wait for it to finish")
+            if lane not in self._workers:
+                self._queues[lane] = queue.Queue()
+                thread = threading.Thread(target=self._serve, args=(lane,), daemon=True, name=f"jobs-{lane}")
+                self._workers[lane] = thread
+                thread.start()
+            self._queues[lane].put((job, work))
+
+    def busy(self, lane: str) -> bool:
+        return self._running.get(lane) is not None or (lane in self._queues and not self._queues[lane].empty())
+
+    def _serve(self, lane: str) -> None:
+        q = self._queues[lane]
+        while True:
+            item = q.get()
+            if item is None:
+                return
+            job, work = item
+            self._running[lane] = job
+            try:
+                work(job)
+            except Stopping:
+                log.info("job %d stops with the server; the next start resumes it", job.id)
+            except Exception as exc:  # the job records the failure; the runner keeps serving
+                log.exception("job %d failed", job.id)
+                self.update(job, status="failed", error=f"{type(exc).__name__}: {exc}")
+            finally:
+                self._running[lane] = None
+
+    def checkpoint(self) -> None:
+        """Raise :class:`Stopping` if the runner is closing (work calls it between steps)."""
+        if self._stopping.is_set():
+            raise Stopping()
+
+    def close(self, timeout: float = 60.0) -> None:
+        """Stop taking jobs; let running ones reach a safe point (``checkpoint``) and wait for them."""
+        self._stopping.set()
+        for q in self._queues.values():
+            q.put(None)
+        for thread in self._workers.values():
+            thread.join(timeout)
+
+    # -- state ------------------------------------------------------------
+    def update(self, job: Job, persist: bool = True, **changes) -> None:
+        """Apply ``changes`` to ``job``, wake its watchers, and (``persist``) write it to the catalog."""
+        with self._changed:
+            for name, value in changes.items():
+                setattr(job, name, value)
+            if job.final and job.finished_at is None:
+                job.finished_at = datetime.now(UTC).isoformat()
+            job.version += 1
+            self._changed.notify_all()
+        if persist:
+            self.catalog.update_job(job.id, job.status, job.detail(), job.error)
+
+    def get(self, job_id: int, kind: str | None = None) -> Job:
+        with self._changed:
+            job = self._jobs.get(job_id)
+        if job is None:
+            job = Job.from_row(self.catalog.get_job(job_id))
+        if kind is not None and job.kind != kind:
+            raise NotFoundError(f"{kind} job {job_id} does not exist")
+        return job
+
+    def list(self, kind: str | None = None, limit: int = 50) -> list[Job]:
+        """The most recent jobs first, as this process knows them."""
+        rows = self.catalog.list_jobs(kind, limit)
+        with self._changed:
+            return [self._jobs.get(r["id"]) or Job.from_row(r) for r in rows]
+
+    def active(self, collection: str) -> list[Job]:
+        """Unfinished jobs of this process on ``collection``."""
+        with self._changed:
+            return [j for j in self._jobs.values() if not j.final and j.collection == collection]
+
+    def wait(self, job_id: int, after_version: int = -1, timeout: float | None = None) -> Job:
+        """The job once its version passes ``after_version`` or it is final (or ``timeout`` passes)."""
+        job = self.get(job_id)
+        with self._changed:
+            self._changed.wait_for(lambda: job.version > after_version or job.final, timeout)
+        return job
+
+    def wait_final(self, job_id: int) -> Job:
+        job = self.get(job_id)
+        with self._changed:
+            self._changed.wait_for(lambda: job.final)
+        return job
