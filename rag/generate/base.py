@@ -7,7 +7,7 @@ package takes its settings from its own module) and re-exported here.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from rag.model.generation_config import GenerationConfig  # defined with the decoder; re-exported here
@@ -56,6 +56,15 @@ class Generator(ABC):
     def stream(self, messages: Sequence[ChatMessage], config: GenerationConfig | None = None) -> Iterator[str]:
         """Yield the reply as text pieces; the default yields it whole."""
         yield self.generate(messages, config).text
+
+    def generate_streaming(
+        self, messages: Sequence[ChatMessage], config: GenerationConfig | None, on_text: Callable[[str], None]
+    ) -> GenerationResult:
+        """Generate a full reply, handing ``on_text`` each piece as it is decoded (the default: the whole reply
+        once). An exception ``on_text`` raises stops the generation (and frees the model) and propagates."""
+        result = self.generate(messages, config)
+        on_text(result.text)
+        return result
 
     @abstractmethod
     def count_tokens(self, text: str) -> int:

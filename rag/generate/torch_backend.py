@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
 
 import torch
@@ -128,13 +128,24 @@ class TorchGenerator(Generator):
         *,
         constraint: TokenConstraint | ByteMachine | None = None,
         speculative: bool = True,
+        on_text: Callable[[str], None] | None = None,
     ) -> GenerationResult:
+        """The whole reply; ``on_text`` (if given) hears each piece as it is decoded (see generate_streaming)."""
         stats = DecodeStats()
-        text = "".join(self.stream(messages, config, constraint=constraint, speculative=speculative, stats=stats))
-        result = self._result(text, stats)
+        pieces = []
+        for piece in self.stream(messages, config, constraint=constraint, speculative=speculative, stats=stats):
+            pieces.append(piece)
+            if on_text is not None:
+                on_text(piece)
+        result = self._result("".join(pieces), stats)
         if config is not None and config.num_beams > 1:
             result.extra["num_beams"] = config.num_beams
         return result
+
+    def generate_streaming(
+        self, messages: Sequence[ChatMessage], config: GenerationConfig | None, on_text: Callable[[str], None]
+    ) -> GenerationResult:
+        return self.generate(messages, config, on_text=on_text)
 
     def retrofit(self) -> Retrofit:
         """The RETRO retrofit, loaded on first use (its CCA layers run in fp32 on the quantized base)."""
@@ -146,7 +157,11 @@ class TorchGenerator(Generator):
             return self._retrofit
 
     def generate_retro(
-        self, messages: Sequence[ChatMessage], source: NeighbourSource, config: GenerationConfig | None = None
+        self,
+        messages: Sequence[ChatMessage],
+        source: NeighbourSource,
+        config: GenerationConfig | None = None,
+        on_text: Callable[[str], None] | None = None,
     ) -> tuple[GenerationResult, list[tuple[Neighbour, float]]]:
         """Generate with the retrieved text entering through chunked cross-attention, not the prompt.
 
@@ -165,7 +180,12 @@ class TorchGenerator(Generator):
             retrofit.attach(self.model)
             try:
                 context = retrofit.context(self.model, source=source, record=True)
-                text = "".join(self.decoder.stream(prompt, config, stats, speculative=False, context=context))
+                pieces = []
+                for piece in self.decoder.stream(prompt, config, stats, speculative=False, context=context):
+                    pieces.append(piece)
+                    if on_text is not None:
+                        on_text(piece)
+                text = "".join(pieces)
             finally:
                 retrofit.detach(self.model)
         result = self._result(text, stats)

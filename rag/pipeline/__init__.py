@@ -1,6 +1,6 @@
 """Ingest and query pipelines composed from small stages."""
 
-from rag.pipeline.answer import AnswerOptions
+from rag.pipeline.answer import AnswerCancelled, AnswerOptions, TextSink
 from rag.pipeline.citations import Citation
 from rag.pipeline.ingest import IngestPipeline, IngestResult, PreparedDocument
 from rag.pipeline.prompt import Passage, PromptBuilder
@@ -10,7 +10,9 @@ from rag.pipeline.retrieve import DenseRetriever, HybridRetriever, LexicalRetrie
 
 __all__ = [
     "Answer",
+    "AnswerCancelled",
     "AnswerOptions",
+    "TextSink",
     "Citation",
     "DenseRetriever",
     "Hit",

@@ -22,6 +22,7 @@ answer is supported by a passage (:mod:`rag.pipeline.support`).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from indexes.errors import InvalidInputError
@@ -94,6 +95,15 @@ class AnswerOptions:
         return mode
 
 
+# Hears the answer's text as it is generated, piece by piece (the raw text: markers as the model writes them).
+# An exception it raises (AnswerCancelled when a client goes away) stops the generation.
+TextSink = Callable[[str], None]
+
+
+class AnswerCancelled(Exception):
+    """Raised by a TextSink whose reader went away: the generation stops and the model is free again."""
+
+
 @dataclass(frozen=True)
 class Written:
     """What the generation step wrote: the raw answer (markers as the model wrote them) and its cost."""
@@ -111,8 +121,9 @@ def write(
     focus: Focus,
     passages_prompt: list[ChatMessage],
     config: GenerationConfig,
+    on_text: TextSink | None = None,
 ) -> Written:
-    """Generate the answer in ``mode`` ("passages", "focus" or "extract")."""
+    """Generate the answer in ``mode`` ("passages", "focus" or "extract"); ``on_text`` hears it as it comes."""
     if mode == "passages":
         messages = passages_prompt
     else:
@@ -123,9 +134,15 @@ def write(
             span = best_span(generator, messages, question, top)
             if span is not None:  # no candidate (every word is in the question): write freely instead
                 used = sum(generator.count_tokens(m.content) for m in messages)  # nothing is generated
-                return Written(f"{span.text} [{span.passage}]", used, 0)
+                text = f"{span.text} [{span.passage}]"
+                if on_text is not None:
+                    on_text(text)
+                return Written(text, used, 0)
         messages = prompt.focused(question, pairs)
-    result = generator.generate(messages, config)
+    if on_text is None:
+        result = generator.generate(messages, config)
+    else:
+        result = generator.generate_streaming(messages, config, on_text)
     return Written(result.text, result.prompt_tokens, result.generated_tokens)
 
 

@@ -19,7 +19,7 @@ from functools import cached_property
 
 from ingest.embed import Embedder
 from rag.generate.base import Generator
-from rag.pipeline.answer import ABSTAIN_THRESHOLD, AnswerOptions, abstention_message, write
+from rag.pipeline.answer import ABSTAIN_THRESHOLD, AnswerOptions, TextSink, abstention_message, write
 from rag.pipeline.budget import answer_config, answer_generation
 from rag.pipeline.citations import Citation, citation_of, clean_markers
 from rag.pipeline.focus import Focus, FocusSentences
@@ -185,10 +185,12 @@ class QueryPipeline:
         k: int = 5,
         options: SearchOptions | None = None,
         answer: AnswerOptions | None = None,
+        on_text: TextSink | None = None,
     ) -> Answer:
-        return self.answer(self.query(collection, question, k, options, what="question"), answer)
+        return self.answer(self.query(collection, question, k, options, what="question"), answer, on_text)
 
-    def answer(self, query: Query, options: AnswerOptions | None = None) -> Answer:
+    def answer(self, query: Query, options: AnswerOptions | None = None, on_text: TextSink | None = None) -> Answer:
+        """Answer ``query``; ``on_text`` hears the raw answer as it is generated (streaming)."""
         options = options or AnswerOptions()
         tools = self.tool_calls.select(query, options.tools)  # unknown tool names fail before any work
         retrieval = self.retrieve(query)
@@ -210,14 +212,14 @@ class QueryPipeline:
             )
         generator = self.generator()
         if options.context == "retro":
-            return self._answer_retro(query, options, generator, passages, focus, timings, relevance)
+            return self._answer_retro(query, options, generator, passages, focus, timings, relevance, on_text)
         mode = options.resolved_mode(query.text, generator)
         if results:
             # what the tools computed is read first, then the best retrieved sentences
             mode, focus = "focus", Focus(self.focus(query.text, results).sentences + focus.sentences)
         with timings.stage("generate"):
             config = answer_config(self.generation, query.text)  # short questions get a smaller budget
-            written = write(generator, self.prompt, query.text, mode, focus, passages_prompt, config)
+            written = write(generator, self.prompt, query.text, mode, focus, passages_prompt, config, on_text)
         usage = Usage(written.prompt_tokens, written.generated_tokens)
         everything = passages + results
         text, _ = clean_markers(written.text, {p.number for p in everything})
@@ -247,10 +249,11 @@ class QueryPipeline:
             relevance=relevance,
         )
 
-    def _answer_retro(self, query, options, generator, passages, focus, timings, relevance) -> Answer:
+    def _answer_retro(self, query, options, generator, passages, focus, timings, relevance, on_text) -> Answer:
         """context "retro": the passages as CCA neighbours; cite what the model attended to."""
+        config = answer_config(self.generation, query.text)
         with timings.stage("generate"):
-            written = self.retro(generator, query.text, passages, focus, answer_config(self.generation, query.text))
+            written = self.retro(generator, query.text, passages, focus, config, on_text)
         timings.generate -= written.fusion_seconds  # choosing and encoding neighbours is the fusion stage
         timings.add("fusion", written.fusion_seconds)
         usage = Usage(written.prompt_tokens, written.generated_tokens)

@@ -15,7 +15,7 @@ at least half an even share of their chunk's attention (:data:`ATTENDED_SHARE`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from indexes.errors import InvalidInputError
@@ -64,6 +64,7 @@ class RetroFusion:
         passages: Sequence[Passage],
         focus: Focus,
         config: GenerationConfig,
+        on_text: Callable[[str], None] | None = None,
     ) -> RetroWritten:
         if not getattr(generator, "generate_retro", None):
             raise InvalidInputError(
@@ -92,7 +93,7 @@ class RetroFusion:
             written = generator.tokenizer.decode(list(tokens))
             return neighbours(self.focus(f"{question} {written}", passages).sentences)
 
-        result, attended = generator.generate_retro(messages, source, config)
+        result, attended = generator.generate_retro(messages, source, config, on_text)
         share = ATTENDED_SHARE / retro.neighbours
         mass: dict[int, float] = {}
         for neighbour, fraction in attended:
