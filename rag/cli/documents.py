@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
+import re
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from indexes.errors import InvalidInputError
+from indexes.errors import InvalidInputError, RAGError
 from rag.cli import GLOBAL_OPTIONS
 
 if TYPE_CHECKING:
     from rag.pipeline.citations import Citation
+    from rag.server_file import ServerFile
     from rag.store import StoredChunk
 
 INGEST_EXIT_CODES = """exit status:
@@ -60,10 +64,54 @@ def register(sub) -> None:
 
 
 def _platform(args):
+    """The local platform; a catalog locked by another process is an error that says what to do."""
     from rag.cli import settings_from
     from rag.platform import Platform
 
-    return Platform(settings_from(args))
+    settings = settings_from(args)
+    try:
+        return Platform(settings)
+    except RAGError as exc:
+        if not _locked(exc):
+            raise
+        raise RAGError(in_use_message(settings.data_dir, exc.__cause__)) from exc
+
+
+def _locked(exc: RAGError) -> bool:
+    import duckdb
+
+    cause = exc.__cause__
+    return isinstance(cause, duckdb.IOException) and "lock" in str(cause).lower()
+
+
+def in_use_message(data_dir: Path, cause: BaseException | None = None) -> str:
+    """What to do when another process holds ``data_dir``'s catalog and no server there answers."""
+    from rag.server_file import read_server_file, server_file_path
+
+    info = read_server_file(data_dir)
+    found = re.search(r"\(PID (\d+)\)", str(cause or ""))
+    pid = f" (pid {info.pid})" if info else f" (pid {found.group(1)})" if found else ""
+    file = server_file_path(data_dir)
+    message = f"the data directory {data_dir} is in use by another process{pid}. "
+    if info:
+        message += f"{file} names a server at {info.url} that did not answer for this directory; if it is starting, "
+        message += "try again in a moment. "
+    return message + (
+        f"If it is `rag serve`, start it again so it writes {file}, or stop it; "
+        "or use --data-dir with another directory"
+    )
+
+
+def running_server_for(args: argparse.Namespace) -> ServerFile | None:
+    """The ``rag serve`` that holds the data directory (the CLI then works through it), or None."""
+    from rag.cli import settings_from
+    from rag.server_file import running_server
+
+    data_dir = settings_from(args).data_dir
+    server = running_server(data_dir)
+    if server is not None:
+        print(f"using the server at {server.url} (it holds {data_dir.resolve()})", file=sys.stderr)
+    return server
 
 
 def expand_paths(paths: list[str]) -> list[Path]:
@@ -89,28 +137,39 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     check_collection_name(args.collection)  # once, here, rather than once per file in the loop
     files = expand_paths(args.paths)
-    platform = _platform(args)
+    server = running_server_for(args)
     stored = duplicates = 0
     failed: list[Path] = []
-    try:
-        pipeline = platform.ingest_pipeline
+    with contextlib.ExitStack() as stack:
+        if server is None:
+            platform = _platform(args)
+            stack.callback(platform.close)
+            pipeline = platform.ingest_pipeline
         # chunk counts are known only once a file is chunked, so the bar counts chunks and their rate, no total
-        with tqdm(unit="chunk", desc="embedding", disable=not sys.stderr.isatty(), file=sys.stderr) as bar:
+        bar = stack.enter_context(
+            tqdm(unit="chunk", desc="embedding", disable=not sys.stderr.isatty(), file=sys.stderr)
+        )
+        if server is None:
             readers = [(path.name, path.read_bytes) for path in files]
             outcomes = pipeline.ingest_files(args.collection, readers, args.batch, progress=lambda n: bar.update(n))
-            for path, (_, result) in zip(files, outcomes, strict=True):
-                if isinstance(result, Exception):
-                    failed.append(path)
-                    tqdm.write(f"skipped {path}: {result}", file=sys.stderr)
-                    continue
-                if result.duplicate:
-                    duplicates += 1
-                else:
-                    stored += 1
-                state = "duplicate of" if result.duplicate else "stored as"
-                tqdm.write(f"{path}: {state} document {result.document_id} ({result.n_chunks} chunks)", file=sys.stdout)
-    finally:
-        platform.close()
+        else:
+            from rag.cli.remote import RemoteClient
+
+            client = stack.enter_context(RemoteClient(server))
+            outcomes = client.ingest(args.collection, files, args.batch, index_spec=args.index_spec)
+        for path, (_, result) in zip(files, outcomes, strict=True):
+            if isinstance(result, Exception):
+                failed.append(path)
+                tqdm.write(f"skipped {path}: {result}", file=sys.stderr)
+                continue
+            if server is not None:
+                bar.update(result.n_chunks)
+            if result.duplicate:
+                duplicates += 1
+            else:
+                stored += 1
+            state = "duplicate of" if result.duplicate else "stored as"
+            tqdm.write(f"{path}: {state} document {result.document_id} ({result.n_chunks} chunks)", file=sys.stdout)
     summary = f"ingest: stored {stored}, duplicates {duplicates}, failed {len(failed)} of {len(files)} files"
     if failed:
         summary += ": " + ", ".join(str(path) for path in failed)
@@ -140,6 +199,13 @@ def _options(platform, args: argparse.Namespace):
     )
 
 
+# The keys of hit_json, in its order: StoredChunk's fields, then each stage's score.
+HIT_KEYS = (
+    "chunk_id", "document_id", "filename", "title", "ord", "text", "page", "char_start", "char_end",
+    "heading_path", "score", "prefix_chars", "dense_score", "bm25_score", "rerank_score",
+)  # fmt: skip
+
+
 def hit_json(h) -> dict:
     """One search hit as JSON: the chunk's fields, its final score and each stage's."""
     return dict(
@@ -153,33 +219,55 @@ def hit_json(h) -> dict:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    platform = _platform(args)
-    try:
-        result = platform.query_pipeline.search(args.collection, args.text, args.k, _options(platform, args))
-    finally:
-        platform.close()
+    server = running_server_for(args)
+    if server is not None:
+        from rag.cli.remote import RemoteClient
+
+        with RemoteClient(server) as client:
+            body = client.search(
+                args.collection, args.text, args.k, args.fusion, args.hyde, args.rerank, args.candidates
+            )
+        body = {"results": [ordered(h, HIT_KEYS) for h in body.get("results", [])], "timings": body.get("timings", {})}
+    else:
+        platform = _platform(args)
+        try:
+            result = platform.query_pipeline.search(args.collection, args.text, args.k, _options(platform, args))
+        finally:
+            platform.close()
+        body = {"results": [hit_json(h) for h in result.hits], "timings": result.timings.as_dict()}
     if args.json:
-        print(
-            json.dumps({"results": [hit_json(h) for h in result.hits], "timings": result.timings.as_dict()}, indent=2)
-        )
+        print(json.dumps(body, indent=2))
         return 0
-    for rank, h in enumerate(result.hits, 1):
-        snippet = " ".join(h.chunk.text.split())[:160]
-        print(f"{rank:2d}. {h.score:.3f} {passage_source(h.chunk)}  {snippet}")
+    for rank, h in enumerate(body["results"], 1):
+        snippet = " ".join(h["text"].split())[:160]
+        print(f"{rank:2d}. {h['score']:.3f} {passage_source(h)}  {snippet}")
     return 0
 
 
-def passage_source(source: Citation | StoredChunk) -> str:
+def ordered(values: dict, keys: tuple[str, ...]) -> dict:
+    """``values`` with ``keys`` first, in that order (a server's JSON printed as the local path prints it)."""
+    return {**{k: values[k] for k in keys if k in values}, **values}
+
+
+def _field(source, name: str):
+    """A field of a pipeline object (Citation, StoredChunk) or of its JSON form (a dict from the server)."""
+    return source[name] if isinstance(source, Mapping) else getattr(source, name)
+
+
+def passage_source(source: Citation | StoredChunk | Mapping) -> str:
     """Where a passage comes from, e.g. ``notes.md (document 7), page 3, chars 120-480``.
 
     The document id tells apart files that share a name; pages are left out for types without them.
+    ``source`` is a pipeline object or its JSON form (a search hit, citation or passage).
     """
-    if source.document_id < 0:
-        return source.filename  # a tool's result with no source document ("calculator tool")
-    page = f", page {source.page}" if source.page is not None else ""
-    return f"{source.filename} (document {source.document_id}){page}, chars {source.char_start}-{source.char_end}"
+    filename, page = _field(source, "filename"), _field(source, "page")
+    if _field(source, "document_id") < 0:
+        return filename  # a tool's result with no source document ("calculator tool")
+    page = f", page {page}" if page is not None else ""
+    span = f"chars {_field(source, 'char_start')}-{_field(source, 'char_end')}"
+    return f"{filename} (document {_field(source, 'document_id')}){page}, {span}"
 
 
-def citation_line(citation: Citation) -> str:
+def citation_line(citation: Citation | Mapping) -> str:
     """One line of ``rag ask``'s sources, e.g. ``[1] notes.md (document 7), page 3, chars 120-480``."""
-    return f"[{citation.number}] {passage_source(citation)}"
+    return f"[{_field(citation, 'number')}] {passage_source(citation)}"
