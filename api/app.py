@@ -7,14 +7,16 @@ from contextlib import asynccontextmanager
 
 from litestar import Litestar, get
 from litestar.datastructures import State
-from litestar.openapi import OpenAPIConfig
 
 from api.controllers.benchmarks import BenchmarkController
+from api.controllers.collections import CollectionController
 from api.controllers.documents import DocumentController
+from api.controllers.jobs import JobController
 from api.controllers.query import QueryController
 from api.errors import EXCEPTION_HANDLERS, JSONRequest
-from rag.bench_jobs import BenchmarkJobs
+from api.openapi import openapi_config
 from rag.platform import Platform
+from rag.server_file import remove_server_file, write_server_file
 from rag.settings import Settings
 
 # Up to this many maximum-size files fit in one upload request.
@@ -23,7 +25,8 @@ MAX_FILES_PER_REQUEST = 4
 
 @get("/healthz", operation_id="health", tags=["health"], sync_to_thread=False)
 def healthz(state: State) -> dict[str, str]:
-    return {"status": "ok", "data_dir": str(state.platform.settings.data_dir)}
+    # resolved: the CLI compares it with its own data directory to find the server that holds it
+    return {"status": "ok", "data_dir": str(state.platform.settings.data_dir.resolve())}
 
 
 def create_app(settings: Settings | None = None, platform: Platform | None = None) -> Litestar:
@@ -34,18 +37,29 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         owned = platform is None
         app.state.platform = platform or Platform(settings)
-        app.state.benchmarks = BenchmarkJobs(app.state.platform.store)
+        app.state.benchmarks = app.state.platform.benchmarks
+        app.state.platform.resume_jobs()
+        # The CLI finds a running server through this file (it holds the catalog while it runs).
+        write_server_file(settings.data_dir, settings.host, settings.port)
         try:
             yield
         finally:
+            remove_server_file(settings.data_dir)
             if owned:
-                app.state.platform.close()
+                app.state.platform.close()  # running jobs stop at a safe point; the next start resumes them
 
     return Litestar(
-        route_handlers=[healthz, DocumentController, QueryController, BenchmarkController],
+        route_handlers=[
+            healthz,
+            CollectionController,
+            DocumentController,
+            JobController,
+            QueryController,
+            BenchmarkController,
+        ],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         request_class=JSONRequest,
         request_max_body_size=settings.max_upload_bytes * MAX_FILES_PER_REQUEST + 1024 * 1024,
-        openapi_config=OpenAPIConfig(title="Local RAG", version="0.1.0", path="/schema"),
+        openapi_config=openapi_config(),
     )

@@ -26,6 +26,7 @@ class QueryRequest(RetrievalFields, kw_only=True, forbid_unknown_fields=True):
     tools: bool | list[str] | None = None  # tools the model may call: true (all), false (none), or names
     abstain: bool | None = None  # say "cannot answer" when nothing relevant or supported is found (default true)
     context: str | None = None  # "prompt" (default) | "retro": passages in the prompt, or through the CCA retrofit
+    stream: bool = False  # true: Server-Sent Events (tokens, then citations, support marks, the whole response)
 
 
 class StoredDocument(msgspec.Struct):
@@ -39,6 +40,7 @@ class UploadResponse(msgspec.Struct):
     collection: str
     document_ids: list[int]
     documents: list[StoredDocument]
+    job_id: int | None = None
 
 
 class DocumentInfo(msgspec.Struct):
@@ -56,6 +58,9 @@ class DocumentInfo(msgspec.Struct):
 class DocumentList(msgspec.Struct):
     collection: str
     documents: list[DocumentInfo]
+    total: int = 0  # documents in the collection
+    offset: int = 0
+    limit: int = 0
 
 
 class Hit(msgspec.Struct):
@@ -142,7 +147,13 @@ class QueryResponse(msgspec.Struct):
     context: str = "prompt"  # how the passages entered the model: prompt | retro
 
 
+class ErrorBody(msgspec.Struct):
+    code: str  # stable snake_case name to branch on: not_found, validation_error, busy, internal_error, ...
+    message: str  # a sentence saying what to change
+    detail: object | None = None  # specifics, e.g. the list of bad body fields; null when there are none
+
+
 class ErrorResponse(msgspec.Struct):
-    status_code: int
-    error: str
-    detail: str
+    """Every error response: ``{"error": {"code", "message", "detail"}}``."""
+
+    error: ErrorBody

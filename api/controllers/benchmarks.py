@@ -9,7 +9,7 @@ from litestar import Controller, get, post
 from litestar.datastructures import State
 from litestar.response import File
 
-from rag.bench_jobs import BenchmarkJobs, BenchmarkRequest
+from rag.jobs import BenchmarkJobs, BenchmarkRequest
 
 
 class BenchmarkIn(msgspec.Struct, forbid_unknown_fields=True):

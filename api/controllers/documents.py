@@ -1,21 +1,23 @@
-"""Documents of a collection: upload (multipart field ``files``) and listing."""
+"""Documents of a collection: upload as a job (multipart field ``files``), list, get, delete, replace."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
 from typing import Annotated
 
 import anyio
-from litestar import Controller, Request, get, post
+import msgspec
+from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.datastructures import State
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 from litestar.params import Parameter
 
+from api.controllers.jobs import job_out
 from api.schemas import DocumentInfo, DocumentList, StoredDocument, UploadResponse
+from api.service_schemas import DocumentDeleted, DocumentDetail, FileOut, UploadAccepted
 from api.uploads import FIELD, read_uploads
+from rag.jobs import Job, failed_upload_error
 from rag.platform import Platform
-from rag.store import check_collection_name
 
 
 @dataclass
@@ -35,45 +37,122 @@ class UploadOperation(Operation):
         )
 
 
+WAIT = Parameter(
+    query="wait",
+    description="true: answer when the job has ended (201 with the stored documents) instead of at once (202)",
+)
+INDEX_SPEC = Parameter(
+    query="index_spec", description="index of a collection this upload creates, e.g. HNSW32 or Flat (default: settings)"
+)
+
+
+def accepted(job: Job) -> Response[UploadAccepted]:
+    files = [msgspec.convert(f, FileOut) for f in job.as_dict()["files"]]
+    body = UploadAccepted(job.id, job.status, job.collection, f"/v1/jobs/{job.id}", f"/v1/jobs/{job.id}/events", files)
+    return Response(body, status_code=202, headers={"Location": f"/v1/jobs/{job.id}"})
+
+
+async def finished(platform: Platform, job: Job) -> Response[UploadResponse]:
+    """Wait for ``job`` off the event loop; its stored documents (201), or an error naming each failed file."""
+    job = await anyio.to_thread.run_sync(platform.jobs.wait_final, job.id)
+    if job.status == "failed":
+        raise failed_upload_error(job)
+    docs = [StoredDocument(f.document_id, f.filename, f.state == "duplicate", f.n_chunks or 0) for f in job.files]
+    body = UploadResponse(job.collection, [d.id for d in docs], docs, job.id)
+    return Response(body, status_code=201)
+
+
 class DocumentController(Controller):
     path = "/v1/collections/{name:str}/documents"
     tags = ["documents"]
 
     @post(
         operation_id="uploadDocuments",
-        status_code=201,
-        summary="Upload documents (creates the collection if needed)",
+        summary="Upload documents as a background ingest job (creates the collection if needed)",
+        description="Answers 202 once every file is checked and saved; follow the job at status_url or events_url. "
+        "With wait=true it answers when the job has ended: 201 with the documents, or an error naming each file "
+        "that failed (the others are stored).",
         operation_class=UploadOperation,
+        status_code=202,
     )
     async def upload(
         self,
         name: str,
         state: State,
         request: Request,
-        index_spec: Annotated[
-            str | None,
-            Parameter(
-                query="index_spec",
-                description="index of a collection this upload creates, e.g. HNSW32 or Flat (default: settings)",
-            ),
-        ] = None,
-    ) -> UploadResponse:
+        index_spec: Annotated[str | None, INDEX_SPEC] = None,
+        wait: Annotated[bool, WAIT] = False,
+    ) -> Response[UploadAccepted | UploadResponse]:
         platform: Platform = state.platform
-        check_collection_name(name)
         uploads = await read_uploads(request, platform.settings.max_upload_bytes)
         files = [(u.filename, u.data, u.media_type) for u in uploads]
-        ingest = partial(platform.ingest_pipeline.ingest_batch, name, files, index_spec)
-        results = await anyio.to_thread.run_sync(ingest)
-        return UploadResponse(
-            collection=name,
-            document_ids=[r.document_id for r in results],
-            documents=[StoredDocument(r.document_id, r.filename, r.duplicate, r.n_chunks) for r in results],
-        )
+        job = await anyio.to_thread.run_sync(platform.ingest_jobs.submit, name, files, index_spec)
+        return await finished(platform, job) if wait else accepted(job)
 
-    @get(operation_id="listDocuments", sync_to_thread=True, summary="List the documents of a collection")
-    def list_documents(self, name: str, state: State) -> DocumentList:
-        platform: Platform = state.platform
-        coll = platform.store.catalog.get_collection(name)
-        rows = platform.store.catalog.list_documents(coll.id)
+    @get(
+        operation_id="listDocuments",
+        sync_to_thread=True,
+        summary="List the documents of a collection, a page at a time",
+    )
+    def list_documents(
+        self,
+        name: str,
+        state: State,
+        offset: Annotated[int, Parameter(ge=0, description="documents to skip (by id order)")] = 0,
+        limit: Annotated[int, Parameter(ge=1, le=1000, description="page size")] = 100,
+    ) -> DocumentList:
+        catalog = state.platform.store.catalog
+        coll = catalog.get_collection(name)
+        rows = catalog.list_documents(coll.id, offset, limit)
         docs = [DocumentInfo(**{**r, "created_at": r["created_at"].isoformat()}) for r in rows]
-        return DocumentList(collection=name, documents=docs)
+        total = catalog.count("documents", coll.id)
+        return DocumentList(collection=name, documents=docs, total=total, offset=offset, limit=limit)
+
+    @get("/{document_id:int}", operation_id="getDocument", sync_to_thread=True, summary="A document and its chunks")
+    def get_document(
+        self,
+        name: str,
+        document_id: int,
+        state: State,
+        text: Annotated[bool, Parameter(description="include the parsed text the chunks' offsets point into")] = False,
+    ) -> DocumentDetail:
+        catalog = state.platform.store.catalog
+        row = catalog.get_document(catalog.get_collection(name).id, document_id, with_text=text)
+        row["created_at"] = row["created_at"].isoformat()
+        for c in row["chunks"]:
+            c["heading_path"] = c["heading_path"] or []
+        return msgspec.convert(row, DocumentDetail)
+
+    @delete(
+        "/{document_id:int}",
+        operation_id="deleteDocument",
+        status_code=200,
+        sync_to_thread=True,
+        summary="Delete a document: gone from the catalog, BM25 and the vector index at once",
+    )
+    def delete_document(self, name: str, document_id: int, state: State) -> DocumentDeleted:
+        store = state.platform.store
+        coll = store.catalog.get_collection(name)
+        store.catalog.get_document(coll.id, document_id)  # 404 for a document that is not there
+        return DocumentDeleted(name, document_id, store.delete_documents(coll, [document_id]))
+
+    @put(
+        "/{document_id:int}",
+        operation_id="replaceDocument",
+        summary="Replace a document by one uploaded file (the old one is deleted once the new one is stored)",
+        operation_class=UploadOperation,
+        status_code=202,
+    )
+    async def replace(
+        self, name: str, document_id: int, state: State, request: Request, wait: Annotated[bool, WAIT] = False
+    ) -> Response[UploadAccepted | UploadResponse]:
+        platform: Platform = state.platform
+        uploads = await read_uploads(request, platform.settings.max_upload_bytes)
+        files = [(u.filename, u.data, u.media_type) for u in uploads]
+        job = await anyio.to_thread.run_sync(
+            lambda: platform.ingest_jobs.submit(name, files, None, replace=document_id)
+        )
+        return await finished(platform, job) if wait else accepted(job)
+
+
+__all__ = ["DocumentController", "job_out"]

@@ -1,15 +1,34 @@
-"""Search and question answering over a collection."""
+"""Search and question answering over a collection, the answer whole or streamed as Server-Sent Events."""
 
 from __future__ import annotations
 
-import msgspec
-from litestar import Controller, post
-from litestar.datastructures import State
+import asyncio
+import json
+import logging
+import threading
+from collections.abc import AsyncIterator
 
+import anyio
+import msgspec
+from litestar import Controller, Response, post
+from litestar.datastructures import State
+from litestar.response import ServerSentEvent, ServerSentEventMessage
+
+from api.errors import INTERNAL_MESSAGE, code_for, status_for
 from api.schemas import Hit, QueryRequest, QueryResponse, RetrievalFields, SearchRequest, SearchResponse
-from rag.pipeline import Answer, AnswerOptions, SearchOptions
+from indexes.errors import RAGError
+from rag.pipeline import Answer, AnswerCancelled, AnswerOptions, SearchOptions
 from rag.pipeline import Hit as PipelineHit
+from rag.pipeline.request import Query
 from rag.platform import Platform
+
+log = logging.getLogger(__name__)
+
+STREAM_DESCRIPTION = """With `stream: true` the answer comes as Server-Sent Events (`text/event-stream`):
+`token` events (`{"text": ...}`: the answer as the model writes it, markers included) while it is generated,
+then `tool_calls`, `citations` and `sentences` (support marks) events with those fields of the response, and
+last a `done` event whose data equals the response without `stream`. An error after the stream started comes
+as an `error` event in the API's error shape. A client that goes away stops the generation."""
 
 
 def options(platform: Platform, data: RetrievalFields) -> SearchOptions:
@@ -37,6 +56,59 @@ def hit_out(h: PipelineHit) -> Hit:
     )
 
 
+def error_event(exc: BaseException) -> dict:
+    """An error inside a stream, in the API's error shape (the status it would have had in ``detail``)."""
+    if isinstance(exc, RAGError):
+        return {"error": {"code": code_for(exc), "message": str(exc), "detail": {"status": status_for(exc)}}}
+    return {"error": {"code": "internal_error", "message": INTERNAL_MESSAGE, "detail": {"status": 500}}}
+
+
+async def stream_answer(platform: Platform, query: Query, how: AnswerOptions) -> AsyncIterator[ServerSentEventMessage]:
+    """Answer on a worker thread; hand its tokens and then its parts over a queue as events.
+
+    The worker never waits for the client: a slow reader only lets events pile up
+    in the queue (an answer is at most a few hundred tokens), so the model is free
+    as soon as the answer is written. When the client goes away, the next token
+    the worker produces raises AnswerCancelled, which stops the generation.
+    """
+    loop = asyncio.get_running_loop()
+    events: asyncio.Queue[tuple[str, object] | None] = asyncio.Queue()
+    gone = threading.Event()
+
+    def put(item: tuple[str, object] | None) -> None:
+        loop.call_soon_threadsafe(events.put_nowait, item)
+
+    def on_text(piece: str) -> None:
+        if gone.is_set():
+            raise AnswerCancelled("the client went away")
+        put(("token", {"text": piece}))
+
+    def work() -> None:
+        try:
+            answer = platform.query_pipeline.answer(query, how, on_text)
+            body = msgspec.to_builtins(query_response(answer))
+            for part in ("tool_calls", "citations", "sentences"):
+                put((part, {part: body[part]}))
+            put(("done", body))
+        except AnswerCancelled:
+            log.info("stopped an answer: the client went away")
+        except Exception as exc:  # the client hears it as an event; the server keeps serving
+            if not isinstance(exc, RAGError) or status_for(exc) >= 500:
+                log.exception("error while streaming an answer")
+            put(("error", error_event(exc)))
+        finally:
+            put(None)
+
+    worker = loop.run_in_executor(None, work)
+    try:
+        while (item := await events.get()) is not None:
+            event, data = item
+            yield ServerSentEventMessage(data=json.dumps(data), event=event)
+    finally:
+        gone.set()  # the client went away (or the stream ended): stop the generation at its next token
+        worker.add_done_callback(lambda f: f.exception())  # retrieve it, so no "never retrieved" warning
+
+
 class QueryController(Controller):
     path = "/v1/collections/{name:str}"
     tags = ["query"]
@@ -59,14 +131,24 @@ class QueryController(Controller):
         "/query",
         operation_id="query",
         status_code=200,
-        sync_to_thread=True,
-        summary="Answer a question from the collection, with citations",
+        summary="Answer a question from the collection, with citations (streamed with stream: true)",
+        description=STREAM_DESCRIPTION,
     )
-    def query(self, name: str, data: QueryRequest, state: State) -> QueryResponse:
+    async def query(self, name: str, data: QueryRequest, state: State) -> Response[QueryResponse] | ServerSentEvent:
         platform: Platform = state.platform
+        pipeline = platform.query_pipeline
         how = AnswerOptions().replace(mode=data.mode, tools=data.tools, abstain=data.abstain, context=data.context)
-        answer = platform.query_pipeline.ask(name, data.question, data.k, options(platform, data), how)
-        return query_response(answer)
+
+        def boundary() -> Query:  # the request is checked before anything is streamed: a bad one is a 4xx
+            query = pipeline.query(name, data.question, data.k, options(platform, data), what="question")
+            pipeline.tool_calls.select(query, how.tools)
+            return query
+
+        query = await anyio.to_thread.run_sync(boundary)
+        if data.stream:
+            return ServerSentEvent(stream_answer(platform, query, how))
+        answer = await anyio.to_thread.run_sync(pipeline.answer, query, how)
+        return Response(query_response(answer))
 
 
 def query_response(answer: Answer) -> QueryResponse:

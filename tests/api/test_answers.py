@@ -29,7 +29,7 @@ def client(tmp_path_factory, embedder, generator):
     platform = Platform(settings, generator=generator)
     with TestClient(app=create_app(settings, platform=platform)) as c:
         r = c.post(
-            "/v1/collections/books/documents",
+            "/v1/collections/books/documents?wait=true",
             files=[("files", ("expenses.csv", EXPENSES, "text/csv")), ("files", ("tower.md", TOWER, "text/markdown"))],
         )
         assert r.status_code == 201, r.text

@@ -24,9 +24,8 @@ def client(tmp_path_factory, embedder):
 
 
 def _upload(client, collection, *files):
-    return client.post(
-        f"/v1/collections/{collection}/documents", files=[("files", (name, data, ctype)) for name, data, ctype in files]
-    )
+    parts = [("files", (name, data, ctype)) for name, data, ctype in files]
+    return client.post(f"/v1/collections/{collection}/documents?wait=true", files=parts)
 
 
 def test_health_and_openapi(client):
@@ -84,7 +83,7 @@ def test_search_switches_fusion_per_request_and_times_each_stage(client):
 def test_bad_retrieval_switches_are_4xx_with_a_message(client, fields, words):
     _upload(client, "shapes", ("a.txt", b"Alpha beta gamma.", "text/plain"))
     r = client.post("/v1/collections/shapes/search", json={"query": "alpha", "k": 2, **fields})
-    assert r.status_code == 422 and words in r.json()["detail"], r.text
+    assert r.status_code == 422 and words in r.json()["error"]["message"], r.text
     assert client.post("/v1/collections/shapes/search", json={"query": "a", "rerank": 3}).status_code == 400
 
 
@@ -124,7 +123,7 @@ def test_question_is_answered_with_a_citation_to_the_right_document(client):
 def test_bad_uploads(client, name, data, ctype, status, words):
     r = _upload(client, "bad-uploads", (name, data, ctype))
     assert r.status_code == status, r.text
-    assert words in r.json()["detail"]
+    assert words in r.json()["error"]["message"]
     # Nothing was stored, and the collection was not created by a rejected upload.
     assert client.get("/v1/collections/bad-uploads/documents").status_code == 404
 
@@ -142,13 +141,14 @@ def test_encrypted_pdf_is_a_clear_422(client):
         "documents", "py-pdf_sample-files", "005-libreoffice-writer-password", "libreoffice-writer-password.pdf"
     )
     r = _upload(client, "pdfs", ("secret.pdf", pdf.read_bytes(), "application/pdf"))
-    assert r.status_code == 422 and "encrypted" in r.json()["detail"]
+    assert r.status_code == 422 and "encrypted" in r.json()["error"]["message"]
 
 
 def test_unknown_collection_is_404(client):
     assert client.get("/v1/collections/nope/documents").status_code == 404
     r = client.post("/v1/collections/nope/search", json={"query": "x", "k": 2})
-    assert r.status_code == 404 and "nope" in r.json()["detail"]
+    assert r.status_code == 404 and "nope" in r.json()["error"]["message"]
+    assert r.json()["error"]["code"] == "not_found"
     assert client.post("/v1/collections/nope/query", json={"question": "x"}).status_code == 404
 
 
@@ -164,9 +164,9 @@ def test_malformed_requests_are_4xx(client):
     assert client.post(url, json={"query": "x", "k": 3, "extra": 1}).status_code == 400
     assert _upload(client, "bad name!", ("a.txt", b"text", "text/plain")).status_code in (404, 422)
     r = client.post("/v1/collections/shapes/documents", data={"other": "field"})
-    assert r.status_code == 415 and "multipart/form-data" in r.json()["detail"]
+    assert r.status_code == 415 and "multipart/form-data" in r.json()["error"]["message"]
     r = client.post("/v1/collections/shapes/documents", files=[("other", ("a.txt", b"text", "text/plain"))])
-    assert r.status_code == 400 and "unknown form field 'other'" in r.json()["detail"]
+    assert r.status_code == 400 and "unknown form field 'other'" in r.json()["error"]["message"]
 
 
 def test_upload_records_an_ingest_job(client):
@@ -181,19 +181,19 @@ def test_upload_records_an_ingest_job(client):
 def test_index_spec_is_chosen_when_a_collection_is_created(client):
     catalog = client.app.state.platform.store.catalog
     r = client.post(
-        "/v1/collections/flatcoll/documents?index_spec=Flat",
+        "/v1/collections/flatcoll/documents?index_spec=Flat&wait=true",
         files=[("files", ("a.txt", b"Exact search for small collections.", "text/plain"))],
     )
     assert r.status_code == 201 and catalog.get_collection("flatcoll").index_spec == "Flat"
     r = client.post(
-        "/v1/collections/flatcoll/documents?index_spec=HNSW16",
+        "/v1/collections/flatcoll/documents?index_spec=HNSW16&wait=true",
         files=[("files", ("b.txt", b"Another document.", "text/plain"))],
     )
-    assert r.status_code == 422 and "already uses index" in r.json()["detail"]
+    assert r.status_code == 422 and "already uses index" in r.json()["error"]["message"]
     r = client.post(
         "/v1/collections/other/documents?index_spec=HNSW", files=[("files", ("c.txt", b"Text.", "text/plain"))]
     )
-    assert r.status_code == 400 and "unknown index spec" in r.json()["detail"]
+    assert r.status_code == 400 and "unknown index spec" in r.json()["error"]["message"]
     _upload(client, "defaultcoll", ("d.txt", b"Default index.", "text/plain"))
     assert catalog.get_collection("defaultcoll").index_spec == "HNSW32"
 
@@ -226,7 +226,7 @@ def test_deeply_nested_json_is_a_400(client):
     _upload(client, "nested", ("a.txt", b"Alpha beta gamma.", "text/plain"))
     for body in ("[" * 100_000 + "]" * 100_000, '{"query": ' + "[" * 100_000 + "]" * 100_000 + "}"):
         r = client.post("/v1/collections/nested/search", content=body, headers={"content-type": "application/json"})
-        assert r.status_code == 400 and "nested too deeply" in r.json()["detail"]
+        assert r.status_code == 400 and "nested too deeply" in r.json()["error"]["message"]
 
 
 def _multipart(disposition: str, data: bytes = b"Some text to store.") -> dict:
@@ -238,11 +238,11 @@ def _multipart(disposition: str, data: bytes = b"Some text to store.") -> dict:
 
 
 def test_filenames_get_clear_answers(client):
-    url = "/v1/collections/names/documents"
+    url = "/v1/collections/names/documents?wait=true"
     r = _upload(client, "names", ("a" * 10_000 + ".txt", b"text", "text/plain"))
-    assert r.status_code == 400 and "10004 characters; the limit is 255" in r.json()["detail"]
+    assert r.status_code == 400 and "10004 characters; the limit is 255" in r.json()["error"]["message"]
     r = client.post(url, **_multipart('name="files"; filename=""'))
-    assert r.status_code == 400 and "has no filename" in r.json()["detail"]
+    assert r.status_code == 400 and "has no filename" in r.json()["error"]["message"]
     r = client.post(url, **_multipart("name=\"files\"; filename*=UTF-8''na%C3%AFve%20notes.txt"))
     assert r.status_code == 201, r.text
     assert r.json()["documents"][0]["filename"] == "naïve notes.txt"
@@ -257,12 +257,12 @@ def test_an_invalid_collection_name_is_named_as_such(client):
         ("get", "documents", None),
     ]:
         r = getattr(client, method)(f"/v1/collections/bad%20name!/{path}", **({"json": body} if body else {}))
-        assert r.status_code == 422 and "invalid collection name" in r.json()["detail"], (path, r.text)
+        assert r.status_code == 422 and "invalid collection name" in r.json()["error"]["message"], (path, r.text)
 
 
 def test_index_build_parameters_are_bounded(client):
     r = client.post(
         "/v1/collections/huge/documents?index_spec=HNSW99999", files=[("files", ("c.txt", b"Text.", "text/plain"))]
     )
-    assert r.status_code == 400 and "between 2 and 128" in r.json()["detail"]
+    assert r.status_code == 400 and "between 2 and 128" in r.json()["error"]["message"]
     assert client.get("/v1/collections/huge/documents").status_code == 404

@@ -56,7 +56,7 @@ def test_benchmark_job_runs_and_serves_results_and_plot(client):
 def test_bad_benchmark_requests(client, payload, status):
     r = client.post("/v1/benchmarks", json=payload)
     assert r.status_code == status, r.text
-    assert r.json()["detail"]
+    assert r.json()["error"]["message"]
 
 
 def test_unknown_benchmark_is_404(client):

@@ -1,0 +1,77 @@
+"""Jobs: list, state, and the same progress as Server-Sent Events."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+import msgspec
+from litestar import Controller, get
+from litestar.datastructures import State
+from litestar.params import Parameter
+from litestar.response import ServerSentEvent, ServerSentEventMessage
+
+from api.service_schemas import JobList, JobOut
+from indexes.errors import InvalidInputError
+from rag.jobs import Job, JobRunner
+
+POLL_SECONDS = 0.2  # how often an event stream looks for a change
+KEEPALIVE_SECONDS = 15.0  # a comment line this often keeps proxies from closing an idle stream
+
+
+def job_out(job: Job) -> JobOut:
+    return msgspec.convert(job.as_dict(), JobOut)
+
+
+async def job_events(runner: JobRunner, job_id: int) -> AsyncIterator[ServerSentEventMessage]:
+    """A ``progress`` event per change of the job, then one ``done`` or ``failed`` event with the final state."""
+    job = runner.get(job_id)
+    seen, idle = -1, 0.0
+    while True:
+        if job.version != seen or job.final:
+            seen = job.version
+            payload = json.dumps(job.as_dict())
+            if job.final:
+                yield ServerSentEventMessage(data=payload, event=job.status, id=str(seen))
+                return
+            yield ServerSentEventMessage(data=payload, event="progress", id=str(seen))
+            idle = 0.0
+        await asyncio.sleep(POLL_SECONDS)
+        idle += POLL_SECONDS
+        if idle >= KEEPALIVE_SECONDS:
+            idle = 0.0
+            yield ServerSentEventMessage(comment="keepalive")
+
+
+class JobController(Controller):
+    path = "/v1/jobs"
+    tags = ["jobs"]
+
+    @get(operation_id="listJobs", sync_to_thread=True, summary="Recent ingest and benchmark jobs, newest first")
+    def list_jobs(
+        self,
+        state: State,
+        kind: Annotated[str | None, Parameter(description="ingest or benchmark (default: both)")] = None,
+        limit: Annotated[int, Parameter(ge=1, le=500, description="how many jobs")] = 50,
+    ) -> JobList:
+        if kind not in (None, "ingest", "benchmark"):
+            raise InvalidInputError(f"kind must be 'ingest' or 'benchmark', got {kind!r}")
+        return JobList([job_out(j) for j in state.platform.jobs.list(kind, limit)])
+
+    @get("/{job_id:int}", operation_id="getJob", sync_to_thread=True, summary="A job's state and per-file progress")
+    def get_job(self, job_id: int, state: State) -> JobOut:
+        return job_out(state.platform.jobs.get(job_id))
+
+    @get(
+        "/{job_id:int}/events",
+        operation_id="jobEvents",
+        summary="The job's progress as Server-Sent Events: progress events, then done or failed",
+        description="Each event's data is the job as GET /v1/jobs/{job_id} returns it. The stream ends after the "
+        "final event; a finished job gives that event at once.",
+    )
+    async def events(self, job_id: int, state: State) -> ServerSentEvent:
+        runner: JobRunner = state.platform.jobs
+        runner.get(job_id)  # a 404 before the stream starts
+        return ServerSentEvent(job_events(runner, job_id))

@@ -1,0 +1,119 @@
+"""Request and response shapes of collections, jobs and the document lifecycle (msgspec Structs)."""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class CollectionIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    name: str
+    index_spec: str | None = None  # e.g. "HNSW32", "Flat", "IVF64,PQ16x8" (default: the server's)
+    chunk_tokens: int | None = None  # chunk window in embedding-model tokens (default: the server's)
+    chunk_overlap: int | None = None  # tokens shared by consecutive chunks (default: the server's)
+
+
+class CollectionOut(msgspec.Struct):
+    name: str
+    index_spec: str
+    metric: str
+    embed_model: str
+    dim: int
+    chunk_tokens: int  # the effective settings (the server's where the collection has none)
+    chunk_overlap: int
+    documents: int
+    chunks: int
+    bytes_on_disk: int  # vectors, indexes, BM25 and tables of this collection
+    created_at: str
+
+
+class CollectionList(msgspec.Struct):
+    collections: list[CollectionOut]
+
+
+class CollectionDeleted(msgspec.Struct):
+    name: str
+    deleted_documents: int
+
+
+class CompactionOut(msgspec.Struct):
+    name: str
+    bytes_before: int
+    bytes_after: int
+    merges: int
+    lexical_compacted: bool
+
+
+class FileOut(msgspec.Struct):
+    filename: str
+    size_bytes: int
+    media_type: str | None
+    state: str  # queued | parsing | embedding | indexing | done | duplicate | failed
+    document_id: int | None
+    n_chunks: int | None
+    error: str | None
+
+
+class ProgressOut(msgspec.Struct):
+    files_done: int
+    files_total: int
+    chunks_embedded: int
+
+
+class JobOut(msgspec.Struct):
+    id: int
+    kind: str  # ingest | benchmark
+    status: str  # queued | parsing | embedding | indexing | running | done | failed
+    collection: str | None
+    created_at: str
+    finished_at: str | None
+    error: str | None
+    progress: ProgressOut
+    files: list[FileOut]
+    request: dict
+    result: dict | None
+
+
+class JobList(msgspec.Struct):
+    jobs: list[JobOut]
+
+
+class UploadAccepted(msgspec.Struct):
+    """202: the files are checked and saved; the job parses, embeds and indexes them."""
+
+    job_id: int
+    status: str
+    collection: str
+    status_url: str
+    events_url: str
+    files: list[FileOut]
+
+
+class ChunkOut(msgspec.Struct):
+    id: int
+    ord: int
+    text: str
+    page: int | None
+    char_start: int
+    char_end: int
+    heading_path: list[str]
+    n_tokens: int
+
+
+class DocumentDetail(msgspec.Struct):
+    id: int
+    filename: str
+    media_type: str
+    sha256: str
+    size_bytes: int
+    title: str | None
+    n_pages: int | None
+    n_chunks: int
+    created_at: str
+    chunks: list[ChunkOut]
+    text: str | None = None  # the parsed text, with ?text=true (chunks' char offsets point into it)
+
+
+class DocumentDeleted(msgspec.Struct):
+    collection: str
+    document_id: int
+    deleted_chunks: int
