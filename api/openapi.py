@@ -11,16 +11,17 @@ a CDN and would be blank on a machine without network.
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass
 from typing import Any
 
 from litestar import Request
 from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.plugins import JsonRenderPlugin, OpenAPIRenderPlugin, YamlRenderPlugin
-from litestar.openapi.spec import Example
+from litestar.openapi.spec import Example, OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Operation, Schema
 
 from api.schemas import ErrorResponse
 
-__all__ = ["COMMON", "ERRORS", "DocsPagePlugin", "error_responses", "openapi_config"]
+__all__ = ["COMMON", "ERRORS", "DocsPagePlugin", "EventStreamOperation", "error_responses", "openapi_config"]
 
 TITLE = "Local RAG"
 VERSION = "0.1.0"
@@ -255,3 +256,26 @@ def render_page(spec: dict[str, Any], json_url: str) -> str:
             out += _schema_section(name, schemas[name])
     out.append("</body></html>")
     return "\n".join(out)
+
+
+@dataclass
+class EventStreamOperation(Operation):
+    """An operation whose 2xx answer is (or, with ``stream: true``, may be) Server-Sent Events.
+
+    Litestar documents the handler's return type as JSON; this adds ``text/event-stream``
+    (and drops the JSON of a handler that only streams: ``only_events``).
+    """
+
+    only_events: bool = False
+
+    def __post_init__(self) -> None:
+        stream = OpenAPIMediaType(
+            schema=Schema(
+                type=OpenAPIType.STRING,
+                description="Server-Sent Events: lines 'event: NAME' and 'data: JSON', a blank line after each",
+            )
+        )
+        for status, response in (self.responses or {}).items():
+            if status.startswith("2") and isinstance(response, OpenAPIResponse):
+                content = {} if self.only_events else dict(response.content or {})
+                response.content = {**content, "text/event-stream": stream}

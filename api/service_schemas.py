@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import msgspec
 
+from api.schemas import DocumentInfo
+
 
 class CollectionIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     name: str
@@ -99,16 +101,9 @@ class ChunkOut(msgspec.Struct):
     n_tokens: int
 
 
-class DocumentDetail(msgspec.Struct):
-    id: int
-    filename: str
-    media_type: str
-    sha256: str
-    size_bytes: int
-    title: str | None
-    n_pages: int | None
-    n_chunks: int
-    created_at: str
+class DocumentDetail(DocumentInfo):
+    """A document's row (as listed) with its chunks."""
+
     chunks: list[ChunkOut]
     text: str | None = None  # the parsed text, with ?text=true (chunks' char offsets point into it)
 

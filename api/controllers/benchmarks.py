@@ -9,6 +9,7 @@ from litestar import Controller, get, post
 from litestar.datastructures import State
 from litestar.response import File
 
+from api.openapi import error_responses
 from rag.jobs import BenchmarkJobs, BenchmarkRequest
 
 
@@ -32,6 +33,7 @@ class BenchmarkController(Controller):
 
     @post(
         operation_id="startBenchmark",
+        responses=error_responses(400, 409, 422, 500),
         status_code=202,
         sync_to_thread=True,
         summary="Start an ANN benchmark run in the background",
@@ -41,13 +43,20 @@ class BenchmarkController(Controller):
         job = jobs.start(BenchmarkRequest(data.dataset, tuple(data.specs), tuple(data.baselines), data.smoke))
         return BenchmarkStarted(job, "running", f"/v1/benchmarks/{job}", f"/v1/benchmarks/{job}/plot.png")
 
-    @get("/{job_id:int}", operation_id="getBenchmark", sync_to_thread=True, summary="Status and results of a run")
+    @get(
+        "/{job_id:int}",
+        operation_id="getBenchmark",
+        responses=error_responses(400, 404, 500),
+        sync_to_thread=True,
+        summary="Status and results of a run",
+    )
     def status(self, job_id: int, state: State) -> dict[str, Any]:
         return state.benchmarks.get(job_id)
 
     @get(
         "/{job_id:int}/plot.png",
         operation_id="getBenchmarkPlot",
+        responses=error_responses(400, 404, 500),
         sync_to_thread=True,
         summary="Recall@10 against queries/s, one line per index",
         media_type="image/png",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from litestar import Controller, delete, get, post
 from litestar.datastructures import State
 
+from api.openapi import error_responses
 from api.service_schemas import CollectionDeleted, CollectionIn, CollectionList, CollectionOut, CompactionOut
 from indexes.errors import ConflictError
 from rag.platform import Platform
@@ -34,7 +35,13 @@ class CollectionController(Controller):
     path = "/v1/collections"
     tags = ["collections"]
 
-    @post(operation_id="createCollection", status_code=201, sync_to_thread=True, summary="Create an empty collection")
+    @post(
+        operation_id="createCollection",
+        responses=error_responses(400, 409, 422, 500),
+        status_code=201,
+        sync_to_thread=True,
+        summary="Create an empty collection",
+    )
     def create(self, data: CollectionIn, state: State) -> CollectionOut:
         platform: Platform = state.platform
         collection = platform.ingest_pipeline.create_collection(
@@ -42,12 +49,23 @@ class CollectionController(Controller):
         )
         return collection_out(platform, collection)
 
-    @get(operation_id="listCollections", sync_to_thread=True, summary="List the collections with their counts")
+    @get(
+        operation_id="listCollections",
+        responses=error_responses(400, 500),
+        sync_to_thread=True,
+        summary="List the collections with their counts",
+    )
     def list_collections(self, state: State) -> CollectionList:
         platform: Platform = state.platform
         return CollectionList([collection_out(platform, c) for c in platform.store.catalog.list_collections()])
 
-    @get("/{name:str}", operation_id="getCollection", sync_to_thread=True, summary="A collection's settings and size")
+    @get(
+        "/{name:str}",
+        operation_id="getCollection",
+        responses=error_responses(400, 404, 422, 500),
+        sync_to_thread=True,
+        summary="A collection's settings and size",
+    )
     def get_collection(self, name: str, state: State) -> CollectionOut:
         platform: Platform = state.platform
         return collection_out(platform, platform.store.catalog.get_collection(name))
@@ -55,6 +73,7 @@ class CollectionController(Controller):
     @delete(
         "/{name:str}",
         operation_id="deleteCollection",
+        responses=error_responses(400, 404, 409, 422, 500),
         status_code=200,
         sync_to_thread=True,
         summary="Delete a collection, its documents and its files",
@@ -73,6 +92,7 @@ class CollectionController(Controller):
     @post(
         "/{name:str}/compact",
         operation_id="compactCollection",
+        responses=error_responses(400, 404, 422, 500),
         status_code=200,
         sync_to_thread=True,
         summary="Reclaim the space of deleted documents now (merges runs, drops BM25 tombstones)",

@@ -9,10 +9,12 @@ import anyio
 import msgspec
 from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.datastructures import State
+from litestar.openapi import ResponseSpec
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 from litestar.params import Parameter
 
 from api.controllers.jobs import job_out
+from api.openapi import error_responses
 from api.schemas import DocumentInfo, DocumentList, StoredDocument, UploadResponse
 from api.service_schemas import DocumentDeleted, DocumentDetail, FileOut, UploadAccepted
 from api.uploads import FIELD, read_uploads
@@ -46,13 +48,18 @@ INDEX_SPEC = Parameter(
 )
 
 
+SYNCHRONOUS = ResponseSpec(
+    data_container=UploadResponse, description="with wait=true: the job has ended and every file is stored"
+)
+
+
 def accepted(job: Job) -> Response[UploadAccepted]:
     files = [msgspec.convert(f, FileOut) for f in job.as_dict()["files"]]
     body = UploadAccepted(job.id, job.status, job.collection, f"/v1/jobs/{job.id}", f"/v1/jobs/{job.id}/events", files)
     return Response(body, status_code=202, headers={"Location": f"/v1/jobs/{job.id}"})
 
 
-async def finished(platform: Platform, job: Job) -> Response[UploadResponse]:
+async def finished(platform: Platform, job: Job) -> Response:
     """Wait for ``job`` off the event loop; its stored documents (201), or an error naming each failed file."""
     job = await anyio.to_thread.run_sync(platform.jobs.wait_final, job.id)
     if job.status == "failed":
@@ -68,6 +75,7 @@ class DocumentController(Controller):
 
     @post(
         operation_id="uploadDocuments",
+        responses={**error_responses(400, 404, 409, 413, 415, 422, 500), 201: SYNCHRONOUS},
         summary="Upload documents as a background ingest job (creates the collection if needed)",
         description="Answers 202 once every file is checked and saved; follow the job at status_url or events_url. "
         "With wait=true it answers when the job has ended: 201 with the documents, or an error naming each file "
@@ -82,7 +90,7 @@ class DocumentController(Controller):
         request: Request,
         index_spec: Annotated[str | None, INDEX_SPEC] = None,
         wait: Annotated[bool, WAIT] = False,
-    ) -> Response[UploadAccepted | UploadResponse]:
+    ) -> Response[UploadAccepted]:
         platform: Platform = state.platform
         uploads = await read_uploads(request, platform.settings.max_upload_bytes)
         files = [(u.filename, u.data, u.media_type) for u in uploads]
@@ -91,6 +99,7 @@ class DocumentController(Controller):
 
     @get(
         operation_id="listDocuments",
+        responses=error_responses(400, 404, 422, 500),
         sync_to_thread=True,
         summary="List the documents of a collection, a page at a time",
     )
@@ -108,7 +117,13 @@ class DocumentController(Controller):
         total = catalog.count("documents", coll.id)
         return DocumentList(collection=name, documents=docs, total=total, offset=offset, limit=limit)
 
-    @get("/{document_id:int}", operation_id="getDocument", sync_to_thread=True, summary="A document and its chunks")
+    @get(
+        "/{document_id:int}",
+        operation_id="getDocument",
+        responses=error_responses(400, 404, 422, 500),
+        sync_to_thread=True,
+        summary="A document and its chunks",
+    )
     def get_document(
         self,
         name: str,
@@ -126,6 +141,7 @@ class DocumentController(Controller):
     @delete(
         "/{document_id:int}",
         operation_id="deleteDocument",
+        responses=error_responses(400, 404, 422, 500),
         status_code=200,
         sync_to_thread=True,
         summary="Delete a document: gone from the catalog, BM25 and the vector index at once",
@@ -139,13 +155,14 @@ class DocumentController(Controller):
     @put(
         "/{document_id:int}",
         operation_id="replaceDocument",
+        responses={**error_responses(400, 404, 409, 413, 415, 422, 500), 201: SYNCHRONOUS},
         summary="Replace a document by one uploaded file (the old one is deleted once the new one is stored)",
         operation_class=UploadOperation,
         status_code=202,
     )
     async def replace(
         self, name: str, document_id: int, state: State, request: Request, wait: Annotated[bool, WAIT] = False
-    ) -> Response[UploadAccepted | UploadResponse]:
+    ) -> Response[UploadAccepted]:
         platform: Platform = state.platform
         uploads = await read_uploads(request, platform.settings.max_upload_bytes)
         files = [(u.filename, u.data, u.media_type) for u in uploads]

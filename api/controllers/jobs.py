@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Annotated
 
 import msgspec
@@ -13,6 +14,7 @@ from litestar.datastructures import State
 from litestar.params import Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
+from api.openapi import EventStreamOperation, error_responses
 from api.service_schemas import JobList, JobOut
 from indexes.errors import InvalidInputError
 from rag.jobs import Job, JobRunner
@@ -49,7 +51,12 @@ class JobController(Controller):
     path = "/v1/jobs"
     tags = ["jobs"]
 
-    @get(operation_id="listJobs", sync_to_thread=True, summary="Recent ingest and benchmark jobs, newest first")
+    @get(
+        operation_id="listJobs",
+        responses=error_responses(400, 422, 500),
+        sync_to_thread=True,
+        summary="Recent ingest and benchmark jobs, newest first",
+    )
     def list_jobs(
         self,
         state: State,
@@ -60,13 +67,21 @@ class JobController(Controller):
             raise InvalidInputError(f"kind must be 'ingest' or 'benchmark', got {kind!r}")
         return JobList([job_out(j) for j in state.platform.jobs.list(kind, limit)])
 
-    @get("/{job_id:int}", operation_id="getJob", sync_to_thread=True, summary="A job's state and per-file progress")
+    @get(
+        "/{job_id:int}",
+        operation_id="getJob",
+        responses=error_responses(400, 404, 500),
+        sync_to_thread=True,
+        summary="A job's state and per-file progress",
+    )
     def get_job(self, job_id: int, state: State) -> JobOut:
         return job_out(state.platform.jobs.get(job_id))
 
     @get(
         "/{job_id:int}/events",
         operation_id="jobEvents",
+        responses=error_responses(400, 404, 500),
+        operation_class=partial(EventStreamOperation, only_events=True),
         summary="The job's progress as Server-Sent Events: progress events, then done or failed",
         description="Each event's data is the job as GET /v1/jobs/{job_id} returns it. The stream ends after the "
         "final event; a finished job gives that event at once.",

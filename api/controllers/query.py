@@ -15,6 +15,7 @@ from litestar.datastructures import State
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from api.errors import INTERNAL_MESSAGE, code_for, status_for
+from api.openapi import EventStreamOperation, error_responses
 from api.schemas import Hit, QueryRequest, QueryResponse, RetrievalFields, SearchRequest, SearchResponse
 from indexes.errors import RAGError
 from rag.pipeline import Answer, AnswerCancelled, AnswerOptions, SearchOptions
@@ -116,6 +117,7 @@ class QueryController(Controller):
     @post(
         "/search",
         operation_id="search",
+        responses=error_responses(400, 404, 422, 500, 503),
         status_code=200,
         sync_to_thread=True,
         summary="Passages most relevant to a query (dense + BM25 fused by default; HyDE and reranking on request)",
@@ -130,6 +132,8 @@ class QueryController(Controller):
     @post(
         "/query",
         operation_id="query",
+        responses=error_responses(400, 404, 422, 500, 503),
+        operation_class=EventStreamOperation,
         status_code=200,
         summary="Answer a question from the collection, with citations (streamed with stream: true)",
         description=STREAM_DESCRIPTION,

@@ -158,8 +158,10 @@ class IngestJobs:
         if failed:
             reasons = "; ".join(f"{f.filename}: {f.error}" for f in failed)
             error = f"{len(failed)} of {len(job.files)} files could not be ingested: {reasons}"
-        self.runner.update(job, status="failed" if failed else "done", error=error)
+        # The saved uploads go before the job is final (a stop in between: every file is final, so the
+        # next start finishes the job without them).
         shutil.rmtree(folder, ignore_errors=True)
+        self.runner.update(job, status="failed" if failed else "done", error=error)
 
     def _set(self, job: Job, files: list[int], state: str) -> None:
         for i in files:

@@ -176,3 +176,33 @@ def test_the_docs_page_escapes_what_the_document_says():
     }
     page = render_page(spec, "/schema/openapi.json")
     assert "<script" not in page and "&lt;script" in page
+
+
+def test_every_route_is_documented_with_its_answers_and_errors(client):
+    schema = client.get("/schema/openapi.json").json()
+    app_paths = {route.path.replace(":int", "").replace(":str", "") for route in client.app.routes}
+    operations = [
+        (p, m, op) for p, ops in schema["paths"].items() for m, op in ops.items() if not p.startswith("/test/")
+    ]  # /test/...: routes the tests of this module add
+    assert {p for p, _, _ in operations} >= {p for p in app_paths if p.startswith("/v1/") or p == "/healthz"}
+    for path, method, op in operations:
+        where = f"{method.upper()} {path}"
+        assert op.get("operationId") and op.get("summary"), where
+        answers = [s for s in op["responses"] if s.startswith("2")]
+        assert answers and all(op["responses"][s]["content"] for s in answers), where
+        if path == "/healthz":
+            continue
+        errors = {s: r for s, r in op["responses"].items() if s[0] in "45"}
+        assert {"400", "500"} <= set(errors), where
+        for status, response in errors.items():
+            ref = response["content"]["application/json"]["schema"]["$ref"]
+            assert ref.endswith("/ErrorResponse"), (where, status)
+        body = op.get("requestBody")
+        if method in ("post", "put") and path not in ("/v1/collections/{name}/compact",):
+            assert body and body["content"], where
+    query = schema["paths"]["/v1/collections/{name}/query"]["post"]["responses"]["200"]["content"]
+    assert set(query) == {"application/json", "text/event-stream"}
+    events = schema["paths"]["/v1/jobs/{job_id}/events"]["get"]["responses"]["200"]["content"]
+    assert set(events) == {"text/event-stream"}
+    upload = schema["paths"]["/v1/collections/{name}/documents"]["post"]["responses"]
+    assert {"201", "202", "413", "415"} <= set(upload)
