@@ -1,4 +1,4 @@
-"""``rag bench ann`` and ``rag bench rag``: the benchmarks of ``benchmarks/`` from the CLI."""
+"""``rag bench ann``, ``rag bench rag`` and ``rag bench load``: the benchmarks of ``benchmarks/`` from the CLI."""
 
 from __future__ import annotations
 
@@ -62,6 +62,21 @@ def register(sub) -> None:
     r.add_argument("--repeats", type=int, default=3, help="passes over the questions per configuration (--scale)")
     r.set_defaults(func=cmd_rag)
 
+    lo = bench.add_parser(
+        "load",
+        parents=[GLOBAL_OPTIONS],
+        help="queries against a real server on the loopback while an ingest runs: latency, throughput, errors",
+    )
+    lo.add_argument("--seconds", type=float, default=60.0, help="how long the queries and the ingest run")
+    lo.add_argument("--concurrency", type=int, default=4, help="threads sending queries")
+    lo.add_argument("--out", type=Path, default=Path("benchmarks/results/load"))
+    lo.add_argument("-k", type=int, default=5)
+    lo.add_argument("--ask-fraction", type=float, default=0.1, help="share of the queries that ask (mode extract)")
+    lo.add_argument("--seed-docs", type=int, default=200, help="SciFact abstracts stored before the load")
+    lo.add_argument("--ingest-batch", type=int, default=16, help="files per ingest upload during the load")
+    lo.add_argument("--server-data-dir", type=Path, help="the server's data directory (default: a fresh temporary one)")
+    lo.set_defaults(func=cmd_load)
+
 
 def cmd_ann(args: argparse.Namespace) -> int:
     from tqdm import tqdm
@@ -108,6 +123,17 @@ def cmd_rag(args: argparse.Namespace) -> int:
         platform.close()
     print(json.dumps(report, indent=2))
     return 0
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    from benchmarks.load_test import run
+
+    summary = run(
+        args.out, seconds=args.seconds, concurrency=args.concurrency, data_dir=args.server_data_dir, k=args.k,
+        ask_fraction=args.ask_fraction, seed_docs=args.seed_docs, ingest_batch=args.ingest_batch,
+    )  # fmt: skip
+    print(f"\nresults: {args.out}/load.json, server log: {args.out}/server.log")
+    return 1 if summary["errors"] else 0
 
 
 def _scale(platform, args: argparse.Namespace) -> dict:

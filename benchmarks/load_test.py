@@ -1,0 +1,483 @@
+"""A bounded load test on the loopback: concurrent queries against the real server while an ingest runs.
+
+The server is started as a subprocess (``uvicorn api.app:create_app --factory``) on a free
+port of 127.0.0.1, with ``RAG_DATA_DIR`` pointing at a fresh data directory, so the test
+goes through everything a client meets: HTTP, the event loop, the thread pool, the
+embedder, the indexes and the job runner. A collection is seeded with SciFact abstracts
+(``../shared/data/scifact``: the documents judged relevant to the test queries first),
+then for ``seconds``:
+
+* ``concurrency`` worker threads, each with its own ``httpx.Client``, send SciFact
+  queries in a loop: ``POST /v1/collections/{c}/search`` and, a fraction
+  ``ask_fraction`` of the time, ``POST /v1/collections/{c}/query`` (mode ``extract``);
+* one more thread ingests further abstracts the whole time, ``ingest_batch`` files per
+  upload (``POST .../documents``: 202 and a job id), polling ``GET /v1/jobs/{id}`` until
+  the job is done or failed, then uploading the next batch.
+
+Every request is recorded (kind, status, seconds); an error is a non-2xx answer or an
+exception (a timeout counts). An ingest job that fails, or a file of it that is not
+stored, is an ingest error. ``out_dir/load.json`` holds the summary and
+``out_dir/server.log`` the server's output; ``out_dir/requests.jsonl`` lists every request (kind, status,
+start in seconds from the start of the load, milliseconds, error). The throughput counts the queries
+that ended within ``seconds``; a search and (with questions) a question warm the server up first.
+
+Only the CLI (``rag bench load``) calls this; it imports nothing of ``api``: the server
+is started by its import string.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+SCIFACT = REPO.parent / "shared" / "data" / "scifact"
+COLLECTION = "load"
+QUERY_KINDS = ("search", "ask")
+INGEST_KINDS = ("upload", "poll", "job")  # job: an ingest job from its upload to its end
+START_TIMEOUT = 180.0  # seconds the server may take to answer /healthz
+STOP_TIMEOUT = 60.0  # seconds after SIGTERM before SIGKILL
+SEARCH_TIMEOUT = 60.0
+ASK_TIMEOUT = 180.0
+JOB_POLL_SECONDS = 0.2
+JOB_TIMEOUT = 600.0  # an ingest job that has not ended by then is an error
+
+
+@dataclass
+class Record:
+    kind: str  # search | ask | upload | poll | job (an ingest job, upload to its end) | seed | warmup
+    status: int  # HTTP status; 0 for an exception
+    seconds: float
+    error: str | None = None
+    end: float = 0.0  # time.monotonic() when it ended
+
+
+class Recorder:
+    """Thread-safe list of request records."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self.records: list[Record] = []
+
+    @property
+    def last_error(self) -> str | None:
+        """The error of the last request that this thread timed."""
+        return getattr(self._local, "error", None)
+
+    def add(self, record: Record) -> None:
+        record.end = record.end or time.monotonic()
+        with self._lock:
+            self.records.append(record)
+
+    def timed(
+        self, kind: str, call: Callable[[], httpx.Response], ok: Callable[[httpx.Response], str | None] | None = None
+    ) -> httpx.Response | None:
+        """Run ``call``; record its kind, status and seconds. Returns the response, or None on an error."""
+        t0 = time.perf_counter()
+        try:
+            response = call()
+        except Exception as exc:  # a timeout or a dropped connection is an error like a 5xx
+            self._local.error = f"{type(exc).__name__}: {exc}"
+            self.add(Record(kind, 0, time.perf_counter() - t0, self._local.error))
+            return None
+        seconds = time.perf_counter() - t0
+        error = None if response.is_success else f"HTTP {response.status_code}: {response.text[:300]}"
+        if error is None and ok is not None:
+            error = ok(response)
+        self._local.error = error
+        self.add(Record(kind, response.status_code, seconds, error))
+        return None if error else response
+
+
+# ----------------------------------------------------------------------------------------------- data
+
+
+def read_scifact(root: Path = SCIFACT) -> tuple[list[dict], list[str], list[str]]:
+    """(corpus rows, query texts, corpus ids judged for the test queries in query order)."""
+    corpus = [json.loads(line) for line in (root / "corpus.jsonl").read_text(encoding="utf-8").splitlines() if line]
+    queries = {}
+    for line in (root / "queries.jsonl").read_text(encoding="utf-8").splitlines():
+        if line:
+            row = json.loads(line)
+            queries[row["_id"]] = row["text"]
+    judged, texts = [], []
+    for line in (root / "qrels" / "test.tsv").read_text(encoding="utf-8").splitlines()[1:]:
+        qid, doc_id, *_ = line.split("\t")
+        if qid in queries and queries[qid] not in texts:
+            texts.append(queries[qid])
+        if doc_id not in judged:
+            judged.append(doc_id)
+    return corpus, texts, judged
+
+
+def as_file(row: dict, prefix: str, suffix: str = "") -> tuple[str, bytes, str]:
+    text = f"{row.get('title', '')}\n\n{row['text']}{suffix}\n"
+    return f"{prefix}{row['_id']}.txt", text.encode("utf-8"), "text/plain"
+
+
+def split_corpus(corpus: list[dict], judged: list[str], seed_docs: int) -> tuple[list[dict], list[dict]]:
+    """The seed (judged documents first, so the queries find their answers) and the rest, for the ingest."""
+    by_id = {row["_id"]: row for row in corpus}
+    seed_ids = [d for d in judged if d in by_id][:seed_docs]
+    chosen = set(seed_ids)
+    for row in corpus:
+        if len(seed_ids) >= seed_docs:
+            break
+        if row["_id"] not in chosen:
+            seed_ids.append(row["_id"])
+            chosen.add(row["_id"])
+    seed = [by_id[d] for d in seed_ids]
+    rest = [row for row in corpus if row["_id"] not in chosen and row.get("text")]
+    return seed, rest
+
+
+# --------------------------------------------------------------------------------------------- server
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def machine() -> str:
+    model = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return f"{model}, {os.cpu_count()} cores"
+
+
+class Server:
+    """``uvicorn api.app:create_app --factory`` as a subprocess on a free loopback port."""
+
+    def __init__(self, data_dir: Path, log_path: Path) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self.process: subprocess.Popen | None = None
+        self.stopped: str | None = None
+
+    def start(self) -> Server:
+        env = dict(os.environ)
+        env.update(RAG_DATA_DIR=str(self.data_dir), RAG_HOST="127.0.0.1", RAG_PORT=str(self.port))
+        env.setdefault("HF_HUB_OFFLINE", "1")
+        env.setdefault("TRANSFORMERS_OFFLINE", "1")
+        env.setdefault("TOKENIZERS_PARALLELISM", "false")
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
+        cmd = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory"]
+        cmd += ["--host", "127.0.0.1", "--port", str(self.port)]
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 (closed in stop)
+        self.process = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                self.stop()
+                raise RuntimeError(f"the server exited with {self.process.returncode}; see {self.log_path}")
+            with contextlib.suppress(httpx.HTTPError):
+                r = httpx.get(f"{self.url}/healthz", timeout=2)
+                # the data directory tells our server from another one that took the port meanwhile
+                if r.status_code == 200 and Path(r.json()["data_dir"]) == self.data_dir.resolve():
+                    return self
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"the server did not answer at {self.url} within {START_TIMEOUT:.0f} s; see {self.log_path}")
+
+    def stop(self) -> str | None:
+        """SIGTERM, then SIGKILL after ``STOP_TIMEOUT``; how it ended (None if it was never started).
+
+        ``"sigterm"``: it shut down after SIGTERM and logged the end of its lifespan (uvicorn raises the
+        signal again once it has shut down, so its exit status is then -15); ``"sigkill"``: it had to be
+        killed; ``"exited N"``: it had stopped by itself, or ended without finishing its shutdown.
+        """
+        if self.process is None:
+            return None
+        if self.stopped is not None:
+            return self.stopped
+        if self.process.poll() is not None:
+            self.stopped = f"exited {self.process.returncode}"
+        else:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(STOP_TIMEOUT)
+                self.stopped = "sigterm"
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(STOP_TIMEOUT)
+                self.stopped = "sigkill"
+        self._log.close()
+        if self.stopped == "sigterm" and b"Application shutdown complete" not in self.log_path.read_bytes():
+            self.stopped = f"exited {self.process.returncode}"
+        return self.stopped
+
+    def log_errors(self) -> list[str]:
+        """The server log's lines at level ERROR or CRITICAL, and its tracebacks' first lines."""
+        lines = self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()
+        return [line for line in lines if line.startswith(("ERROR", "CRITICAL", "Traceback"))]
+
+    def __enter__(self) -> Server:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+# -------------------------------------------------------------------------------------------- traffic
+
+
+def upload(client: httpx.Client, files: list[tuple[str, bytes, str]], wait: bool) -> httpx.Response:
+    return client.post(
+        f"/v1/collections/{COLLECTION}/documents",
+        params={"wait": "true"} if wait else None,
+        files=[("files", f) for f in files],
+    )
+
+
+def seed(url: str, files: list[tuple[str, bytes, str]], recorder: Recorder, batch: int) -> int:
+    """Upload the seed with wait=true, ``batch`` files a request; the documents stored."""
+    stored = 0
+    with httpx.Client(base_url=url, timeout=JOB_TIMEOUT) as client:
+        for i in range(0, len(files), batch):
+            r = recorder.timed("seed", lambda i=i: upload(client, files[i : i + batch], wait=True))
+            if r is None:
+                raise RuntimeError(f"seeding failed: {recorder.last_error}")
+            stored += len(r.json()["documents"])
+    return stored
+
+
+def warm_up(url: str, query: str, k: int, ask: bool, recorder: Recorder) -> None:
+    """One search and (``ask``) one question before the clock starts: the server loads its models lazily."""
+    with httpx.Client(base_url=url, timeout=ASK_TIMEOUT) as client:
+        recorder.timed("warmup", lambda: client.post(f"/v1/collections/{COLLECTION}/search", json={"query": query}))
+        if ask:
+            body = {"question": query, "k": min(k, 3), "mode": "extract"}
+            recorder.timed("warmup", lambda: client.post(f"/v1/collections/{COLLECTION}/query", json=body))
+
+
+def query_worker(
+    url: str, queries: list[str], deadline: float, k: int, ask_fraction: float, recorder: Recorder, rng: random.Random
+) -> None:
+    search_url = f"/v1/collections/{COLLECTION}/search"
+    ask_url = f"/v1/collections/{COLLECTION}/query"
+    with httpx.Client(base_url=url, timeout=SEARCH_TIMEOUT) as client:
+        i = rng.randrange(len(queries))
+        while time.monotonic() < deadline:
+            text = queries[i % len(queries)]
+            i += 1
+            if rng.random() < ask_fraction:
+                body = {"question": text, "k": min(k, 3), "mode": "extract"}
+                recorder.timed("ask", lambda b=body: client.post(ask_url, json=b, timeout=ASK_TIMEOUT))
+            else:
+                body = {"query": text, "k": k}
+                recorder.timed("search", lambda b=body: client.post(search_url, json=b), ok=_has_results)
+
+
+def _has_results(response: httpx.Response) -> str | None:
+    return None if response.json().get("results") else "a search of the seeded collection found nothing"
+
+
+@dataclass
+class IngestStats:
+    jobs: int = 0
+    documents: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+
+
+def ingest_worker(
+    url: str, pool: list[dict], batch: int, deadline: float, recorder: Recorder, stats: IngestStats
+) -> None:
+    """Upload ``batch`` files, wait for the job to end, repeat until ``deadline`` (the last job is waited for)."""
+    t0 = time.monotonic()
+    n = 0
+    with httpx.Client(base_url=url, timeout=SEARCH_TIMEOUT) as client:
+        while time.monotonic() < deadline:
+            files = []
+            for _ in range(batch):  # past the pool, the same abstracts again with a marker (no duplicates)
+                rnd, row = divmod(n, len(pool))
+                files.append(as_file(pool[row], f"ingest-{rnd}-", f"\n(copy {rnd})" if rnd else ""))
+                n += 1
+            started = time.perf_counter()
+            r = recorder.timed("upload", lambda f=files: upload(client, f, wait=False))
+            stats.jobs += 1
+            if r is None:
+                stats.errors += 1
+                time.sleep(1.0)  # a refused upload is an error; do not flood the server with more
+                continue
+            job_id = r.json()["job_id"]
+            job, error = None, None
+            while True:
+                p = recorder.timed("poll", lambda j=job_id: client.get(f"/v1/jobs/{j}"))
+                if p is None:
+                    error = f"poll: {recorder.last_error}"
+                    break
+                job = p.json()
+                if job["status"] in ("done", "failed"):
+                    break
+                if time.perf_counter() - started > JOB_TIMEOUT:
+                    error = f"job {job_id} has not ended after {JOB_TIMEOUT:.0f} s (status {job['status']})"
+                    break
+                time.sleep(JOB_POLL_SECONDS)
+            if job is not None:
+                stored = sum(f["state"] in ("done", "duplicate") for f in job["files"])
+                stats.documents += stored
+                if error is None and (job["status"] != "done" or stored != len(files)):
+                    error = f"job {job_id} {job['status']}: {job.get('error')}"
+            if error is not None:
+                stats.errors += 1
+            recorder.add(Record("job", 200 if error is None else 0, time.perf_counter() - started, error))
+    stats.seconds = time.monotonic() - t0
+
+
+# -------------------------------------------------------------------------------------------- summary
+
+
+def kind_stats(records: list[Record]) -> dict:
+    ms = np.asarray([r.seconds for r in records], dtype=np.float64) * 1000.0
+    out = {"count": len(records), "errors": sum(r.error is not None for r in records)}
+    for name, q in (("p50_ms", 50), ("p90_ms", 90), ("p99_ms", 99)):
+        out[name] = round(float(np.percentile(ms, q)), 1) if ms.size else 0.0
+    out["max_ms"] = round(float(ms.max()), 1) if ms.size else 0.0
+    return out
+
+
+def summarize(
+    records: list[Record], seconds: float, start: float, elapsed: float, concurrency: int, ingest: IngestStats
+) -> dict:
+    """The summary; ``start``: time.monotonic() when the load began, ``elapsed``: seconds until the last query ended."""
+    queries = [r for r in records if r.kind in QUERY_KINDS]
+    query_errors = sum(r.error is not None for r in (*queries, *(r for r in records if r.kind == "warmup")))
+    in_window = sum(r.end <= start + seconds for r in queries)
+    first_errors = [f"{r.kind}: {r.error}" for r in records if r.kind != "seed" and r.error is not None][:10]
+    return {
+        "machine": machine(),
+        "seconds": seconds,
+        "elapsed_s": round(elapsed, 2),  # until the last query ended (those under way at the deadline finish)
+        "concurrency": concurrency,
+        "requests": len(queries),  # searches and questions (the ingest's requests are under upload, poll, job)
+        "errors": query_errors + ingest.errors,  # failed queries (warm-up included), and failed ingest uploads or jobs
+        "throughput_rps": round(in_window / seconds, 2) if seconds > 0 else 0.0,  # queries ended within the window
+        **{kind: kind_stats([r for r in records if r.kind == kind]) for kind in (*QUERY_KINDS, *INGEST_KINDS)},
+        "ingest": {
+            "jobs": ingest.jobs,
+            "documents": ingest.documents,
+            "errors": ingest.errors,
+            "docs_per_s": round(ingest.documents / ingest.seconds, 2) if ingest.seconds > 0 else 0.0,
+        },
+        "warmup": kind_stats([r for r in records if r.kind == "warmup"]),
+        "first_errors": first_errors,
+    }
+
+
+def table(summary: dict) -> str:
+    rows = ["| kind | count | errors | p50 ms | p90 ms | p99 ms | max ms |", "|---|---|---|---|---|---|---|"]
+    for kind in (*QUERY_KINDS, "upload", "job"):
+        s = summary[kind]
+        rows.append(
+            f"| {kind} | {s['count']} | {s['errors']} | {s['p50_ms']:,.1f} | {s['p90_ms']:,.1f} | "
+            f"{s['p99_ms']:,.1f} | {s['max_ms']:,.1f} |"
+        )
+    ing = summary["ingest"]
+    rows.append("")
+    rows.append(
+        f"{summary['requests']} queries from {summary['concurrency']} threads ({summary['seconds']} s, the last "
+        f"ended after {summary['elapsed_s']} s): {summary['throughput_rps']} queries/s, {summary['errors']} errors; "
+        f"ingest {ing['documents']} documents "
+        f"in {ing['jobs']} jobs ({ing['docs_per_s']} docs/s, {ing['errors']} errors); {summary['machine']}"
+    )
+    return "\n".join(rows)
+
+
+def run(
+    out_dir: Path,
+    seconds: float = 60,
+    concurrency: int = 4,
+    data_dir: Path | None = None,
+    ingest_docs: int = 4000,
+    k: int = 5,
+    ask_fraction: float = 0.1,
+    seed_docs: int = 200,
+    ingest_batch: int = 16,
+    scifact: Path = SCIFACT,
+    log: Callable[[str], None] | None = None,
+) -> dict:
+    """Start the server, seed ``seed_docs`` abstracts, load it for ``seconds``; the summary (also in load.json).
+
+    Args:
+        data_dir: the server's data directory (default: a fresh temporary one, removed after).
+        ingest_docs: distinct abstracts the ingest thread may upload (it cycles through them if it runs out).
+        ask_fraction: share of the queries that ask a question (``/query``, mode extract) instead of searching.
+        ingest_batch: files per ingest upload (one job each).
+    """
+    log = log or (lambda message: print(message, file=sys.stderr))
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    corpus, queries, judged = read_scifact(scifact)
+    seed_rows, rest = split_corpus(corpus, judged, seed_docs)
+    pool = rest[:ingest_docs]
+    recorder = Recorder()
+    ingest = IngestStats()
+    with contextlib.ExitStack() as stack:
+        if data_dir is None:
+            data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="rag-load-"))) / "data"
+        log(f"starting the server (data {data_dir}, log {out_dir / 'server.log'})")
+        server = stack.enter_context(Server(Path(data_dir), out_dir / "server.log"))
+        t0 = time.monotonic()
+        stored = seed(server.url, [as_file(r, "seed-") for r in seed_rows], recorder, batch=50)
+        log(f"seeded {stored} documents in {time.monotonic() - t0:.1f} s")
+        warm_up(server.url, queries[0], k, ask_fraction > 0, recorder)
+        log(f"warmed up in {time.monotonic() - t0:.1f} s; loading for {seconds} s")
+        load_before = os.getloadavg()[0]  # other processes' load disturbs the numbers: recorded beside them
+        start = time.monotonic()
+        deadline = start + seconds
+        threads = [
+            threading.Thread(
+                target=query_worker,
+                args=(server.url, queries, deadline, k, ask_fraction, recorder, random.Random(i)),
+                name=f"load-query-{i}",
+            )
+            for i in range(concurrency)
+        ]
+        threads.append(
+            threading.Thread(
+                target=ingest_worker, args=(server.url, pool, ingest_batch, deadline, recorder, ingest), name="ingest"
+            )
+        )
+        for t in threads:
+            t.start()
+        for t in threads[:-1]:
+            t.join()
+        elapsed = time.monotonic() - start  # the queries' time: the ingest's last job may end later
+        threads[-1].join()
+    summary = summarize(recorder.records, seconds, start, elapsed, concurrency, ingest)
+    summary["seed_documents"] = stored
+    summary["loadavg_1min"] = {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)}
+    summary["server_stop"] = server.stopped
+    summary["server_log_errors"] = server.log_errors()[:20]
+    (out_dir / "load.json").write_text(json.dumps(summary, indent=2))
+    with open(out_dir / "requests.jsonl", "w", encoding="utf-8") as f:  # every request, by its start
+        for r in sorted(recorder.records, key=lambda r: r.end - r.seconds):
+            row = {"kind": r.kind, "status": r.status, "start_s": round(r.end - r.seconds - start, 4)}
+            f.write(json.dumps({**row, "ms": round(r.seconds * 1000, 2), "error": r.error}) + "\n")
+    print(table(summary))
+    return summary
