@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from litestar import Litestar, get
 from litestar.datastructures import State
 
+from api.auth import authorize
 from api.controllers.benchmarks import BenchmarkController
 from api.controllers.collections import CollectionController
 from api.controllers.documents import DocumentController
 from api.controllers.jobs import JobController
+from api.controllers.keys import KeyController
 from api.controllers.query import QueryController
 from api.errors import EXCEPTION_HANDLERS, JSONRequest
 from api.openapi import openapi_config
 from rag.platform import Platform
 from rag.server_file import remove_server_file, write_server_file
 from rag.settings import Settings
+
+log = logging.getLogger(__name__)
 
 # Up to this many maximum-size files fit in one upload request.
 MAX_FILES_PER_REQUEST = 4
@@ -39,6 +44,11 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         app.state.platform = platform or Platform(settings)
         app.state.benchmarks = app.state.platform.benchmarks
         app.state.platform.resume_jobs()
+        if not app.state.platform.keys.enforced:
+            log.warning(
+                "RAG_ADMIN_KEY is not set: API keys are not enforced and anyone who can reach this server may use "
+                "it; `rag serve` listens on 127.0.0.1 only. Set RAG_ADMIN_KEY to require keys."
+            )
         # The CLI finds a running server through this file (it holds the catalog while it runs).
         write_server_file(settings.data_dir, settings.host, settings.port)
         try:
@@ -54,10 +64,12 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
             CollectionController,
             DocumentController,
             JobController,
+            KeyController,
             QueryController,
             BenchmarkController,
         ],
         lifespan=[lifespan],
+        guards=[authorize],
         exception_handlers=EXCEPTION_HANDLERS,
         request_class=JSONRequest,
         request_max_body_size=settings.max_upload_bytes * MAX_FILES_PER_REQUEST + 1024 * 1024,

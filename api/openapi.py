@@ -17,7 +17,15 @@ from typing import Any
 from litestar import Request
 from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.plugins import JsonRenderPlugin, OpenAPIRenderPlugin, YamlRenderPlugin
-from litestar.openapi.spec import Example, OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Operation, Schema
+from litestar.openapi.spec import (
+    Example,
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    OpenAPIType,
+    Operation,
+    Reference,
+    Schema,
+)
 
 from api.schemas import ErrorResponse
 
@@ -31,6 +39,9 @@ SCHEMA_PATH = "/schema"
 ERRORS: dict[int, str] = {
     400: "The request cannot be read as sent: malformed JSON, a field of the wrong type or missing "
     "(code validation_error), an unknown field or form field (bad_request), an invalid setting (invalid_config).",
+    401: "Keys are enforced and the request has no valid one (code unauthorized): send 'Authorization: Bearer KEY'.",
+    403: "The key does not cover the request (code forbidden): another collection's key, a read key for a write, "
+    "or a collection key where the admin key is needed.",
     404: "The collection, document, job or route does not exist (code not_found).",
     405: "The route exists but not with this method (code method_not_allowed); the Allow header lists the methods.",
     409: "The request clashes with the current state: a job already running (code busy, conflict).",
@@ -52,6 +63,8 @@ _EXAMPLE_CODES: dict[int, tuple[str, str]] = {
         "validation_error",
         "Validation failed for POST /v1/collections/docs/search: query: Expected `str`, got `int`",
     ),
+    401: ("unauthorized", "this server requires an API key: send it as 'Authorization: Bearer KEY'"),
+    403: ("forbidden", "this API key does not allow that: it needs a write key of this collection"),
     404: ("not_found", "collection 'docs' does not exist; upload a document to create it"),
     405: ("method_not_allowed", "DELETE is not allowed on /healthz; use GET"),
     409: ("busy", "a benchmark is already running; poll its job and retry when it is done"),
@@ -263,19 +276,38 @@ class EventStreamOperation(Operation):
     """An operation whose 2xx answer is (or, with ``stream: true``, may be) Server-Sent Events.
 
     Litestar documents the handler's return type as JSON; this adds ``text/event-stream``
-    (and drops the JSON of a handler that only streams: ``only_events``).
+    (and drops the JSON of a handler that only streams: ``only_events``). Its ``schema``
+    describes one event, as OpenAPI 3.1 has it for a stream: an object with the event's
+    name (one of ``events``) and its ``data``, a JSON text (``event_data``, when given, is
+    the schema of the value it holds).
     """
 
     only_events: bool = False
+    events: tuple[str, ...] = ()
+    event_data: Reference | Schema | None = None
 
     def __post_init__(self) -> None:
-        stream = OpenAPIMediaType(
-            schema=Schema(
-                type=OpenAPIType.STRING,
-                description="Server-Sent Events: lines 'event: NAME' and 'data: JSON', a blank line after each",
-            )
-        )
+        stream = OpenAPIMediaType(schema=event_schema(self.events, self.event_data))
         for status, response in (self.responses or {}).items():
             if status.startswith("2") and isinstance(response, OpenAPIResponse):
                 content = {} if self.only_events else dict(response.content or {})
                 response.content = {**content, "text/event-stream": stream}
+
+
+def event_schema(events: tuple[str, ...] = (), data: Reference | Schema | None = None) -> Schema:
+    """The schema of one Server-Sent Event: ``event`` (its name), ``data`` (JSON text), ``id``."""
+    return Schema(
+        type=OpenAPIType.OBJECT,
+        required=["event", "data"],
+        properties={
+            "event": Schema(type=OpenAPIType.STRING, enum=list(events) or None, description="the event's name"),
+            "data": Schema(
+                type=OpenAPIType.STRING,
+                content_media_type="application/json",
+                content_schema=data,
+                description="one JSON value (the lines 'data: ...' of the event, joined)",
+            ),
+            "id": Schema(type=OpenAPIType.STRING, description="the event's id, where it has one"),
+        },
+        description="One Server-Sent Event: lines 'event: NAME' and 'data: JSON', a blank line after each event",
+    )

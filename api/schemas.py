@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 
 
@@ -128,7 +130,7 @@ class ToolCallOut(msgspec.Struct):
     name: str
     arguments: dict
     result: str | None  # what the model read; None when the call failed
-    value: object | None = None  # the result as JSON (numbers, rows ...)
+    value: Any = None  # the result as JSON (numbers, rows ...), or null (Any: ``object | None`` documents a bad oneOf)
     error: str | None = None
 
 
@@ -150,7 +152,10 @@ class QueryResponse(msgspec.Struct):
 class ErrorBody(msgspec.Struct):
     code: str  # stable snake_case name to branch on: not_found, validation_error, busy, internal_error, ...
     message: str  # a sentence saying what to change
-    detail: object | None = None  # specifics, e.g. the list of bad body fields; null when there are none
+    # Specifics: an object (e.g. the failed job), the list of bad body fields, or null when there are none.
+    # Typed as exactly these (not ``object``): ``object | None`` is documented as oneOf [{}, null], which null
+    # matches twice, so no error body with "detail": null would conform to the document.
+    detail: dict[str, Any] | list[Any] | None = None
 
 
 class ErrorResponse(msgspec.Struct):

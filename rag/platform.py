@@ -9,15 +9,27 @@ by every platform in the process.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from functools import cached_property
 
 from ingest.chunk import Chunker
 from ingest.embed import Embedder, embedder_for, load_tokenizer, shared_embedder
+from rag.access import Keys
 from rag.generate import Generator, shared_generator
 from rag.jobs import BenchmarkJobs, IngestJobs, JobRunner
 from rag.pipeline import IngestPipeline, QueryPipeline
 from rag.settings import Settings
 from rag.store import Store
+
+
+class LazyEmbedder:
+    """The embedder of new collections, loaded when one of its attributes is first read."""
+
+    def __init__(self, load: Callable[[], Embedder]) -> None:
+        self._load = load
+
+    def __getattr__(self, name: str):
+        return getattr(self._load(), name)
 
 
 class Platform:
@@ -42,6 +54,11 @@ class Platform:
     @cached_property
     def ingest_jobs(self) -> IngestJobs:
         return IngestJobs(self.jobs, self.store, lambda: self.ingest_pipeline)
+
+    @cached_property
+    def keys(self) -> Keys:
+        """The API keys (enforced when the settings have an admin key)."""
+        return Keys(self.store.catalog, self.settings.admin_key)
 
     @cached_property
     def benchmarks(self) -> BenchmarkJobs:
@@ -77,9 +94,12 @@ class Platform:
 
     @cached_property
     def ingest_pipeline(self) -> IngestPipeline:
+        """The ingest pipeline; building it loads no model (the embedder loads when it is first used), so an
+        upload is checked and acknowledged at once even while the embedder is still to load."""
         s = self.settings
         chunker = Chunker(load_tokenizer(), s.chunk_tokens, s.chunk_overlap)
-        return IngestPipeline(self.store, self.embedder, chunker, s.max_upload_bytes, self.embedder_for)
+        embedder = LazyEmbedder(lambda: self.embedder)
+        return IngestPipeline(self.store, embedder, chunker, s.max_upload_bytes, self.embedder_for)
 
     @cached_property
     def query_pipeline(self) -> QueryPipeline:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from indexes import parse_spec
@@ -28,6 +28,9 @@ class Settings:
     quant: str = "int4"  # RAG_QUANT: int4 | int8 | fp32 (int4: fastest decode, least memory; see benchmarks)
     max_answer_tokens: int = 256  # RAG_MAX_ANSWER_TOKENS
     threads: int = 0  # RAG_THREADS: torch threads, 0 = all cores
+    # RAG_ADMIN_KEY: when set, API keys are enforced (this one may do anything); unset, the API is open and
+    # `rag serve` listens on 127.0.0.1 only
+    admin_key: str = field(default="", repr=False)
 
     def __post_init__(self) -> None:
         if self.chunk_tokens < 16:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
+import os
 import re
 import shlex
 import shutil
@@ -327,7 +328,18 @@ def test_docker_compose_config_is_valid():
             "docker-compose is not on PATH (to run this check: docker-compose 1.29.2 from PyPI, "
             "installed in its own virtualenv, on PATH)"
         )
+    env = {**os.environ, "RAG_ADMIN_KEY": "a-key-for-the-check"}
     r = subprocess.run(
-        [exe, "-f", str(COMPOSE_FILE), "config", "-q"], cwd=REPO, capture_output=True, text=True, timeout=60
+        [exe, "-f", str(COMPOSE_FILE), "config", "-q"], cwd=REPO, capture_output=True, text=True, timeout=60, env=env
     )
     assert r.returncode == 0, r.stdout + r.stderr
+    # without the admin key, compose refuses to start a server that listens beyond the loopback
+    env.pop("RAG_ADMIN_KEY")
+    r = subprocess.run([exe, "-f", str(COMPOSE_FILE), "config", "-q"], cwd=REPO, capture_output=True, text=True,
+                       timeout=60, env=env)  # fmt: skip
+    assert r.returncode != 0 and "RAG_ADMIN_KEY" in r.stdout + r.stderr
+
+
+def test_a_server_beyond_the_loopback_requires_an_admin_key(compose_env):
+    if compose_env["RAG_HOST"] not in ("127.0.0.1", "localhost", "::1"):
+        assert compose_env.get("RAG_ADMIN_KEY", "").startswith("${RAG_ADMIN_KEY:?"), compose_env

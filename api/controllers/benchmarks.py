@@ -33,7 +33,7 @@ class BenchmarkController(Controller):
 
     @post(
         operation_id="startBenchmark",
-        responses=error_responses(400, 409, 422, 500),
+        responses=error_responses(400, 401, 403, 409, 422, 500),
         status_code=202,
         sync_to_thread=True,
         summary="Start an ANN benchmark run in the background",
@@ -46,7 +46,7 @@ class BenchmarkController(Controller):
     @get(
         "/{job_id:int}",
         operation_id="getBenchmark",
-        responses=error_responses(400, 404, 500),
+        responses=error_responses(400, 401, 403, 404, 500),
         sync_to_thread=True,
         summary="Status and results of a run",
     )
@@ -56,7 +56,7 @@ class BenchmarkController(Controller):
     @get(
         "/{job_id:int}/plot.png",
         operation_id="getBenchmarkPlot",
-        responses=error_responses(400, 404, 500),
+        responses=error_responses(400, 401, 403, 404, 500),
         sync_to_thread=True,
         summary="Recall@10 against queries/s, one line per index",
         media_type="image/png",

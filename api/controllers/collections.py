@@ -37,7 +37,7 @@ class CollectionController(Controller):
 
     @post(
         operation_id="createCollection",
-        responses=error_responses(400, 409, 422, 500),
+        responses=error_responses(400, 401, 403, 409, 422, 500),
         status_code=201,
         sync_to_thread=True,
         summary="Create an empty collection",
@@ -51,7 +51,7 @@ class CollectionController(Controller):
 
     @get(
         operation_id="listCollections",
-        responses=error_responses(400, 500),
+        responses=error_responses(400, 401, 403, 500),
         sync_to_thread=True,
         summary="List the collections with their counts",
     )
@@ -62,7 +62,7 @@ class CollectionController(Controller):
     @get(
         "/{name:str}",
         operation_id="getCollection",
-        responses=error_responses(400, 404, 422, 500),
+        responses=error_responses(400, 401, 403, 404, 422, 500),
         sync_to_thread=True,
         summary="A collection's settings and size",
     )
@@ -73,7 +73,7 @@ class CollectionController(Controller):
     @delete(
         "/{name:str}",
         operation_id="deleteCollection",
-        responses=error_responses(400, 404, 409, 422, 500),
+        responses=error_responses(400, 401, 403, 404, 409, 422, 500),
         status_code=200,
         sync_to_thread=True,
         summary="Delete a collection, its documents and its files",
@@ -87,12 +87,14 @@ class CollectionController(Controller):
                 f"ingest job {active[0].id} is still writing to collection {name!r}; delete it once the job ends "
                 f"(GET /v1/jobs/{active[0].id})"
             )
-        return CollectionDeleted(name, platform.store.delete_collection(collection))
+        deleted = CollectionDeleted(name, platform.store.delete_collection(collection))
+        platform.keys.forget()  # its keys went with it
+        return deleted
 
     @post(
         "/{name:str}/compact",
         operation_id="compactCollection",
-        responses=error_responses(400, 404, 422, 500),
+        responses=error_responses(400, 401, 403, 404, 422, 500),
         status_code=200,
         sync_to_thread=True,
         summary="Reclaim the space of deleted documents now (merges runs, drops BM25 tombstones)",

@@ -48,6 +48,8 @@ INDEX_SPEC = Parameter(
 )
 
 
+MAX_OFFSET = 2**63 - 1  # the catalog's ids are 64-bit: no collection has more documents to skip
+
 SYNCHRONOUS = ResponseSpec(
     data_container=UploadResponse, description="with wait=true: the job has ended and every file is stored"
 )
@@ -75,7 +77,7 @@ class DocumentController(Controller):
 
     @post(
         operation_id="uploadDocuments",
-        responses={**error_responses(400, 404, 409, 413, 415, 422, 500), 201: SYNCHRONOUS},
+        responses={**error_responses(400, 401, 403, 404, 409, 413, 415, 422, 500), 201: SYNCHRONOUS},
         summary="Upload documents as a background ingest job (creates the collection if needed)",
         description="Answers 202 once every file is checked and saved; follow the job at status_url or events_url. "
         "With wait=true it answers when the job has ended: 201 with the documents, or an error naming each file "
@@ -99,7 +101,7 @@ class DocumentController(Controller):
 
     @get(
         operation_id="listDocuments",
-        responses=error_responses(400, 404, 422, 500),
+        responses=error_responses(400, 401, 403, 404, 422, 500),
         sync_to_thread=True,
         summary="List the documents of a collection, a page at a time",
     )
@@ -107,7 +109,7 @@ class DocumentController(Controller):
         self,
         name: str,
         state: State,
-        offset: Annotated[int, Parameter(ge=0, description="documents to skip (by id order)")] = 0,
+        offset: Annotated[int, Parameter(ge=0, le=MAX_OFFSET, description="documents to skip (by id order)")] = 0,
         limit: Annotated[int, Parameter(ge=1, le=1000, description="page size")] = 100,
     ) -> DocumentList:
         catalog = state.platform.store.catalog
@@ -120,7 +122,7 @@ class DocumentController(Controller):
     @get(
         "/{document_id:int}",
         operation_id="getDocument",
-        responses=error_responses(400, 404, 422, 500),
+        responses=error_responses(400, 401, 403, 404, 422, 500),
         sync_to_thread=True,
         summary="A document and its chunks",
     )
@@ -141,7 +143,7 @@ class DocumentController(Controller):
     @delete(
         "/{document_id:int}",
         operation_id="deleteDocument",
-        responses=error_responses(400, 404, 422, 500),
+        responses=error_responses(400, 401, 403, 404, 422, 500),
         status_code=200,
         sync_to_thread=True,
         summary="Delete a document: gone from the catalog, BM25 and the vector index at once",
@@ -155,7 +157,7 @@ class DocumentController(Controller):
     @put(
         "/{document_id:int}",
         operation_id="replaceDocument",
-        responses={**error_responses(400, 404, 409, 413, 415, 422, 500), 201: SYNCHRONOUS},
+        responses={**error_responses(400, 401, 403, 404, 409, 413, 415, 422, 500), 201: SYNCHRONOUS},
         summary="Replace a document by one uploaded file (the old one is deleted once the new one is stored)",
         operation_class=UploadOperation,
         status_code=202,

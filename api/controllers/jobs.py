@@ -9,11 +9,13 @@ from functools import partial
 from typing import Annotated
 
 import msgspec
-from litestar import Controller, get
+from litestar import Controller, Request, get
 from litestar.datastructures import State
+from litestar.openapi.spec import Reference
 from litestar.params import Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
+from api.auth import request_grant
 from api.openapi import EventStreamOperation, error_responses
 from api.service_schemas import JobList, JobOut
 from indexes.errors import InvalidInputError
@@ -53,24 +55,31 @@ class JobController(Controller):
 
     @get(
         operation_id="listJobs",
-        responses=error_responses(400, 422, 500),
+        responses=error_responses(400, 401, 403, 422, 500),
         sync_to_thread=True,
         summary="Recent ingest and benchmark jobs, newest first",
     )
     def list_jobs(
         self,
         state: State,
+        request: Request,
         kind: Annotated[str | None, Parameter(description="ingest or benchmark (default: both)")] = None,
         limit: Annotated[int, Parameter(ge=1, le=500, description="how many jobs")] = 50,
     ) -> JobList:
         if kind not in (None, "ingest", "benchmark"):
             raise InvalidInputError(f"kind must be 'ingest' or 'benchmark', got {kind!r}")
-        return JobList([job_out(j) for j in state.platform.jobs.list(kind, limit)])
+        grant = request_grant(request)
+        jobs = state.platform.jobs.list(kind, limit)
+        if not grant.admin:  # a collection's key sees its collection's jobs
+            catalog = state.platform.store.catalog
+            ids = {j.collection: catalog.find_collection(j.collection) for j in jobs if j.collection}
+            jobs = [j for j in jobs if ids.get(j.collection) and ids[j.collection].id == grant.collection_id]
+        return JobList([job_out(j) for j in jobs])
 
     @get(
         "/{job_id:int}",
         operation_id="getJob",
-        responses=error_responses(400, 404, 500),
+        responses=error_responses(400, 401, 403, 404, 500),
         sync_to_thread=True,
         summary="A job's state and per-file progress",
     )
@@ -80,8 +89,13 @@ class JobController(Controller):
     @get(
         "/{job_id:int}/events",
         operation_id="jobEvents",
-        responses=error_responses(400, 404, 500),
-        operation_class=partial(EventStreamOperation, only_events=True),
+        responses=error_responses(400, 401, 403, 404, 500),
+        operation_class=partial(
+            EventStreamOperation,
+            only_events=True,
+            events=("progress", "done", "failed"),
+            event_data=Reference(ref="#/components/schemas/JobOut"),
+        ),
         summary="The job's progress as Server-Sent Events: progress events, then done or failed",
         description="Each event's data is the job as GET /v1/jobs/{job_id} returns it. The stream ends after the "
         "final event; a finished job gives that event at once.",

@@ -7,11 +7,13 @@ import json
 import logging
 import threading
 from collections.abc import AsyncIterator
+from functools import partial
 
 import anyio
 import msgspec
 from litestar import Controller, Response, post
 from litestar.datastructures import State
+from litestar.openapi import ResponseSpec
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from api.errors import INTERNAL_MESSAGE, code_for, status_for
@@ -25,6 +27,7 @@ from rag.platform import Platform
 
 log = logging.getLogger(__name__)
 
+STREAM_EVENTS = ("token", "tool_calls", "citations", "sentences", "done", "error")
 STREAM_DESCRIPTION = """With `stream: true` the answer comes as Server-Sent Events (`text/event-stream`):
 `token` events (`{"text": ...}`: the answer as the model writes it, markers included) while it is generated,
 then `tool_calls`, `citations` and `sentences` (support marks) events with those fields of the response, and
@@ -110,6 +113,13 @@ async def stream_answer(platform: Platform, query: Query, how: AnswerOptions) ->
         worker.add_done_callback(lambda f: f.exception())  # retrieve it, so no "never retrieved" warning
 
 
+ANSWER = ResponseSpec(
+    data_container=QueryResponse,
+    description="The answer with its citations (or, with stream: true, the same as Server-Sent Events)",
+    generate_examples=False,  # an example of ToolCallOut.value would be an object() that JSON cannot hold
+)
+
+
 class QueryController(Controller):
     path = "/v1/collections/{name:str}"
     tags = ["query"]
@@ -117,7 +127,7 @@ class QueryController(Controller):
     @post(
         "/search",
         operation_id="search",
-        responses=error_responses(400, 404, 422, 500, 503),
+        responses=error_responses(400, 401, 403, 404, 422, 500, 503),
         status_code=200,
         sync_to_thread=True,
         summary="Passages most relevant to a query (dense + BM25 fused by default; HyDE and reranking on request)",
@@ -132,8 +142,9 @@ class QueryController(Controller):
     @post(
         "/query",
         operation_id="query",
-        responses=error_responses(400, 404, 422, 500, 503),
-        operation_class=EventStreamOperation,
+        # The return type is a union Litestar cannot document: the JSON answer is named here.
+        responses={**error_responses(400, 401, 403, 404, 422, 500, 503), 200: ANSWER},
+        operation_class=partial(EventStreamOperation, events=STREAM_EVENTS),
         status_code=200,
         summary="Answer a question from the collection, with citations (streamed with stream: true)",
         description=STREAM_DESCRIPTION,

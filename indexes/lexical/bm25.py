@@ -161,6 +161,10 @@ class BM25Index:
             return np.empty(0, dtype=np.int64)
         return np.concatenate([s.ids for s in self._segments])
 
+    def ids(self) -> np.ndarray:
+        """The int64 ids of the documents it holds (tombstoned ones left out), sorted."""
+        return np.setdiff1d(self._stored_ids(), self._deleted)
+
     # -- querying ---------------------------------------------------------
     def __len__(self) -> int:
         return self.n_stored - int(self._deleted.size)

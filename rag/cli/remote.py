@@ -8,6 +8,7 @@ endpoint and returns its JSON; an error response raises :class:`RemoteError`.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -52,7 +53,10 @@ class RemoteClient:
         self.server = server
         self.url = server.url
         # trust_env=False: the server runs on this machine; a proxy from the environment must not intercept it
-        self._http = httpx.Client(base_url=server.url, timeout=timeout, trust_env=False)
+        # A server that enforces keys gets RAG_API_KEY (a collection's key) or else RAG_ADMIN_KEY.
+        key = os.environ.get("RAG_API_KEY") or os.environ.get("RAG_ADMIN_KEY")
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        self._http = httpx.Client(base_url=server.url, timeout=timeout, trust_env=False, headers=headers)
 
     def close(self) -> None:
         self._http.close()

@@ -10,10 +10,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import sys
 
 from rag.cli import GLOBAL_OPTIONS
 
 APP_FACTORY = "api.app:create_app"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def register(sub) -> None:
@@ -29,6 +31,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from rag.cli import settings_from
 
     settings = settings_from(args)
+    if not settings.admin_key and settings.host not in LOOPBACK:
+        print(
+            f"warning: RAG_ADMIN_KEY is not set, so API keys are not enforced: listening on 127.0.0.1 only, not "
+            f"{settings.host}. Set RAG_ADMIN_KEY to serve other machines.",
+            file=sys.stderr,
+        )
+        settings = settings.replace(host="127.0.0.1")
     for field in dataclasses.fields(settings):
         os.environ[f"RAG_{field.name.upper()}"] = str(getattr(settings, field.name))
     uvicorn.run(APP_FACTORY, factory=True, host=settings.host, port=settings.port, log_level="info")

@@ -44,8 +44,10 @@ class BenchmarkRequest:
             raise InvalidInputError(
                 f"unknown dataset {self.dataset!r}; use one of {', '.join(ALLOWED_DATASETS)} or synthetic-N"
             )
-        if m and (int(m.group(1)) > MAX_SYNTHETIC or int(m.group(2) or 384) > 1024):
-            raise InvalidInputError(f"synthetic sets are limited to {MAX_SYNTHETIC} vectors of at most 1024 dims here")
+        if m and not (1 <= int(m.group(1)) <= MAX_SYNTHETIC and 1 <= int(m.group(2) or 384) <= 1024):
+            raise InvalidInputError(
+                f"synthetic sets hold 1 to {MAX_SYNTHETIC} vectors of 1 to 1024 dims here, e.g. synthetic-10000-d128"
+            )
         if not self.specs or len(self.specs) > MAX_SPECS:
             raise InvalidInputError(f"give between 1 and {MAX_SPECS} index specs")
         for spec in self.specs:

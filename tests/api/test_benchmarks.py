@@ -48,6 +48,8 @@ def test_benchmark_job_runs_and_serves_results_and_plot(client):
     [
         ({"dataset": "sift1b", "specs": ["Flat"]}, 422),
         ({"dataset": "synthetic-5000000", "specs": ["Flat"]}, 422),
+        ({"dataset": "synthetic-0", "specs": ["Flat"]}, 422),
+        ({"dataset": "synthetic-100-d0", "specs": ["Flat"]}, 422),
         ({"dataset": "glove50-10k", "specs": ["Nope9"]}, 400),
         ({"dataset": "glove50-10k", "specs": ["Flat"], "baselines": ["annoy"]}, 422),
         ({"dataset": "glove50-10k", "specs": []}, 422),

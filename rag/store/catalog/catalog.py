@@ -17,10 +17,11 @@ import duckdb
 from indexes.errors import ConfigError, ConflictError, NotFoundError, RAGError
 from rag.store.catalog.documents import DocumentRows
 from rag.store.catalog.jobs import JobRows
+from rag.store.catalog.keys import KeyRows
 from rag.store.catalog.schema import _SCHEMA, COLLECTION_COLUMNS, SCHEMA_VERSION, Collection, check_collection_name, now
 
 
-class Catalog(DocumentRows, JobRows):
+class Catalog(DocumentRows, JobRows, KeyRows):
     """The DuckDB file ``path`` (created with its schema when missing)."""
 
     def __init__(self, path: Path) -> None:
@@ -124,5 +125,6 @@ class Catalog(DocumentRows, JobRows):
             n = cur.execute("SELECT count(*) FROM documents WHERE collection_id = ?", [collection_id]).fetchone()[0]
             cur.execute("DELETE FROM chunks WHERE collection_id = ?", [collection_id])
             cur.execute("DELETE FROM documents WHERE collection_id = ?", [collection_id])
+            cur.execute("DELETE FROM api_keys WHERE collection_id = ?", [collection_id])
             cur.execute("DELETE FROM collections WHERE id = ?", [collection_id])
         return n

@@ -9,6 +9,7 @@ from indexes.errors import NotFoundError
 from rag.store.catalog.schema import now
 
 DOCUMENT_COLUMNS = "id, filename, media_type, sha256, size_bytes, title, n_pages, n_chunks, created_at"
+MAX_BIGINT = 2**63 - 1  # DuckDB's BIGINT, the type of ids, LIMIT and OFFSET
 CHUNK_COLUMNS = "id, ord, text, page, char_start, char_end, heading_path, n_tokens, prefix_chars"
 
 
@@ -44,7 +45,13 @@ class DocumentRows:
                 cur.unregister("chunk_batch")
 
     def list_documents(self, collection_id: int, offset: int = 0, limit: int | None = None) -> list[dict]:
-        """Document rows (no text) by id; ``limit`` None: all from ``offset``."""
+        """Document rows (no text) by id; ``limit`` None: all from ``offset``.
+
+        DuckDB takes LIMIT and OFFSET as BIGINT: larger values (no collection has that many
+        documents) are read as the largest, rather than failing the conversion.
+        """
+        offset = min(offset, MAX_BIGINT)
+        limit = None if limit is None else min(limit, MAX_BIGINT)
         with self.cursor() as cur:
             table = cur.sql(
                 f"SELECT {DOCUMENT_COLUMNS} FROM documents WHERE collection_id = $cid ORDER BY id "

@@ -38,6 +38,11 @@ ALTER TABLE chunks ADD COLUMN IF NOT EXISTS prefix_chars INTEGER DEFAULT 0;
 -- Per-collection chunking (NULL: the server's settings), added with the collections API.
 ALTER TABLE collections ADD COLUMN IF NOT EXISTS chunk_tokens INTEGER;
 ALTER TABLE collections ADD COLUMN IF NOT EXISTS chunk_overlap INTEGER;
+-- API keys of collections (only a hash of each key is kept), added with access control.
+CREATE SEQUENCE IF NOT EXISTS key_ids START 1;
+CREATE TABLE IF NOT EXISTS api_keys (
+    id BIGINT PRIMARY KEY, collection_id BIGINT NOT NULL, scope VARCHAR NOT NULL, hash VARCHAR UNIQUE NOT NULL,
+    prefix VARCHAR NOT NULL, created_at TIMESTAMPTZ NOT NULL);
 CREATE TABLE IF NOT EXISTS jobs (
     id BIGINT PRIMARY KEY, kind VARCHAR NOT NULL, collection_id BIGINT, status VARCHAR NOT NULL,
     detail VARCHAR, error VARCHAR, created_at TIMESTAMPTZ NOT NULL, finished_at TIMESTAMPTZ);

@@ -1,0 +1,104 @@
+"""Access control: ``Authorization: Bearer KEY`` checked against what each operation needs.
+
+Keys are enforced only when the server has an admin key (``RAG_ADMIN_KEY``); without
+one the API is open (and ``rag serve`` listens on the loopback only). What each
+operation needs is one table, :data:`ACCESS`, keyed by its OpenAPI operation id (a
+test checks that every route has an entry):
+
+* ``public``: anyone (health, the API documents);
+* ``read`` / ``write``: a key of the collection named in the path with that scope
+  (a write key also reads), or the admin key;
+* ``job``: reading a job needs a read key of the job's collection;
+* ``admin``: the admin key only (collections, keys, benchmarks).
+
+No key or an unknown key is a 401; a key that does not cover the request is a 403.
+"""
+
+from __future__ import annotations
+
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
+
+from rag.access import Grant, Keys
+
+ACCESS: dict[str, str] = {
+    "health": "public",
+    "createCollection": "admin",
+    "listCollections": "admin",
+    "getCollection": "read",
+    "deleteCollection": "admin",
+    "compactCollection": "write",
+    "createKey": "admin",
+    "listKeys": "admin",
+    "deleteKey": "admin",
+    "uploadDocuments": "write",
+    "listDocuments": "read",
+    "getDocument": "read",
+    "deleteDocument": "write",
+    "replaceDocument": "write",
+    "search": "read",
+    "query": "read",
+    "listJobs": "job",
+    "getJob": "job",
+    "jobEvents": "job",
+    "startBenchmark": "admin",
+    "getBenchmark": "admin",
+    "getBenchmarkPlot": "admin",
+}
+
+BEARER = "Bearer"
+OPEN = Grant(admin=True)  # what a request may do when keys are not enforced
+
+
+def bearer_key(connection: ASGIConnection) -> str | None:
+    header = connection.headers.get("authorization", "")
+    scheme, _, key = header.partition(" ")
+    return key.strip() or None if scheme.lower() == BEARER.lower() else None
+
+
+def request_grant(connection: ASGIConnection) -> Grant:
+    """The grant of a request (set by :func:`authorize`; OPEN where keys are not enforced)."""
+    return connection.scope.get("state", {}).get("grant", OPEN)
+
+
+def authorize(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+    """The app's guard: let the request through, or raise 401/403 saying which key it needs."""
+    platform = connection.app.state.platform
+    keys: Keys = platform.keys
+    need = ACCESS.get(handler.operation_id or "", "admin") if handler.operation_id else "public"
+    if need == "public" or not keys.enforced:
+        return
+    key = bearer_key(connection)
+    if key is None:
+        raise NotAuthorizedException(
+            "this server requires an API key: send it as 'Authorization: Bearer KEY' (the admin creates "
+            "collection keys with POST /v1/collections/{name}/keys)",
+            headers={"WWW-Authenticate": BEARER},
+        )
+    grant = keys.grant(key)
+    if grant is None:
+        raise NotAuthorizedException("the API key is not valid; check it or ask the admin for a new one",
+                                     headers={"WWW-Authenticate": BEARER})  # fmt: skip
+    connection.scope.setdefault("state", {})["grant"] = grant
+    if need == "job":
+        collection_id = _job_collection(connection, platform)
+        if collection_id is None and "job_id" not in connection.path_params:
+            return  # a list of jobs: the handler keeps the key's collection's only
+        need = "read"
+    else:
+        name = connection.path_params.get("name")
+        found = platform.store.catalog.find_collection(name) if name else None
+        collection_id = found.id if found else None
+    if not grant.allows(collection_id, need):
+        what = "the admin key" if need == "admin" else f"a {need} key of this collection"
+        raise PermissionDeniedException(f"this API key does not allow that: it needs {what}")
+
+
+def _job_collection(connection: ASGIConnection, platform) -> int | None:
+    job_id = connection.path_params.get("job_id")
+    if job_id is None:
+        return None
+    job = platform.jobs.get(int(job_id))
+    found = platform.store.catalog.find_collection(job.collection) if job.collection else None
+    return found.id if found else None

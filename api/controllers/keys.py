@@ -1,0 +1,74 @@
+"""API keys of a collection: create (shown once), list (without the keys), revoke. The admin key only."""
+
+from __future__ import annotations
+
+import msgspec
+from litestar import Controller, delete, get, post
+from litestar.datastructures import State
+
+from api.openapi import error_responses
+from rag.platform import Platform
+
+
+class KeyIn(msgspec.Struct, forbid_unknown_fields=True):
+    scope: str  # "read": list, get, search, ask; "write": read, and upload, replace, delete, compact
+
+
+class KeyCreated(msgspec.Struct):
+    id: int
+    collection: str
+    scope: str
+    key: str  # shown this once: only its hash is kept
+
+
+class KeyInfo(msgspec.Struct):
+    id: int
+    scope: str
+    prefix: str  # the key's first characters, to tell keys apart
+    created_at: str
+
+
+class KeyList(msgspec.Struct):
+    collection: str
+    keys: list[KeyInfo]
+
+
+class KeyController(Controller):
+    path = "/v1/collections/{name:str}/keys"
+    tags = ["keys"]
+
+    @post(
+        operation_id="createKey",
+        responses=error_responses(400, 401, 403, 404, 422, 500),
+        status_code=201,
+        sync_to_thread=True,
+        summary="Create a key with read or write scope on this collection (the admin key only)",
+    )
+    def create(self, name: str, data: KeyIn, state: State) -> KeyCreated:
+        platform: Platform = state.platform
+        collection = platform.store.catalog.get_collection(name)
+        key_id, key = platform.keys.create(collection, data.scope)
+        return KeyCreated(key_id, name, data.scope, key)
+
+    @get(
+        operation_id="listKeys",
+        responses=error_responses(400, 401, 403, 404, 422, 500),
+        sync_to_thread=True,
+        summary="The collection's keys (ids, scopes, first characters; never the keys)",
+    )
+    def list_keys(self, name: str, state: State) -> KeyList:
+        platform: Platform = state.platform
+        rows = platform.store.catalog.list_keys(platform.store.catalog.get_collection(name).id)
+        return KeyList(name, [KeyInfo(r["id"], r["scope"], r["prefix"], r["created_at"].isoformat()) for r in rows])
+
+    @delete(
+        "/{key_id:int}",
+        operation_id="deleteKey",
+        responses=error_responses(400, 401, 403, 404, 422, 500),
+        status_code=204,
+        sync_to_thread=True,
+        summary="Revoke a key",
+    )
+    def revoke(self, name: str, key_id: int, state: State) -> None:
+        platform: Platform = state.platform
+        platform.keys.revoke(platform.store.catalog.get_collection(name), key_id)
