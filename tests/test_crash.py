@@ -86,6 +86,15 @@ def round_of_uploads(server: ServerProcess, rng: random.Random, round_no: int, k
     ({job id: {filename: bytes}}) and the jobs seen done before the kill."""
     acknowledged: dict[int, dict[str, bytes]] = {}
     done: set[int] = set()
+    with httpx.Client(base_url=server.url, timeout=120) as http:
+        # First one upload that ends before the clock starts (the embedder loads with it), so that every
+        # round has documents that were reported done before the kill.
+        files = {f"r{round_no}w.txt": document(f"zq{round_no}w", rng)}
+        parts = [("files", (name, data, "text/plain")) for name, data in files.items()]
+        r = http.post(f"/v1/collections/{COLLECTION}/documents?wait=true", files=parts)
+        assert r.status_code == 201, r.text
+        acknowledged[r.json()["job_id"]] = files
+        done.add(r.json()["job_id"])
     start = time.time()
     with httpx.Client(base_url=server.url, timeout=10) as http:
         batch = 0
@@ -104,6 +113,19 @@ def round_of_uploads(server: ServerProcess, rng: random.Random, round_no: int, k
             time.sleep(rng.uniform(0, 0.3))
     server.kill()
     return acknowledged, done
+
+
+def listed_names(http: httpx.Client) -> set[str]:
+    """The filenames of every document of the collection, read a page at a time."""
+    names: set[str] = set()
+    while True:
+        r = http.get(f"/v1/collections/{COLLECTION}/documents", params={"offset": len(names), "limit": 1000})
+        if r.status_code == 404:  # killed before any upload was acknowledged
+            return names
+        page = r.json()["documents"]
+        names |= {d["filename"] for d in page}
+        if len(page) < 1000:
+            return names
 
 
 def check_store(data_dir: Path) -> int:
@@ -158,9 +180,7 @@ def run_rounds(tmp_path: Path, rounds: int, seed: int) -> dict:
             assert state["status"] == "done", state  # saved before the 202: nothing is lost
             assert sorted(f["filename"] for f in state["files"]) == sorted(files)
         with httpx.Client(base_url=server.url, timeout=60) as http:
-            r = http.get(f"/v1/collections/{COLLECTION}/documents?limit=1000")
-            listed = r.json()["documents"] if r.status_code != 404 else []  # 404: killed before any upload
-            names = {d["filename"] for d in listed}
+            names = listed_names(http)
             lost = [name for name in everything if name not in names]
             stats["lost"] += len(lost)
             assert not lost, lost
