@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install serve test lint bench-smoke clean
+.PHONY: install browser serve test lint bench-smoke clean
 
 install: $(STAMP)
 
@@ -25,7 +25,16 @@ $(STAMP): pyproject.toml Makefile | $(BIN)/python
 serve: install
 	$(BIN)/rag serve
 
-test: install
+# The web page's tests (tests/web) drive Debian's chromium headless through Playwright's
+# executable_path; Playwright never downloads a browser. Installed once with apt-get
+# (as root, or through sudo).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
+
+browser:
+	@command -v chromium >/dev/null || ($(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium)
+
+test: install browser
 	$(BIN)/python -m pytest -q
 
 lint: install

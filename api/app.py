@@ -16,6 +16,7 @@ from api.controllers.documents import DocumentController
 from api.controllers.jobs import JobController
 from api.controllers.keys import KeyController
 from api.controllers.query import QueryController
+from api.controllers.web import WEB_ROUTES
 from api.errors import EXCEPTION_HANDLERS, JSONRequest
 from api.openapi import openapi_config
 from rag.platform import Platform
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
             KeyController,
             QueryController,
             BenchmarkController,
+            *WEB_ROUTES,
         ],
         lifespan=[lifespan],
         guards=[authorize],

@@ -45,6 +45,8 @@ ACCESS: dict[str, str] = {
     "startBenchmark": "admin",
     "getBenchmark": "admin",
     "getBenchmarkPlot": "admin",
+    "webPage": "public",  # the browser page and its script and style (they hold no data)
+    "webAsset": "public",
 }
 
 BEARER = "Bearer"
