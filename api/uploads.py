@@ -1,21 +1,39 @@
-"""Reading uploaded files from a multipart/form-data body.
+r"""Reading uploaded files from a multipart/form-data body.
 
 The body is parsed here rather than by Litestar's form decoding so that every
 way an upload can be wrong gets a message that says what to change: a part
 without a filename, a filename sent only in the RFC 5987 form
 (``filename*=UTF-8''...``, which is decoded), a filename too long, a field
-other than ``files``, a file over the size limit (detected while streaming,
-before the rest is read).
+other than ``files``, a file over the size limit or more than ``MAX_FILES``
+files (both 413, detected while streaming, before the rest is read).
+
+Filenames are cleaned, not refused, where a clean name remains: the name is
+only a label (the bytes are saved as ``<n>.upload`` and never under the
+client's name), so a safe label is all that matters.
+
+- Paths are cut to their last component, ``/`` and ``\`` both separators:
+  ``../../etc/passwd`` -> ``passwd``, ``..\..\x.txt`` -> ``x.txt``,
+  ``C:\Users\me\report.pdf`` -> ``report.pdf``. No stored name holds a separator.
+- Characters that are not printable are removed: control characters (NUL,
+  newline, escape sequences), format characters (the right-to-left override
+  that makes ``invoice\u202etxt.exe`` display as ``invoiceexe.txt``, zero-width
+  spaces); the name is NFC-normalised and stripped of surrounding spaces.
+- A name that is empty after that, or only dots (``..``), is refused (400).
+
+What the file is (its type) is decided later from its extension, Content-Type
+and first bytes (``ingest.parse.check_upload``).
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from litestar import Request
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from multipart import MultipartError, MultipartSegment, ParserLimitReached, PushMultipartParser, parse_options_header
 
 from api.errors import BadRequestError
@@ -43,7 +61,8 @@ async def read_uploads(request: Request, max_file_bytes: int) -> list[Upload]:
 
     Raises:
         BadRequestError: not multipart, malformed, a part without a usable filename, an unknown field.
-        PayloadTooLargeError: a file is larger than ``max_file_bytes``.
+        PayloadTooLargeError: a file is larger than ``max_file_bytes``, the request sends more than
+            ``MAX_FILES`` files or its body is over the app's ``request_max_body_size``.
     """
     ctype, options = parse_options_header(request.headers.get("content-type", ""))
     if ctype != "multipart/form-data" or not options.get("boundary"):
@@ -57,11 +76,16 @@ async def read_uploads(request: Request, max_file_bytes: int) -> list[Upload]:
     body = bytearray()
     try:
         with PushMultipartParser(
-            options["boundary"], max_header_size=MAX_PART_HEADER_BYTES, max_segment_count=MAX_FILES
+            options["boundary"], max_header_size=MAX_PART_HEADER_BYTES, max_segment_count=MAX_FILES + 1
         ) as parser:
             async for chunk in request.stream():
                 for event in parser.parse(chunk):
                     if isinstance(event, MultipartSegment):
+                        if len(uploads) >= MAX_FILES:
+                            raise PayloadTooLargeError(
+                                f"this request sends more than {MAX_FILES} files; the limit is {MAX_FILES} files "
+                                f"per request: send them in several requests of at most {MAX_FILES}"
+                            )
                         segment, body = event, bytearray()
                         filename = _filename(event, len(uploads) + 1)
                     elif event:
@@ -75,11 +99,17 @@ async def read_uploads(request: Request, max_file_bytes: int) -> list[Upload]:
                 pass
     except ParserLimitReached as exc:
         raise BadRequestError(
-            f"the upload exceeds a limit of the form ({exc}): send at most {MAX_FILES} files, with filenames "
-            f"of at most {MAX_FILENAME_CHARS} characters"
+            f"a part's headers exceed a limit of the form ({exc}): send each file with a filename of at most "
+            f"{MAX_FILENAME_CHARS} characters and only the Content-Disposition and Content-Type headers"
         ) from None
     except MultipartError as exc:
         raise BadRequestError(f"the multipart body is malformed ({exc}); check how the files are sent") from None
+    except RequestEntityTooLarge:  # the app's request_max_body_size: Litestar's own message is the bare phrase
+        limit = request.route_handler.resolve_request_max_body_size() or 0
+        raise PayloadTooLargeError(
+            f"the request body is larger than the {limit / 2**20:g} MB this server accepts in one request; "
+            f"send the files in several requests (each file at most {max_file_bytes / 2**20:g} MB)"
+        ) from None
     if not uploads:
         raise BadRequestError(f"send at least one file in the multipart field '{FIELD}'")
     return uploads
@@ -88,14 +118,16 @@ async def read_uploads(request: Request, max_file_bytes: int) -> list[Upload]:
 def _filename(segment: MultipartSegment, number: int) -> str:
     if segment.name != FIELD:
         raise BadRequestError(f"unknown form field {segment.name!r} (part {number}); send the files in '{FIELD}'")
-    name = segment.filename or _rfc5987_filename(segment)
-    # Keep the last path component: browsers on Windows once sent C:\\dir\\file.pdf.
-    name = PurePosixPath((name or "").replace("\\", "/")).name
-    name = "".join(ch for ch in name if ch.isprintable()).strip()
+    sent = segment.filename or _rfc5987_filename(segment) or ""
+    name = clean_filename(sent)
     if not name:
         raise BadRequestError(
             f"file {number} of the field '{FIELD}' has no filename; send each file with its name and extension "
             f"(curl -F {FIELD}=@report.pdf does)"
+        )
+    if not name.strip("."):
+        raise BadRequestError(
+            f"file {number} has the filename {sent!r}, which names no file; send it with its own name and extension"
         )
     if len(name) > MAX_FILENAME_CHARS:
         raise BadRequestError(
@@ -103,6 +135,14 @@ def _filename(segment: MultipartSegment, number: int) -> str:
             "rename the file"
         )
     return name
+
+
+def clean_filename(name: str) -> str:
+    """The last path component of ``name``, its unprintable characters removed (see the module docstring)."""
+    # Browsers on Windows once sent C:\\dir\\file.pdf: a backslash separates too.
+    name = PurePosixPath(name.replace("\\", "/")).name
+    name = unicodedata.normalize("NFC", "".join(ch for ch in name if ch.isprintable()))
+    return name.strip()
 
 
 def _rfc5987_filename(segment: MultipartSegment) -> str | None:

@@ -20,12 +20,15 @@ from pathlib import PurePath
 from indexes.errors import InvalidInputError, UnsupportedMediaTypeError
 
 from . import csv, html, markdown, pdf, text
+from .common import check_expansion
+from .magic import check_content, pdf_magic
 from .types import ParsedDocument, Section
 
 __all__ = [
     "SUPPORTED_TYPES",
     "ParsedDocument",
     "Section",
+    "check_upload",
     "detect_media_type",
     "parse_bytes",
 ]
@@ -65,10 +68,12 @@ def _supported_list() -> str:
     return ", ".join(sorted(SUPPORTED_TYPES))
 
 
-def detect_media_type(filename: str, media_type: str | None = None) -> str:
+def detect_media_type(filename: str, media_type: str | None = None, data: bytes | None = None) -> str:
     """Return the media type to parse a file as.
 
-    A supported file extension wins: it is what the user chose, while clients
+    Bytes that start with ``%PDF-`` (when ``data`` is given) are a PDF, whatever
+    the name says: a PDF saved as ``report.txt`` is still a PDF. Otherwise a
+    supported file extension wins: it is what the user chose, while clients
     often send a generic Content-Type (``application/octet-stream`` for
     ``.md``) or a wrong one. The media type (parameters such as
     ``; charset=utf-8`` ignored) decides when the extension is missing or
@@ -78,6 +83,7 @@ def detect_media_type(filename: str, media_type: str | None = None) -> str:
     Args:
         filename: the uploaded file's name; only its extension is used.
         media_type: the Content-Type the client sent, if any.
+        data: the file's bytes, if at hand (see ``magic``).
 
     Returns:
         One of the values of ``SUPPORTED_TYPES``.
@@ -86,6 +92,8 @@ def detect_media_type(filename: str, media_type: str | None = None) -> str:
         UnsupportedMediaTypeError: neither the extension nor the media type is
             supported; the message lists the extensions that are.
     """
+    if data is not None and pdf_magic(data):
+        return "application/pdf"
     suffix = PurePath(filename).suffix.lower()
     if suffix in SUPPORTED_TYPES:
         return SUPPORTED_TYPES[suffix]
@@ -121,7 +129,28 @@ def parse_bytes(data: bytes, filename: str, media_type: str | None = None) -> Pa
         DocumentParseError: the file is corrupt, encrypted
             (``EncryptedDocumentError``) or has no text (``NoTextError``).
     """
-    kind = detect_media_type(filename, media_type)
+    kind = detect_media_type(filename, media_type, data)
     if not data.strip():
         raise InvalidInputError(f"{filename} is empty; upload a file that contains text")
-    return _PARSERS[kind](data, filename)
+    doc = _PARSERS[kind](data, filename)
+    check_expansion(len(doc.text), len(data), filename)
+    return doc
+
+
+def check_upload(data: bytes, filename: str, media_type: str | None = None) -> str:
+    """The media type of an upload, checked against its bytes without parsing it (cheap: for a request).
+
+    Returns:
+        The type ``detect_media_type`` chooses from the name, the Content-Type and the bytes.
+
+    Raises:
+        UnsupportedMediaTypeError: an unsupported type, or binary bytes (an executable, an
+            archive, an image...) sent as a text type.
+        InvalidInputError: the file is empty or only whitespace.
+        DocumentParseError: a ``.pdf`` that does not hold a PDF.
+    """
+    kind = detect_media_type(filename, media_type, data)
+    if not data.strip():
+        raise InvalidInputError(f"{filename} is empty; upload a file with content")
+    check_content(data, filename, kind, _supported_list())
+    return kind

@@ -26,6 +26,16 @@ _BOMS = (
     (codecs.BOM_UTF16_BE, "utf-16-be"),
 )
 
+# Extracted text may be this many characters per byte of the upload (PDF text is compressed, a
+# CSV's cells are padded) but never less than MIN_TEXT_CHARS nor more than MAX_TEXT_CHARS:
+# beyond that a small file "expands" into gigabytes (a decompression bomb).
+TEXT_PER_BYTE = 100
+MIN_TEXT_CHARS = 1_000_000
+MAX_TEXT_CHARS = 200_000_000
+# Headings and titles are repeated in every chunk's metadata and embedding input: a
+# megabyte-long "heading" would be stored once per chunk, so they are cut to this length.
+MAX_HEADING_CHARS = 300
+
 # C0/C1 control characters other than tab, newline and form feed carry no text.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
 _SPACE_RUN = re.compile(r"[^\S\n]+")
@@ -93,6 +103,34 @@ def reject_binary(data: bytes, filename: str, kind: str) -> None:
         )
 
 
+def text_limit(n_bytes: int) -> int:
+    """The most characters of text a file of ``n_bytes`` may expand to (see ``TEXT_PER_BYTE``)."""
+    return min(MAX_TEXT_CHARS, max(MIN_TEXT_CHARS, TEXT_PER_BYTE * n_bytes))
+
+
+def check_expansion(n_chars: int, n_bytes: int, filename: str) -> None:
+    """Raise when ``n_chars`` of extracted text is more than a file of ``n_bytes`` may expand to.
+
+    Raises:
+        DocumentParseError: over ``text_limit(n_bytes)``; the message names the limit.
+    """
+    limit = text_limit(n_bytes)
+    if n_chars > limit:
+        raise DocumentParseError(
+            f"{filename} expands to more than {limit:,} characters of text from {n_bytes:,} bytes; it may be "
+            "a decompression bomb: check that it opens normally, or split it into smaller files"
+        )
+
+
+def clip_heading(title: str) -> str:
+    """``title`` cut to ``MAX_HEADING_CHARS`` (at a space where there is one), ending in "…" when cut."""
+    if len(title) <= MAX_HEADING_CHARS:
+        return title
+    cut = title[: MAX_HEADING_CHARS - 1]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > MAX_HEADING_CHARS // 2 else cut).rstrip() + "…"
+
+
 def trimmed_span(text: str, start: int, end: int) -> tuple[int, int] | None:
     """Shrink ``[start, end)`` so it neither starts nor ends with whitespace.
 
@@ -128,6 +166,7 @@ class SectionBuilder:
         block = block.strip()
         if not block:
             return None
+        heading_path = tuple(clip_heading(title) for title in heading_path)
         if self._parts:
             self._parts.append("\n\n")
             self._length += 2

@@ -29,7 +29,7 @@ from lxml.html import HtmlElement
 from indexes.errors import DocumentParseError, NoTextError
 
 from . import readability
-from .common import SectionBuilder, decode_text
+from .common import SectionBuilder, clip_heading, decode_text
 from .types import ParsedDocument, Section, TableSpan
 
 MEDIA_TYPE = "text/html"
@@ -68,6 +68,7 @@ def parse(data: bytes, filename: str) -> ParsedDocument:
         text, sections, tables, title = _extract(source, filename, main_only=False)
     if not text:
         raise NoTextError(f"{filename} has no visible text; upload a page with text content")
+    title = clip_heading(title) if title else None
     return ParsedDocument(text=text, sections=sections, media_type=MEDIA_TYPE, title=title, tables=tables)
 
 
@@ -91,14 +92,22 @@ def _extract(source: str, filename: str, main_only: bool) -> tuple[str, list[Sec
 
 
 def _parse_tree(source: str, filename: str) -> HtmlElement:
+    parser = lxml.html.HTMLParser()  # its own error log, read below
     try:
-        return lxml.html.document_fromstring(source)
+        root = lxml.html.document_fromstring(source, parser=parser)
     except (etree.ParserError, ValueError) as exc:
         if not _INVISIBLE.sub("", source).strip() or "empty" in str(exc).lower():
             raise NoTextError(f"{filename} has no visible text; upload a page with text content") from exc
         raise DocumentParseError(
             f"{filename} could not be read as HTML ({exc}); check that it is an HTML file"
         ) from exc
+    # libxml2 stops building the tree 256 elements deep and drops what lies below: say so, not "no text".
+    if any("Excessive depth" in error.message for error in parser.error_log):
+        raise DocumentParseError(
+            f"{filename} nests elements more than 256 deep, deeper than the HTML parser reads (the text below "
+            "would be lost); close its tags, or save the page again from a browser"
+        )
+    return root
 
 
 def _write_blocks(content: HtmlElement, lead_heading: str) -> tuple[str, list[Section], list[TableSpan]]:
@@ -120,6 +129,19 @@ class _BlockWriter:
         self.prefix = ""
         self.stack: list[tuple[int, str]] = []  # (level, title) of the enclosing headings
         self.tables: list[TableSpan] = []  # offsets into the text the builder returns
+        self.numbers: dict[HtmlElement, int] = {}  # <ol> -> items numbered so far
+
+    def item_marker(self, item: HtmlElement) -> str:
+        """``"- "`` for a bullet, ``"3. "`` for the third item of an ordered list.
+
+        Items are numbered as the walk reaches them (in document order), so a list of
+        100,000 items costs linear time, not a count of the preceding siblings per item.
+        """
+        parent = item.getparent()
+        if parent is None or parent.tag != "ol":
+            return "- "
+        self.numbers[parent] = number = self.numbers.get(parent, 0) + 1
+        return f"{number}. "
 
     def path(self) -> tuple[str, ...]:
         return tuple(title for _, title in self.stack)
@@ -163,7 +185,7 @@ class _BlockWriter:
             if block:
                 self.flush()
             if tag == "li":
-                self.prefix = _item_marker(el)
+                self.prefix = self.item_marker(el)
             self.inline.append(el.text or "")
             for child in el:
                 self.walk(child)
@@ -197,14 +219,6 @@ def _count_header_rows(rows: list[HtmlElement]) -> int:
         cells = [row.xpath("./td | ./th") for row in rows]
         in_head = [bool(row_cells) and all(cell.tag == "th" for cell in row_cells) for row_cells in cells]
     return next((index for index, head in enumerate(in_head) if not head), len(rows))
-
-
-def _item_marker(item: HtmlElement) -> str:
-    """``"- "`` for a bullet, ``"3. "`` for the third item of an ordered list."""
-    parent = item.getparent()
-    if parent is None or parent.tag != "ol":
-        return "- "
-    return f"{sum(1 for s in item.itersiblings(preceding=True) if s.tag == 'li') + 1}. "
 
 
 def _merge_cells(cells: list[str]) -> list[str]:

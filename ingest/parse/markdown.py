@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from indexes.errors import InvalidInputError
 
-from .common import decode_text, reject_binary, trimmed_span
+from .common import MAX_HEADING_CHARS, clip_heading, decode_text, reject_binary, trimmed_span
 from .types import ParsedDocument, Section, TableSpan
 
 MEDIA_TYPE = "text/markdown"
@@ -223,7 +223,8 @@ def plain_title(title: str) -> str:
 
 
 def _append(headings: list[Heading], offset: int, level: int, raw_title: str) -> None:
-    title = plain_title(raw_title)
+    # Cut before removing markup: its patterns are slow on a heading line megabytes long.
+    title = clip_heading(plain_title(raw_title[: 4 * MAX_HEADING_CHARS]))
     if title:
         headings.append(Heading(offset, level, title))
 
@@ -237,4 +238,4 @@ def _front_matter(text: str) -> tuple[int, str | None]:
         return 0, None
     block = text[4 : match.start()]
     title = _FRONT_MATTER_TITLE.search(block)
-    return match.end(), title.group(1).strip("'\"") if title else None
+    return match.end(), clip_heading(title.group(1).strip("'\"")) if title else None

@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from pypdf import PasswordType, PdfReader
-from pypdf.errors import DependencyError
+from pypdf.errors import DependencyError, LimitReachedError
 
 from indexes.errors import (
     DocumentParseError,
@@ -41,7 +41,7 @@ from indexes.errors import (
     RAGError,
 )
 
-from .common import SectionBuilder, collapse_spaces, normalize_text
+from .common import MAX_HEADING_CHARS, SectionBuilder, check_expansion, clip_heading, collapse_spaces, normalize_text
 from .types import ParsedDocument
 
 MEDIA_TYPE = "application/pdf"
@@ -97,7 +97,9 @@ _pypdf_log.addHandler(_PROBLEMS)
 _pypdf_log.propagate = False
 
 _LIGATURES = str.maketrans({"ﬀ": "ff", "ﬁ": "fi", "ﬂ": "fl", "ﬃ": "ffi", "ﬄ": "ffl", "ﬅ": "st", "ﬆ": "st"})
-_HYPHENATED = re.compile(r"([^\W\d_]+)-\n([^\W\d_]+)")
+# The lookbehind starts a match only at a word's first letter: without it a long run of letters
+# with no hyphen is rescanned from every position (quadratic; minutes for one 10 MB "word").
+_HYPHENATED = re.compile(r"(?<![^\W\d_])([^\W\d_]+)-\n([^\W\d_]+)")
 _WORDS = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")
 
 
@@ -123,10 +125,10 @@ def parse(data: bytes, filename: str) -> ParsedDocument:
     with _PROBLEMS.collect() as problems:
         try:
             reader = _open(data, filename)
-            pages, images, failures = _extract_pages(reader, filename)
+            pages, images, failures = _extract_pages(reader, filename, len(data))
             outline = _outline(reader)
-            title = (reader.metadata.title or "").strip() if reader.metadata else ""
-        except RAGError:
+            title = clip_heading((reader.metadata.title or "").strip()) if reader.metadata else ""
+        except (RAGError, MemoryError):
             raise
         except Exception as exc:  # pypdf raises many types on corrupt input; none may escape
             raise DocumentParseError(
@@ -193,16 +195,27 @@ def _short(exc: Exception) -> str:
     return text if len(text) <= 160 else text[:157] + "..."
 
 
-def _extract_pages(reader: PdfReader, filename: str) -> tuple[list[str], list[bool], int]:
-    """Cleaned text and an "has images" flag per page, and how many pages failed (those are left empty)."""
+def _extract_pages(reader: PdfReader, filename: str, n_bytes: int) -> tuple[list[str], list[bool], int]:
+    """Cleaned text and an "has images" flag per page, and how many pages failed (those are left empty).
+
+    A bomb (text past ``common.text_limit``, a stream past pypdf's limits) is stopped page by page.
+    """
     if not reader.pages:
         raise DocumentParseError(f"{filename} has no pages; check that the file is complete")
-    pages, images, failures = [], [], 0
-    for page in reader.pages:
+    pages, images, failures, total = [], [], 0, 0
+    for number, page in enumerate(reader.pages, start=1):
         try:
             raw = page.extract_text() or ""
+        except LimitReachedError as exc:
+            raise DocumentParseError(
+                f"{filename}: page {number} goes past a limit of pypdf ({_short(exc)}); it may be a decompression "
+                "bomb or crafted to exhaust the parser: check that it opens in a PDF viewer"
+            ) from exc
+        except MemoryError:  # not a broken page: the sandbox's memory limit (see ``sandbox``)
+            raise
         except Exception:  # one broken content stream should not lose the other pages
             raw, failures = "", failures + 1
+        check_expansion(total := total + len(raw), n_bytes, filename)
         pages.append(_clean(raw))
         try:
             images.append(_has_images(page))
@@ -257,7 +270,7 @@ def _outline(reader: PdfReader) -> dict[int, list[tuple[str, ...]]]:
             if isinstance(item, list):
                 walk(item, last)
                 continue
-            title = " ".join(str(item.title or "").split())
+            title = clip_heading(" ".join(str(item.title or "")[: 4 * MAX_HEADING_CHARS].split()))
             page = reader.get_destination_page_number(item)
             if title and page is not None and page >= 0:
                 last = (*parents, title)

@@ -20,7 +20,8 @@ from indexes import parse_spec
 from indexes.errors import InvalidInputError, PayloadTooLargeError, RAGError
 from ingest.chunk import Chunker
 from ingest.embed import Embedder
-from ingest.parse import detect_media_type, parse_bytes
+from ingest.parse import check_upload, parse_bytes
+from ingest.parse.sandbox import parse_sandboxed
 from ingest.tables import extract_tables
 from rag.pipeline.ingest.claims import Claims
 from rag.pipeline.ingest.records import (
@@ -56,19 +57,29 @@ class IngestPipeline:
         self._chunkers: dict[tuple[int, int], Chunker] = {(chunker.max_tokens, chunker.overlap): chunker}
 
     def check(self, filename: str, data: bytes, media_type: str | None = None) -> str:
-        """Validate an upload without storing it; returns its media type."""
+        """Validate an upload without storing or parsing it (size, type, emptiness); returns its media type.
+
+        The type is what the file is (:func:`ingest.parse.check_upload`): its extension, else its
+        Content-Type, except that bytes starting ``%PDF-`` are a PDF; binary bytes sent as text (an
+        executable renamed ``.txt``) are refused with 415.
+        """
         if len(data) > self.max_upload_bytes:
             raise PayloadTooLargeError(size_limit_message(filename, len(data), self.max_upload_bytes))
-        media = detect_media_type(filename, media_type)
-        if not data.strip():
-            raise InvalidInputError(f"{filename} is empty; upload a file with content")
-        return media
+        return check_upload(data, filename, media_type)
 
-    def prepare(self, filename: str, data: bytes, media_type: str | None = None) -> PreparedDocument:
-        """Validate and parse one upload; raises a 4xx-class error before anything is stored."""
+    def prepare(
+        self, filename: str, data: bytes, media_type: str | None = None, *, sandbox: bool = True
+    ) -> PreparedDocument:
+        """Validate and parse one upload; raises a 4xx-class error before anything is stored.
+
+        The parse runs in a worker process with a time and a memory limit
+        (:mod:`ingest.parse.sandbox`), so a file crafted to loop or to expand fails alone
+        (422) and the process is unharmed; ``sandbox=False`` parses in this process
+        (tests and benchmarks of many small, trusted files).
+        """
         media = self.check(filename, data, media_type)
         t0 = time.perf_counter()
-        doc = parse_bytes(data, filename, media)
+        doc = parse_sandboxed(data, filename, media) if sandbox else parse_bytes(data, filename, media)
         return PreparedDocument(filename, hashlib.sha256(data).hexdigest(), len(data), doc, time.perf_counter() - t0)
 
     def commit(

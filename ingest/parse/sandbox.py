@@ -1,0 +1,251 @@
+"""Parse uploads in a worker process with a time and a memory limit.
+
+A crafted file can make a parser loop (a 2 KB PDF page of 150,000 tiny text
+operations keeps pypdf busy for ten minutes) or expand into gigabytes; in the
+server's process either would hold a job worker or take the server down.
+``SandboxedParser.parse`` runs ``parse_bytes`` in a worker process instead:
+past ``timeout_s`` of wall time the worker is killed (``ParseTimeoutError``);
+its address space (``RLIMIT_AS``) may grow ``memory_mb`` past its idle size, a
+parse that needs more gets ``MemoryError`` there (``ParseMemoryError`` here);
+a worker that dies (a crash in C code, the OOM killer) gives
+``ParserCrashedError``. Each is a ``DocumentParseError`` (HTTP 422) naming
+the file, and the next file gets a fresh worker.
+
+The worker is a plain ``python -c`` child, not a fork, so it never inherits
+the server's threads or torch state. It starts on first use (about 0.7 s of
+imports) and is kept: a small file then costs a few milliseconds more than
+parsing in-process. It exits with this process (``atexit``, or when its pipe
+closes). One parser serves one file at a time: threads calling it at once
+wait their turn. The worker's log records are logged here. The worker's
+side is ``sandbox_worker``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import weakref
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+
+from indexes.errors import DocumentParseError
+
+from .types import ParsedDocument
+
+TIMEOUT_S = 60.0  # wall time one file may take to parse
+MEMORY_MB = 2048  # address space one parse may add to the idle worker's
+STARTUP_S = 60.0  # for a worker to start (its imports take about 0.7 s)
+
+Target = Callable[[bytes, str, "str | None"], ParsedDocument]
+log = logging.getLogger(__name__)
+_BOOT = (
+    "import json, sys; sys.path[:] = json.loads(sys.argv[3]); from ingest.parse.sandbox_worker import serve; serve()"
+)
+# The worker does no numeric work: one thread each, so that its idle address space stays small.
+_THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+class ParseTimeoutError(DocumentParseError):
+    """Parsing a file took longer than the sandbox's time limit."""
+
+
+class ParseMemoryError(DocumentParseError):
+    """Parsing a file needed more memory than the sandbox's limit."""
+
+
+class ParserCrashedError(DocumentParseError):
+    """The worker process died while parsing a file."""
+
+
+class _Worker:
+    """One worker process and the two pipes to it."""
+
+    def __init__(self) -> None:
+        from_parent, to_child = os.pipe()
+        from_child, to_parent = os.pipe()
+        argv = [sys.executable, "-c", _BOOT, str(from_parent), str(to_parent), json.dumps(sys.path)]
+        try:
+            self.process = subprocess.Popen(
+                argv,
+                pass_fds=(from_parent, to_parent),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                env={**os.environ, **_THREAD_ENV},
+                start_new_session=True,  # a Ctrl-C in the terminal is the parent's to handle
+            )
+        except BaseException:
+            os.close(to_child)
+            os.close(from_child)
+            raise
+        finally:
+            os.close(from_parent)
+            os.close(to_parent)
+        self.owner = os.getpid()
+        self.outbox = Connection(to_child, readable=False)
+        self.inbox = Connection(from_child, writable=False)
+        # Wait for its imports, so that they never count against a file's time limit.
+        try:
+            if not self.inbox.poll(STARTUP_S):
+                raise EOFError
+            self.inbox.recv()
+        except (EOFError, OSError):
+            how = self.how_it_ended() or f"it did not answer within {STARTUP_S:g} s"
+            self.stop(kill=True)
+            raise RuntimeError(f"the parsing worker process did not start: {how} (its errors are on stderr)") from None
+
+    def alive(self) -> bool:
+        return self.owner == os.getpid() and self.process.poll() is None
+
+    def stop(self, kill: bool) -> None:
+        """End the worker: at once with ``kill``, else by closing its pipe (it exits when it reads EOF)."""
+        if self.owner != os.getpid():  # inherited by a fork: the worker is the parent's
+            return
+        self.outbox.close()
+        self.inbox.close()
+        if kill or self.how_it_ended(wait_s=2) is None:
+            self.process.kill()
+            self.process.wait()
+
+    def how_it_ended(self, wait_s: float = 1) -> str | None:
+        try:
+            code = self.process.wait(timeout=wait_s)
+        except subprocess.TimeoutExpired:
+            return None
+        if code >= 0:
+            return f"the worker process exited with status {code}"
+        name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
+        return f"the worker process was killed by {name}" + (" (out of memory?)" if -code == signal.SIGKILL else "")
+
+
+class SandboxedParser:
+    """Parses files in a worker process (see the module docstring).
+
+    Args:
+        timeout_s: wall time per file; None: ``TIMEOUT_S`` when called.
+        memory_mb: address space a parse may add to the idle worker's; None: ``MEMORY_MB`` when called.
+        target: the parse function the worker calls, ``(data, filename, media_type) -> ParsedDocument``;
+            it must be importable by name (a module-level function). None: ``parse_bytes``.
+    """
+
+    def __init__(
+        self, timeout_s: float | None = None, memory_mb: int | None = None, target: Target | None = None
+    ) -> None:
+        self.timeout_s, self.memory_mb, self.target = timeout_s, memory_mb, target
+        self._lock = threading.Lock()
+        self._worker: _Worker | None = None
+        _LIVE.add(self)
+
+    @property
+    def worker_pid(self) -> int | None:
+        """The process id of the running worker, if one runs."""
+        worker = self._worker
+        return worker.process.pid if worker is not None and worker.alive() else None
+
+    def parse(
+        self,
+        data: bytes,
+        filename: str,
+        media_type: str | None = None,
+        *,
+        timeout_s: float | None = None,
+        memory_mb: int | None = None,
+    ) -> ParsedDocument:
+        """Parse one file in the worker, as ``parse_bytes`` would; the limits override the parser's.
+
+        Raises:
+            what ``parse_bytes`` raises, and ParseTimeoutError, ParseMemoryError, ParserCrashedError.
+        """
+        timeout = timeout_s if timeout_s is not None else self.timeout_s if self.timeout_s is not None else TIMEOUT_S
+        memory = memory_mb if memory_mb is not None else self.memory_mb if self.memory_mb is not None else MEMORY_MB
+        with self._lock:
+            worker = self._start()
+            try:
+                worker.outbox.send((self.target, data, filename, media_type, memory, timeout))
+                if not worker.inbox.poll(timeout):
+                    self._discard(kill=True)
+                    raise ParseTimeoutError(
+                        f"{filename} took longer than {timeout:g} s to parse; it may be malformed or crafted to "
+                        "make the parser loop: check that it opens in a viewer, or split it into smaller files"
+                    )
+                kind, payload, records = worker.inbox.recv()
+            except (EOFError, OSError):
+                how = worker.how_it_ended() or "the worker process stopped answering"
+                self._discard(kill=True)
+                raise ParserCrashedError(
+                    f"the parser stopped while reading {filename} ({how}); the file may be malformed: "
+                    "check that it opens in a viewer"
+                ) from None
+            if kind == "memory":
+                self._discard(kill=True)  # a fresh worker for the next file, its heap unfragmented
+        for record in records:
+            logger = logging.getLogger(record.name)
+            if logger.isEnabledFor(record.levelno):
+                logger.handle(record)
+        if kind == "ok":
+            return payload
+        if kind == "memory":
+            raise ParseMemoryError(
+                f"{filename} needed more than {memory:,} MB of memory to parse; it may be malformed or a "
+                "decompression bomb: check that it opens in a viewer, or split it into smaller files"
+            )
+        if kind == "error":
+            raise payload
+        log.error("parsing %s failed in the worker:\n%s", filename, payload[1])
+        raise DocumentParseError(
+            f"{filename} could not be parsed ({payload[0]}); check that it opens in a viewer, "
+            "or export it again (the server log has the details)"
+        )
+
+    def close(self) -> None:
+        """Stop the worker (a later ``parse`` starts a new one)."""
+        with self._lock:
+            self._discard(kill=False)
+
+    def _start(self) -> _Worker:
+        if self._worker is not None and not self._worker.alive():
+            self._discard(kill=True)
+        if self._worker is None:
+            self._worker = _Worker()
+        return self._worker
+
+    def _discard(self, kill: bool) -> None:
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.stop(kill=kill)
+
+
+_LIVE: weakref.WeakSet[SandboxedParser] = weakref.WeakSet()
+_default: SandboxedParser | None = None
+_default_lock = threading.Lock()
+
+
+def default_parser() -> SandboxedParser:
+    """The process's shared sandboxed parser (limits ``TIMEOUT_S`` and ``MEMORY_MB``)."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = SandboxedParser()
+        return _default
+
+
+def parse_sandboxed(
+    data: bytes,
+    filename: str,
+    media_type: str | None = None,
+    timeout_s: float | None = None,
+    memory_mb: int | None = None,
+) -> ParsedDocument:
+    """``parse_bytes`` in the shared worker process, with a time and a memory limit (see the module docstring)."""
+    return default_parser().parse(data, filename, media_type, timeout_s=timeout_s, memory_mb=memory_mb)
+
+
+@atexit.register
+def _close_all() -> None:
+    for parser in list(_LIVE):
+        parser.close()
