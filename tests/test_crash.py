@@ -203,6 +203,7 @@ def test_sigkill_during_ingest_loses_no_acknowledged_document(tmp_path, embedder
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_twenty_sigkill_rounds(tmp_path, embedder):
     stats = run_rounds(tmp_path, rounds=20, seed=2)
     print("crash rounds:", stats)

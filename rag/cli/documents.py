@@ -39,6 +39,14 @@ def register(sub) -> None:
     p.add_argument("paths", nargs="+", help="files or directories (searched recursively for supported types)")
     p.add_argument("--collection", default="default", help="collection name (created if missing)")
     p.add_argument("--batch", type=int, default=16, help="files stored per write (the next batch is parsed meanwhile)")
+    p.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="local: this process (default); ray: parse and embed on a Ray cluster (pip install 'localrag[ray]')",
+    )
+    p.add_argument("--address", help="with --engine ray: the cluster to join (e.g. auto); default a local Ray")
+    p.add_argument("--workers", type=int, default=2, help="with --engine ray: embedding actors (one model each)")
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("search", parents=[GLOBAL_OPTIONS], help="find the passages most similar to a text")
@@ -137,7 +145,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     check_collection_name(args.collection)  # once, here, rather than once per file in the loop
     files = expand_paths(args.paths)
-    server = running_server_for(args)
+    engine = getattr(args, "engine", "local")
+    if engine != "local" and running_server_for(args) is not None:
+        raise InvalidInputError("--engine ray writes the data directory itself: stop the server that holds it first")
+    server = running_server_for(args) if engine == "local" else None
     stored = duplicates = 0
     failed: list[Path] = []
     with contextlib.ExitStack() as stack:
@@ -149,7 +160,14 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         bar = stack.enter_context(
             tqdm(unit="chunk", desc="embedding", disable=not sys.stderr.isatty(), file=sys.stderr)
         )
-        if server is None:
+        if engine == "ray":
+            from rag.distributed.ingest import ray_ingest
+
+            outcomes = ray_ingest(
+                platform, args.collection, files, address=args.address, workers=args.workers, batch=args.batch,
+                index_spec=args.index_spec,
+            )  # fmt: skip
+        elif server is None:
             readers = [(path.name, path.read_bytes) for path in files]
             outcomes = pipeline.ingest_files(args.collection, readers, args.batch, progress=lambda n: bar.update(n))
         else:
@@ -162,7 +180,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 failed.append(path)
                 tqdm.write(f"skipped {path}: {result}", file=sys.stderr)
                 continue
-            if server is not None:
+            if server is not None or engine == "ray":
                 bar.update(result.n_chunks)
             if result.duplicate:
                 duplicates += 1

@@ -277,6 +277,7 @@ def test_uploads_of_named_files(case, data, seeds):
 
 
 @pytest.mark.slow
+@pytest.mark.long
 @LONG
 @schema.exclude(**QUERY).parametrize()
 def test_no_server_errors_long(case, seeds):
@@ -284,6 +285,7 @@ def test_no_server_errors_long(case, seeds):
 
 
 @pytest.mark.slow
+@pytest.mark.long
 @LONG
 @schema.include(operation_id=UPLOADS).parametrize()
 @schema.given(data=st.data())
@@ -292,6 +294,7 @@ def test_uploads_of_named_files_long(case, data, seeds):
 
 
 @pytest.mark.slow
+@pytest.mark.long
 @LONG_QUERY
 @schema.include(**QUERY).parametrize()
 def test_no_server_errors_when_answering(case, seeds):
@@ -317,6 +320,7 @@ QUESTION = st.fixed_dictionaries(
 
 
 @pytest.mark.slow
+@pytest.mark.long
 @LONG_QUERY
 @schema.include(**QUERY).parametrize()
 @schema.given(data=st.data())

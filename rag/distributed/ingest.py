@@ -1,0 +1,262 @@
+"""``rag ingest --engine ray``: parsing and embedding as a Ray Data pipeline, stored by the driver.
+
+Pipeline, per file (rows stream through; nothing waits for the whole set)::
+
+    from_items([{path}])                        the driver lists the files
+      .map(parse_and_chunk)                    Ray tasks: read, check, parse (sandboxed), chunk;
+                                               an error is caught and kept in the row, never raised
+      .map_batches(EmbedActor, concurrency=N)  N actors, each holding the embedding model: one
+                                               embed call per batch of documents
+      -> driver: Store.add_documents           every ``batch`` documents: one run of vectors and
+                                               one catalog transaction, as the local path writes
+
+The driver is the only writer: the catalog is a DuckDB file (one process) and a
+collection's runs are published by one writer, so a Ray ingest leaves exactly the
+segments and catalog rows of ``IngestPipeline.ingest_files`` (document and chunk ids
+in file order, as Ray Data is told to preserve order), duplicates included.
+
+Failures: a file that cannot be read or parsed is reported failed with its reason
+while the others go on. A parse task that dies is retried (``max_retries``); an
+embedding actor that dies is restarted and its batch retried (``max_restarts``,
+``max_task_retries``), so a killed worker costs time, not documents. A document is
+acknowledged (yielded) only once its batch is committed; an interrupted run leaves
+every acknowledged document stored, and running it again stores the rest (the
+others are recognised as duplicates by their sha256).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+import time
+from collections.abc import Iterator, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from indexes.errors import PayloadTooLargeError, RAGError
+
+if TYPE_CHECKING:
+    from rag.pipeline.ingest.records import IngestResult
+    from rag.platform import Platform
+
+
+class RemoteIngestError(RAGError):
+    """A file failed in a Ray worker with an error that could not be sent back as itself."""
+
+
+@lru_cache(maxsize=4)
+def _chunker(tokens: int, overlap: int):
+    """One chunker per worker process and setting (the tokenizer loads once per process)."""
+    from ingest.chunk import Chunker
+    from ingest.embed import load_tokenizer
+
+    return Chunker(load_tokenizer(), tokens, overlap)
+
+
+def _error_bytes(exc: BaseException) -> bytes:
+    try:
+        return pickle.dumps(exc)
+    except Exception:
+        return pickle.dumps(RemoteIngestError(f"{type(exc).__name__}: {exc}"))
+
+
+def parse_and_chunk(row: dict, *, tokens: int, overlap: int, max_bytes: int, sandbox: bool = True) -> dict:
+    """Read, check, parse and chunk one file (a Ray Data ``map`` function); errors are returned, not raised."""
+    from ingest.parse import check_upload, parse_bytes
+    from ingest.parse.sandbox import parse_sandboxed
+    from rag.pipeline.ingest.records import PreparedDocument, embedding_input, size_limit_message
+
+    path = Path(row["path"])
+    out = {"path": str(path), "error": b"", "doc": b"", "texts": []}
+    try:
+        data = path.read_bytes()
+        if len(data) > max_bytes:
+            raise PayloadTooLargeError(size_limit_message(path.name, len(data), max_bytes))
+        media = check_upload(data, path.name, None)
+        t0 = time.perf_counter()
+        parsed = parse_sandboxed(data, path.name, media) if sandbox else parse_bytes(data, path.name, media)
+        prepared = PreparedDocument(
+            path.name, hashlib.sha256(data).hexdigest(), len(data), parsed, time.perf_counter() - t0
+        )
+        t0 = time.perf_counter()
+        chunks = _chunker(tokens, overlap).chunk(parsed)
+        chunk_seconds = time.perf_counter() - t0
+        out["texts"] = [embedding_input(parsed.title, c.heading_path, c.text) for c in chunks]
+        out["doc"] = pickle.dumps((prepared, chunks, chunk_seconds))
+    except (RAGError, OSError) as exc:
+        out["error"] = _error_bytes(exc)
+    return out
+
+
+class EmbedActor:
+    """Holds the embedding model in a Ray actor; embeds a batch of documents' chunk texts in one call."""
+
+    def __init__(self, quant: str | None, batch_size: int, threads: int | None = None) -> None:
+        if threads:
+            import torch
+
+            torch.set_num_threads(threads)
+        from ingest.embed import Embedder
+
+        self.embedder = Embedder(batch_size=batch_size, quant=quant)
+
+    def __call__(self, batch):
+        texts_per_row = [list(t) if t is not None else [] for t in batch["texts"]]
+        flat = [t for texts in texts_per_row for t in texts]
+        t0 = time.perf_counter()
+        vectors = self.embedder.embed(flat) if flat else np.zeros((0, self.embedder.dim), np.float32)
+        seconds = time.perf_counter() - t0
+        out_vectors, out_seconds, at = [], [], 0
+        for texts in texts_per_row:
+            v = np.ascontiguousarray(vectors[at : at + len(texts)], dtype=np.float32)
+            at += len(texts)
+            out_vectors.append(v.tobytes())
+            out_seconds.append(seconds * len(texts) / max(len(flat), 1))
+        batch = batch.drop(columns=["texts"])
+        batch["vectors"] = out_vectors
+        batch["dim"] = self.embedder.dim
+        batch["model"] = self.embedder.model_name
+        batch["embed_seconds"] = out_seconds
+        return batch
+
+
+def _model_name(kind: str) -> str:
+    from ingest.embed import MODEL_NAME
+
+    return MODEL_NAME + ("" if kind == "fp32" else f"@{kind}")
+
+
+def ray_ingest(
+    platform: Platform,
+    collection: str,
+    paths: Sequence[Path | str],
+    *,
+    address: str | None = None,
+    workers: int = 2,
+    batch: int = 16,
+    index_spec: str | None = None,
+    embed_batch_docs: int = 8,
+    sandbox: bool = True,
+    actor_cpus: float = 1.0,
+) -> Iterator[tuple[str, IngestResult | Exception]]:
+    """Ingest ``paths`` into ``collection`` with parsing and embedding on Ray; yield (path, result or error).
+
+    Args:
+        platform: the local platform whose store receives the documents (this process writes it).
+        address: the Ray cluster (``ray://host:10001``, ``auto``); None starts a local one.
+        workers: embedding actors (each holds one copy of the model).
+        batch: documents per store write (one run and one catalog transaction each).
+        embed_batch_docs: documents per embedding call in an actor.
+        sandbox: parse in a limited subprocess, as the local path does.
+        actor_cpus: CPUs each embedding actor reserves (torch uses as many threads).
+    Yields:
+        per file, in order: its :class:`IngestResult`, or the exception that kept it out.
+    """
+    from ingest.embed import kind_of, resolve_kind
+    from rag.distributed import init_ray
+    from rag.pipeline.ingest.records import IngestResult, new_document
+    from rag.store import check_collection_name
+    from rag.store.lifecycle import chunking_of
+    from rag.store.records import DocumentToAdd
+
+    check_collection_name(collection)
+    init_ray(address)
+    import ray.data
+
+    settings, store = platform.settings, platform.store
+    coll = store.catalog.find_collection(collection)
+    if coll is not None:
+        kind = kind_of(coll.embed_model)
+        tokens, overlap = chunking_of(coll, settings.chunk_tokens, settings.chunk_overlap)
+    else:
+        kind = resolve_kind(None)
+        tokens, overlap = settings.chunk_tokens, settings.chunk_overlap
+    model_name = _model_name(kind)
+
+    ctx = ray.data.DataContext.get_current()
+    ctx.execution_options.preserve_order = True  # ids in file order, as the local path allocates them
+    ctx.enable_progress_bars = False
+    ds = ray.data.from_items([{"path": str(p)} for p in paths], override_num_blocks=max(1, min(len(paths), 64)))
+    ds = ds.map(
+        parse_and_chunk,
+        fn_kwargs={"tokens": tokens, "overlap": overlap, "max_bytes": settings.max_upload_bytes, "sandbox": sandbox},
+        num_cpus=0,  # light next to embedding; the actors hold the CPUs, and tasks must not wait behind them
+        concurrency=max(1, workers),
+        max_retries=3,
+    )
+    ds = ds.map_batches(
+        EmbedActor,
+        fn_constructor_kwargs={
+            "quant": kind,
+            "batch_size": settings.embed_batch_size,
+            "threads": max(1, int(actor_cpus)),
+        },
+        batch_size=embed_batch_docs,
+        batch_format="pandas",
+        compute=ray.data.ActorPoolStrategy(size=workers),
+        num_cpus=actor_cpus,
+        max_restarts=-1,
+        max_task_retries=3,
+    )
+
+    def commit(rows: list[dict]) -> list[tuple[str, IngestResult | Exception]]:
+        nonlocal coll
+        out: list[tuple[str, IngestResult | Exception] | None] = [None] * len(rows)
+        good, items = [], []
+        for i, row in enumerate(rows):
+            if row["error"]:
+                try:
+                    exc = pickle.loads(row["error"])
+                except Exception as err:  # an error class this process cannot import
+                    exc = RemoteIngestError(str(err))
+                out[i] = (row["path"], exc)
+                continue
+            prepared, chunks, chunk_seconds = pickle.loads(row["doc"])
+            vectors = np.frombuffer(row["vectors"], dtype=np.float32).reshape(len(chunks), int(row["dim"]))
+            if row["model"] != model_name:
+                raise RAGError(f"an embedding worker made {row['model']} vectors, expected {model_name}")
+            good.append((i, row, prepared, chunks, chunk_seconds))
+            items.append(DocumentToAdd(new_document(prepared), chunks, vectors))
+        if good:
+            try:
+                if coll is None:
+                    dim = int(good[0][1]["dim"])
+                    coll = store.get_or_create_collection(collection, dim, model_name, index_spec=index_spec)
+                t0 = time.perf_counter()
+                added = store.add_documents(coll, items, embed_model=model_name)
+                for (_, _, prepared, _, _), result in zip(good, added):
+                    if not result.duplicate:
+                        from ingest.tables import extract_tables
+
+                        tables = extract_tables(prepared.parsed, prepared.filename)
+                        store.save_tables(coll, result.id, prepared.filename, tables)
+                write_share = (time.perf_counter() - t0) / max(sum(len(g[3]) for g in good), 1)
+                first: set[str] = set()
+                for (i, row, prepared, chunks, chunk_seconds), result in zip(good, added):
+                    stored = not result.duplicate and prepared.sha256 not in first
+                    first.add(prepared.sha256)
+                    if not stored:
+                        out[i] = (row["path"], IngestResult(result.id, prepared.filename, collection, True, 0))
+                        continue
+                    seconds = {"parse": prepared.parse_seconds, "chunk": chunk_seconds,
+                               "embed": float(row["embed_seconds"]), "write": write_share * len(chunks)}  # fmt: skip
+                    out[i] = (
+                        row["path"],
+                        IngestResult(result.id, prepared.filename, collection, False, len(chunks), seconds),
+                    )
+            except RAGError as exc:
+                for i, row, *_ in good:
+                    out[i] = (row["path"], exc)
+        return out  # type: ignore[return-value]
+
+    pending: list[dict] = []
+    for frame in ds.iter_batches(batch_size=batch, batch_format="pandas"):
+        pending.extend(frame.to_dict("records"))
+        while len(pending) >= batch:
+            yield from commit(pending[:batch])
+            pending = pending[batch:]
+    if pending:
+        yield from commit(pending)
