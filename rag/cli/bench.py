@@ -1,4 +1,4 @@
-"""``rag bench ann``, ``rag bench rag`` and ``rag bench load``: the benchmarks of ``benchmarks/`` from the CLI."""
+"""``rag bench ann``, ``rag bench rag``, ``rag bench load``, ``rag bench distributed``: ``benchmarks/`` from the CLI."""
 
 from __future__ import annotations
 
@@ -77,6 +77,19 @@ def register(sub) -> None:
     lo.add_argument("--server-data-dir", type=Path, help="the server's data directory (default: a fresh temporary one)")
     lo.set_defaults(func=cmd_load)
 
+    d = bench.add_parser(
+        "distributed",
+        parents=[GLOBAL_OPTIONS],
+        help="Ray ingest vs the local path, and sharded search's fan-out latency vs one in-process index",
+    )
+    d.add_argument("--docs", type=int, default=300, help="SciFact abstracts ingested by each path")
+    d.add_argument("--vectors", type=int, default=50_000, help="random unit vectors (dim 384) in the sharded index")
+    d.add_argument("--queries", type=int, default=200, help="single queries timed per spec and shard count")
+    d.add_argument("--shards", default="1,2,4", help="comma-separated shard counts")
+    d.add_argument("--specs", default="Flat;HNSW32", help="index specs separated by ';'")
+    d.add_argument("--out", type=Path, default=Path("benchmarks/results/distributed"))
+    d.set_defaults(func=cmd_distributed)
+
 
 def cmd_ann(args: argparse.Namespace) -> int:
     from tqdm import tqdm
@@ -134,6 +147,17 @@ def cmd_load(args: argparse.Namespace) -> int:
     )  # fmt: skip
     print(f"\nresults: {args.out}/load.json, server log: {args.out}/server.log")
     return 1 if summary["errors"] else 0
+
+
+def cmd_distributed(args: argparse.Namespace) -> int:
+    from benchmarks.distributed import run
+
+    shards = tuple(int(s) for s in args.shards.split(",") if s.strip())
+    specs = tuple(s.strip() for s in args.specs.split(";") if s.strip())
+    log = lambda message: print(message, file=sys.stderr)  # noqa: E731
+    run(args.out, n_docs=args.docs, n_vectors=args.vectors, n_queries=args.queries, shards=shards, specs=specs, log=log)
+    print(f"\nresults: {args.out}/distributed.json")
+    return 0
 
 
 def _scale(platform, args: argparse.Namespace) -> dict:
