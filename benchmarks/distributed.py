@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.server_process import cpu_model
+
 REPO = Path(__file__).resolve().parents[1]
 SCIFACT = REPO.parent / "shared" / "data" / "scifact" / "corpus.jsonl"
 DIM = 384
@@ -191,15 +193,7 @@ def bench_fanout(
 
 
 def machine() -> dict:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpus": os.cpu_count(), "cpu": cpu, "python": _platform.python_version()}
+    return {"cpus": os.cpu_count(), "cpu": cpu_model(), "python": _platform.python_version()}
 
 
 def tables(summary: dict) -> str:

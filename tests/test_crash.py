@@ -10,11 +10,7 @@ index and the vector index hold the same chunk ids. A few rounds run in CI; the
 
 from __future__ import annotations
 
-import os
 import random
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -22,7 +18,7 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.live import free_port
+from benchmarks.server_process import ServerProcess
 
 COLLECTION = "crash"
 WORDS = "alpha beta gamma delta epsilon zeta theta kappa lambda sigma omega river stone cloud maple".split()
@@ -34,40 +30,10 @@ def document(tag: str, rng: random.Random) -> bytes:
     return (f"Document {tag}. The code word is {tag}.\n\n" + "\n\n".join(paragraphs)).encode()
 
 
-class ServerProcess:
-    """``api.app:create_app`` under uvicorn in a child process (so it can be killed) over ``data_dir``."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir, self.port = data_dir, free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "RAG_DATA_DIR": str(data_dir), "RAG_PORT": str(self.port), "RAG_INDEX_SPEC": "HNSW16"}
-        env.pop("RAG_ADMIN_KEY", None)
-        command = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--port", str(self.port)]
-        self.log = open(data_dir.parent / "server.log", "ab")  # noqa: SIM115 (closed in kill)
-        self.proc = subprocess.Popen(command, env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            assert self.proc.poll() is None, (data_dir.parent / "server.log").read_text()[-3000:]
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise AssertionError("the server did not start")
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(30)
-        self.log.close()
-
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(30)
-        self.log.close()
+def start_server(data_dir: Path) -> ServerProcess:
+    """A server process over ``data_dir``, with its own log beside it (one per start)."""
+    n = len(list(data_dir.parent.glob("server-*.log")))
+    return ServerProcess(data_dir, data_dir.parent / f"server-{n}.log", env={"RAG_INDEX_SPEC": "HNSW16"}).start()
 
 
 def upload(http: httpx.Client, files: dict[str, bytes]) -> int | None:
@@ -169,10 +135,10 @@ def run_rounds(tmp_path: Path, rounds: int, seed: int) -> dict:
     everything: dict[str, bytes] = {}  # every acknowledged file, by name
     stats = {"rounds": rounds, "acknowledged_files": 0, "lost": 0, "done_before_kill": 0}
     for round_no in range(rounds):
-        server = ServerProcess(data_dir)
+        server = start_server(data_dir)
         acknowledged, done = round_of_uploads(server, rng, round_no, kill_after=rng.uniform(0.5, 6.0))
         stats["done_before_kill"] += len(done)
-        server = ServerProcess(data_dir)  # the restart resumes the interrupted jobs
+        server = start_server(data_dir)  # the restart resumes the interrupted jobs
         states = finish_jobs(server, list(acknowledged))
         for job, files in acknowledged.items():
             everything.update(files)
