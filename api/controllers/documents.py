@@ -55,6 +55,15 @@ SYNCHRONOUS = ResponseSpec(
 )
 
 
+async def submit_upload(platform: Platform, request: Request, name: str, wait: bool, **how) -> Response:
+    """Read the request's files and submit their ingest job (``how``: index_spec, replace); 202 at once, or
+    with ``wait`` the job's outcome."""
+    uploads = await read_uploads(request, platform.settings.max_upload_bytes)
+    files = [(u.filename, u.data, u.media_type) for u in uploads]
+    job = await anyio.to_thread.run_sync(lambda: platform.ingest_jobs.submit(name, files, **how))
+    return await finished(platform, job) if wait else accepted(job)
+
+
 def accepted(job: Job) -> Response[UploadAccepted]:
     files = [msgspec.convert(f, FileOut) for f in job.as_dict()["files"]]
     body = UploadAccepted(job.id, job.status, job.collection, f"/v1/jobs/{job.id}", f"/v1/jobs/{job.id}/events", files)
@@ -93,11 +102,7 @@ class DocumentController(Controller):
         index_spec: Annotated[str | None, INDEX_SPEC] = None,
         wait: Annotated[bool, WAIT] = False,
     ) -> Response[UploadAccepted]:
-        platform: Platform = state.platform
-        uploads = await read_uploads(request, platform.settings.max_upload_bytes)
-        files = [(u.filename, u.data, u.media_type) for u in uploads]
-        job = await anyio.to_thread.run_sync(platform.ingest_jobs.submit, name, files, index_spec)
-        return await finished(platform, job) if wait else accepted(job)
+        return await submit_upload(state.platform, request, name, wait, index_spec=index_spec)
 
     @get(
         operation_id="listDocuments",
@@ -165,13 +170,7 @@ class DocumentController(Controller):
     async def replace(
         self, name: str, document_id: int, state: State, request: Request, wait: Annotated[bool, WAIT] = False
     ) -> Response[UploadAccepted]:
-        platform: Platform = state.platform
-        uploads = await read_uploads(request, platform.settings.max_upload_bytes)
-        files = [(u.filename, u.data, u.media_type) for u in uploads]
-        job = await anyio.to_thread.run_sync(
-            lambda: platform.ingest_jobs.submit(name, files, None, replace=document_id)
-        )
-        return await finished(platform, job) if wait else accepted(job)
+        return await submit_upload(state.platform, request, name, wait, replace=document_id)
 
 
 __all__ = ["DocumentController", "job_out"]

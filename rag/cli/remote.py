@@ -9,7 +9,6 @@ endpoint and returns its JSON; an error response raises :class:`RemoteError`.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -178,22 +177,10 @@ class RemoteClient:
             return {i: error for i, _, _ in entries}
         return {i: _document(doc) for (i, _, _), doc in zip(entries, docs, strict=True)}
 
-    def _job_files(self, exc: RemoteError) -> list | None:
-        """Each file's final state in the job of a refused upload, when the error names the job; else None."""
-        detail = exc.detail if isinstance(exc.detail, dict) else {}
-        if isinstance(detail.get("files"), list):
-            files = detail["files"]
-        else:
-            found = re.search(r"/v1/jobs/(\d+)", exc.message)  # "... (GET /v1/jobs/7 lists them)"
-            job = detail.get("job_id") or (found and found.group(1))
-            if not job:
-                return None
-            try:
-                files = self._json(self._request("GET", f"/v1/jobs/{int(job)}")).get("files")
-            except RemoteError as error:
-                if error.status is None:
-                    raise
-                return None
+    @staticmethod
+    def _job_files(exc: RemoteError) -> list | None:
+        """Each file's final state in the job of a refused upload (the error's ``detail`` is the job); else None."""
+        files = exc.detail.get("files") if isinstance(exc.detail, dict) else None
         final = ("done", "duplicate", "failed")
         if not isinstance(files, list) or not all(isinstance(f, dict) and f.get("state") in final for f in files):
             return None
@@ -223,20 +210,16 @@ class RemoteClient:
 
 
 def error_message(response: httpx.Response) -> str:
-    """The message of an error response: ``{"error": {"code", "message", "detail"}}``, or the older
-    ``{"status_code", "error", "detail"}``; else the status and the start of the body."""
+    """The message of an error response, ``{"error": {"code", "message", "detail"}}``; else the status and the
+    start of the body (an answer from something other than the API)."""
     try:
         body = response.json()
     except ValueError:
         body = None
-    if isinstance(body, dict):
-        error = body.get("error")
-        if isinstance(error, dict):
-            message = error.get("message") or error.get("detail") or error.get("code")
-        else:
-            message = body.get("detail") or error
-        if isinstance(message, str) and message:
-            return message
+    error = body.get("error") if isinstance(body, dict) else None
+    message = error.get("message") if isinstance(error, dict) else None
+    if isinstance(message, str) and message:
+        return message
     text = response.text.strip()[:300]
     return f"HTTP {response.status_code}" + (f": {text}" if text else "")
 
