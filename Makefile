@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser serve test lint bench-smoke clean
+.PHONY: install browser serve test screenshots lint bench-smoke clean
 
 install: $(STAMP)
 
@@ -36,6 +36,10 @@ browser:
 
 test: install browser
 	$(BIN)/python -m pytest -q
+
+# The README's screenshots, redrawn by the web page's tests.
+screenshots: install browser
+	RAG_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest -q tests/web -k "screenshots or benchmark_runs"
 
 lint: install
 	$(BIN)/ruff check .

@@ -23,7 +23,6 @@ from pathlib import Path
 
 from indexes import parse_spec
 from indexes.errors import InvalidInputError
-from indexes.lexical import BM25Index
 from rag.store.catalog import Collection
 from rag.store.tables import remove_tables
 
@@ -132,7 +131,7 @@ class CollectionLifecycle:
             with self._lock:
                 vs = self._vectors.pop(collection.id, None)
             if vs is not None:
-                vs.wait_for_merges()
+                vs.close()  # a merge in flight finishes; a sharded store's actors stop
             for folder in self.collection_folders(collection):
                 shutil.rmtree(folder, ignore_errors=True)
         return n
@@ -154,15 +153,8 @@ class CollectionLifecycle:
         vs = self.vectors(collection)
         vs.wait_for_merges()
         merges = vs.merge()
-        compacted = False
         with self._write_lock:
-            name = vs.read_manifest().lexical
-            if name:
-                lexical = BM25Index.load(vs.root / name)
-                if lexical.n_stored > len(lexical):
-                    lexical.compact()
-                    vs.replace_lexical(lexical)
-                    compacted = True
+            compacted = vs.compact_lexical()
         self.catalog.checkpoint()
         after = sum(folder_bytes(f) for f in self.collection_folders(collection))
         return Compaction(before, after, merges, compacted)

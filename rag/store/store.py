@@ -236,7 +236,7 @@ class Store(CollectionLifecycle):
         the catalog's chunk texts; chunks without a catalog row (an unfinished
         upload) are left out, as :meth:`repair` removes their vectors.
         """
-        if vs.lexical is not None or vs.stored_count() == 0:
+        if vs.has_lexical or vs.stored_count() == 0:
             return
         ids, texts, titles = self.catalog.chunk_texts(collection.id)
         lexical = BM25Index(analyzer=self.analyzer.name)
@@ -276,7 +276,7 @@ class Store(CollectionLifecycle):
             allow: optional filter: allowed chunk ids, or a boolean mask indexed by chunk id.
         """
         vs = self.vectors(collection)
-        if vs.lexical is None and vs.stored_count():
+        if not vs.has_lexical and vs.stored_count():
             with self._write_lock:
                 self._ensure_lexical(collection, vs)
         terms = self._analyzer_of(vs).terms_batch(queries)

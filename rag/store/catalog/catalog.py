@@ -83,6 +83,7 @@ class Catalog(DocumentRows, JobRows, KeyRows):
         embed_model: str,
         chunk_tokens: int | None = None,
         chunk_overlap: int | None = None,
+        shards: int = 1,
     ) -> Collection:
         check_collection_name(name)
         with self.cursor() as cur:
@@ -90,10 +91,10 @@ class Catalog(DocumentRows, JobRows, KeyRows):
                 raise ConflictError(f"collection {name!r} exists already; delete it first or choose another name")
             cid = cur.execute("SELECT nextval('collection_ids')").fetchone()[0]
             cur.execute(
-                f"INSERT INTO collections ({COLLECTION_COLUMNS}, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [cid, name, index_spec, metric, dim, embed_model, chunk_tokens, chunk_overlap, now()],
+                f"INSERT INTO collections ({COLLECTION_COLUMNS}, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [cid, name, index_spec, metric, dim, embed_model, chunk_tokens, chunk_overlap, shards, now()],
             )
-        return Collection(cid, name, index_spec, metric, dim, embed_model, chunk_tokens, chunk_overlap)
+        return Collection(cid, name, index_spec, metric, dim, embed_model, chunk_tokens, chunk_overlap, shards)
 
     def find_collection(self, name: str) -> Collection | None:
         with self.cursor() as cur:

@@ -38,6 +38,8 @@ ALTER TABLE chunks ADD COLUMN IF NOT EXISTS prefix_chars INTEGER DEFAULT 0;
 -- Per-collection chunking (NULL: the server's settings), added with the collections API.
 ALTER TABLE collections ADD COLUMN IF NOT EXISTS chunk_tokens INTEGER;
 ALTER TABLE collections ADD COLUMN IF NOT EXISTS chunk_overlap INTEGER;
+-- Sharded collections (Ray, rag.distributed): how many shards hold the vectors; 1 = one local store.
+ALTER TABLE collections ADD COLUMN IF NOT EXISTS shards INTEGER DEFAULT 1;
 -- API keys of collections (only a hash of each key is kept), added with access control.
 CREATE SEQUENCE IF NOT EXISTS key_ids START 1;
 CREATE TABLE IF NOT EXISTS api_keys (
@@ -75,9 +77,10 @@ class Collection:
     embed_model: str
     chunk_tokens: int | None = None  # None: the server's chunking settings
     chunk_overlap: int | None = None
+    shards: int = 1  # > 1: the vectors are split over this many Ray shard actors (rag.distributed)
 
 
-COLLECTION_COLUMNS = "id, name, index_spec, metric, dim, embed_model, chunk_tokens, chunk_overlap"
+COLLECTION_COLUMNS = "id, name, index_spec, metric, dim, embed_model, chunk_tokens, chunk_overlap, shards"
 
 # Job states. An ingest job moves queued -> parsing -> embedding -> indexing -> done | failed;
 # a benchmark is running until done | failed. Only done and failed are final.

@@ -43,3 +43,14 @@ def lexical_without(root: Path, manifest: Manifest, doomed: np.ndarray) -> BM25I
     if lexical.n_stored - len(lexical) > COMPACT_FRACTION * lexical.n_stored:
         lexical.compact()
     return lexical
+
+
+def lexical_compacted(root: Path, manifest: Manifest) -> BM25Index | None:
+    """The published BM25 index rewritten without its tombstones, or None when it has none (or there is none)."""
+    if not manifest.lexical:
+        return None
+    lexical = BM25Index.load(root / manifest.lexical)
+    if lexical.n_stored == len(lexical):
+        return None
+    lexical.compact()
+    return lexical
