@@ -12,6 +12,7 @@ class CollectionIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     index_spec: str | None = None  # e.g. "HNSW32", "Flat", "IVF64,PQ16x8" (default: the server's)
     chunk_tokens: int | None = None  # chunk window in embedding-model tokens (default: the server's)
     chunk_overlap: int | None = None  # tokens shared by consecutive chunks (default: the server's)
+    shards: int = 1  # > 1: the vectors are split over this many Ray actors (needs a server with RAG_RAY_ADDRESS)
 
 
 class CollectionOut(msgspec.Struct):
@@ -22,6 +23,7 @@ class CollectionOut(msgspec.Struct):
     dim: int
     chunk_tokens: int  # the effective settings (the server's where the collection has none)
     chunk_overlap: int
+    shards: int  # 1: one local store; more: Ray shard actors
     documents: int
     chunks: int
     bytes_on_disk: int  # vectors, indexes, BM25 and tables of this collection

@@ -18,6 +18,7 @@ from rag.access import Keys
 from rag.generate import Generator, shared_generator
 from rag.jobs import BenchmarkJobs, IngestJobs, JobRunner
 from rag.pipeline import IngestPipeline, QueryPipeline
+from rag.pipeline.ingest import SavedFile
 from rag.settings import Settings
 from rag.store import Store
 
@@ -35,7 +36,12 @@ class LazyEmbedder:
 class Platform:
     def __init__(self, settings: Settings, generator: Generator | None = None) -> None:
         self.settings = settings
-        self.store = Store(settings.data_dir, default_index_spec=settings.index_spec)
+        open_sharded = None
+        if settings.ray_address:
+            from rag.distributed.shards import sharded_opener
+
+            open_sharded = sharded_opener(settings.ray_cluster)
+        self.store = Store(settings.data_dir, default_index_spec=settings.index_spec, open_sharded=open_sharded)
         self.store.recover()
         self._generator = generator
         self._lock = threading.RLock()
@@ -53,7 +59,16 @@ class Platform:
 
     @cached_property
     def ingest_jobs(self) -> IngestJobs:
-        return IngestJobs(self.jobs, self.store, lambda: self.ingest_pipeline)
+        engine = self.ray_ingest if self.settings.ray_address else None
+        return IngestJobs(self.jobs, self.store, lambda: self.ingest_pipeline, engine)
+
+    def ray_ingest(self, collection: str, files: list[SavedFile], index_spec: str | None = None):
+        """Parse and embed ``files`` on the Ray of RAG_RAY_ADDRESS, storing them here; yields (file, result or
+        error) in order (:func:`rag.distributed.ingest.ray_ingest`)."""
+        from rag.distributed.ingest import ray_ingest
+
+        s = self.settings
+        return ray_ingest(self, collection, files, address=s.ray_cluster, workers=s.ray_workers, index_spec=index_spec)
 
     @cached_property
     def keys(self) -> Keys:

@@ -31,6 +31,11 @@ class Settings:
     # RAG_ADMIN_KEY: when set, API keys are enforced (this one may do anything); unset, the API is open and
     # `rag serve` listens on 127.0.0.1 only
     admin_key: str = field(default="", repr=False)
+    # RAG_RAY_ADDRESS: "" runs everything in this process (the default); "local" starts a Ray in it; else the
+    # address of a Ray cluster ("auto", "ray://host:10001"). With Ray, ingest jobs parse and embed on it and
+    # collections may be sharded (rag.distributed; the optional `ray` extra)
+    ray_address: str = ""
+    ray_workers: int = 2  # RAG_RAY_WORKERS: embedding actors of a Ray ingest (each holds one model)
 
     def __post_init__(self) -> None:
         if self.chunk_tokens < 16:
@@ -47,8 +52,15 @@ class Settings:
         parse_spec(self.index_spec)
         if self.quant not in ("int4", "int8", "fp32"):
             raise ConfigError(f"quant must be int4, int8 or fp32, got {self.quant!r}")
+        if self.ray_workers < 1:
+            raise ConfigError(f"ray_workers must be at least 1, got {self.ray_workers}")
         if self.generator not in ("torch", "transformers", "llama-cpp"):
             raise ConfigError(f"generator must be torch, transformers or llama-cpp, got {self.generator!r}")
+
+    @property
+    def ray_cluster(self) -> str | None:
+        """The address ``ray.init`` takes (None: start a local Ray); only meaningful when ``ray_address`` is set."""
+        return None if self.ray_address == "local" else self.ray_address
 
     @property
     def max_upload_bytes(self) -> int:

@@ -24,6 +24,7 @@ def collection_out(platform: Platform, collection: Collection) -> CollectionOut:
         dim=collection.dim,
         chunk_tokens=tokens,
         chunk_overlap=overlap,
+        shards=collection.shards,
         documents=info.documents,
         chunks=info.chunks,
         bytes_on_disk=info.bytes_on_disk,
@@ -45,7 +46,7 @@ class CollectionController(Controller):
     def create(self, data: CollectionIn, state: State) -> CollectionOut:
         platform: Platform = state.platform
         collection = platform.ingest_pipeline.create_collection(
-            data.name, data.index_spec, data.chunk_tokens, data.chunk_overlap
+            data.name, data.index_spec, data.chunk_tokens, data.chunk_overlap, data.shards
         )
         return collection_out(platform, collection)
 

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from indexes.errors import PayloadTooLargeError, RAGError
+from rag.pipeline.ingest.records import SavedFile
 
 if TYPE_CHECKING:
     from rag.pipeline.ingest.records import IngestResult
@@ -69,18 +70,16 @@ def parse_and_chunk(row: dict, *, tokens: int, overlap: int, max_bytes: int, san
     from ingest.parse.sandbox import parse_sandboxed
     from rag.pipeline.ingest.records import PreparedDocument, embedding_input, size_limit_message
 
-    path = Path(row["path"])
-    out = {"path": str(path), "error": b"", "doc": b"", "texts": []}
+    path, name = Path(row["path"]), row["name"]
+    out = {"path": str(path), "name": name, "error": b"", "doc": b"", "texts": []}
     try:
         data = path.read_bytes()
         if len(data) > max_bytes:
-            raise PayloadTooLargeError(size_limit_message(path.name, len(data), max_bytes))
-        media = check_upload(data, path.name, None)
+            raise PayloadTooLargeError(size_limit_message(name, len(data), max_bytes))
+        media = check_upload(data, name, row["media"] or None)
         t0 = time.perf_counter()
-        parsed = parse_sandboxed(data, path.name, media) if sandbox else parse_bytes(data, path.name, media)
-        prepared = PreparedDocument(
-            path.name, hashlib.sha256(data).hexdigest(), len(data), parsed, time.perf_counter() - t0
-        )
+        parsed = parse_sandboxed(data, name, media) if sandbox else parse_bytes(data, name, media)
+        prepared = PreparedDocument(name, hashlib.sha256(data).hexdigest(), len(data), parsed, time.perf_counter() - t0)
         t0 = time.perf_counter()
         chunks = _chunker(tokens, overlap).chunk(parsed)
         chunk_seconds = time.perf_counter() - t0
@@ -132,7 +131,7 @@ def _model_name(kind: str) -> str:
 def ray_ingest(
     platform: Platform,
     collection: str,
-    paths: Sequence[Path | str],
+    paths: Sequence[Path | str | SavedFile],
     *,
     address: str | None = None,
     workers: int = 2,
@@ -145,6 +144,8 @@ def ray_ingest(
     """Ingest ``paths`` into ``collection`` with parsing and embedding on Ray; yield (path, result or error).
 
     Args:
+        paths: files to ingest, each named by its own name, or saved uploads (:class:`SavedFile`)
+            named by the name they were uploaded with.
         platform: the local platform whose store receives the documents (this process writes it).
         address: the Ray cluster (``ray://host:10001``, ``auto``); None starts a local one.
         workers: embedding actors (each holds one copy of the model).
@@ -179,13 +180,15 @@ def ray_ingest(
     ctx = ray.data.DataContext.get_current()
     ctx.execution_options.preserve_order = True  # ids in file order, as the local path allocates them
     ctx.enable_progress_bars = False
-    ds = ray.data.from_items([{"path": str(p)} for p in paths], override_num_blocks=max(1, min(len(paths), 64)))
+    files = [p if isinstance(p, SavedFile) else SavedFile(Path(p), Path(p).name) for p in paths]
+    rows = [{"path": str(f.path), "name": f.filename, "media": f.media_type or ""} for f in files]
+    ds = ray.data.from_items(rows, override_num_blocks=max(1, min(len(rows), 64)))
     ds = ds.map(
         parse_and_chunk,
         fn_kwargs={"tokens": tokens, "overlap": overlap, "max_bytes": settings.max_upload_bytes, "sandbox": sandbox},
         num_cpus=0,  # light next to embedding; the actors hold the CPUs, and tasks must not wait behind them
-        concurrency=max(1, workers),
-        max_retries=3,
+        compute=ray.data.TaskPoolStrategy(size=max(1, workers)),
+        max_retries=3,  # this and the actors' retry options have no named parameter yet: ray_remote_args
     )
     ds = ds.map_batches(
         EmbedActor,

@@ -74,19 +74,22 @@ def merge_topk(results: Sequence[indexes.SearchResult], k: int) -> indexes.Searc
 
 
 class ShardServer:
-    """One shard: a VectorStore over its own directory (run as a Ray actor by :class:`ShardedIndex`)."""
+    """One shard: a VectorStore (vectors and BM25 index) over its own directory, run as a Ray actor."""
 
-    def __init__(self, root: str, dim: int, metric: str, index_spec: str) -> None:
+    def __init__(self, root: str, dim: int, metric: str, index_spec: str, background_merges: bool = False) -> None:
         from rag.store.vectors import VectorStore
 
-        self.store = VectorStore(Path(root), dim, metric, index_spec, background_merges=False)
+        self.store = VectorStore(Path(root), dim, metric, index_spec, background_merges=background_merges)
 
-    def add(self, vectors: np.ndarray, ids: np.ndarray) -> int:
-        self.store.append(vectors, ids)
+    def append(self, vectors: np.ndarray, ids: np.ndarray, terms=None, analyzer: str | None = None) -> int:
+        self.store.append(vectors, ids, terms, analyzer)
         return len(self.store)
 
     def search(self, q: np.ndarray, k: int, allow=None, params: dict | None = None) -> indexes.SearchResult:
         return self.store.search(q, k, allow, **(params or {}))
+
+    def search_text(self, queries: list[list[str]], k: int, allow=None) -> indexes.SearchResult:
+        return self.store.search_text(queries, k, allow)
 
     def remove(self, ids: np.ndarray) -> int:
         return self.store.remove(ids)
@@ -94,9 +97,31 @@ class ShardServer:
     def count(self) -> int:
         return len(self.store)
 
+    def stored(self) -> tuple[int, str | None]:
+        """(vectors in the published segments, the BM25 index's analyzer or None)."""
+        return self.store.stored_count(), self.store.analyzer
+
+    def stored_ids(self) -> np.ndarray:
+        return self.store.stored_ids()
+
+    def segment_vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.store.segment_vectors()
+
     def merge(self) -> int:
-        """Merge the shard's runs into one (fewer indexes per query)."""
+        """Merge the shard's runs (fewer indexes per query); a merge in flight finishes first."""
+        self.store.wait_for_merges()
         return self.store.merge()
+
+    def compact_lexical(self) -> bool:
+        return self.store.compact_lexical()
+
+    def wait_for_merges(self) -> bool:
+        self.store.wait_for_merges()
+        return True
+
+    def close(self) -> bool:
+        self.store.close()
+        return True
 
     def ping(self) -> bool:
         return True
@@ -117,6 +142,8 @@ class ShardedIndex:
         actor_options: extra ``ray.remote`` options for the shard actors (e.g. ``num_cpus``,
             a ``scheduling_strategy`` to spread them over nodes). By default they reserve no
             CPU, so N shards fit a cluster of any size; a restarted actor reopens its directory.
+        background_merges: each shard merges its runs in a thread of its actor (True), or
+            only when :meth:`merge` is called (False: a deterministic layout).
     """
 
     def __init__(
@@ -127,6 +154,7 @@ class ShardedIndex:
         metric: str = "cosine",
         index_spec: str = "Flat",
         actor_options: dict | None = None,
+        background_merges: bool = False,
     ) -> None:
         from rag.distributed import require_ray
 
@@ -146,23 +174,38 @@ class ShardedIndex:
         actor = ray.remote(**options)(ShardServer)
         self._ray = ray
         self.shards = [
-            actor.remote(str(self.root / f"shard-{i:03d}"), dim, metric, self.index_spec) for i in range(n_shards)
+            actor.remote(str(self.root / f"shard-{i:03d}"), dim, metric, self.index_spec, background_merges)
+            for i in range(n_shards)
         ]
         ray.get([s.ping.remote() for s in self.shards])
 
     def add(self, vectors: np.ndarray, ids: np.ndarray, keys: np.ndarray | None = None) -> None:
         """Add float32 (n, dim) vectors under int64 ids, each to the shard of its routing key (default: its id)."""
+        self.append(vectors, ids, keys=keys)
+
+    def append(
+        self,
+        vectors: np.ndarray,
+        ids: np.ndarray,
+        terms: list[list[str]] | None = None,
+        analyzer: str | None = None,
+        keys: np.ndarray | None = None,
+    ) -> None:
+        """:meth:`add` with each vector's BM25 terms (as ``VectorStore.append``): they go to the vector's shard."""
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         ids = np.ascontiguousarray(ids, dtype=np.int64)
         keys = ids if keys is None else np.asarray(keys, dtype=np.int64)
         if not (vectors.shape[0] == ids.shape[0] == keys.shape[0]):
             raise ValueError(f"{vectors.shape[0]} vectors, {ids.shape[0]} ids and {keys.shape[0]} keys")
+        if terms is not None and len(terms) != ids.shape[0]:
+            raise ValueError(f"{ids.shape[0]} ids but {len(terms)} term lists")
         where = shard_of(keys, self.n_shards)
         calls = []
         for s, actor in enumerate(self.shards):
             rows = np.flatnonzero(where == s)
             if rows.size:
-                calls.append(actor.add.remote(vectors[rows], ids[rows]))
+                part = None if terms is None else [terms[r] for r in rows]
+                calls.append(actor.append.remote(vectors[rows], ids[rows], part, analyzer))
         self._ray.get(calls)
 
     def search(self, q: np.ndarray, k: int, allow=None, **params) -> indexes.SearchResult:
@@ -178,6 +221,18 @@ class ShardedIndex:
         parts = ray.get([s.search.remote(q_ref, k, allow_ref, params) for s in self.shards])
         return parts[0] if len(parts) == 1 else merge_topk(parts, k)
 
+    def search_text(self, queries: list[list[str]], k: int, allow=None) -> indexes.SearchResult:
+        """BM25 top-k over every shard, merged by score.
+
+        Each shard scores with its own statistics (N, avgdl, df), as Elasticsearch's default
+        ``query_then_fetch`` does: with documents routed by hash the shards' statistics agree
+        closely once each holds a few thousand chunks, but the merge is not the exact ranking
+        of one index over all of them (the dense search's is).
+        """
+        allow_ref = self._ray.put(allow) if allow is not None else None
+        parts = self._ray.get([s.search_text.remote(queries, k, allow_ref) for s in self.shards])
+        return parts[0] if len(parts) == 1 else merge_topk(parts, k)
+
     def remove(self, ids: np.ndarray) -> int:
         """Remove ``ids`` from every shard (routing is not assumed); return how many vectors went."""
         ids = np.asarray(ids, dtype=np.int64)
@@ -191,12 +246,53 @@ class ShardedIndex:
     def __len__(self) -> int:
         return int(sum(self.counts()))
 
-    def merge(self) -> None:
-        """Merge each shard's runs (one index per shard: the fewest per query)."""
-        self._ray.get([s.merge.remote() for s in self.shards])
+    # -- what rag.store.Store reads of a collection's vector store --------------
+    has_lexical = True  # every append from the store carries terms, so each shard's first one makes its index
+
+    @property
+    def analyzer(self) -> str | None:
+        return next((a for _, a in self._ray.get([s.stored.remote() for s in self.shards]) if a), None)
+
+    def stored_count(self) -> int:
+        return int(sum(n for n, _ in self._ray.get([s.stored.remote() for s in self.shards])))
+
+    def stored_ids(self) -> np.ndarray:
+        return np.concatenate(self._ray.get([s.stored_ids.remote() for s in self.shards]))
+
+    def segment_vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        parts = self._ray.get([s.segment_vectors.remote() for s in self.shards])
+        return np.concatenate([x for x, _ in parts]), np.concatenate([i for _, i in parts])
+
+    def merge(self) -> int:
+        """Merge each shard's runs (one index per shard: the fewest per query); return how many merges."""
+        return int(sum(self._ray.get([s.merge.remote() for s in self.shards])))
+
+    def wait_for_merges(self) -> None:
+        self._ray.get([s.wait_for_merges.remote() for s in self.shards])
+
+    def compact_lexical(self) -> bool:
+        return any(self._ray.get([s.compact_lexical.remote() for s in self.shards]))
 
     def close(self) -> None:
-        """Stop the shard actors (their directories stay; a new ShardedIndex over ``root`` reopens them)."""
-        for s in self.shards:
-            self._ray.kill(s, no_restart=True)
-        self.shards = []
+        """Stop the shard actors once their merges finish (the directories stay; a new ShardedIndex over
+        ``root`` reopens them)."""
+        try:
+            self._ray.get([s.close.remote() for s in self.shards])
+        finally:
+            for s in self.shards:
+                self._ray.kill(s, no_restart=True)
+            self.shards = []
+
+
+def sharded_opener(address: str | None):
+    """``Store(open_sharded=...)``: opens a sharded collection's :class:`ShardedIndex` on the Ray at ``address``
+    (None: a local Ray, started in this process), its shard actors merging their runs in the background."""
+
+    def open_sharded(root: Path, collection) -> ShardedIndex:
+        from rag.distributed import init_ray
+
+        init_ray(address)
+        spec = collection.index_spec
+        return ShardedIndex(root, collection.shards, collection.dim, collection.metric, spec, background_merges=True)
+
+    return open_sharded

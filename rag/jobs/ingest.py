@@ -21,14 +21,14 @@ import logging
 import os
 import shutil
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from indexes import parse_spec
 from indexes.errors import DocumentParseError, InvalidInputError, NotFoundError, RAGError
 from rag.jobs.job import FileState, Job
 from rag.jobs.runner import JobRunner
-from rag.pipeline.ingest import IngestPipeline, PreparedDocument
+from rag.pipeline.ingest import IngestPipeline, IngestResult, PreparedDocument, SavedFile
 from rag.store import Store, check_collection_name
 from rag.store.lifecycle import check_index_choice
 from rag.store.manifest import fsync_paths
@@ -39,12 +39,20 @@ LANE = "ingest"
 BATCH = 16  # files parsed, then embedded and stored as one write
 
 
+# (collection, saved files, index spec) -> (file, result or error) per file, in order, each yielded once stored
+Engine = Callable[[str, list[SavedFile], str | None], Iterable[tuple[object, IngestResult | Exception]]]
+
+
 class IngestJobs:
-    def __init__(self, runner: JobRunner, store: Store, pipeline: Callable[[], IngestPipeline]) -> None:
-        """``pipeline`` returns the ingest pipeline (loading the embedder on first use)."""
+    def __init__(
+        self, runner: JobRunner, store: Store, pipeline: Callable[[], IngestPipeline], engine: Engine | None = None
+    ) -> None:
+        """``pipeline`` returns the ingest pipeline (loading the embedder on first use); ``engine``, when given,
+        parses, embeds and stores the files instead (the Ray engine: ``Platform.ray_ingest``)."""
         self.runner = runner
         self.store = store
         self.pipeline = pipeline
+        self.engine = engine
         self.root = store.data_dir / "jobs"
 
     def folder(self, job_id: int) -> Path:
@@ -115,10 +123,46 @@ class IngestJobs:
 
     # -- the worker -------------------------------------------------------
     def run(self, job: Job) -> None:
+        todo = [i for i, f in enumerate(job.files) if not f.final]
+        if self.engine is not None:
+            self._run_engine(job, todo)
+        else:
+            self._run_local(job, todo)
+        self._replace(job)
+        failed = [f for f in job.files if f.state == "failed"]
+        error = None
+        if failed:
+            reasons = "; ".join(f"{f.filename}: {f.error}" for f in failed)
+            error = f"{len(failed)} of {len(job.files)} files could not be ingested: {reasons}"
+        # The saved uploads go before the job is final (a stop in between: every file is final, so the
+        # next start finishes the job without them).
+        shutil.rmtree(self.folder(job.id), ignore_errors=True)
+        self.runner.update(job, status="failed" if failed else "done", error=error)
+
+    def _run_engine(self, job: Job, todo: list[int]) -> None:
+        """Parse, embed and store on the engine; each file's state follows as its batch is committed."""
+        folder = self.folder(job.id)
+        files = [SavedFile(folder / f"{i}.upload", job.files[i].filename, job.files[i].media_type) for i in todo]
+        self.runner.checkpoint()
+        self._set(job, todo, "embedding")  # parsing and embedding overlap on the engine's workers
+        results = self.engine(job.collection, files, job.request.get("index_spec"))
+        for i, (_, result) in zip(todo, results):
+            if isinstance(result, Exception):
+                self._fail(job, i, result)
+                continue
+            self._stored(job, i, result)
+            self.runner.update(job, chunks_embedded=job.chunks_embedded + result.n_chunks)
+            self.runner.checkpoint()  # a stop here: the files stored but not recorded are found by their bytes
+
+    def _stored(self, job: Job, i: int, result: IngestResult) -> None:
+        f = job.files[i]
+        f.state = "duplicate" if result.duplicate else "done"
+        f.document_id, f.n_chunks = result.document_id, result.n_chunks
+
+    def _run_local(self, job: Job, todo: list[int]) -> None:
         pipeline = self.pipeline()
         folder = self.folder(job.id)
         index_spec = job.request.get("index_spec")
-        todo = [i for i, f in enumerate(job.files) if not f.final]
         for start in range(0, len(todo), BATCH):
             self.runner.checkpoint()
             batch = todo[start : start + BATCH]
@@ -148,20 +192,8 @@ class IngestJobs:
                     self._fail(job, i, exc)
                 continue
             for i, result in zip(stored, results):
-                f = job.files[i]
-                f.state = "duplicate" if result.duplicate else "done"
-                f.document_id, f.n_chunks = result.document_id, result.n_chunks
+                self._stored(job, i, result)
             self.runner.update(job)
-        self._replace(job)
-        failed = [f for f in job.files if f.state == "failed"]
-        error = None
-        if failed:
-            reasons = "; ".join(f"{f.filename}: {f.error}" for f in failed)
-            error = f"{len(failed)} of {len(job.files)} files could not be ingested: {reasons}"
-        # The saved uploads go before the job is final (a stop in between: every file is final, so the
-        # next start finishes the job without them).
-        shutil.rmtree(folder, ignore_errors=True)
-        self.runner.update(job, status="failed" if failed else "done", error=error)
 
     def _set(self, job: Job, files: list[int], state: str) -> None:
         for i in files:

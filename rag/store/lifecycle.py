@@ -44,6 +44,20 @@ def check_chunking(tokens: int | None, overlap: int | None, max_tokens: int | No
             )
 
 
+MAX_SHARDS = 1024
+
+
+def check_shards(shards: int, sharding: bool) -> None:
+    """How many shards a new collection may have: 1, or up to MAX_SHARDS where this process runs Ray."""
+    if not 1 <= shards <= MAX_SHARDS:
+        raise InvalidInputError(f"shards must be between 1 and {MAX_SHARDS}, got {shards}")
+    if shards > 1 and not sharding:
+        raise InvalidInputError(
+            f"a collection of {shards} shards needs Ray, and this server runs without it: leave shards out "
+            "(or 1), or start the server with RAG_RAY_ADDRESS set ('local', or the address of a cluster)"
+        )
+
+
 def check_index_choice(found: Collection, index_spec: str | None) -> None:
     """An upload may name the index of the collection it creates; for an existing one it must be its own."""
     if index_spec and parse_spec(index_spec) != parse_spec(found.index_spec):
@@ -96,12 +110,16 @@ class CollectionLifecycle:
         chunk_tokens: int | None = None,
         chunk_overlap: int | None = None,
         metric: str = "cosine",
+        shards: int = 1,
     ) -> Collection:
         """A new, empty collection (ConflictError if the name is taken)."""
         check_chunking(chunk_tokens, chunk_overlap)
+        check_shards(shards, self.open_sharded is not None)
         spec = parse_spec(index_spec or self.default_index_spec).spec()
         with self._write_lock:
-            return self.catalog.create_collection(name, spec, metric, dim, embed_model, chunk_tokens, chunk_overlap)
+            return self.catalog.create_collection(
+                name, spec, metric, dim, embed_model, chunk_tokens, chunk_overlap, shards
+            )
 
     def collection_folders(self, collection: Collection) -> list[Path]:
         return [self.data_dir / "collections" / str(collection.id), self.tables_dir(collection)]

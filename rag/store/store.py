@@ -22,18 +22,19 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from indexes import SearchResult, parse_spec
-from indexes.base import Allow
-from indexes.errors import DimensionMismatchError, InvalidInputError
+from indexes import parse_spec
+from indexes.errors import DimensionMismatchError, InvalidInputError, MissingDependencyError
 from indexes.lexical import BM25Index
 from ingest.lexical import Analyzer, analyzer_for
 from rag.store.catalog import Catalog, Collection
 from rag.store.lifecycle import CollectionLifecycle, check_index_choice
-from rag.store.records import AddedDocument, DocumentToAdd, NewDocument, StoredChunk, catalog_rows, stored_chunk
+from rag.store.records import AddedDocument, DocumentToAdd, NewDocument, catalog_rows
+from rag.store.search import StoreSearch
 from rag.store.tables import StoredTable, list_tables, save_tables
 from rag.store.vectors import VectorStore
 
@@ -51,12 +52,25 @@ def lexical_text(text: str, title: str | None) -> str:
     return f"{title}\n{text}" if title else text
 
 
-class Store(CollectionLifecycle):
-    """Everything under ``data_dir``: ``catalog.duckdb`` and ``collections/<id>/``."""
+class Store(CollectionLifecycle, StoreSearch):
+    """Everything under ``data_dir``: ``catalog.duckdb`` and ``collections/<id>/``.
 
-    def __init__(self, data_dir: Path, default_index_spec: str = "HNSW32") -> None:
+    Args:
+        open_sharded: opens the vector store of a collection split over shards
+            (``Collection.shards > 1``; :func:`rag.distributed.vectors.sharded_opener`, given
+            when the platform runs with Ray). Without it such collections cannot be created
+            or opened, and every other collection works as usual.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        default_index_spec: str = "HNSW32",
+        open_sharded: Callable[[Path, Collection], VectorStore] | None = None,
+    ) -> None:
         self.data_dir = Path(data_dir)
         self.default_index_spec = default_index_spec
+        self.open_sharded = open_sharded
         self.catalog = Catalog(self.data_dir / "catalog.duckdb")
         self._vectors: dict[int, VectorStore] = {}
         self._lock = threading.Lock()
@@ -64,6 +78,11 @@ class Store(CollectionLifecycle):
         self.analyzer: Analyzer = analyzer_for(Analyzer.name)  # for collections without a lexical index yet
 
     def close(self) -> None:
+        """Close the collections' vector stores (merges in flight finish; shard actors stop), then the catalog."""
+        with self._lock:
+            stores, self._vectors = list(self._vectors.values()), {}
+        for vs in stores:
+            vs.close()
         self.catalog.close()
 
     # -- collections ------------------------------------------------------
@@ -85,15 +104,21 @@ class Store(CollectionLifecycle):
             return self.catalog.create_collection(name, spec, metric, dim, embed_model)
 
     def vectors(self, collection: Collection) -> VectorStore:
+        """The collection's vectors and BM25 index (opened on first use, then kept)."""
         with self._lock:
             vs = self._vectors.get(collection.id)
             if vs is None:
-                vs = VectorStore(
-                    self.data_dir / "collections" / str(collection.id),
-                    collection.dim,
-                    collection.metric,
-                    collection.index_spec,
-                )
+                root = self.data_dir / "collections" / str(collection.id)
+                if collection.shards > 1:
+                    if self.open_sharded is None:
+                        raise MissingDependencyError(
+                            f"collection {collection.name!r} is split over {collection.shards} shards that Ray "
+                            "actors serve, and this process runs without Ray: start it with RAG_RAY_ADDRESS set "
+                            "('local', or the address of the cluster)"
+                        )
+                    vs = self.open_sharded(root, collection)
+                else:
+                    vs = VectorStore(root, collection.dim, collection.metric, collection.index_spec)
                 self._vectors[collection.id] = vs
             return vs
 
@@ -153,7 +178,8 @@ class Store(CollectionLifecycle):
                 analyzer = self._analyzer_of(vs)
                 texts = [lexical_text(c.text, item.doc.title) for item in new for c in item.chunks]
                 vectors = np.concatenate([item.vectors for item in new]).astype(np.float32, copy=False)
-                vs.append(vectors, ids, analyzer.terms_batch(texts), analyzer=analyzer.name)
+                keys = np.repeat(np.asarray(doc_ids, np.int64), [len(item.chunks) for item in new])
+                vs.append(vectors, ids, analyzer.terms_batch(texts), analyzer=analyzer.name, keys=keys)
             try:
                 if rows:
                     self.catalog.insert_documents(rows, table)
@@ -211,6 +237,11 @@ class Store(CollectionLifecycle):
         removed = 0
         with self._write_lock:
             for collection in self.catalog.list_collections():
+                if collection.shards > 1 and self.open_sharded is None:
+                    log.warning(
+                        "collection %r is sharded and this process runs without Ray: not opened", collection.name
+                    )
+                    continue
                 vs = self.vectors(collection)
                 # Every vector has its chunk row unless there are more vectors than rows: only
                 # then are the ids compared (a start-up reads two counts per collection).
@@ -247,49 +278,3 @@ class Store(CollectionLifecycle):
         lexical.compact()  # one segment
         vs.replace_lexical(lexical)
         log.info("collection %r: built its BM25 index from %d chunk texts", collection.name, len(texts))
-
-    # -- search -----------------------------------------------------------
-    def search(self, collection: Collection, query_vectors: np.ndarray, k: int, **params) -> list[list[StoredChunk]]:
-        """Top-k chunks for each float32 (n, dim) query vector, best first."""
-        return self.stored_chunks(self.search_ids(collection, query_vectors, k, **params))
-
-    def search_ids(self, collection: Collection, query_vectors: np.ndarray, k: int, **params) -> SearchResult:
-        """Top-k chunk ids and scores for each float32 (n, dim) query vector; no catalog read."""
-        return self.vectors(collection).search(query_vectors, k, **params)
-
-    def search_text(
-        self, collection: Collection, queries: list[str], k: int, allow: Allow = None
-    ) -> list[list[StoredChunk]]:
-        """Top-k chunks for each text query by BM25, best first (``score`` is the BM25 score)."""
-        return self.stored_chunks(self.search_text_ids(collection, queries, k, allow))
-
-    def search_text_ids(self, collection: Collection, queries: list[str], k: int, allow: Allow = None) -> SearchResult:
-        """Top-k chunk ids and BM25 scores for each text query, best first; no catalog read.
-
-        Queries are analysed with the analyzer named in the collection's manifest.
-        A collection published before lexical indexes existed gets its index built
-        here on first use, unless :meth:`recover` did it at start-up.
-
-        Args:
-            queries: query texts.
-            k: results per query; chunks sharing no term with a query are not returned.
-            allow: optional filter: allowed chunk ids, or a boolean mask indexed by chunk id.
-        """
-        vs = self.vectors(collection)
-        if not vs.has_lexical and vs.stored_count():
-            with self._write_lock:
-                self._ensure_lexical(collection, vs)
-        terms = self._analyzer_of(vs).terms_batch(queries)
-        return vs.search_text(terms, k, allow=allow)
-
-    def stored_chunks(self, result: SearchResult) -> list[list[StoredChunk]]:
-        """The catalog rows of a search result's ids, per query, in result order, in one catalog read.
-
-        Ids without a row (-1 padding, or a vector whose catalog rows never committed) are skipped.
-        """
-        wanted = sorted({int(i) for i in result.ids.ravel() if i >= 0})
-        rows = self.catalog.chunks_by_id(wanted)
-        out = []
-        for ids, scores in zip(result.ids, result.scores):
-            out.append([stored_chunk(rows[int(c)], float(s)) for c, s in zip(ids, scores) if int(c) in rows])
-        return out

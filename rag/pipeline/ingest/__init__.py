@@ -4,6 +4,7 @@ from rag.pipeline.ingest.pipeline import IngestPipeline
 from rag.pipeline.ingest.records import (
     IngestResult,
     PreparedDocument,
+    SavedFile,
     embedding_input,
     new_document,
     size_limit_message,
@@ -13,6 +14,7 @@ __all__ = [
     "IngestPipeline",
     "IngestResult",
     "PreparedDocument",
+    "SavedFile",
     "embedding_input",
     "new_document",
     "size_limit_message",

@@ -32,7 +32,7 @@ from rag.pipeline.ingest.records import (
     size_limit_message,
 )
 from rag.store import Collection, Store, check_collection_name
-from rag.store.lifecycle import check_chunking, chunking_of
+from rag.store.lifecycle import check_chunking, check_shards, chunking_of
 from rag.store.records import DocumentToAdd
 
 
@@ -184,12 +184,15 @@ class IngestPipeline:
         index_spec: str | None = None,
         chunk_tokens: int | None = None,
         chunk_overlap: int | None = None,
+        shards: int = 1,
     ) -> Collection:
-        """A new, empty collection for this pipeline's embedder, with its own index and chunking if given."""
+        """A new, empty collection for this pipeline's embedder, with its own index, chunking and shard count
+        (> 1: its vectors are split over Ray actors) if given."""
         check_collection_name(name)
         check_chunking(chunk_tokens, chunk_overlap, getattr(self.embedder, "max_tokens", None))
+        check_shards(shards, self.store.open_sharded is not None)
         return self.store.create_collection(
-            name, self.embedder.dim, self.embedder.model_name, index_spec, chunk_tokens, chunk_overlap
+            name, self.embedder.dim, self.embedder.model_name, index_spec, chunk_tokens, chunk_overlap, shards=shards
         )
 
     def chunker_for(self, collection: Collection) -> Chunker:

@@ -4,9 +4,19 @@ and the text embedded for a chunk."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ingest.parse.types import ParsedDocument
 from rag.store.records import NewDocument
+
+
+@dataclass(frozen=True)
+class SavedFile:
+    """An upload saved on disk: where its bytes are, and the name and media type it was uploaded with."""
+
+    path: Path
+    filename: str
+    media_type: str | None = None
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import time
 from pathlib import Path
 
 import numpy as np
@@ -67,3 +70,62 @@ def test_ray_ingest_matches_the_local_path(ray_local, tmp_path, files):
     finally:
         local.close()
         remote.close()
+
+
+def embedding_worker_pids() -> list[int]:
+    """Processes of the Ray embedding actors (their title names the actor class), read from /proc."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and b"EmbedActor" in (entry / "cmdline").read_bytes():
+                pids.append(int(entry.name))
+        except OSError:  # gone meanwhile
+            continue
+    return pids
+
+
+def test_a_killed_embedding_worker_loses_no_acknowledged_document(ray_local, tmp_path):
+    """SIGKILL an embedding actor's process after the first documents are acknowledged, while the others are
+    still being embedded: its batch is retried on a restarted actor, every file ends stored, and every
+    acknowledged document is in the catalog with all its chunks and vectors."""
+    from rag.distributed.ingest import ray_ingest
+
+    corpus = shared_path("scifact", "corpus.jsonl")
+    root = tmp_path / "files"
+    root.mkdir()
+    with corpus.open() as f:
+        for i, line in zip(range(60), f):
+            row = json.loads(line)
+            (root / f"d{i:02d}.txt").write_text(f"{row['title']}\n\n{row['text']}")
+    files = sorted(root.iterdir())
+    platform = platform_at(tmp_path / "data")
+    try:
+        acknowledged, killed = {}, None
+        # one document per embedding call, four per store write: the run lasts long enough to be cut
+        for path, result in ray_ingest(platform, "c", files, batch=4, embed_batch_docs=1, workers=2):
+            if killed is None:
+                pids = embedding_worker_pids()
+                assert pids, "no embedding worker process found"
+                killed = pids[0]
+                os.kill(killed, signal.SIGKILL)
+                killed_after = len(acknowledged) + 1
+            assert not isinstance(result, Exception), (path, result)
+            acknowledged[Path(path).name] = result
+        assert killed_after < len(files) // 2  # the kill came while most documents were still to embed
+        deadline = time.monotonic() + 5
+        while killed in embedding_worker_pids() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert killed not in embedding_worker_pids()
+
+        assert sorted(acknowledged) == [p.name for p in files]
+        store = platform.store
+        c = store.catalog.get_collection("c")
+        assert store.catalog.count("documents", c.id) == len(files)
+        stored = {d["id"]: d["filename"] for d in store.catalog.list_documents(c.id)}
+        for name, r in acknowledged.items():
+            assert stored.get(r.document_id) == name
+        n_chunks = sum(r.n_chunks for r in acknowledged.values())
+        assert store.catalog.count("chunks", c.id) == n_chunks == store.vectors(c).stored_count()
+        assert set(store.vectors(c).stored_ids()) == set(store.catalog.chunk_ids(c.id))
+    finally:
+        platform.close()
