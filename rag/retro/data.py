@@ -223,6 +223,25 @@ class NeighbourSearch:
         return np.random.default_rng(seed).choice(pool, size=(n, C, k))
 
 
+def with_continuations(db: Database, starts: np.ndarray, ids: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Training neighbours (n, C, k) where a seeded ``fraction`` of chunks u < C-1 have, as first neighbour,
+    the sequence's own next chunk (chunk u+1 and its continuation).
+
+    By the shift, the tokens that attend chunk u's neighbours predict chunk u+1's tokens, so such a
+    neighbour holds the text to predict: the training-set overlap that RETRO learns to copy from
+    (Norlund et al. 2023), given on purpose so the cross-attention learns to match and read neighbour
+    tokens by content. Only training uses this; evaluation neighbours never overlap the sequence.
+    """
+    out = ids.copy()
+    if fraction <= 0 or out.shape[1] < 2:
+        return out
+    first = np.asarray([db.chunk_at(int(s)) for s in starts], dtype=np.int64)
+    pick = np.random.default_rng(seed).random((out.shape[0], out.shape[1] - 1)) < fraction
+    rows, us = np.nonzero(pick)
+    out[rows, us, 0] = first[rows] + us + 1  # a sequence's chunks are consecutive database chunks
+    return out
+
+
 def neighbour_tokens(db: Database, ids: np.ndarray, r: int, pad: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Chunk ids (..., k) -> tokens (..., k, r) int64 and valid (..., k, r) bool (-1: an empty neighbour)."""
     flat = ids.reshape(-1)

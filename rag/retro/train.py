@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from rag.model.retro import RetroConfig, Retrofit
 from rag.retro import DEFAULT_WEIGHTS as WEIGHTS
-from rag.retro.data import Database, NeighbourSearch, build_database, neighbour_tokens
+from rag.retro.data import Database, NeighbourSearch, build_database, neighbour_tokens, with_continuations
 from rag.retro.recipe import Recipe
 
 CACHE = Path("benchmarks/results/cache")
@@ -89,6 +89,7 @@ def train(data: Path, out: Path, config: RetroConfig, recipe: Recipe, log=print)
     k, r = config.neighbours, config.neighbour_len
     t0 = time.perf_counter()
     train_ids = search(train_starts, recipe.seq_len, k, r, scope=recipe.train_scope)
+    train_ids = with_continuations(db, train_starts, train_ids, recipe.continuation_fraction, recipe.seed)
     val_ids = search(val_starts, recipe.seq_len, k, r)  # validation: clean neighbours, as in evaluation
     log(f"neighbours of {len(train_starts) + len(val_starts)} sequences in {time.perf_counter() - t0:.1f} s")
 
@@ -180,11 +181,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-steps", type=int, default=Recipe.max_steps)
     p.add_argument("--layers", help="comma-separated CCA layers (default 6,9,...,27)")
     p.add_argument("--chunk", type=int, default=RetroConfig.chunk)
+    p.add_argument(
+        "--continuation-fraction",
+        type=float,
+        default=Recipe.continuation_fraction,
+        help="training chunks whose first neighbour is the sequence's own continuation",
+    )
     args = p.parse_args(argv)
     torch.set_num_threads(len(os.sched_getaffinity(0)))
     layers = tuple(int(x) for x in args.layers.split(",")) if args.layers else RetroConfig.layers
     config = RetroConfig(chunk=args.chunk, neighbour_len=2 * args.chunk, layers=layers)
-    recipe = Recipe(minutes=args.minutes, max_steps=args.max_steps)
+    recipe = Recipe(minutes=args.minutes, max_steps=args.max_steps, continuation_fraction=args.continuation_fraction)
     meta = train(args.data, args.out, config, recipe, log=lambda s: print(s, file=sys.stderr, flush=True))
     print(f"saved {args.out}.safetensors after {meta['steps']} steps; validation {meta['validation']}")
     return 0

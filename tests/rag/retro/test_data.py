@@ -130,3 +130,20 @@ def test_eight_gram_dedup_finds_shared_text(db):
     held_seq = db.sequences(32, held=True)
     assert shares_ngram(db, train_seq, 32, known).all()  # training text shares n-grams with itself
     assert not shares_ngram(db, held_seq, 32, known).any()  # the topics here share no 8 tokens in a row
+
+
+def test_continuation_neighbours_hold_the_text_the_attending_tokens_predict(db):
+    from rag.retro.data import with_continuations
+
+    starts = db.sequences(64, held=False)
+    ids = NeighbourSearch(db)(starts, 64, 2, 32, scope="document")
+    mixed = with_continuations(db, starts, ids, 0.5, seed=3)
+    assert (mixed[:, :, 1] == ids[:, :, 1]).all() and (mixed[:, -1] == ids[:, -1]).all()  # slot 0 of u < C-1 only
+    changed = np.argwhere(mixed[:, :-1, 0] != ids[:, :-1, 0])
+    assert 0.2 < len(changed) / mixed[:, :-1, 0].size < 0.8
+    for row, u in changed:
+        nb = db.neighbour(int(mixed[row, u, 0]), 32)
+        # chunk u's neighbours are read while predicting chunk u+1: this one starts with exactly that text
+        want = db.tokens[starts[row] + (u + 1) * db.chunk : starts[row] + (u + 2) * db.chunk]
+        assert (nb[: db.chunk] == want).all()
+    assert (with_continuations(db, starts, ids, 0.0, seed=3) == ids).all()
