@@ -197,24 +197,8 @@ def machine() -> dict:
 
 
 def tables(summary: dict) -> str:
-    """The two result tables, as Markdown."""
-    ing = summary["ingest"]
-    lines = [
-        f"Ingest: {ing['docs']} SciFact abstracts, batch {ing['batch']}, Ray workers {ing['workers']}",
-        "",
-        "| path | wall s | docs/s | chunks/s | start-up s | docs/s without start-up | docs/s after first result |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    lo, ra = ing["local"], ing["ray"]
-    lines.append(f"| local | {lo['wall_s']:.1f} | {lo['docs_per_s']:.1f} | {lo['chunks_per_s']:.1f} | - | - | - |")
-    after = ra["docs_per_s_after_first"]
-    lines.append(
-        f"| Ray | {ra['wall_s']:.1f} | {ra['docs_per_s']:.1f} | {ra['chunks_per_s']:.1f} | {ra['startup_s']:.1f} "
-        f"| {ra['docs_per_s_no_startup']:.1f} | {after:.1f} |"
-        if after
-        else f"| Ray | {ra['wall_s']:.1f} | {ra['docs_per_s']:.1f} | {ra['chunks_per_s']:.1f} | "
-        f"{ra['startup_s']:.1f} | {ra['docs_per_s_no_startup']:.1f} | - |"
-    )
+    """The result tables (ingest, when it ran, and fan-out), as Markdown."""
+    lines = _ingest_table(summary["ingest"]) if "ingest" in summary else []
     q = summary["fanout"]
     lines += [
         "",
@@ -231,6 +215,26 @@ def tables(summary: dict) -> str:
             f"| {r['recall_at_10']:.3f} | {r['build_s']:.1f} |"
         )
     return "\n".join(lines)
+
+
+def _ingest_table(ing: dict) -> list[str]:
+    lines = [
+        f"Ingest: {ing['docs']} SciFact abstracts, batch {ing['batch']}, Ray workers {ing['workers']}",
+        "",
+        "| path | wall s | docs/s | chunks/s | start-up s | docs/s without start-up | docs/s after first result |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    lo, ra = ing["local"], ing["ray"]
+    lines.append(f"| local | {lo['wall_s']:.1f} | {lo['docs_per_s']:.1f} | {lo['chunks_per_s']:.1f} | - | - | - |")
+    after = ra["docs_per_s_after_first"]
+    lines.append(
+        f"| Ray | {ra['wall_s']:.1f} | {ra['docs_per_s']:.1f} | {ra['chunks_per_s']:.1f} | {ra['startup_s']:.1f} "
+        f"| {ra['docs_per_s_no_startup']:.1f} | {after:.1f} |"
+        if after
+        else f"| Ray | {ra['wall_s']:.1f} | {ra['docs_per_s']:.1f} | {ra['chunks_per_s']:.1f} | "
+        f"{ra['startup_s']:.1f} | {ra['docs_per_s_no_startup']:.1f} | - |"
+    )
+    return lines
 
 
 def run(
@@ -252,9 +256,14 @@ def run(
     try:
         with tempfile.TemporaryDirectory(prefix="bench-distributed-") as tmp:
             work = Path(tmp)
-            paths = write_abstracts(work / "docs", n_docs)
-            log(f"ingest: {len(paths)} abstracts, local then Ray")
-            summary["ingest"] = bench_ingest(paths, work)
+            if n_docs > 0:
+                paths = write_abstracts(work / "docs", n_docs)
+                log(f"ingest: {len(paths)} abstracts, local then Ray")
+                summary["ingest"] = bench_ingest(paths, work)
+            else:
+                from rag.distributed import init_ray
+
+                init_ray(None, num_cpus=2)  # as bench_ingest does
             log(f"fan-out: {n_vectors} vectors, specs {', '.join(specs)}, shards {shards}")
             rows = bench_fanout(work / "vectors", n_vectors, n_queries, tuple(shards), tuple(specs), log=log)
             summary["fanout"] = {"n_vectors": n_vectors, "n_queries": n_queries, "dim": DIM, "k": K, "rows": rows}

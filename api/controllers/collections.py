@@ -95,7 +95,7 @@ class CollectionController(Controller):
     @post(
         "/{name:str}/compact",
         operation_id="compactCollection",
-        responses=error_responses(400, 401, 403, 404, 422, 500),
+        responses=error_responses(400, 401, 403, 404, 422, 500, 503),
         status_code=200,
         sync_to_thread=True,
         summary="Reclaim the space of deleted documents now (merges runs, drops BM25 tombstones)",

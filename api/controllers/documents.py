@@ -148,7 +148,7 @@ class DocumentController(Controller):
     @delete(
         "/{document_id:int}",
         operation_id="deleteDocument",
-        responses=error_responses(400, 401, 403, 404, 422, 500),
+        responses=error_responses(400, 401, 403, 404, 422, 500, 503),
         status_code=200,
         sync_to_thread=True,
         summary="Delete a document: gone from the catalog, BM25 and the vector index at once",

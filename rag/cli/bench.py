@@ -82,7 +82,7 @@ def register(sub) -> None:
         parents=[GLOBAL_OPTIONS],
         help="Ray ingest vs the local path, and sharded search's fan-out latency vs one in-process index",
     )
-    d.add_argument("--docs", type=int, default=300, help="SciFact abstracts ingested by each path")
+    d.add_argument("--docs", type=int, default=300, help="SciFact abstracts ingested by each path (0: no ingest)")
     d.add_argument("--vectors", type=int, default=50_000, help="random unit vectors (dim 384) in the sharded index")
     d.add_argument("--queries", type=int, default=200, help="single queries timed per spec and shard count")
     d.add_argument("--shards", default="1,2,4", help="comma-separated shard counts")
