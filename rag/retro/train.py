@@ -159,11 +159,14 @@ def train(data: Path, out: Path, config: RetroConfig, recipe: Recipe, log=print)
 
 
 def validate(model, retrofit, db, starts, ids, search, config, recipe) -> dict:
-    """Mean loss of the validation windows with retrieved, random and no neighbours."""
+    """Mean loss of the validation windows with retrieved, random and no neighbours, and with each chunk's first
+    neighbour replaced by the text to predict ("continuation": an upper bound that shows whether the CCA
+    reads its neighbours' content at all)."""
     rand = search.random(len(starts), ids.shape[1], config.neighbours, recipe.seed + 1)
+    cont = with_continuations(db, starts, ids, 1.0, recipe.seed)
     out = {}
     with torch.no_grad():
-        for name, chosen in (("retrieved", ids), ("random", rand), ("none", None)):
+        for name, chosen in (("retrieved", ids), ("random", rand), ("continuation", cont), ("none", None)):
             losses = []
             for i in range(0, len(starts), recipe.batch):
                 sl = slice(i, i + recipe.batch)
@@ -182,16 +185,32 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--layers", help="comma-separated CCA layers (default 6,9,...,27)")
     p.add_argument("--chunk", type=int, default=RetroConfig.chunk)
     p.add_argument(
+        "--encoder-base-layers",
+        type=int,
+        default=RetroConfig.encoder_base_layers,
+        help="frozen decoder layers under the neighbour encoder (0: the shared token embeddings, as in RETRO)",
+    )
+    p.add_argument(
         "--continuation-fraction",
         type=float,
         default=Recipe.continuation_fraction,
         help="training chunks whose first neighbour is the sequence's own continuation",
     )
+    p.add_argument("--lr", type=float, default=Recipe.lr, help="learning rate of the encoder and CCA weights")
+    p.add_argument("--gate-lr", type=float, default=Recipe.gate_lr, help="learning rate of the gates")
     args = p.parse_args(argv)
     torch.set_num_threads(len(os.sched_getaffinity(0)))
     layers = tuple(int(x) for x in args.layers.split(",")) if args.layers else RetroConfig.layers
-    config = RetroConfig(chunk=args.chunk, neighbour_len=2 * args.chunk, layers=layers)
-    recipe = Recipe(minutes=args.minutes, max_steps=args.max_steps, continuation_fraction=args.continuation_fraction)
+    config = RetroConfig(
+        chunk=args.chunk, neighbour_len=2 * args.chunk, layers=layers, encoder_base_layers=args.encoder_base_layers
+    )
+    recipe = Recipe(
+        minutes=args.minutes,
+        max_steps=args.max_steps,
+        continuation_fraction=args.continuation_fraction,
+        lr=args.lr,
+        gate_lr=args.gate_lr,
+    )
     meta = train(args.data, args.out, config, recipe, log=lambda s: print(s, file=sys.stderr, flush=True))
     print(f"saved {args.out}.safetensors after {meta['steps']} steps; validation {meta['validation']}")
     return 0

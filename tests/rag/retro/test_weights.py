@@ -17,7 +17,7 @@ def test_the_packaged_weights_carry_their_recipe_and_data():
     meta = json.loads(DEFAULT_WEIGHTS.with_suffix(".json").read_text())
     assert meta["format"] == "localrag-retro" and meta["steps"] > 100
     assert meta["recipe"]["seq_len"] % meta["config"]["chunk"] == 0
-    assert set(meta["validation"]) == {"retrieved", "random", "none"}
+    assert {"retrieved", "random", "none"} <= set(meta["validation"])
     assert meta["loss_curve"] and meta["data"]["split"]["held_out_fraction"] > 0
     corpus = SHARED_DATA / "scifact" / "corpus.jsonl"
     if corpus.is_file():  # the hash names the exact training text
