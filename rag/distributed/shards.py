@@ -173,6 +173,7 @@ class ShardedIndex:
         options = {"num_cpus": 0, "max_restarts": -1, "max_task_retries": 3, **(actor_options or {})}
         actor = ray.remote(**options)(ShardServer)
         self._ray = ray
+        self._analyzer: str | None = None
         self.shards = [
             actor.remote(str(self.root / f"shard-{i:03d}"), dim, metric, self.index_spec, background_merges)
             for i in range(n_shards)
@@ -251,7 +252,11 @@ class ShardedIndex:
 
     @property
     def analyzer(self) -> str | None:
-        return next((a for _, a in self._ray.get([s.stored.remote() for s in self.shards]) if a), None)
+        """The shards' BM25 analyzer; asked of the shards until one has an index, then kept (an index never
+        changes its analyzer), so queries and writes do not pay a fan-out for it."""
+        if self._analyzer is None:
+            self._analyzer = next((a for _, a in self._ray.get([s.stored.remote() for s in self.shards]) if a), None)
+        return self._analyzer
 
     def stored_count(self) -> int:
         return int(sum(n for n, _ in self._ray.get([s.stored.remote() for s in self.shards])))
