@@ -22,6 +22,9 @@ class RetroConfig:
             entry of ``layers``, so encoding never runs a cross-attention module.
         encoder_dim, encoder_layers, encoder_heads: the trainable bidirectional encoder on top.
         heads, head_dim: the cross-attention's heads (queries from the decoder, keys/values from the encoder).
+        value_shift: s; the value read at neighbour position j is the encoder's state at j + s (the key stays
+            at j), so a query that matches the token at j reads what follows it: the copy an induction head
+            makes. 0 is plain attention (the shipped run-3 weights).
     """
 
     chunk: int = 32
@@ -34,6 +37,7 @@ class RetroConfig:
     encoder_heads: int = 4
     heads: int = 4
     head_dim: int = 32
+    value_shift: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "layers", tuple(sorted(set(int(i) for i in self.layers))))
@@ -50,6 +54,10 @@ class RetroConfig:
             raise ConfigError(
                 f"encoder_base_layers {self.encoder_base_layers} passes the first cross-attention layer "
                 f"{self.layers[0]}; use at most {self.layers[0]}"
+            )
+        if not 0 <= self.value_shift < self.neighbour_len:
+            raise ConfigError(
+                f"retro value_shift must be in [0, neighbour_len {self.neighbour_len}), got {self.value_shift}"
             )
         if self.encoder_dim % self.encoder_heads:
             raise ConfigError(f"encoder_dim {self.encoder_dim} is not divisible by encoder_heads {self.encoder_heads}")

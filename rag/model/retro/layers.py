@@ -69,7 +69,7 @@ class ChunkedCrossAttention(nn.Module):
         self.config, self.layer = config, layer
         inner = config.heads * config.head_dim
         self.register_buffer("center", torch.zeros(model_dim))  # the residual stream's mean (see NeighbourEncoder)
-        self.calibrating: list[torch.Tensor] | None = None  # Retrofit.calibrate collects inputs here
+        self.calibrating: list[torch.Tensor] | None = None  # Retrofit.calibrate and match_init collect inputs here
         self.norm = nn.RMSNorm(model_dim, eps=1e-5)
         self.wq = nn.Linear(model_dim, inner, bias=False)
         self.wkv = nn.Linear(config.encoder_dim, 2 * inner, bias=False)
@@ -80,7 +80,7 @@ class ChunkedCrossAttention(nn.Module):
     def forward(self, h: torch.Tensor, context: object) -> torch.Tensor:
         """h: (B, T, dim), the residual stream after self-attention; returns what is added to it."""
         if self.calibrating is not None:
-            self.calibrating.append(h.detach().reshape(-1, h.shape[-1]).mean(0))
+            self.calibrating.append(h.detach().reshape(-1, h.shape[-1]))
         out = torch.zeros_like(h)
         if not isinstance(context, RetroContext):
             return out
@@ -96,13 +96,24 @@ class ChunkedCrossAttention(nn.Module):
             p = end
         return torch.tanh(self.gate) * out
 
+    def query(self, h: torch.Tensor) -> torch.Tensor:
+        """(..., dim) residual stream -> (..., heads * head_dim) queries."""
+        return self.wq(self.norm(h - self.center))
+
     def _attend(self, h: torch.Tensor, memory, context, chunk: int) -> torch.Tensor:
         B, n, _ = h.shape
         H, hd = self.config.heads, self.config.head_dim
         states, valid = memory  # (B, N, encoder_dim), (B, N) bool
-        q = self.wq(self.norm(h - self.center)).view(B, n, H, hd).transpose(1, 2)  # (B, H, n, hd)
+        q = self.query(h).view(B, n, H, hd).transpose(1, 2)  # (B, H, n, hd)
         kv = self.wkv(states).view(B, -1, 2, H, hd)
-        k, v = kv[:, :, 0].transpose(1, 2), kv[:, :, 1].transpose(1, 2)  # (B, H, N, hd)
+        k, v = kv[:, :, 0], kv[:, :, 1]  # (B, N, H, hd)
+        s = self.config.value_shift
+        if s:  # within each neighbour, key j reads value j + s; keys without a value j + s are masked out
+            r = self.config.neighbour_len
+            v = F.pad(v.reshape(B, -1, r, H, hd)[:, :, s:], (0, 0, 0, 0, 0, s)).reshape(B, -1, H, hd)
+            per = valid.reshape(B, -1, r)
+            valid = (per & F.pad(per[:, :, s:], (0, s), value=False)).reshape(B, -1)
+        k, v = k.transpose(1, 2), v.transpose(1, 2)  # (B, H, N, hd)
         scores = (q @ k.transpose(-1, -2)) / math.sqrt(hd)  # (B, H, n, N)
         scores = scores.masked_fill(~valid[:, None, None, :], float("-inf"))
         weights = torch.nan_to_num(F.softmax(scores, dim=-1), nan=0.0)  # a row with no valid key attends nothing

@@ -69,7 +69,7 @@ class Retrofit(nn.Module):
             try:
                 model(tokens)
                 for module in self.cca.values():
-                    module.center.copy_(torch.stack(module.calibrating).mean(0))
+                    module.center.copy_(torch.cat(module.calibrating).mean(0))
             finally:
                 for module in self.cca.values():
                     module.calibrating = None

@@ -3,6 +3,8 @@ save/load, retrieval while decoding, and a tiny training run that lowers the los
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -271,3 +273,106 @@ def test_the_packaged_weights_attach_to_the_quantized_decoder(int4):
     assert any(abs(g) > 1e-3 for g in retrofit.gates().values())  # trained: the gates have opened
     retrofit.detach(model)
     assert all(layer.cross_attn is None for layer in model.layers)
+
+
+def test_value_shift_reads_the_state_after_each_matched_key():
+    """With value_shift 1, key j of a neighbour reads the value of j + 1 of the same neighbour; keys without
+    a following real token are masked."""
+    from types import SimpleNamespace
+
+    from rag.model.retro.layers import ChunkedCrossAttention
+
+    config = replace(SMALL, value_shift=1)
+    r, H, hd = config.neighbour_len, config.heads, config.head_dim
+    torch.manual_seed(0)
+    cca = ChunkedCrossAttention(config, 24, 3)
+    states = torch.randn(2, 2 * r, config.encoder_dim)
+    valid = torch.ones(2, 2 * r, dtype=torch.bool)
+    valid[0, r + 5 :] = False  # the first sequence's second neighbour has 5 tokens
+    h = torch.randn(2, 3, 24)
+    with torch.no_grad():
+        out = cca._attend(h, (states, valid), SimpleNamespace(record=False), 0)
+        q = cca.query(h).view(2, 3, H, hd)
+        wk, wv = cca.wkv.weight.view(2, H, hd, -1).unbind(0)
+        expected = torch.zeros(2, 3, H, hd)
+        for b in range(2):
+            keys = [j for j in range(2 * r) if valid[b, j] and j % r < r - 1 and valid[b, j + 1]]
+            assert len(keys) == (2 * r - 2 if b else r - 1 + 4)
+            for head in range(H):
+                k = states[b, keys] @ wk[head].T  # (n, hd)
+                v = states[b, [j + 1 for j in keys]] @ wv[head].T
+                w = torch.softmax(q[b, :, head] @ k.T / hd**0.5, -1)
+                expected[b, :, head] = w @ v
+        assert torch.allclose(out, cca.wo(expected.reshape(2, 3, H * hd)), atol=1e-5)
+    with pytest.raises(ConfigError, match="value_shift"):
+        replace(SMALL, value_shift=SMALL.neighbour_len)
+
+
+def test_the_shift_and_zero_gates_hold_with_a_value_shift(int4):
+    model, tok = int4
+    config = replace(SMALL, value_shift=1)
+    tokens = ids_of(tok, 4 * M)
+    base = forward(model, None, tokens, None)
+    retrofit = retrofit_for(model, config=config)
+    retrofit.attach(model)
+    assert torch.equal(forward(model, retrofit, tokens, neighbours(1)), base)
+    retrofit = retrofit_for(model, config=config, gate=1.0)
+    retrofit.attach(model)
+    before = forward(model, retrofit, tokens, neighbours(1))
+    changed = neighbours(1)
+    changed[0][:, 1] = neighbours(7)[0][:, 1]  # chunk 1's neighbours only
+    after = forward(model, retrofit, tokens, changed)
+    assert torch.equal(after[: 2 * M - 1], before[: 2 * M - 1]) and not torch.allclose(after, before)
+
+
+def test_the_match_initialisation_copies_from_a_neighbour_that_holds_the_continuation(load):
+    """Started as induction heads, the CCA layers predict random tokens (which the base cannot) once their
+    neighbour holds them, before any training step, and leave the loss alone with unrelated neighbours."""
+    from rag.model.retro.init import match_init
+
+    model, _ = load("fp32")
+    config = RetroConfig(
+        chunk=M,
+        neighbours=1,
+        neighbour_len=2 * M,
+        layers=(24, 27),
+        encoder_base_layers=0,
+        encoder_dim=128,
+        encoder_layers=1,
+        encoder_heads=2,
+        heads=2,
+        head_dim=64,
+        value_shift=1,
+    )
+    torch.manual_seed(0)
+    retrofit = Retrofit(config, model.config.dim).eval()
+    retrofit.attach(model)
+    g = torch.Generator().manual_seed(0)
+    try:
+        with torch.no_grad():
+            calibration = torch.randint(1000, 30000, (32, 8 * M), generator=g)
+            retrofit.calibrate(model, calibration)
+            report = match_init(retrofit, model, calibration)
+            assert set(report["layers"]) == {24, 27} and report["copy_rank"] < 10
+            for module in retrofit.cca.values():
+                module.gate.fill_(5.0)  # tanh(5) ~ 1: the initialisation's full strength
+            tokens = torch.randint(1000, 30000, (4, 4 * M), generator=g)  # unseen, unpredictable by the base
+            nb = torch.stack([tokens[:, (u + 1) * M : (u + 3) * M] for u in range(2)], 1)[:, :, None]
+            other = torch.randint(1000, 30000, nb.shape, generator=g)
+
+            def loss(neighbour):
+                fixed = (neighbour, torch.ones_like(neighbour, dtype=torch.bool)) if neighbour is not None else None
+                ctx = retrofit.context(model, fixed=fixed) if fixed is not None else None
+                logits = model(tokens, context=ctx)[:, M : 3 * M - 1]
+                targets = tokens[:, M + 1 : 3 * M]
+                return float(F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1)))
+
+            none, copied, unrelated = loss(None), loss(nb), loss(other)
+    finally:
+        retrofit.detach(model)
+    assert copied < none - 2.0, (none, copied, unrelated)
+    assert abs(unrelated - none) < 0.5, (none, copied, unrelated)
+    with pytest.raises(ConfigError, match="value_shift"):
+        match_init(Retrofit(SMALL, model.config.dim), model, calibration)
+    with pytest.raises(ConfigError, match="encoder_base_layers"):
+        match_init(Retrofit(replace(SMALL, value_shift=1), model.config.dim), model, calibration)
