@@ -29,6 +29,11 @@ class Recipe:
     # 0 reproduces the shipped weights (run 3); runs 5-7 of benchmarks/README.md tried 0.5 and 1.0.
     continuation_fraction: float = 0.0
     held_out_fraction: float = 0.1  # documents kept for evaluation only (see rag.retro.data)
+    # "random": PyTorch's initialisation (runs 1-7); "match": rag.model.retro.init.match_init, each CCA module
+    # started as an induction head over its neighbours (needs value_shift >= 1 and encoder_base_layers 0)
+    init: str = "random"
+    init_sequences: int = 64  # training windows the match initialisation fits its queries on
+    init_nats: float = 8.0  # how far the match initialisation raises a copied token's logit at full gate
     calibration_sequences: int = 16  # training windows whose mean residual stream centres the CCA inputs
     validation_sequences: int = 48  # training-document windows never trained on: the end-of-run check
     seed: int = 0

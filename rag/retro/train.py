@@ -21,6 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from indexes.errors import ConfigError
 from rag.model.retro import RetroConfig, Retrofit
 from rag.retro import DEFAULT_WEIGHTS as WEIGHTS
 from rag.retro.data import Database, NeighbourSearch, build_database, neighbour_tokens, with_continuations
@@ -100,6 +101,17 @@ def train(data: Path, out: Path, config: RetroConfig, recipe: Recipe, log=print)
     retrofit.attach(model)
     calibration = train_starts[-recipe.calibration_sequences :]  # the last sequences, seen in training last if at all
     retrofit.calibrate(model, batch_of(db, calibration, train_ids[-len(calibration) :], config, recipe)[0])
+    init_report = None
+    if recipe.init == "match":
+        from rag.model.retro.init import match_init
+
+        fit = train_starts[-recipe.init_sequences :]
+        t0 = time.perf_counter()
+        windows = batch_of(db, fit, train_ids[-len(fit) :], config, recipe)[0]
+        init_report = match_init(retrofit, model, windows, nats=recipe.init_nats)
+        log(f"match initialisation in {time.perf_counter() - t0:.0f} s: {init_report}")
+    elif recipe.init != "random":
+        raise ConfigError(f"unknown retro init {recipe.init!r}; use 'random' or 'match'")
     gates = [m.gate for m in retrofit.cca.values()]
     others = [p for n, p in retrofit.named_parameters() if not n.endswith(".gate")]
     opt = torch.optim.AdamW(
@@ -154,6 +166,8 @@ def train(data: Path, out: Path, config: RetroConfig, recipe: Recipe, log=print)
         "validation": validation,
         "gates": retrofit.gates(),
     }
+    if init_report is not None:
+        meta["init"] = init_report
     retrofit.save(out, meta)
     return meta
 
@@ -198,11 +212,27 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--lr", type=float, default=Recipe.lr, help="learning rate of the encoder and CCA weights")
     p.add_argument("--gate-lr", type=float, default=Recipe.gate_lr, help="learning rate of the gates")
+    p.add_argument(
+        "--value-shift",
+        type=int,
+        default=RetroConfig.value_shift,
+        help="the value read at a neighbour's token j is the encoder state at j + s (1: read the token after a match)",
+    )
+    p.add_argument(
+        "--init",
+        choices=("random", "match"),
+        default=Recipe.init,
+        help="match: start each CCA module as an induction head (needs --value-shift 1 --encoder-base-layers 0)",
+    )
     args = p.parse_args(argv)
     torch.set_num_threads(len(os.sched_getaffinity(0)))
     layers = tuple(int(x) for x in args.layers.split(",")) if args.layers else RetroConfig.layers
     config = RetroConfig(
-        chunk=args.chunk, neighbour_len=2 * args.chunk, layers=layers, encoder_base_layers=args.encoder_base_layers
+        chunk=args.chunk,
+        neighbour_len=2 * args.chunk,
+        layers=layers,
+        encoder_base_layers=args.encoder_base_layers,
+        value_shift=args.value_shift,
     )
     recipe = Recipe(
         minutes=args.minutes,
@@ -210,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
         continuation_fraction=args.continuation_fraction,
         lr=args.lr,
         gate_lr=args.gate_lr,
+        init=args.init,
     )
     meta = train(args.data, args.out, config, recipe, log=lambda s: print(s, file=sys.stderr, flush=True))
     print(f"saved {args.out}.safetensors after {meta['steps']} steps; validation {meta['validation']}")
