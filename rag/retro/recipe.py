@@ -26,7 +26,7 @@ class Recipe:
     # Training chunks whose first neighbour is the sequence's own continuation (rag.retro.data.with_continuations):
     # the overlap RETRO meets in its own training set, given on purpose so the CCA learns to read neighbours by
     # their content. Never in validation or evaluation, whose neighbours are clean.
-    # 0 reproduces the shipped weights (run 3); runs 5-7 of benchmarks/README.md tried 0.5 and 1.0.
+    # The shipped weights (run 8 of benchmarks/README.md) used 0; runs 5-7 tried 0.5 and 1.0, run 9 0.25.
     continuation_fraction: float = 0.0
     held_out_fraction: float = 0.1  # documents kept for evaluation only (see rag.retro.data)
     # "random": PyTorch's initialisation (runs 1-7); "match": rag.model.retro.init.match_init, each CCA module

@@ -24,7 +24,7 @@ class RetroConfig:
         heads, head_dim: the cross-attention's heads (queries from the decoder, keys/values from the encoder).
         value_shift: s; the value read at neighbour position j is the encoder's state at j + s (the key stays
             at j), so a query that matches the token at j reads what follows it: the copy an induction head
-            makes. 0 is plain attention (the shipped run-3 weights).
+            makes. 0 is plain attention; the shipped weights (run 8) use 1.
     """
 
     chunk: int = 32
