@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from indexes.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class Recipe:
@@ -37,6 +39,10 @@ class Recipe:
     calibration_sequences: int = 16  # training windows whose mean residual stream centres the CCA inputs
     validation_sequences: int = 48  # training-document windows never trained on: the end-of-run check
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.init not in ("random", "match"):
+            raise ConfigError(f"unknown retro init {self.init!r}; use 'random' or 'match'")
 
     def describe(self) -> dict:
         return dict(asdict(self), loss="next-token cross-entropy of the frozen decoder with CCA, all positions")

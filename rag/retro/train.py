@@ -21,7 +21,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from indexes.errors import ConfigError
 from rag.model.retro import RetroConfig, Retrofit
 from rag.retro import DEFAULT_WEIGHTS as WEIGHTS
 from rag.retro.data import Database, NeighbourSearch, build_database, neighbour_tokens, with_continuations
@@ -110,8 +109,6 @@ def train(data: Path, out: Path, config: RetroConfig, recipe: Recipe, log=print)
         windows = batch_of(db, fit, train_ids[-len(fit) :], config, recipe)[0]
         init_report = match_init(retrofit, model, windows, nats=recipe.init_nats)
         log(f"match initialisation in {time.perf_counter() - t0:.0f} s: {init_report}")
-    elif recipe.init != "random":
-        raise ConfigError(f"unknown retro init {recipe.init!r}; use 'random' or 'match'")
     gates = [m.gate for m in retrofit.cca.values()]
     others = [p for n, p in retrofit.named_parameters() if not n.endswith(".gate")]
     opt = torch.optim.AdamW(

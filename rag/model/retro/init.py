@@ -109,20 +109,13 @@ def match_init(
         nxt = tokens[:, 1:].reshape(-1)
         sample = nxt[torch.randperm(len(nxt), generator=torch.Generator().manual_seed(0))[:256]]
         change = out_matrix @ (g * (keys[sample] @ w_out)).T  # (V, n): each copy's raw logit change
-        rise = change[sample, torch.arange(len(sample))] - change.mean(0)
-        report["copy_rank"] = float((change > change[sample, torch.arange(len(sample))]).sum(0).float().median())
+        copied = change[sample, torch.arange(len(sample))]
+        rise = copied - change.mean(0)
+        report["copy_rank"] = float((change > copied).sum(0).float().median())
         final_rms = float(model.hidden(tokens, model.config.n_layers).pow(2).mean(-1).sqrt().median())
         w_out *= nats * final_rms / (len(retrofit.cca) * float(rise.median().clamp_min(1e-6)))
 
-        for module in retrofit.cca.values():
-            module.calibrating = []
-        try:
-            model(tokens)
-            inputs = {i: torch.cat(m.calibrating).reshape(B, T, -1) for i, m in retrofit.cca.items()}
-        finally:
-            for module in retrofit.cca.values():
-                module.calibrating = None
-
+        inputs = retrofit.cca_inputs(model, tokens)
         held = max(1, B // 5)  # the last fifth of the windows scores the query fit, then all of them fit it
         own_keys = keys[tokens]  # (B, T, inner)
         perm = torch.randperm(B * T, generator=torch.Generator().manual_seed(0))

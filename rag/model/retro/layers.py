@@ -69,7 +69,7 @@ class ChunkedCrossAttention(nn.Module):
         self.config, self.layer = config, layer
         inner = config.heads * config.head_dim
         self.register_buffer("center", torch.zeros(model_dim))  # the residual stream's mean (see NeighbourEncoder)
-        self.calibrating: list[torch.Tensor] | None = None  # Retrofit.calibrate and match_init collect inputs here
+        self.calibrating: list[torch.Tensor] | None = None  # Retrofit.cca_inputs collects inputs here
         self.norm = nn.RMSNorm(model_dim, eps=1e-5)
         self.wq = nn.Linear(model_dim, inner, bias=False)
         self.wkv = nn.Linear(config.encoder_dim, 2 * inner, bias=False)

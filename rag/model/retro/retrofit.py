@@ -64,15 +64,21 @@ class Retrofit(nn.Module):
             self.encoder.center.copy_(
                 model.hidden(tokens, self.config.encoder_base_layers).reshape(-1, model.config.dim).mean(0)
             )
-            for module in self.cca.values():
-                module.calibrating = []
-            try:
+            for name, inputs in self.cca_inputs(model, tokens).items():
+                self.cca[name].center.copy_(inputs.reshape(-1, inputs.shape[-1]).mean(0))
+
+    def cca_inputs(self, model: LlamaModel, tokens: torch.Tensor) -> dict[str, torch.Tensor]:
+        """What each CCA module receives (the residual stream after its layer's self-attention) over ``tokens``
+        (B, T), without neighbours: {layer: (B, T, dim)}. Attach first."""
+        for module in self.cca.values():
+            module.calibrating = []
+        try:
+            with torch.no_grad():
                 model(tokens)
-                for module in self.cca.values():
-                    module.center.copy_(torch.cat(module.calibrating).mean(0))
-            finally:
-                for module in self.cca.values():
-                    module.calibrating = None
+            return {name: torch.cat(m.calibrating).reshape(*tokens.shape, -1) for name, m in self.cca.items()}
+        finally:
+            for module in self.cca.values():
+                module.calibrating = None
 
     def encoder_for(self, model: LlamaModel) -> Encode:
         """The encode function of a context: frozen decoder layers (no gradient), then the trainable encoder."""

@@ -331,18 +331,8 @@ def test_the_match_initialisation_copies_from_a_neighbour_that_holds_the_continu
     from rag.model.retro.init import match_init
 
     model, _ = load("fp32")
-    config = RetroConfig(
-        chunk=M,
-        neighbours=1,
-        neighbour_len=2 * M,
-        layers=(24, 27),
-        encoder_base_layers=0,
-        encoder_dim=128,
-        encoder_layers=1,
-        encoder_heads=2,
-        heads=2,
-        head_dim=64,
-        value_shift=1,
+    config = replace(
+        SMALL, neighbours=1, layers=(24, 27), encoder_base_layers=0, encoder_dim=128, head_dim=64, value_shift=1
     )
     torch.manual_seed(0)
     retrofit = Retrofit(config, model.config.dim).eval()
