@@ -51,7 +51,11 @@ class Tool(ABC):
     """A function the model may call by name with a JSON object of arguments.
 
     Subclasses set ``name``, ``description`` and ``parameters`` (as class or
-    instance attributes) and implement ``__call__``.
+    instance attributes) and implement ``__call__``. A call runs in the thread
+    of the request that made it: a tool whose work could run long, hold the GIL
+    or allocate without bound runs that work in a worker process
+    (:class:`rag.tools.worker.WorkerPool`, as the calculator and sql tools do),
+    so that a deadline frees the caller and a memory limit protects the server.
 
     Attributes:
         name: The name the model writes to call the tool (snake_case, unique in a registry).

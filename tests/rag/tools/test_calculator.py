@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import pytest
 
+from indexes.errors import ConfigError
 from rag.tools import ToolError
 from rag.tools.calculator import Calculator, evaluate
+from rag.tools.worker import ToolTimeoutError, WorkerPool
+
+TARGETS = Path(__file__).with_name("worker_targets.py")
 
 CALC = Calculator()
 
@@ -95,3 +102,82 @@ def test_refusals(expression, message):
 def test_refusal_says_what_is_allowed():
     with pytest.raises(ToolError, match=r"use numbers and|use numbers, \+ - \* /"):
         CALC({"expression": "os.system('ls')"})
+
+
+def test_round_to_millions_of_places_is_instant():
+    # round(1, -10**7) builds 10**10**7 first: 13 s holding the GIL, the whole server stalled
+    start = time.monotonic()
+    assert evaluate("min(3, round(1, -10000000))") == 0
+    assert CALC({"expression": "min(3, round(1, -10000000))"}).value == 0
+    assert time.monotonic() - start < 1
+
+
+@pytest.mark.parametrize(
+    ("expression", "value"),
+    [
+        ("round(1, -10000000)", 0),
+        ("round(-7, -1002)", 0),
+        ("round(6 * 10**999, -1000)", 10**1000),
+        ("round(10**999, 10**199)", 10**999),
+        ("round(1.5, -10**199)", 0.0),
+        ("round(1.25, 10**199)", 1.25),
+        ("floor(1e308) // 10**300", 10**8),
+        ("(10**999 - 1) % 97", (10**999 - 1) % 97),
+        ("log10(10**999)", 999.0),
+        ("2 * 10**999 // 3", 2 * 10**999 // 3),
+        ("1**(10**999)", 1),
+        ("(-1)**(10**999 + 1)", -1),
+        ("2**-100000", 0.0),
+    ],
+)
+def test_huge_arguments_are_exact_and_fast(expression, value):
+    start = time.monotonic()
+    assert evaluate(expression) == value
+    assert time.monotonic() - start < 0.5
+
+
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        ("10**999 * 10**999 * 10**999", "more than 1000 digits"),
+        ("(10**600 + 1) * (10**600 + 1)", "more than 1000 digits"),
+        ("sqrt(10**999)", "cannot be computed"),
+        ("exp(10**999)", "cannot be computed"),
+        ("10**999 / 3", "too large for a floating-point number"),
+        ("1.5 % 10**999", "too large for a floating-point number"),
+        ("2.0**(10**999)", "too large for a floating-point number"),
+        ("round(1, 0.5)", "cannot be computed"),
+        ("round(1e308 * 10)", "too large"),
+    ],
+)
+def test_huge_arguments_are_refused_fast(expression, message):
+    start = time.monotonic()
+    with pytest.raises(ToolError, match=message):
+        evaluate(expression)
+    assert time.monotonic() - start < 0.5
+
+
+def test_products_are_refused_before_they_are_computed():
+    # the product of two 3000-bit numbers is cheap; refusing by bit length means no product is ever too big to start
+    start = time.monotonic()
+    with pytest.raises(ToolError, match="more than 1000 digits"):
+        evaluate("(10**900)*(10**900)*(10**900)*(10**900)*(10**900)")
+    assert time.monotonic() - start < 0.5
+
+
+def test_the_tool_runs_in_a_worker_with_a_deadline():
+    # a GIL-holding computation (10**(10**8)) stands in for an expression the bounds would miss
+    slow = WorkerPool(TARGETS, "slow_calculation", name="the calculator", workers=1)
+    tool = Calculator(timeout_s=0.5, workers=slow)
+    try:
+        start = time.monotonic()
+        with pytest.raises(ToolTimeoutError, match="ran longer than 0.5 s and was stopped; use smaller numbers"):
+            tool({"expression": "1 + 1"})
+        assert time.monotonic() - start < 3
+    finally:
+        slow.close()
+
+
+def test_bad_timeout():
+    with pytest.raises(ConfigError, match="positive"):
+        Calculator(timeout_s=0)
