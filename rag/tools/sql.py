@@ -1,13 +1,28 @@
 """Read-only SQL over the platform's tables (uploaded CSV files, tables found in documents).
 
-Each table is a Parquet file that another part of the platform wrote. Every
-call gets a fresh in-memory DuckDB connection that can reach nothing but those
-tables: the files are read here with pyarrow and registered as Arrow tables, so
-DuckDB itself never opens a file; then file access, Python replacement scans
-(which would find any Arrow table or DataFrame in the caller's variables) and
-spilling to disk are switched off and the configuration is locked. Only one
-SELECT statement is accepted, results stop after ``row_limit`` rows, and a
-timer interrupts a query that runs past ``timeout_s``.
+Each table is a Parquet file that another part of the platform wrote. Only one
+SELECT statement is accepted (DuckDB's parser says which kind a statement is).
+It runs in a worker process (:mod:`rag.tools.worker`) in a DuckDB database
+that reaches nothing but the tables (:mod:`rag.tools.sql_engine` has the
+lockdown), with three limits, each refused with a message saying how to do less:
+
+* time: DuckDB is interrupted after ``timeout_s``, and the worker killed a
+  second later if DuckDB did not stop (it checks between batches of rows only);
+* memory: DuckDB's ``memory_limit`` is ``memory_mb``, 256 MB by default, and
+  nothing spills to disk. The largest table the platform stores has a million
+  cells (``ingest.parse.csv.MAX_CELLS``): grouping, sorting, joining, windows
+  and quantiles over a million rows of three columns ran in 128 MB, so 256 MB
+  leaves room. The worker's address space may grow four times that (the tables,
+  what DuckDB allocates outside its buffers), and no more;
+* result: at most ``row_limit`` rows, taking at most 1 MB before they become
+  Python values, so that one 100 MB cell cannot flood the reply.
+
+DuckDB runs on one thread: on these tables a second thread gained nothing
+measurable, and the server's other requests need the cores.
+
+Error messages are DuckDB's (the list of real columns in a Binder error is
+what a retry needs), with the advice to install extensions cut and absolute
+paths replaced by ``<path>``, so no server path reaches the model or the user.
 """
 
 from __future__ import annotations
@@ -15,8 +30,8 @@ from __future__ import annotations
 import datetime
 import decimal
 import math
+import os
 import re
-import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -27,16 +42,31 @@ import pyarrow.parquet as pq
 
 from indexes.errors import ConfigError
 from rag.tools.base import Tool, ToolError, ToolResult, format_number, object_schema
+from rag.tools.worker import ToolMemoryError, ToolTimeoutError, WorkerPool
 
 MAX_QUERY_LENGTH = 500  # characters; also the schema's maxLength, so decoding ends
+MEMORY_MB = 256
+MIN_MEMORY_MB = 64
+MAX_RESULT_BYTES = 2**20
+_ADDRESS_SPACE_PER_MEMORY = 4  # the worker's address space may grow this many times memory_mb
+_KILL_AFTER_S = 1.0  # past the deadline DuckDB gets this long to stop before its worker is killed
+_ENGINE = Path(__file__).with_name("sql_engine.py")  # not imported here: it sets up the worker process
+_WORKERS = WorkerPool(_ENGINE, "run", name="the sql tool", workers=2, memory_mb=MEMORY_MB * _ADDRESS_SPACE_PER_MEMORY)
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_LOCKDOWN = (
-    "SET python_enable_replacements=false",
-    "SET temp_directory=''",
-    "SET enable_external_access=false",
-    "SET lock_configuration=true",  # last: after it no SET (and no query) can undo the others
-)
 _CELL_WIDTH = 60  # characters of one cell in the text table
+# /etc/passwd, ~/x, "/nonexistent/.duckdb/extensions/..."; not 1/2, a/b or the // of a URL
+_PATH = re.compile(r"(?<![\w.:/~])(?:~|/(?!\d)[\w.@+-]+)(?:/[\w.@*+-]*)+")
+_EXTENSION_ADVICE = re.compile(r"Please try installing.*?(?=\n\s*LINE \d|\Z)", re.DOTALL)
+_NO_EXTENSIONS = "Extensions cannot be installed or loaded here; use DuckDB's built-in functions."
+
+
+def scrub(message: str) -> str:
+    """A DuckDB message without server paths and without advice to install extensions."""
+    message = _EXTENSION_ADVICE.sub(_NO_EXTENSIONS, message)
+    home = os.path.expanduser("~")
+    if len(home) > 1:
+        message = message.replace(home, "<path>")
+    return _PATH.sub("<path>", message).strip()
 
 
 def _json_safe(value: Any) -> Any:
@@ -77,6 +107,8 @@ class SqlTool(Tool):
         tables: Table name (a plain SQL identifier) -> Parquet file.
         row_limit: Most rows returned; a result with more is cut and marked truncated.
         timeout_s: Seconds a query may run before it is interrupted.
+        memory_mb: DuckDB's memory limit for one query, at least ``MIN_MEMORY_MB``.
+        workers: The worker processes; None: the process-wide SQL pool.
 
     Raises:
         ConfigError: A table name is not a plain identifier, a file cannot be read, or a limit is not positive.
@@ -85,16 +117,26 @@ class SqlTool(Tool):
     name = "sql"
     parameters = object_schema({"query": {"type": "string", "minLength": 1, "maxLength": MAX_QUERY_LENGTH}})
 
-    def __init__(self, tables: Mapping[str, Path], row_limit: int = 50, timeout_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        tables: Mapping[str, Path],
+        row_limit: int = 50,
+        timeout_s: float = 5.0,
+        memory_mb: int = MEMORY_MB,
+        workers: WorkerPool | None = None,
+    ) -> None:
         if row_limit < 1 or timeout_s <= 0:
             raise ConfigError(f"row_limit and timeout_s must be positive, got {row_limit} and {timeout_s}")
+        if memory_mb < MIN_MEMORY_MB:
+            raise ConfigError(
+                f"memory_mb must be at least {MIN_MEMORY_MB} (DuckDB's own threads need it), got {memory_mb}"
+            )
         for name in tables:
             if not _IDENTIFIER.fullmatch(name):
                 raise ConfigError(f"table name {name!r} is not a plain SQL identifier; use letters, digits and _")
-        self.row_limit = row_limit
-        self.timeout_s = timeout_s
+        self.row_limit, self.timeout_s, self.memory_mb = row_limit, timeout_s, memory_mb
+        self.workers = workers or _WORKERS
         self._paths = {name: Path(path) for name, path in tables.items()}
-        self._cache: dict[str, tuple[tuple[int, int], pa.Table]] = {}  # name -> ((mtime_ns, size), table)
         self._columns = {name: self._schema(name) for name in self._paths}  # name -> [(column, DuckDB type)]
         self.description = (
             f"Runs one read-only SQL SELECT (DuckDB dialect) over the tables and returns at most {row_limit} rows; "
@@ -127,18 +169,6 @@ class SqlTool(Tool):
         finally:
             con.close()
 
-    def _arrow(self, name: str) -> pa.Table:
-        """The table's data, read again only when its file changed."""
-        path = self._paths[name]
-        try:
-            stat = path.stat()
-            key = (stat.st_mtime_ns, stat.st_size)
-            if name not in self._cache or self._cache[name][0] != key:
-                self._cache[name] = (key, pq.read_table(path))
-        except (OSError, pa.ArrowException) as exc:
-            raise ToolError(f"table {name} cannot be read ({exc}); upload its file again") from None
-        return self._cache[name][1]
-
     def _source(self, query: str) -> str | None:
         used = [n for n in self._paths if re.search(rf"\b{n}\b", query, flags=re.IGNORECASE)]
         if not used:
@@ -150,48 +180,58 @@ class SqlTool(Tool):
         if not self._paths:
             raise ToolError("no tables: upload a CSV file or a document with a table")
         query = arguments["query"].strip()
-        con = duckdb.connect()  # in memory: the platform's own catalog file is out of reach
+        self._check_statement(query)
+        tables = {name: str(path) for name, path in self._paths.items()}
+        limits = (self.row_limit, self.timeout_s, self.memory_mb, MAX_RESULT_BYTES)
         try:
-            self._check_statement(con, query)
-            for name in self._paths:
-                con.register(name, self._arrow(name))
-            for setting in _LOCKDOWN:
-                con.execute(setting)
-            columns, rows, truncated = self._run(con, query)
-        finally:
-            con.close()
+            reply = self.workers.call(
+                tables,
+                query,
+                *limits,
+                timeout_s=self.timeout_s + _KILL_AFTER_S,
+                memory_mb=self.memory_mb * _ADDRESS_SPACE_PER_MEMORY,
+            )
+        except ToolTimeoutError:
+            raise ToolTimeoutError(self._refusal("timeout", "")) from None
+        except ToolMemoryError:
+            raise ToolMemoryError(self._refusal("memory", "")) from None
+        if reply[0] == "error":
+            raise ToolError(self._refusal(reply[1], reply[2]))
+        _, columns, rows, truncated = reply
         value = {"columns": columns, "rows": [[_json_safe(v) for v in row] for row in rows], "truncated": truncated}
         return ToolResult(text=self._text(columns, rows, truncated), value=value, source=self._source(query))
 
-    def _check_statement(self, con: duckdb.DuckDBPyConnection, query: str) -> None:
+    def _check_statement(self, query: str) -> None:
+        con = duckdb.connect()
         try:
             statements = con.extract_statements(query)
         except duckdb.Error as exc:
-            raise self._error(exc) from None
+            raise ToolError(self._refusal("sql", str(exc))) from None
+        finally:
+            con.close()
         if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
             found = ", ".join(s.type.name for s in statements) or "no statement"
             raise ToolError(f"only one read-only SELECT statement is allowed; got {found}")
 
-    def _run(self, con: duckdb.DuckDBPyConnection, query: str) -> tuple[list[str], list[tuple], bool]:
-        timer = threading.Timer(self.timeout_s, con.interrupt)
-        timer.start()
-        try:
-            cursor = con.execute(query)
-            columns = [d[0] for d in cursor.description]
-            rows = cursor.fetchmany(self.row_limit + 1)
-        except duckdb.InterruptException:
-            raise ToolError(
-                f"the query ran longer than {self.timeout_s:g} s; aggregate, filter or add LIMIT so it does less work"
-            ) from None
-        except duckdb.Error as exc:
-            raise self._error(exc) from None
-        finally:
-            timer.cancel()
-        return columns, rows[: self.row_limit], len(rows) > self.row_limit
-
-    def _error(self, exc: duckdb.Error) -> ToolError:
-        message = str(exc).strip()
-        return ToolError(f"{message}\nOnly these tables can be queried: {self.describe()}")
+    def _refusal(self, kind: str, detail: str) -> str:
+        """What a failed query is told, by the worker's kind of error (see ``sql_engine.run``)."""
+        less = "aggregate, filter or add LIMIT so it does less work"
+        if kind == "timeout":
+            return f"the query ran longer than {self.timeout_s:g} s; {less}"
+        if kind == "memory":
+            return (
+                f"the query needs more than {self.memory_mb} MB of memory; {less}, and do not build huge lists "
+                "or strings (list(), range(), repeat(), string_agg())"
+            )
+        if kind == "size":
+            return (
+                f"the first rows of the result take {int(detail) / 2**20:.1f} MB; at most "
+                f"{MAX_RESULT_BYTES / 2**20:g} MB can be returned: select fewer columns, or shorten long values "
+                "(left(text, 200), list_slice(items, 1, 10))"
+            )
+        if kind == "table":
+            return f"table {detail} cannot be read; upload its file again"
+        return f"{scrub(detail)}\nOnly these tables can be queried: {self.describe()}"
 
     def _text(self, columns: list[str], rows: list[tuple], truncated: bool) -> str:
         if not rows:
