@@ -146,6 +146,13 @@ def write(
     return Written(result.text, result.prompt_tokens, result.generated_tokens)
 
 
+ECHO_CHARS = 300  # of the question, repeated in an abstention (a pasted page is not echoed whole)
+
+
+def _echo(question: str) -> str:
+    return question if len(question) <= ECHO_CHARS else question[:ECHO_CHARS].rstrip() + "…"
+
+
 def abstention_message(question: str, reason: str) -> str:
     """What an abstaining answer says: that it cannot answer, why, and what it looked for."""
     why = {
@@ -154,6 +161,6 @@ def abstention_message(question: str, reason: str) -> str:
         "no_passages": "the collection has no passages to search",
     }[reason]
     return (
-        f'I cannot answer this from the documents: {why}. I looked for: "{question}". '
+        f'I cannot answer this from the documents: {why}. I looked for: "{_echo(question)}". '
         "The closest passages are listed below."
     )

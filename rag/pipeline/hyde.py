@@ -17,6 +17,7 @@ import numpy as np
 
 from ingest.embed import Embedder
 from rag.generate.base import ChatMessage, GenerationConfig, Generator
+from rag.pipeline.request import question_head
 
 # A 135M instruct model follows a one-line request best; asking for "a passage
 # from a scientific article or encyclopedia" made it write in that register instead of
@@ -45,6 +46,7 @@ class HyDE:
 
     def __call__(self, question: str) -> list[str]:
         generator = self.generator()
+        messages = hyde_messages(question_head(question, generator.count_tokens))  # a long question: its beginning
         passages = []
         for i in range(self.n):
             # Greedy for the first passage; later ones sample (a temperature of 0.7) so they differ.
@@ -56,7 +58,7 @@ class HyDE:
                 repetition_penalty=1.1,
                 penalize_prompt=False,
             )
-            text = generator.generate(hyde_messages(question), config).text.strip()
+            text = generator.generate(messages, config).text.strip()
             if text:
                 passages.append(text)
         return passages

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from rag.generate.base import ChatMessage
+from rag.pipeline.request import question_head
 from rag.store import StoredChunk
 
 # Short and plain: a 135M-parameter model follows a two-sentence instruction far
@@ -33,7 +34,7 @@ def source_label(chunk: StoredChunk) -> str:
 
 
 class PromptBuilder:
-    """Number the passages and fit them into a token budget.
+    """Number the passages and fit them into a token budget; a long question keeps its beginning (question_head).
 
     Args:
         count_tokens: the generator's token counter.
@@ -49,7 +50,7 @@ class PromptBuilder:
         blocks = self._fit(f"[{n}] ({source_label(c)})\n{c.text.strip()}" for n, c in enumerate(chunks, start=1))
         passages = [Passage(n, chunk) for n, chunk in enumerate(chunks[: len(blocks)], start=1)]
         context = "\n\n".join(blocks) if blocks else "(no passages were found)"
-        return messages(SYSTEM, context, question), passages
+        return messages(SYSTEM, context, question_head(question, self.count_tokens)), passages
 
     def _fit(self, blocks: Iterable[str]) -> list[str]:
         """The leading blocks that fit the token budget (always the first one; counted until one does not fit)."""
@@ -70,7 +71,8 @@ class PromptBuilder:
             system: the instruction (``SYSTEM``, or ``EXTRACT_SYSTEM`` for a copied span).
         """
         lines = self._fit(f"[{number}] {' '.join(text.split())}" for number, text in sentences)
-        return messages(system, "\n".join(lines) if lines else "(no passages were found)", question)
+        context = "\n".join(lines) if lines else "(no passages were found)"
+        return messages(system, context, question_head(question, self.count_tokens))
 
 
 def messages(system: str, context: str, question: str) -> list[ChatMessage]:

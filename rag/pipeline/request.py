@@ -4,21 +4,35 @@ A request is checked once, at the boundary (:meth:`rag.pipeline.query.QueryPipel
 and becomes a :class:`Query` that names its resolved collection; stages after
 that trust it. Each stage returns its result with a :class:`Timings` value, and
 the pipeline adds them up: nothing is passed in to be filled.
+
+A query may be long (a pasted paragraph, a whole argument): each model reads as
+much of it as it can, as it would of a passage. The embedder reads its first 256
+tokens, BM25 every term (at most 1,024 distinct ones, the weightiest:
+:data:`indexes.lexical.bm25.MAX_QUERY_TERMS`), the cross-encoder its first 128
+tokens and MaxSim its first 256, and a prompt :func:`question_head`. Only past
+:data:`MAX_QUERY_CHARS` is it refused.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from indexes.errors import InvalidInputError
+from indexes.errors import InvalidInputError, PayloadTooLargeError
 from rag.store import Collection, StoredChunk
 
 MAX_K = 100
-MAX_QUERY_CHARS = 4000
+# A query's hard limit: about 25,000 words, far beyond what any model here reads of it, and
+# well inside the 1 MiB JSON body. Longer text is a document: upload it.
+MAX_QUERY_CHARS = 100_000
+# Tokens of the question in a prompt: the passages' 1,600, the answer's 256 and the template's
+# ~60 leave about 130 of the generator's 2,048-token context.
+PROMPT_QUESTION_TOKENS = 128
+CHARS_PER_TOKEN_BOUND = 16  # no realistic text averages more characters per token (English: about 4)
 MAX_CANDIDATES = 500
 FUSIONS = ("rrf", "convex", "dense", "bm25")
 
@@ -83,11 +97,56 @@ def reranker_name(value: bool | str | None) -> str | None:
 
 
 def check_text(text: str, what: str = "query") -> str:
+    """The stripped text of a query or question; empty text is refused, and text past the hard limit too.
+
+    Raises:
+        InvalidInputError: not a string, or only whitespace.
+        PayloadTooLargeError: longer than :data:`MAX_QUERY_CHARS` (an HTTP 413).
+    """
     if not isinstance(text, str) or not text.strip():
         raise InvalidInputError(f"{what} is empty; send a non-empty string")
     if len(text) > MAX_QUERY_CHARS:
-        raise InvalidInputError(f"{what} is {len(text)} characters; the limit is {MAX_QUERY_CHARS}")
+        raise PayloadTooLargeError(
+            f"{what} is {len(text):,} characters; the limit is {MAX_QUERY_CHARS:,}: send its first "
+            f"{MAX_QUERY_CHARS:,} characters, or upload the text as a document"
+        )
     return text.strip()
+
+
+def question_head(text: str, count_tokens: Callable[[str], int], max_tokens: int = PROMPT_QUESTION_TOKENS) -> str:
+    """The longest beginning of ``text`` that takes at most ``max_tokens`` tokens, ending at a word where one does.
+
+    What a generator's prompt holds of a long question: its context holds the passages
+    and the answer too. The whole text when it fits.
+
+    Args:
+        text: the question.
+        count_tokens: the generator's token counter.
+        max_tokens: the question's budget in the prompt.
+    """
+    head = text[: max_tokens * CHARS_PER_TOKEN_BOUND]  # a longer beginning could not fit: tokenise no more
+    if head == text and count_tokens(text) <= max_tokens:
+        return text
+    ends = [m.end() for m in re.finditer(r"\S+", head)]
+    if head != text and ends and ends[-1] == len(head):
+        ends.pop()  # the last word goes on past the cut
+    fits = lambda end: count_tokens(head[:end]) <= max_tokens  # noqa: E731
+    end = _last(ends, fits)
+    if end is None:  # the first word alone is too long (no spaces: an identifier, CJK text): cut inside it
+        end = _last(range(1, len(head) + 1), fits) or 0
+    return head[:end]
+
+
+def _last(positions, fits: Callable[[int], bool]) -> int | None:
+    """The last of the ascending ``positions`` that ``fits`` (which holds for a prefix of them), or None."""
+    lo, hi = 0, len(positions)  # positions[:lo] fit, positions[hi:] do not
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if fits(positions[mid]):
+            lo = mid + 1
+        else:
+            hi = mid
+    return positions[lo - 1] if lo else None
 
 
 def check_k(k: int) -> int:

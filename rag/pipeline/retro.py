@@ -23,6 +23,7 @@ from rag.generate.base import ChatMessage, GenerationConfig, Generator
 from rag.model.retro import Neighbour
 from rag.pipeline.focus import Focus, FocusSentences, ScoredSentence
 from rag.pipeline.prompt import Passage
+from rag.pipeline.request import question_head
 
 CONTEXTS = ("prompt", "retro")  # how retrieved text enters the model (``fusion`` is how rankings merge)
 RETRO_SYSTEM = "Answer the question in a few words."
@@ -73,7 +74,8 @@ class RetroFusion:
             )
         retro = generator.retrofit().config
         by_number = {p.number: p for p in passages}
-        messages = [ChatMessage("system", RETRO_SYSTEM), ChatMessage("user", question.strip())]
+        asked = question_head(question.strip(), generator.count_tokens)  # a pasted page: its beginning
+        messages = [ChatMessage("system", RETRO_SYSTEM), ChatMessage("user", asked)]
         prompt_len = len(generator.prompt_ids(messages))
 
         def neighbours(ranked: Sequence[ScoredSentence]) -> list[Neighbour]:

@@ -37,7 +37,8 @@ from torch import nn
 from indexes.errors import IndexFormatError, MissingDependencyError
 from ingest.embed import model_dir
 
-MAX_LENGTH = 256  # tokens of query + passage; the passage is truncated, never the query
+MAX_LENGTH = 256  # tokens of query + passage; the passage is truncated, and the query only past MAX_QUERY_TOKENS
+MAX_QUERY_TOKENS = 128  # a longer query is read as its first 128 tokens, leaving the passage at least 125
 BATCH_SIZE = 32  # pairs per forward pass at inference
 HEAD_INIT_SCALE = 20.0  # 1 / temperature of the base model's contrastive training
 FROZEN_KEYS = ("encoder.embeddings.word_embeddings.weight",)  # not saved: identical to the packaged model
@@ -74,6 +75,17 @@ class CrossEncoder(nn.Module):
         nn.init.constant_(self.head.weight, HEAD_INIT_SCALE)  # score = 20 * cos(u, v) before training
         nn.init.zeros_(self.head.bias)
         self.special_ids = torch.tensor(sorted(set(self.tokenizer.all_special_ids)))
+
+    def query_head(self, query: str) -> str:
+        """``query`` up to the end of its first :data:`MAX_QUERY_TOKENS` tokens (all of a shorter one).
+
+        The pair is cut from the passage's end ("only_second"), which cannot make room
+        for a query of ``MAX_LENGTH`` tokens or more: the tokenizer would refuse the pair.
+        """
+        ends = self.tokenizer(
+            query, add_special_tokens=False, truncation=True, max_length=MAX_QUERY_TOKENS, return_offsets_mapping=True
+        )["offset_mapping"]
+        return query[: ends[-1][1]] if len(ends) == MAX_QUERY_TOKENS else query
 
     def encode_pairs(self, queries: Sequence[str], passages: Sequence[str]) -> dict[str, torch.Tensor]:
         """Tokenise pairs, padded to the longest in the batch (``input_ids`` etc. of shape (B, T))."""
@@ -179,7 +191,8 @@ class CrossEncoderReranker:
         return cls(load_model(stem or WEIGHTS_DIR / name), name=name)
 
     def score(self, query: str, passages: Sequence[str]) -> np.ndarray:
-        """float32 (len(passages),) relevance scores; higher is more relevant."""
+        """float32 (len(passages),) relevance scores; higher is more relevant (of a long query, its beginning)."""
+        query = self.model.query_head(query)
         return score_pairs(self.model, [query] * len(passages), passages, self.batch_size)
 
 

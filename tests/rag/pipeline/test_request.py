@@ -1,7 +1,17 @@
 import pytest
 
-from indexes.errors import InvalidInputError
-from rag.pipeline.request import MAX_K, Query, SearchOptions, Timings, check_k, check_text, reranker_name
+from indexes.errors import InvalidInputError, PayloadTooLargeError
+from rag.pipeline.request import (
+    MAX_K,
+    MAX_QUERY_CHARS,
+    Query,
+    SearchOptions,
+    Timings,
+    check_k,
+    check_text,
+    question_head,
+    reranker_name,
+)
 from tests.rag.pipeline.fakes import COLLECTION
 
 
@@ -35,8 +45,8 @@ def test_replace_applies_only_given_values_and_reads_rerank_switches():
 
 def test_text_and_k_checks():
     assert check_text("  hi  ") == "hi"
-    for bad in ("", "   ", None, "x" * 5000):
-        with pytest.raises(InvalidInputError):
+    for bad in ("", "   ", None):
+        with pytest.raises(InvalidInputError, match="empty"):
             check_text(bad)
     for bad in (0, MAX_K + 1, "3", True):
         with pytest.raises(InvalidInputError):
@@ -61,3 +71,29 @@ def test_timings_add_merge_and_report_only_stages_that_ran():
     with pytest.raises(ValueError):
         with t.stage("nap"):
             pass
+
+
+def test_a_long_query_is_accepted_up_to_a_generous_limit_named_by_the_refusal():
+    paragraph = "Pasting a paragraph to find related documents is a fair query. " * 75  # 4,725 characters
+    assert len(paragraph) > 4_000 and check_text(paragraph) == paragraph.strip()
+    assert len(check_text("a" * MAX_QUERY_CHARS)) == MAX_QUERY_CHARS >= 100_000
+    with pytest.raises(PayloadTooLargeError, match="the limit is 100,000"):  # an HTTP 413
+        check_text("a" * (MAX_QUERY_CHARS + 1), "question")
+
+
+def words(text: str) -> int:
+    return len(text.split())
+
+
+def test_question_head_keeps_the_words_that_fit_the_token_budget():
+    assert question_head("why is the sky blue?", words, 8) == "why is the sky blue?"  # fits: whole
+    long = " ".join(f"w{i}" for i in range(50_000))
+    head = question_head(long, words, 128)
+    assert long.startswith(head) and words(head) == 128 and head.endswith("w127")
+    # no space to cut at (an identifier, CJK text): cut inside the word, still within the budget
+    chars = lambda text: len(text)  # noqa: E731  (one token per character)
+    assert question_head("x" * 10_000, chars, 100) == "x" * 100
+    # the tokenizer is asked about the beginning only, however long the text
+    asked: list[int] = []
+    question_head("word " * 20_000, lambda t: asked.append(len(t)) or words(t), 64)
+    assert max(asked) <= 64 * 16
