@@ -10,8 +10,12 @@ Lucene's BM25 with the classic ``(k1 + 1)`` numerator::
 
 Lucene 8+ and ``bm25s`` drop the constant ``(k1 + 1)``: their scores are
 these divided by ``k1 + 1``, with the same ranking. A query term written twice
-counts twice (two clauses in Lucene, two lookups in bm25s). A document with no
-query term scores nothing and is never returned.
+counts twice (two clauses in Lucene, two lookups in bm25s); its postings are read
+once, with the count as a weight, so a query's cost grows with its distinct terms,
+not its length. A query keeps its :data:`MAX_QUERY_TERMS` weightiest distinct terms
+(count * idf; Lucene's default clause limit is the same 1,024), which bounds what a
+pasted page of text costs. A document with no query term scores nothing and is never
+returned.
 
 Storage is a set of immutable segments (:mod:`indexes.lexical.segments`) plus a
 vocabulary and a sorted array of tombstoned ids. ``N``, ``avgdl`` and ``df``
@@ -41,6 +45,9 @@ from indexes.lexical.vocab import Vocabulary
 # Past MAX_SEGMENTS the smallest ones merge, bounding the per-segment cost of a search.
 MERGE_FACTOR = 8  # tiers are computed as powers of two cubed: keep this 8
 MAX_SEGMENTS = 16
+# Distinct terms a query is scored on; past it the ones of least count * idf are dropped.
+# A 4,000-character paragraph has about 250, a 100,000-character page about 2,200.
+MAX_QUERY_TERMS = 1024
 
 
 def check_terms(batch: Sequence[Sequence[str]], what: str) -> Sequence[Sequence[str]]:
@@ -201,7 +208,8 @@ class BM25Index:
         """The k best documents for each query, best first.
 
         Args:
-            queries: one sequence of terms per query (terms outside the vocabulary are ignored).
+            queries: one sequence of terms per query (terms outside the vocabulary are ignored;
+                of the rest, the :data:`MAX_QUERY_TERMS` distinct ones of largest count * idf count).
             k: results per query; fewer matching documents are padded with id -1, score -inf.
             allow: optional filter: an iterable of allowed ids or a boolean mask indexed by id.
         Returns:
@@ -219,11 +227,9 @@ class BM25Index:
         if stats.dead is not None:
             mask = ~stats.dead if mask is None else (mask & ~stats.dead)
         for qi, terms in enumerate(queries):
-            tids = self._vocab.lookup(terms)
-            tids = tids[tids >= 0]
+            tids, weights = self._query_weights(terms, stats.idf)
             if not tids.size:
                 continue
-            weights = stats.idf[tids] * (self.k1 + 1.0)
             acc = np.zeros(stats.ids.shape[0], dtype=np.float32)  # (N,) dense scores of every row
             for seg, base, norm in zip(self._segments, stats.bases, stats.norms):
                 score_postings(tids, weights, seg.terms, seg.indptr, seg.rows, seg.tf, norm, acc, base)
@@ -238,6 +244,19 @@ class BM25Index:
             out.ids[qi, : rows.size] = stats.ids[rows[order]]
             out.scores[qi, : rows.size] = vals[order]
         return out
+
+    def _query_weights(self, terms: Sequence[str], idf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """A query's distinct known term ids int64 (m,) and their weights count * idf * (k1 + 1) float64 (m,).
+
+        At most :data:`MAX_QUERY_TERMS` of them: the weightiest (ties: the term first indexed).
+        """
+        tids = self._vocab.lookup(terms)
+        tids, counts = np.unique(tids[tids >= 0], return_counts=True)
+        weights = idf[tids] * counts * (self.k1 + 1.0)
+        if tids.size > MAX_QUERY_TERMS:
+            keep = np.sort(np.argsort(-weights, kind="stable")[:MAX_QUERY_TERMS])
+            tids, weights = tids[keep], weights[keep]
+        return tids, weights
 
     # -- persistence ------------------------------------------------------
     def save(self, path: str | Path) -> None:
