@@ -3,8 +3,10 @@
 For each runner: build (timed, peak RSS), save and reopen memory-mapped (timed,
 bytes per vector), then for each sweep value search the queries one at a time
 on one thread (p50/p99 latency, queries/s) and, in batch mode, all at once on
-all cores. Each measurement is one JSON line in ``results.jsonl``; a summary
-table and the plots go beside it.
+all cores. Each point's queries/s is the median of three runs, each searching the
+queries over and over for at least 0.5 s (0.2 s in a smoke run; see
+:mod:`benchmarks.timing`). Each measurement is one JSON line in ``results.jsonl``;
+a summary (which says how the points were timed), a table and the plots go beside it.
 
     rag bench ann --dataset glove50-100k --specs 'HNSW32;IVF1024,PQ25x8' --out DIR
 """
@@ -25,13 +27,16 @@ from benchmarks.datasets import Dataset, load_dataset
 from benchmarks.metrics import peak_rss_mb, percentiles, recall_at, reset_peak_rss, rss_mb
 from benchmarks.plot import plot_runs
 from benchmarks.runners import OursRunner, Runner, baseline_runners, temp_folder
+from benchmarks.timing import FULL, SMOKE, Timing
 
 DEFAULT_SPECS = "HNSW32;IVF1024,PQ25x8;PQ25x8;LSH512;KD32"
 
 
 def machine() -> dict:
+    from benchmarks.server_process import cpu_model
+
     return {
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),
@@ -39,8 +44,12 @@ def machine() -> dict:
 
 
 def measure(
-    runner: Runner, ds: Dataset, k: int, modes: tuple[str, ...], emit: Callable[[dict], None], repeats: int = 1
+    runner: Runner, ds: Dataset, k: int, modes: tuple[str, ...], emit: Callable[[dict], None], timing: Timing = FULL
 ) -> None:
+    """Build, save and reopen ``runner``'s index, then emit one row per sweep value and mode.
+
+    ``timing`` says how each point is timed (:mod:`benchmarks.timing`).
+    """
     reset_peak_rss()
     rss0 = rss_mb()
     t0 = time.perf_counter()
@@ -68,28 +77,11 @@ def measure(
         for value in runner.values:
             for mode in modes:
                 row = dict(base, value=value, mode=mode)
-                if mode == "single":
-                    # Best of ``repeats`` passes: other load on the machine only ever slows a pass.
-                    runner.set_threads(1)
-                    best = None
-                    for _ in range(repeats):
-                        ids = np.empty((q.shape[0], k), dtype=np.int64)
-                        lat = []
-                        for i in range(q.shape[0]):
-                            t = time.perf_counter()
-                            ids[i] = runner.search(q[i : i + 1], k, value)[0]
-                            lat.append(time.perf_counter() - t)
-                        if best is None or sum(lat) < sum(best):
-                            best = lat
-                    total = float(np.sum(best))
-                    row.update(percentiles(best))
-                else:
-                    runner.set_threads(os.cpu_count() or 1)
-                    t = time.perf_counter()
-                    ids = runner.search(q, k, value)
-                    total = time.perf_counter() - t
-                    row.update({"p50_ms": total * 1000 / q.shape[0], "p99_ms": total * 1000 / q.shape[0]})
-                row["qps"] = round(q.shape[0] / total, 1) if total > 0 else None
+                ids, rates, latency = _time_point(runner, q, k, value, mode, timing)
+                qps = timing.pick(rates)
+                row.update(latency or {"p50_ms": 1000.0 / qps, "p99_ms": 1000.0 / qps})
+                row["qps"] = round(qps, 1)
+                row["qps_runs"] = [round(r, 1) for r in rates]
                 row["recall@1"] = round(recall_at(ids, gt, 1), 4)
                 row["recall@10"] = round(recall_at(ids, gt, 10), 4)
                 if mode == modes[0] and gt.shape[1] >= 100:
@@ -98,6 +90,39 @@ def measure(
                     row["recall@100"] = round(recall_at(wide, gt, 100), 4)
                 row["peak_rss_mb"] = round(peak_rss_mb(), 1)
                 emit(row)
+
+
+def _time_point(
+    runner: Runner, q: np.ndarray, k: int, value, mode: str, timing: Timing
+) -> tuple[np.ndarray, list[float], dict | None]:
+    """Time one (index, value, mode) point: the ids found, each run's queries/s, and (single) latency percentiles.
+
+    Single mode sends one query per call on one thread, and its latencies are every
+    call of every pass; batch mode sends all queries in one call on every core.
+    """
+    ids = np.empty((q.shape[0], k), dtype=np.int64)
+    if mode == "single":
+        runner.set_threads(1)
+        latencies: list[float] = []
+
+        def one_pass() -> float:
+            start = len(latencies)
+            for i in range(q.shape[0]):
+                t = time.perf_counter()
+                ids[i] = runner.search(q[i : i + 1], k, value)[0]
+                latencies.append(time.perf_counter() - t)
+            return float(np.sum(latencies[start:]))
+
+        rates = timing.rates(q.shape[0], one_pass)
+        return ids, rates, percentiles(latencies)
+    runner.set_threads(os.cpu_count() or 1)
+
+    def one_batch() -> float:
+        t = time.perf_counter()
+        ids[:] = runner.search(q, k, value)
+        return time.perf_counter() - t
+
+    return ids, timing.rates(q.shape[0], one_batch), None
 
 
 def summarize(rows: list[dict], targets=(0.9, 0.95), mode: str = "single") -> list[dict]:
@@ -154,9 +179,14 @@ def run(
     k: int = 10,
     cache_dir: Path | None = None,
     progress: Callable[[int, int, str], None] | None = None,
-    repeats: int = 1,
+    timing: Timing | None = None,
 ) -> dict:
-    """Run the benchmark and write results.jsonl, summary.json, summary.md and plot.{png,svg} to ``out``."""
+    """Run the benchmark and write results.jsonl, summary.json, summary.md and plot.{png,svg} to ``out``.
+
+    ``timing`` says how each point is timed (default: ``timing.SMOKE`` for a smoke run, else
+    ``timing.FULL``); the summary records it, with a sentence saying so (``measured``).
+    """
+    timing = timing or (SMOKE if smoke else FULL)
     out.mkdir(parents=True, exist_ok=True)
     ds = load_dataset(dataset, cache_dir=cache_dir, smoke=smoke)
     runners: list[Runner] = [OursRunner(s, smoke=smoke) for s in specs] + baseline_runners(baselines, specs, smoke)
@@ -170,15 +200,18 @@ def run(
             fh.flush()
 
         for i, runner in enumerate(runners):
-            measure(runner, ds, k, modes, emit, repeats)
+            measure(runner, ds, k, modes, emit, timing)
             if progress:
                 progress(i + 1, len(runners), runner.label)
+    host = machine()
     summary = {
         "dataset": ds.name,
         "n": int(ds.database.shape[0]),
         "queries": int(ds.queries.shape[0]),
-        "machine": machine(),
+        "machine": host,
         "smoke": smoke,
+        "timing": dict(timing.as_dict(), threads={"single": 1, "batch": host["cores"]}),
+        "measured": timing.describe(host["cores"], host["cpu"]),
         "table": summarize(rows, mode=modes[0]),
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2))

@@ -974,6 +974,7 @@ async function startBenchmark() {
   }
   showBenchmarkPlot(null);
   renderBenchmarkRows([]);
+  $("bench-method").hidden = true;
   pollBenchmark(started.id);
 }
 
@@ -1017,6 +1018,10 @@ function renderBenchmark(run) {
     status.textContent = `Run ${run.id}: done: ${s.dataset || run.request.dataset}, ${s.n ?? "?"} vectors, ${s.queries ?? "?"} queries, ${plural(rows.length, "result")}.`;
   } else status.textContent = `Run ${run.id}: running… ${plural(rows.length, "result")} so far.`;
   $("bench-start").disabled = run.status === "running" || run.status === "queued";
+  // how the points were timed (runs from before the summary said so have no such sentence)
+  const method = $("bench-method");
+  method.textContent = (run.summary && run.summary.measured) || "";
+  method.hidden = !method.textContent;
   renderBenchmarkRows(rows);
 }
 

@@ -14,6 +14,7 @@ from benchmarks.datasets import Dataset, load_dataset
 from benchmarks.metrics import rss_mb
 from benchmarks.runners import FaissRunner, HnswlibRunner, OursRunner
 from benchmarks.scale_curve.config import INDEXES
+from benchmarks.timing import Timing
 
 
 def nlist_for(n: int) -> int:
@@ -109,7 +110,7 @@ def run_one(dataset: str, index: str, results: Path, cache: Path, repeats: int) 
             fh.write(json.dumps(row) + "\n")
             fh.flush()
 
-        measure(runner, ds, 10, ("single",), emit, repeats)
+        measure(runner, ds, 10, ("single",), emit, Timing(min_seconds=0.0, repeats=repeats, statistic="best"))
     partial.replace(out / "results.jsonl")
     summary = {
         "dataset": ds.name,

@@ -29,7 +29,12 @@ def register(sub) -> None:
     a.add_argument("--out", type=Path, default=Path("benchmarks/results/ann"))
     a.add_argument("--mode", choices=["single", "batch", "both"], default="both")
     a.add_argument("--smoke", action="store_true", help="quick run on glove50-10k (under a minute)")
-    a.add_argument("--repeats", type=int, help="single-thread passes per point, the best kept (default 3, smoke 1)")
+    a.add_argument("--repeats", type=int, default=3, help="timed runs per point, the median kept (default 3)")
+    a.add_argument(
+        "--min-seconds",
+        type=float,
+        help="search time of each run: the queries repeat until it is reached (default 0.5, smoke 0.2)",
+    )
     a.set_defaults(func=cmd_ann)
 
     r = bench.add_parser("rag", parents=[GLOBAL_OPTIONS], help="ingest throughput and per-stage query latency")
@@ -95,6 +100,7 @@ def cmd_ann(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from benchmarks.ann import markdown_table, run
+    from benchmarks.timing import FULL, SMOKE, Timing
     from rag.cli import settings_from
 
     dataset = "glove50-10k" if args.smoke and args.dataset == "glove50-100k" else args.dataset
@@ -109,11 +115,13 @@ def cmd_ann(args: argparse.Namespace) -> int:
             bar.set_postfix_str(label)
             bar.update(1)
 
-        repeats = args.repeats or (1 if args.smoke else 3)
+        floor = args.min_seconds if args.min_seconds is not None else (SMOKE if args.smoke else FULL).min_seconds
+        timing = Timing(min_seconds=floor, repeats=args.repeats)
         summary = run(
-            dataset, specs, baselines, args.out, args.smoke, modes, cache_dir=cache, progress=progress, repeats=repeats
+            dataset, specs, baselines, args.out, args.smoke, modes, cache_dir=cache, progress=progress, timing=timing
         )
     print(markdown_table(summary["table"]))
+    print(f"\n{summary['measured']}")
     print(f"\nresults: {args.out}/results.jsonl, plot: {args.out}/plot.png")
     return 0
 

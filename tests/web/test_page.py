@@ -320,6 +320,8 @@ def test_benchmark_runs_from_the_page(page, server):
     expect(plot).to_be_visible()
     page.wait_for_function("() => document.querySelector('img#bench-plot').naturalWidth > 0")
     assert page.locator("#bench-table tr:has(td)").count() > 0
+    # the run says how its points were timed (from the summary), so a reader knows what the numbers mean
+    expect(page.locator("#bench-method")).to_contain_text("median of the 3 runs")
 
     for width in ("wide", "narrow"):
         page.set_viewport_size(WIDTHS[width])
