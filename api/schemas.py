@@ -110,6 +110,7 @@ class SentenceOut(msgspec.Struct):
     passage: int | None  # the passage that supports it best
     cited: list[int]  # passage numbers its markers cite (after correction)
     how: str  # marker | corrected | support | none
+    reason: str | None = None  # unsupported: number not in sources | no passage supports it | no passages
 
 
 class PassageOut(msgspec.Struct):

@@ -15,13 +15,15 @@ A sentence is supported by a passage when the model score reaches
 ``threshold`` (calibrated on SciFact *train* claims by
 ``benchmarks/calibrate_support.py``) or when at least ``QUOTE_SHARE`` of it, and
 ``QUOTE_WORDS`` words or more, is a quote; and in either case only when every
-number of the sentence occurs in the passage (token similarity barely changes
-when a number does, so "20 days" would otherwise pass for "45 days"). Its best passage is the supporting
-passage with the highest score (the cited one on a tie). Markers are then
-checked: a sentence that cites a passage which does not support it, while
+number of the sentence occurs in the passage, compared as values (:mod:`rag.pipeline.numbers`:
+token similarity barely changes when a number does, so "20 days" would otherwise pass for
+"45 days"). Its best passage is the supporting passage with the highest score (the cited
+one on a tie). Markers are then checked: a sentence that cites a passage which does not support it, while
 another does, is re-cited to that one ("corrected"); a sentence without a marker
 gets the passage that supports it ("support"); an unsupported sentence keeps the
-markers the model wrote, and is marked ``supported: false``.
+markers the model wrote, and is marked ``supported: false`` with the reason: a number
+that no passage holds (``"number not in sources"``: the model computed or made it up),
+no passage that supports it, or no passages at all.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rag.pipeline.citations import MARKER, marker_numbers
+from rag.pipeline.numbers import NUMBER_NOT_IN_SOURCES, missing_numbers, numbers_in
 from rag.pipeline.prompt import Passage
 from rag.pipeline.sentences import marker_position, split_sentences
 from rag.rerank.base import Reranker
@@ -45,9 +48,10 @@ SUPPORT_THRESHOLD = 0.632
 QUOTE_SHARE = 0.6  # share of a sentence's words copied word for word from one passage
 QUOTE_WORDS = 4  # ... and at least this many words: "in 1889" alone proves nothing
 SUPPORT_MODEL = "maxsim"
+NO_SUPPORTING_PASSAGE = "no passage supports it"
+NO_PASSAGES = "no passages"
 
 _WORD = re.compile(r"\w+", re.UNICODE)
-_NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,8 @@ class SentenceSupport:
         how: "marker" (the model's marker was right), "corrected" (the model cited
             another passage), "support" (no marker: the supporting passage was
             added), "none" (unsupported, markers left as written).
+        reason: why an unsupported sentence is unsupported: "number not in sources",
+            "no passage supports it" or "no passages"; None when it is supported.
     """
 
     start: int
@@ -77,6 +83,7 @@ class SentenceSupport:
     passage: int | None
     cited: tuple[int, ...]
     how: str
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -114,11 +121,6 @@ def quote_share(sentence: str, passage: str) -> float:
     if best < min(QUOTE_WORDS, len(s)):
         return 0.0
     return best / len(s)
-
-
-def numbers_in(text: str) -> set[str]:
-    """The numbers of a text, thousands separators removed ("2,340" and "2340" are one number)."""
-    return {n.replace(",", "").rstrip(".") for n in _NUMBER.findall(text)}
 
 
 def strip_markers(sentence: str) -> tuple[str, list[int]]:
@@ -160,7 +162,9 @@ class SupportChecker:
             if not words(text):  # a stray marker or punctuation: nothing to check
                 continue
             if not passages:
-                checked.append(SentenceSupport(start, end, text, False, 0.0, 0.0, None, tuple(cited), "none"))
+                checked.append(
+                    SentenceSupport(start, end, text, False, 0.0, 0.0, None, tuple(cited), "none", NO_PASSAGES)
+                )
                 continue
             model, quotes, agree = self.scores(text, passages)
             ok = [self.supports(float(m), float(q), bool(a)) for m, q, a in zip(model, quotes, agree)]
@@ -197,10 +201,18 @@ class SupportChecker:
                     numbers[at],
                     tuple(new),
                     how,
+                    None if supported else unsupported_reason(text, passages),
                 )
             )
         pieces.append(answer[last:])
         return CheckedAnswer("".join(pieces), checked)
+
+
+def unsupported_reason(sentence: str, passages: Sequence[Passage]) -> str:
+    """Why no passage supports ``sentence``: a number that none of them holds, or none that supports it."""
+    if missing_numbers(sentence, (p.chunk.text for p in passages)):
+        return NUMBER_NOT_IN_SOURCES
+    return NO_SUPPORTING_PASSAGE
 
 
 def _with_markers(sentence: str, numbers: Sequence[int]) -> str:
