@@ -6,6 +6,8 @@
 ``/search`` and ``/query`` run the same retrieval; ``ask`` adds the answer: rank the
 passages' sentences, abstain when none is relevant, call tools if allowed, write
 the answer, check every sentence against the passages, abstain when none is supported.
+A question a tool answered never abstains: its answer states the tool's result
+(:mod:`rag.pipeline.tool_answer`).
 Models load on first use inside the stage that needs them: building the
 pipeline loads nothing, and a search without HyDE never loads the generator.
 """
@@ -37,6 +39,7 @@ from rag.pipeline.retrieve import (
 )
 from rag.pipeline.retro import RetroFusion
 from rag.pipeline.support import SUPPORT_MODEL, SentenceSupport, SupportChecker
+from rag.pipeline.tool_answer import state_results
 from rag.pipeline.tool_calls import CollectionTools, ToolCall, ToolCalls, collection_tools
 from rag.rerank.base import Reranker, get_reranker
 from rag.store import Store
@@ -225,11 +228,9 @@ class QueryPipeline:
         text, _ = clean_markers(written.text, {p.number for p in everything})
         with timings.stage("support"):
             checked = self.support(text, everything)
-            if results and not checked.supported:
-                # the model did not restate what the tools computed: the results, cited, are the answer
-                text = " ".join(f"{c.result.text} [{p.number}]." for c, p in zip(ran, results))
-                checked = self.support(text, everything)
-        if options.abstain and checked.sentences and not checked.supported:
+            if results:  # a tool answered: its results, stated and cited, lead; the model's own numbers go
+                checked = state_results(ran, results, checked, lambda stated: self.support(stated, everything))
+        if options.abstain and not results and checked.sentences and not checked.supported:
             return self._abstain(query, everything, timings, usage, "unsupported", relevance, calls, mode)
         by_number = {p.number: p for p in everything}
         how: dict[int, str] = {}

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from rag.pipeline.table_values import Mention
+
 NONE = "none"  # the label of questions that need no tool
 
 # Worked examples per tool for writing arguments: (question, arguments). Generic, written for these
@@ -82,32 +84,55 @@ ROUTES: dict[str, list[str]] = {
 }
 
 
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE", "DECIMAL")
 
 
-def examples_for(tool, question: str) -> list[tuple[str, dict]]:
+def examples_for(tool, question: str, mention: Mention | None = None) -> list[tuple[str, dict]]:
     """Worked examples for writing ``tool``'s arguments.
 
     SQL examples are written over the collection's own table (the one the question
     names, else the first) and a numeric column of it (the one the question names,
     else the first): a small model copies the table and column names of its
     examples, so examples over a made-up table lead it to query a table that does
-    not exist.
+    not exist. When the question names a value of a table's text column
+    (``mention``), the last example filters that table on that value: the model
+    copies the filter. Filtered by another value of the column, the example made it
+    copy that value ("How much was spent on travel in total?" was written as
+    ``WHERE category = 'equipment'``), and without a filtering example over the
+    real table it invented a column (``SUM(travel_amount)``).
     """
     examples = EXAMPLES.get(tool.name, [])
     tables = getattr(tool, "columns", None)
     if tool.name != "sql" or not tables:
         return examples
     words = set(re.findall(r"\w+", question.lower()))
-    table = next((t for t in tables if t.lower() in words), next(iter(tables)))
+    if mention is not None and mention.table in tables:
+        table = mention.table
+    else:
+        table = next((t for t in tables if t.lower() in words), next(iter(tables)))
     numeric = [c for c, kind in tables[table] if kind.split("(")[0] in NUMERIC]
     if not numeric:
         return examples[:1] + [
             (f"How many rows does the {table} table have?", {"query": f"SELECT COUNT(*) FROM {table}"})
         ]
     column = next((c for c in numeric if c.lower() in words), numeric[0])
-    return examples[:1] + [
+    quoted = sql_name(column)
+    own = [
         (f"How many rows does the {table} table have?", {"query": f"SELECT COUNT(*) FROM {table}"}),
-        (f"What is the average {column} in {table}?", {"query": f"SELECT AVG({column}) FROM {table}"}),
-        (f"What is the total of the {column} column in {table}?", {"query": f"SELECT SUM({column}) FROM {table}"}),
+        (f"What is the average {column} in {table}?", {"query": f"SELECT AVG({quoted}) FROM {table}"}),
+        (f"What is the total of the {column} column in {table}?", {"query": f"SELECT SUM({quoted}) FROM {table}"}),
     ]
+    if mention is None or mention.table != table:
+        return examples[:1] + own
+    literal = "'" + mention.value.replace("'", "''") + "'"
+    where = (
+        f"What is the total {column} where {mention.column} is {mention.value}?",
+        {"query": f"SELECT SUM({quoted}) FROM {table} WHERE {sql_name(mention.column)} = {literal}"},
+    )
+    return [*own, where]
+
+
+def sql_name(name: str) -> str:
+    """``name`` as an SQL identifier: as it is when plain, else double-quoted."""
+    return name if _IDENTIFIER.fullmatch(name) else '"' + name.replace('"', '""') + '"'

@@ -110,3 +110,60 @@ def test_context_retro_answers_through_cross_attention_and_cites_what_it_attende
     numbers = {p["number"] for p in body["passages"]}
     assert {c["number"] for c in body["citations"]} <= numbers
     assert body["timings"]["fusion"] > 0 and body["timings"]["generate"] > 0
+
+
+# Issue 31: a grant's expenses (SUM(amount_gbp) = 253.64, travel 159.90) beside a note whose numbers
+# the model once added up instead ("214 + 2 = 238 grey seals").
+GRANT = b"""date,category,description,amount_gbp
+2024-03-02,travel,Train to the field station,48.20
+2024-03-05,equipment,Binocular strap,12.99
+2024-03-09,travel,Ferry to the island,36.50
+2024-03-14,printing,Survey forms,22.45
+2024-03-20,meals,Volunteer lunch,58.30
+2024-03-28,travel,Taxi from the harbour,75.20
+"""
+SEALS = (
+    b"# Seal survey\n\nThe survey team counted 214 grey seals on the island in March 2024. "
+    b"Two pups were seen near the harbour, and the colony has grown since the 2019 count.\n"
+)
+
+
+@pytest.fixture(scope="module")
+def grant(client):
+    r = client.post(
+        "/v1/collections/grant/documents?wait=true",
+        files=[("files", ("grant_expenses.csv", GRANT, "text/csv")), ("files", ("seals.md", SEALS, "text/markdown"))],
+    )
+    assert r.status_code == 201, r.text
+    return r.json()["document_ids"][0]  # grant_expenses.csv
+
+
+def ask_grant(client, question: str) -> dict:
+    r = client.post("/v1/collections/grant/query", json={"question": question, "tools": ["sql"]})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def states_the_table_result(body: dict, document_id: int, value: str) -> None:
+    assert not body["abstained"], body["answer"]
+    call = body["tool_calls"][-1]
+    assert call["error"] is None, body["tool_calls"]
+    assert value in call["result"] and value in body["answer"], (body["answer"], call)
+    assert any(c["document_id"] == document_id for c in body["citations"])
+    for s in body["sentences"]:
+        assert s["supported"] and s["reason"] is None, s  # what stands in a tool's answer is supported
+
+
+@pytest.mark.slow
+def test_a_tables_total_is_stated_from_the_sql_result_not_the_models_sums(client, grant):
+    body = ask_grant(client, "What is the total of the amount_gbp column in grant_expenses.csv?")
+    states_the_table_result(body, grant, "253.64")
+    assert "238" not in body["answer"]
+
+
+@pytest.mark.slow
+def test_a_total_over_a_tables_category_is_answered_through_sql(client, grant):
+    # the question names a value of the category column; the model once wrote SUM(travel_amount)
+    body = ask_grant(client, "How much was spent on travel in total?")
+    assert "where category = 'travel'" in body["tool_calls"][-1]["arguments"]["query"].lower()
+    states_the_table_result(body, grant, "159.9")

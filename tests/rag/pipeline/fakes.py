@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from indexes import SearchResult
 from rag.generate.base import GenerationResult, Generator
+from rag.pipeline.tool_calls import CollectionTools
 from rag.store import Collection, StoredChunk
+from rag.store.tables import StoredTable
+from rag.tools import default_registry
 
 COLLECTION = Collection(1, "docs", "Flat", "cosine", 4, "fake")
 
@@ -106,3 +112,25 @@ class FakeReranker:
     def score(self, query, passages):
         words = set(query.lower().split())
         return np.array([len(words & set(p.lower().split())) for p in passages], dtype=np.float32)
+
+
+# A grant's expenses (issue 31): SUM(amount_gbp) = 253.64, of which travel 159.90.
+GRANT_ROWS = [
+    ("2024-03-02", "travel", "Train to the field station", 48.20),
+    ("2024-03-05", "equipment", "Binocular strap", 12.99),
+    ("2024-03-09", "travel", "Ferry to the island", 36.50),
+    ("2024-03-14", "printing", "Survey forms", 22.45),
+    ("2024-03-20", "meals", "Volunteer lunch", 58.30),
+    ("2024-03-28", "travel", "Taxi from the harbour", 75.20),
+]
+
+
+def grant_tables(folder: Path, document_id: int) -> CollectionTools:
+    """The tools of a collection whose one table, ``grant_expenses``, came from document ``document_id``."""
+    path = folder / "grant_expenses.parquet"
+    date, category, description, amount = zip(*GRANT_ROWS)
+    pq.write_table(
+        pa.table({"date": date, "category": category, "description": description, "amount_gbp": amount}), path
+    )
+    table = StoredTable("grant_expenses", path, document_id, "grant_expenses.csv", 0, 300)
+    return CollectionTools(default_registry({"grant_expenses": path}), {"grant_expenses": table})
