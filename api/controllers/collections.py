@@ -7,7 +7,6 @@ from litestar.datastructures import State
 
 from api.openapi import error_responses
 from api.service_schemas import CollectionDeleted, CollectionIn, CollectionList, CollectionOut, CompactionOut
-from indexes.errors import ConflictError
 from rag.platform import Platform
 from rag.store import Collection
 from rag.store.lifecycle import chunking_of
@@ -38,7 +37,7 @@ class CollectionController(Controller):
 
     @post(
         operation_id="createCollection",
-        responses=error_responses(400, 401, 403, 409, 422, 500),
+        responses=error_responses(400, 401, 403, 409, 413, 415, 422, 500),
         status_code=201,
         sync_to_thread=True,
         summary="Create an empty collection",
@@ -82,13 +81,8 @@ class CollectionController(Controller):
     def delete_collection(self, name: str, state: State) -> CollectionDeleted:
         platform: Platform = state.platform
         collection = platform.store.catalog.get_collection(name)
-        active = platform.jobs.active(name)
-        if active:
-            raise ConflictError(
-                f"ingest job {active[0].id} is still writing to collection {name!r}; delete it once the job ends "
-                f"(GET /v1/jobs/{active[0].id})"
-            )
-        deleted = CollectionDeleted(name, platform.store.delete_collection(collection))
+        with platform.ingest_jobs.deleting(collection):  # 409 while a job is queued or running on it
+            deleted = CollectionDeleted(name, platform.store.delete_collection(collection))
         platform.keys.forget()  # its keys went with it
         return deleted
 

@@ -16,7 +16,10 @@ the server's threads or torch state. It starts on first use (about 0.7 s of
 imports) and is kept: a small file then costs a few milliseconds more than
 parsing in-process. It exits with this process (``atexit``, or when its pipe
 closes). One parser serves one file at a time: threads calling it at once
-wait their turn. The worker's log records are logged here. The worker's
+wait their turn. ``parse_sandboxed`` therefore takes a parser of a shared
+pool, one per thread parsing at once (up to ``POOL_SIZE``), so a file that
+takes the whole time limit holds its own worker process and no other thread's
+parse waits behind it. The worker's log records are logged here. The worker's
 side is ``sandbox_worker``.
 """
 
@@ -41,6 +44,7 @@ from .types import ParsedDocument
 TIMEOUT_S = 60.0  # wall time one file may take to parse
 MEMORY_MB = 2048  # address space one parse may add to the idle worker's
 STARTUP_S = 60.0  # for a worker to start (its imports take about 0.7 s)
+POOL_SIZE = 4  # worker processes of the shared pool: threads parsing at once (each may use MEMORY_MB)
 
 Target = Callable[[bytes, str, "str | None"], ParsedDocument]
 log = logging.getLogger(__name__)
@@ -221,16 +225,61 @@ class SandboxedParser:
 
 
 _LIVE: weakref.WeakSet[SandboxedParser] = weakref.WeakSet()
-_default: SandboxedParser | None = None
+
+
+class ParserPool:
+    """Sandboxed parsers shared by threads: each parse takes an idle one, or starts one while fewer than
+    ``size`` exist, or waits for one to be free."""
+
+    def __init__(self, size: int = POOL_SIZE) -> None:
+        self.size = size
+        self._idle: list[SandboxedParser] = []
+        self._started = 0
+        self._free = threading.Condition()
+
+    def parse(
+        self,
+        data: bytes,
+        filename: str,
+        media_type: str | None = None,
+        *,
+        timeout_s: float | None = None,
+        memory_mb: int | None = None,
+    ) -> ParsedDocument:
+        """``SandboxedParser.parse`` on a parser of the pool."""
+        with self._free:
+            self._free.wait_for(lambda: self._idle or self._started < self.size)
+            if self._idle:
+                parser = self._idle.pop()
+            else:
+                parser = SandboxedParser()
+                self._started += 1
+        try:
+            return parser.parse(data, filename, media_type, timeout_s=timeout_s, memory_mb=memory_mb)
+        finally:
+            with self._free:
+                self._idle.append(parser)  # the most recently used first: its worker is the one running
+                self._free.notify()
+
+    def close(self) -> None:
+        """Stop the workers of the idle parsers (one in use stops its own at exit)."""
+        with self._free:
+            idle, self._idle = self._idle, []
+            self._started -= len(idle)
+        for parser in idle:
+            parser.close()
+
+
+_default: ParserPool | None = None
 _default_lock = threading.Lock()
 
 
-def default_parser() -> SandboxedParser:
-    """The process's shared sandboxed parser (limits ``TIMEOUT_S`` and ``MEMORY_MB``)."""
+def default_pool() -> ParserPool:
+    """The process's shared pool of sandboxed parsers (limits ``TIMEOUT_S`` and ``MEMORY_MB``)."""
     global _default
     with _default_lock:
         if _default is None:
-            _default = SandboxedParser()
+            _default = ParserPool()
         return _default
 
 
@@ -241,8 +290,9 @@ def parse_sandboxed(
     timeout_s: float | None = None,
     memory_mb: int | None = None,
 ) -> ParsedDocument:
-    """``parse_bytes`` in the shared worker process, with a time and a memory limit (see the module docstring)."""
-    return default_parser().parse(data, filename, media_type, timeout_s=timeout_s, memory_mb=memory_mb)
+    """``parse_bytes`` in a worker process of the shared pool, with a time and a memory limit (see the module
+    docstring)."""
+    return default_pool().parse(data, filename, media_type, timeout_s=timeout_s, memory_mb=memory_mb)
 
 
 @atexit.register

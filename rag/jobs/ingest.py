@@ -3,10 +3,11 @@
 ``submit`` checks every file (size, type, emptiness: a bad one is a 4xx and
 nothing is queued), writes the bytes under ``<data_dir>/jobs/<id>/`` with an
 fsync, records the job as queued and returns: from then on the upload is safe.
-The worker takes the job's files ``batch`` at a time: each file is parsed
-(a file that cannot be parsed fails alone, with its reason), then the batch is
-chunked, embedded and stored as one write (:meth:`IngestPipeline.commit_batch`),
-and each file's state, document id and chunk count are recorded.
+An upload to a new name creates the collection here, so that the job carries
+the id of the collection it writes to. Each collection's queue is capped
+(:mod:`rag.jobs.admission`: jobs, and bytes waiting, ``QUEUED_UPLOADS`` of the
+largest uploads); past a cap the upload is refused with 429. The worker's
+side, a job's turns, is :mod:`rag.jobs.ingest_turns`.
 
 A job that a stop interrupted is resumed by the next process from its saved
 files: files already stored are skipped (their state was recorded), and a
@@ -21,42 +22,51 @@ import logging
 import os
 import shutil
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from indexes import parse_spec
-from indexes.errors import DocumentParseError, InvalidInputError, NotFoundError, RAGError
+from indexes.errors import DocumentParseError, InvalidInputError, NotFoundError
+from rag.access import Grant
+from rag.jobs.admission import MAX_QUEUED_JOBS, Admission
+from rag.jobs.ingest_turns import Engine, IngestTurns
 from rag.jobs.job import FileState, Job
 from rag.jobs.runner import JobRunner
-from rag.pipeline.ingest import IngestPipeline, IngestResult, PreparedDocument, SavedFile
-from rag.store import Store, check_collection_name
+from rag.pipeline.ingest import IngestPipeline
+from rag.store import Collection, Store, check_collection_name
 from rag.store.lifecycle import check_index_choice
 from rag.store.manifest import fsync_paths
 
 log = logging.getLogger(__name__)
 
 LANE = "ingest"
-BATCH = 16  # files parsed, then embedded and stored as one write
+QUEUED_UPLOADS = 8  # bytes a collection may have waiting: this many uploads of the largest size
 
 
-# (collection, saved files, index spec) -> (file, result or error) per file, in order, each yielded once stored
-Engine = Callable[[str, list[SavedFile], str | None], Iterable[tuple[object, IngestResult | Exception]]]
+class IngestJobs(IngestTurns):
+    """Uploads checked, saved and queued as ingest jobs; their turns on the runner's ingest lane."""
 
-
-class IngestJobs:
     def __init__(
-        self, runner: JobRunner, store: Store, pipeline: Callable[[], IngestPipeline], engine: Engine | None = None
+        self,
+        runner: JobRunner,
+        store: Store,
+        pipeline: Callable[[], IngestPipeline],
+        engine: Engine | None = None,
+        max_queued_jobs: int = MAX_QUEUED_JOBS,
+        max_queued_bytes: int | None = None,
     ) -> None:
         """``pipeline`` returns the ingest pipeline (loading the embedder on first use); ``engine``, when given,
-        parses, embeds and stores the files instead (the Ray engine: ``Platform.ray_ingest``)."""
+        parses, embeds and stores the files instead (the Ray engine: ``Platform.ray_ingest``).
+        ``max_queued_jobs`` and ``max_queued_bytes`` cap each collection's queue (None: ``QUEUED_UPLOADS``
+        times the pipeline's upload size limit)."""
         self.runner = runner
         self.store = store
         self.pipeline = pipeline
         self.engine = engine
+        self.max_queued_bytes = max_queued_bytes
+        self.admission = Admission(runner, max_queued_jobs)
         self.root = store.data_dir / "jobs"
-
-    def folder(self, job_id: int) -> Path:
-        return self.root / str(job_id)
 
     # -- the request ------------------------------------------------------
     def submit(
@@ -65,28 +75,27 @@ class IngestJobs:
         files: list[tuple[str, bytes, str | None]],
         index_spec: str | None = None,
         replace: int | None = None,
+        grant: Grant | None = None,
     ) -> Job:
         """Check ``files`` (filename, bytes, media type or None), save them and queue their job.
 
         Args:
             index_spec: the index of a collection this job creates.
             replace: a document of the collection that the (single) file replaces once it is stored.
+            grant: what the request's key allows (checked again here, against the collection the name
+                names now: a key of a collection deleted while the upload was sent gets nothing).
         Raises:
-            a 4xx-class RAGError for a bad file, name or spec; nothing is saved then.
+            a 4xx-class RAGError for a bad file, name or spec, QueueFullError for a full queue; nothing is
+            saved then (a new collection is created once the files are checked).
         """
         check_collection_name(collection)
         if index_spec is not None:
             parse_spec(index_spec)
-        found = self.store.catalog.find_collection(collection)
-        if found is not None:
-            check_index_choice(found, index_spec)
-        if replace is not None:
-            if len(files) != 1:
-                raise InvalidInputError(f"a document is replaced by one file; this request has {len(files)}")
-            self.store.catalog.get_document(self.store.catalog.get_collection(collection).id, replace)
+        if replace is not None and len(files) != 1:
+            raise InvalidInputError(f"a document is replaced by one file; this request has {len(files)}")
         pipeline = self.pipeline()
         media = [pipeline.check(name, data, media_type) for name, data, media_type in files]
-        staging = self.save(files)
+        target = self._target(collection, index_spec, replace, grant, pipeline)
         job = Job(
             id=0,
             kind="ingest",
@@ -96,15 +105,43 @@ class IngestJobs:
             request={"index_spec": index_spec, "replace": replace},
             files=[FileState(name, len(data), m) for (name, data, _), m in zip(files, media)],
         )
-        try:
-            self.runner.create("ingest", found.id if found else None, job)
-            staging.rename(self.folder(job.id))
-            fsync_paths([self.root])
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+        size = sum(len(data) for _, data, _ in files)
+        max_bytes = self.max_queued_bytes or QUEUED_UPLOADS * pipeline.max_upload_bytes
+        with self.admission.admit(target, size, replace, max_bytes):
+            staging = self.save(files)
+            try:
+                self.runner.create("ingest", target.id, job)
+                staging.rename(self.folder(job.id))
+                fsync_paths([self.root])
+            except BaseException as exc:
+                shutil.rmtree(staging, ignore_errors=True)
+                if job.id:  # recorded but not saved: never to run
+                    self.runner.update(job, status="failed", error=f"the upload could not be saved: {exc}")
+                raise
         self.runner.submit(LANE, job, self.run)
         return job
+
+    def _target(
+        self, name: str, index_spec: str | None, replace: int | None, grant: Grant | None, pipeline: IngestPipeline
+    ) -> Collection:
+        """The collection an upload goes to, created if it is new (and the key may create it)."""
+        found = self.store.catalog.find_collection(name)
+        if grant is not None and not grant.allows(found.id if found else None, "write"):
+            raise NotFoundError(f"collection {name!r} was deleted while this upload was sent; nothing was stored")
+        if found is None:
+            if replace is not None:
+                self.store.catalog.get_collection(name)  # a replacement needs its collection: 404
+            embedder = pipeline.embedder  # the embedder and index the first store would have used
+            return self.store.get_or_create_collection(name, embedder.dim, embedder.model_name, index_spec=index_spec)
+        check_index_choice(found, index_spec)
+        if replace is not None:
+            self.store.catalog.get_document(found.id, replace)
+        return found
+
+    def deleting(self, collection: Collection) -> AbstractContextManager[None]:
+        """Hold off uploads to ``collection`` while the caller deletes it (``with jobs.deleting(c): ...``);
+        ConflictError while a job is queued or running on it."""
+        return self.admission.deleting(collection)
 
     def save(self, files: list[tuple[str, bytes, str | None]]) -> Path:
         """Write the uploads' bytes to a new staging folder, flushed to disk."""
@@ -120,103 +157,6 @@ class IngestJobs:
             paths.append(path)
         fsync_paths([staging])
         return staging
-
-    # -- the worker -------------------------------------------------------
-    def run(self, job: Job) -> None:
-        todo = [i for i, f in enumerate(job.files) if not f.final]
-        if self.engine is not None:
-            self._run_engine(job, todo)
-        else:
-            self._run_local(job, todo)
-        self._replace(job)
-        failed = [f for f in job.files if f.state == "failed"]
-        error = None
-        if failed:
-            reasons = "; ".join(f"{f.filename}: {f.error}" for f in failed)
-            error = f"{len(failed)} of {len(job.files)} files could not be ingested: {reasons}"
-        # The saved uploads go before the job is final (a stop in between: every file is final, so the
-        # next start finishes the job without them).
-        shutil.rmtree(self.folder(job.id), ignore_errors=True)
-        self.runner.update(job, status="failed" if failed else "done", error=error)
-
-    def _run_engine(self, job: Job, todo: list[int]) -> None:
-        """Parse, embed and store on the engine; each file's state follows as its batch is committed."""
-        folder = self.folder(job.id)
-        files = [SavedFile(folder / f"{i}.upload", job.files[i].filename, job.files[i].media_type) for i in todo]
-        self.runner.checkpoint()
-        self._set(job, todo, "embedding")  # parsing and embedding overlap on the engine's workers
-        results = self.engine(job.collection, files, job.request.get("index_spec"))
-        for i, (_, result) in zip(todo, results):
-            if isinstance(result, Exception):
-                self._fail(job, i, result)
-                continue
-            self._stored(job, i, result)
-            self.runner.update(job, chunks_embedded=job.chunks_embedded + result.n_chunks)
-            self.runner.checkpoint()  # a stop here: the files stored but not recorded are found by their bytes
-
-    def _stored(self, job: Job, i: int, result: IngestResult) -> None:
-        f = job.files[i]
-        f.state = "duplicate" if result.duplicate else "done"
-        f.document_id, f.n_chunks = result.document_id, result.n_chunks
-
-    def _run_local(self, job: Job, todo: list[int]) -> None:
-        pipeline = self.pipeline()
-        folder = self.folder(job.id)
-        index_spec = job.request.get("index_spec")
-        for start in range(0, len(todo), BATCH):
-            self.runner.checkpoint()
-            batch = todo[start : start + BATCH]
-            self._set(job, batch, "parsing")
-            prepared: list[tuple[int, PreparedDocument]] = []
-            for i in batch:
-                f = job.files[i]
-                try:
-                    data = (folder / f"{i}.upload").read_bytes()
-                    prepared.append((i, pipeline.prepare(f.filename, data, f.media_type)))
-                except (RAGError, OSError) as exc:
-                    self._fail(job, i, exc)
-            if not prepared:
-                continue
-            stored = [i for i, _ in prepared]
-
-            def progress(n: int) -> None:
-                self.runner.update(job, persist=False, chunks_embedded=job.chunks_embedded + n)
-
-            def stage(state: str, files=stored) -> None:
-                self._set(job, files, state)
-
-            try:
-                results = pipeline.commit_batch(job.collection, [p for _, p in prepared], progress, index_spec, stage)
-            except RAGError as exc:
-                for i in stored:
-                    self._fail(job, i, exc)
-                continue
-            for i, result in zip(stored, results):
-                self._stored(job, i, result)
-            self.runner.update(job)
-
-    def _set(self, job: Job, files: list[int], state: str) -> None:
-        for i in files:
-            job.files[i].state = state
-        self.runner.update(job, status=state)
-
-    def _fail(self, job: Job, i: int, exc: Exception) -> None:
-        f = job.files[i]
-        f.state, f.error = "failed", str(exc) if isinstance(exc, RAGError) else f"{type(exc).__name__}: {exc}"
-        self.runner.update(job)
-
-    def _replace(self, job: Job) -> None:
-        """Delete the document a stored file replaces (not when the new bytes are that document's)."""
-        old = job.request.get("replace")
-        new = job.files[0] if job.files else None
-        if old is None or new is None or new.state not in ("done", "duplicate") or new.document_id == old:
-            return
-        try:
-            collection = self.store.catalog.get_collection(job.collection)
-        except NotFoundError:
-            return
-        self.store.delete_documents(collection, [old])
-        job.result = {"replaced": old}
 
     # -- after a stop -----------------------------------------------------
     def resume(self) -> int:

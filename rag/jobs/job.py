@@ -34,6 +34,10 @@ class Job:
     """A background job (``kind`` "ingest" or "benchmark").
 
     Attributes:
+        collection: the name of the collection (an ingest job's), as the request named it.
+        collection_id: the collection's id: what the job writes to and who may read it (a collection later
+            created under the same name is another one). None: a job of no collection (a benchmark), or an
+            ingest job written before jobs recorded it.
         status: queued, parsing, embedding, indexing (ingest) or running (benchmark), then done or failed.
         request: what the job was asked to do (an ingest's index_spec and replace; a benchmark's request).
         files: an ingest job's files, each with its own state and error.
@@ -47,6 +51,7 @@ class Job:
     status: str
     created_at: str
     collection: str | None = None
+    collection_id: int | None = None
     request: dict = field(default_factory=dict)
     files: list[FileState] = field(default_factory=list)
     result: dict | None = None
@@ -98,6 +103,7 @@ class Job:
             status=row["status"],
             created_at=row["created_at"].isoformat(),
             collection=detail.get("collection"),
+            collection_id=row.get("collection_id"),
             request=detail.get("request") or {},
             files=[FileState(**f) for f in detail.get("files") or []],
             result=detail.get("result"),

@@ -1,30 +1,37 @@
 """One job runner for ingest and benchmark jobs.
 
-Jobs run on lanes, one worker thread each: "ingest" (queued jobs run in turn,
-so their embedding has the cores to itself) and "benchmark" (one run at a
-time; a second is refused while one runs). Every change to a job bumps its
-``version`` and wakes its watchers (the jobs API's event stream, a synchronous
-upload) and, at a change of state, is written to the catalog's jobs table, so
-the state outlives the process. What a stopped process left unfinished is
-resumed or failed when the next one opens the store (:meth:`JobRunner.adopt`).
+Jobs run on lanes, each served by its worker threads from a :class:`FairQueue`
+(:mod:`rag.jobs.lanes`): jobs are keyed by their collection, keys are served
+round-robin and one key runs one job at a time. "ingest" has
+``INGEST_WORKERS`` workers, so a collection whose file takes a parser's whole
+time limit holds one of them while the others serve every other collection,
+and its jobs give back their turn between batches; "benchmark" has one (one
+run at a time; a second is refused while one runs). Every change to a job
+bumps its ``version`` and wakes its watchers (the jobs API's event stream, a
+synchronous upload) and, at a change of state, is written to the catalog's
+jobs table, so the state outlives the process. What a stopped process left
+unfinished is resumed or failed when the next one opens the store
+(:meth:`JobRunner.adopt`).
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from datetime import UTC, datetime
 
 from indexes.errors import ConflictError, NotFoundError
 from rag.jobs.job import Job
+from rag.jobs.lanes import FairQueue
 from rag.store import Catalog
 
 log = logging.getLogger(__name__)
 
-Work = Callable[[Job], None]
+# One turn of a job; True: it has more to do and runs again at its collection's next turn.
+Work = Callable[[Job], bool | None]
 KEEP_FINISHED = 200  # finished jobs kept in memory (older ones are read from the catalog)
+INGEST_WORKERS = 2  # one collection holds at most one; the other serves the rest meanwhile
 
 
 class Stopping(Exception):
@@ -32,18 +39,26 @@ class Stopping(Exception):
 
 
 class JobRunner:
-    def __init__(self, catalog: Catalog) -> None:
+    """Jobs in memory and in the catalog, run on lanes.
+
+    Args:
+        workers: worker threads per lane (lanes not named get one; "ingest" ``INGEST_WORKERS``).
+    """
+
+    def __init__(self, catalog: Catalog, workers: dict[str, int] | None = None) -> None:
         self.catalog = catalog
+        self.workers = {"ingest": INGEST_WORKERS, **(workers or {})}
         self._jobs: dict[int, Job] = {}
         self._changed = threading.Condition()
-        self._queues: dict[str, queue.Queue] = {}
-        self._workers: dict[str, threading.Thread] = {}
-        self._running: dict[str, Job | None] = {}
+        self._queues: dict[str, FairQueue] = {}
+        self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
 
     # -- creating and running -------------------------------------------------
     def create(self, kind: str, collection_id: int | None, job: Job) -> Job:
-        """Record a new job (its ``id`` and ``created_at`` are assigned here) and keep it in memory."""
+        """Record a new job of a collection (or of none) and keep it in memory; its ``id``, ``created_at`` and
+        ``collection_id`` are set here."""
+        job.collection_id = collection_id
         job.id = self.catalog.start_job(kind, collection_id, job.detail(), status=job.status)
         job.created_at = self.catalog.get_job(job.id)["created_at"].isoformat()
         self.adopt(job)
@@ -58,39 +73,38 @@ class JobRunner:
                 del self._jobs[old.id]
 
     def submit(self, lane: str, job: Job, work: Work, exclusive: bool = False) -> None:
-        """Queue ``work(job)`` on ``lane``; with ``exclusive``, refuse it while the lane is busy."""
+        """Queue ``work(job)`` on ``lane`` behind the jobs of its collection; with ``exclusive``, refuse it while
+        the lane is busy. ``work`` returns True while it has more to do: it runs again at the next turn."""
         if self._stopping.is_set():
             raise ConflictError("the server is shutting down; send the request again once it is back")
         with self._changed:
             if exclusive and self.busy(lane):
                 raise ConflictError(f"a {lane} job is already running; wait for it to finish")
-            if lane not in self._workers:
-                self._queues[lane] = queue.Queue()
-                thread = threading.Thread(target=self._serve, args=(lane,), daemon=True, name=f"jobs-{lane}")
-                self._workers[lane] = thread
-                thread.start()
-            self._queues[lane].put((job, work))
+            if lane not in self._queues:
+                self._queues[lane] = FairQueue()
+                for n in range(self.workers.get(lane, 1)):
+                    thread = threading.Thread(target=self._serve, args=(lane,), daemon=True, name=f"jobs-{lane}-{n}")
+                    self._threads.append(thread)
+                    thread.start()
+            self._queues[lane].put(_key(job), (job, work))
 
     def busy(self, lane: str) -> bool:
-        return self._running.get(lane) is not None or (lane in self._queues and not self._queues[lane].empty())
+        return lane in self._queues and self._queues[lane].busy()
 
     def _serve(self, lane: str) -> None:
-        q = self._queues[lane]
-        while True:
-            item = q.get()
-            if item is None:
-                return
-            job, work = item
-            self._running[lane] = job
+        lanes = self._queues[lane]
+        while (taken := lanes.take()) is not None:
+            key, (job, work) = taken
+            more = False
             try:
-                work(job)
+                more = bool(work(job))
             except Stopping:
                 log.info("job %d stops with the server; the next start resumes it", job.id)
             except Exception as exc:  # the job records the failure; the runner keeps serving
                 log.exception("job %d failed", job.id)
                 self.update(job, status="failed", error=f"{type(exc).__name__}: {exc}")
             finally:
-                self._running[lane] = None
+                lanes.release(key, (job, work) if more and not job.final else None)
 
     def checkpoint(self) -> None:
         """Raise :class:`Stopping` if the runner is closing (work calls it between steps)."""
@@ -100,9 +114,9 @@ class JobRunner:
     def close(self, timeout: float = 60.0) -> None:
         """Stop taking jobs; let running ones reach a safe point (``checkpoint``) and wait for them."""
         self._stopping.set()
-        for q in self._queues.values():
-            q.put(None)
-        for thread in self._workers.values():
+        for lanes in self._queues.values():
+            lanes.close()  # jobs still waiting stay queued in the catalog: the next start resumes them
+        for thread in self._threads:
             thread.join(timeout)
 
     # -- state ------------------------------------------------------------
@@ -127,16 +141,17 @@ class JobRunner:
             raise NotFoundError(f"{kind} job {job_id} does not exist")
         return job
 
-    def list(self, kind: str | None = None, limit: int = 50) -> list[Job]:
-        """The most recent jobs first, as this process knows them."""
-        rows = self.catalog.list_jobs(kind, limit)
+    def list(self, kind: str | None = None, limit: int = 50, collection_id: int | None = None) -> list[Job]:
+        """The most recent jobs first (of ``collection_id`` only, if given), as this process knows them."""
+        rows = self.catalog.list_jobs(kind, limit, collection_id=collection_id)
         with self._changed:
             return [self._jobs.get(r["id"]) or Job.from_row(r) for r in rows]
 
-    def active(self, collection: str) -> list[Job]:
-        """Unfinished jobs of this process on ``collection``."""
+    def active(self, collection_id: int) -> list[Job]:
+        """Unfinished jobs of this process on the collection ``collection_id``, oldest first."""
         with self._changed:
-            return [j for j in self._jobs.values() if not j.final and j.collection == collection]
+            jobs = [j for j in self._jobs.values() if not j.final and j.collection_id == collection_id]
+        return sorted(jobs, key=lambda j: j.id)
 
     def wait(self, job_id: int, after_version: int = -1, timeout: float | None = None) -> Job:
         """The job once its version passes ``after_version`` or it is final (or ``timeout`` passes)."""
@@ -150,3 +165,8 @@ class JobRunner:
         with self._changed:
             self._changed.wait_for(lambda: job.final)
         return job
+
+
+def _key(job: Job) -> Hashable:
+    """What a job takes turns by: its collection (by id; by name for a job written before jobs had ids)."""
+    return job.collection_id if job.collection_id is not None else ("name", job.collection)

@@ -35,7 +35,7 @@ from rag.store.catalog import Catalog, Collection
 from rag.store.lifecycle import CollectionLifecycle, check_index_choice
 from rag.store.records import AddedDocument, DocumentToAdd, NewDocument, catalog_rows
 from rag.store.search import StoreSearch
-from rag.store.tables import StoredTable, list_tables, save_tables
+from rag.store.tables import StoredTable, list_tables, remove_tables, save_tables
 from rag.store.vectors import VectorStore
 
 log = logging.getLogger(__name__)
@@ -193,6 +193,25 @@ class Store(CollectionLifecycle, StoreSearch):
             results[i] = AddedDocument(doc_id, False)
         by_sha = dict(zip(fresh, doc_ids))  # a repeat within the batch names the document stored first
         return [r if r is not None else AddedDocument(by_sha[item.doc.sha256], True) for r, item in zip(results, docs)]
+
+    def replace_document(self, collection: Collection, old_id: int, new_id: int | None) -> bool:
+        """Finish a replacement: delete ``old_id`` now that ``new_id`` holds its successor, as one step.
+
+        The check and the delete happen under the write lock, so of two uploads that
+        replace one document only the first does: when ``old_id`` is gone already
+        (deleted, or replaced by another upload), ``new_id`` (the document the
+        replacing upload stored; None: it stored none of its own) is deleted instead
+        and False is returned.
+        """
+        with self._write_lock:
+            replaced = self.catalog.has_document(collection.id, old_id)
+            gone = old_id if replaced else new_id
+            if gone is not None:
+                chunk_ids = self.catalog.delete_documents(collection.id, [gone])
+                if chunk_ids.size:
+                    self.vectors(collection).remove(chunk_ids)
+                remove_tables(self.tables_dir(collection), {gone})
+        return replaced
 
     # -- tables (for the SQL tool) -------------------------------------------
     def tables_dir(self, collection: Collection) -> Path:

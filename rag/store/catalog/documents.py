@@ -75,6 +75,13 @@ class DocumentRows:
             ).to_arrow_table()
         return dict(docs.to_pylist()[0], chunks=chunks.to_pylist())
 
+    def has_document(self, collection_id: int, document_id: int) -> bool:
+        with self.cursor() as cur:
+            row = cur.execute(
+                "SELECT 1 FROM documents WHERE collection_id = ? AND id = ?", [collection_id, document_id]
+            ).fetchone()
+        return row is not None
+
     def delete_documents(self, collection_id: int, document_ids: list[int]) -> np.ndarray:
         """Delete documents and their chunk rows in one transaction; return the int64 ids of the chunks deleted.
 

@@ -65,14 +65,17 @@ class JobRows:
             raise NotFoundError(f"job {job_id} does not exist")
         return rows[0]
 
-    def list_jobs(self, kind: str | None = None, limit: int = 50, unfinished: bool = False) -> list[dict]:
-        """The most recent jobs first (of ``kind`` if given; only those not final if ``unfinished``)."""
-        where = ["($kind IS NULL OR kind = $kind)"]
+    def list_jobs(
+        self, kind: str | None = None, limit: int = 50, unfinished: bool = False, collection_id: int | None = None
+    ) -> list[dict]:
+        """The most recent jobs first (of ``kind`` and of the collection ``collection_id`` if given; only those
+        not final if ``unfinished``)."""
+        where = ["($kind IS NULL OR kind = $kind)", "($cid IS NULL OR collection_id = $cid)"]
         if unfinished:
             where.append("status NOT IN ('done', 'failed')")
         with self.cursor() as cur:
             table = cur.sql(
                 f"SELECT * FROM jobs WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT $limit",
-                params={"kind": kind, "limit": limit},
+                params={"kind": kind, "limit": limit, "cid": collection_id},
             ).to_arrow_table()
         return table.to_pylist()

@@ -18,13 +18,6 @@ TEXT = b"Descale the espresso machine every month with citric acid."
 OTHER = b"Zebras live in herds on the African savanna."
 
 
-@pytest.fixture
-def store(tmp_path):
-    s = Store(tmp_path / "data", default_index_spec="Flat")
-    yield s
-    s.close()
-
-
 def make_jobs(store: Store) -> tuple[JobRunner, IngestJobs]:
     runner = JobRunner(store.catalog)
     pipeline = IngestPipeline(store, HashEmbedder("fake-hash", 1), Chunker(load_tokenizer(), 64, 8), 1 << 20)
@@ -130,9 +123,9 @@ def test_a_job_left_by_a_stopped_process_resumes_or_fails_with_its_reason(tmp_pa
 
 
 def test_closing_the_runner_stops_a_job_between_batches_for_the_next_start(store, monkeypatch):
-    import rag.jobs.ingest as ingest_jobs
+    import rag.jobs.ingest_turns as ingest_turns
 
-    monkeypatch.setattr(ingest_jobs, "BATCH", 1)
+    monkeypatch.setattr(ingest_turns, "BATCH", 1)
     runner, jobs = make_jobs(store)
     pipeline = jobs.pipeline()
     first_batch_done = threading.Event()
