@@ -1,7 +1,7 @@
 """The API server as a child process on a free loopback port, for benchmarks and tests that stop or kill it.
 
 ``uvicorn api.app:create_app --factory`` (started by its import string: nothing
-here imports ``api``), waited for until ``/healthz`` names its data directory,
+here imports ``api``), waited for until it answers for its data directory (rag.server_file),
 stopped with SIGTERM (SIGKILL after a timeout) or killed outright.
 """
 
@@ -17,7 +17,8 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
+from indexes.errors import RAGError
+from rag.server_file import running_server
 
 REPO = Path(__file__).resolve().parents[1]
 START_TIMEOUT = 180.0  # seconds the server may take to answer /healthz
@@ -70,10 +71,11 @@ class ServerProcess:
             if self.process.poll() is not None:
                 self.stop()
                 raise RuntimeError(f"the server exited with {self.process.returncode}; see {self.log_path}")
-            with contextlib.suppress(httpx.HTTPError):
-                r = httpx.get(f"{self.url}/healthz", timeout=2)
-                # the data directory tells our server from another one that took the port meanwhile
-                if r.status_code == 200 and Path(r.json()["data_dir"]) == self.data_dir.resolve():
+            # server.json (our server's pid and url, /healthz answering for this directory) tells our server from
+            # another one that took the port meanwhile
+            with contextlib.suppress(RAGError):
+                info = running_server(self.data_dir)
+                if info is not None and info.pid == self.process.pid and info.url == self.url:
                     return self
             time.sleep(0.1)
         self.stop()

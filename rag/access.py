@@ -1,7 +1,8 @@
 """API keys: who may read or write which collection.
 
-Keys are enforced when the server has an admin key (``RAG_ADMIN_KEY``). The admin
-key may do anything; it creates per-collection keys with the scope ``read``
+Keys are enforced when the server has an admin key (``RAG_ADMIN_KEY``); without one
+none can be created (the open server would hand them to anyone). The admin key may do
+anything; it creates per-collection keys with the scope ``read``
 (list, get, search, ask) or ``write`` (read, and upload, replace, delete
 documents, compact). A key is 32 random bytes, shown once when it is created;
 the catalog keeps only its SHA-256 (a key has too much entropy for a slow hash
@@ -14,13 +15,15 @@ import hashlib
 import hmac
 import secrets
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
-from indexes.errors import InvalidInputError
+from indexes.errors import ConflictError, InvalidInputError
 from rag.store import Catalog, Collection
 
 SCOPES = ("read", "write")
 KEY_PREFIX = "rag_"
+CACHE_SIZE = 4096  # grants kept; past it the least recently used go (each costs a catalog lookup again)
 
 
 @dataclass(frozen=True)
@@ -45,12 +48,21 @@ def key_hash(key: str) -> str:
 
 
 class Keys:
-    """The admin key and the catalog's collection keys, with a cache of the lookups."""
+    """The admin key and the catalog's collection keys, with a bounded cache of the keys found.
 
-    def __init__(self, catalog: Catalog, admin_key: str) -> None:
+    Only keys that exist are cached (a flood of made-up keys costs one catalog lookup each and
+    no memory), the least recently used first out past ``cache_size``. A revoke must never be
+    undone by a lookup that read the catalog just before it: every change of the keys bumps
+    ``_generation`` under the lock, and a lookup caches its grant only if no change happened
+    since it began.
+    """
+
+    def __init__(self, catalog: Catalog, admin_key: str, cache_size: int = CACHE_SIZE) -> None:
         self.catalog = catalog
         self.admin_hash = key_hash(admin_key) if admin_key else None
-        self._cache: dict[str, Grant | None] = {}
+        self.cache_size = cache_size
+        self._cache: OrderedDict[str, Grant] = OrderedDict()  # key hash -> grant, least recently used first
+        self._generation = 0
         self._lock = threading.Lock()
 
     @property
@@ -63,30 +75,46 @@ class Keys:
         if self.admin_hash is not None and hmac.compare_digest(digest, self.admin_hash):
             return Grant(admin=True)
         with self._lock:
-            if digest in self._cache:
-                return self._cache[digest]
-        found = self.catalog.find_key(digest)
-        grant = Grant(collection_id=found[1], scope=found[2]) if found else None
+            cached = self._cache.get(digest)
+            if cached is not None:
+                self._cache.move_to_end(digest)
+                return cached
+            generation = self._generation
+        found = self.catalog.find_key(digest)  # outside the lock: lookups of other keys go on meanwhile
+        if found is None:
+            return None
+        grant = Grant(collection_id=found[1], scope=found[2])
         with self._lock:
-            self._cache[digest] = grant
+            if generation == self._generation:  # no revoke since the catalog was read: the grant is current
+                self._cache[digest] = grant
+                while len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
         return grant
 
     def create(self, collection: Collection, scope: str) -> tuple[int, str]:
-        """A new key for ``collection``: (its id, the key, shown this once)."""
+        """A new key for ``collection``: (its id, the key, shown this once).
+
+        Raises:
+            ConflictError: the server has no admin key, so keys are not enforced: a key made now would
+                be made by anyone who reached the open server, and would stay valid once keys are.
+        """
+        if not self.enforced:
+            raise ConflictError(
+                "API keys are not enforced on this server (RAG_ADMIN_KEY is not set), so none can be created: "
+                "set RAG_ADMIN_KEY, restart the server and create keys with the admin key"
+            )
         if scope not in SCOPES:
             raise InvalidInputError(f"scope must be 'read' or 'write', got {scope!r}")
         key = KEY_PREFIX + secrets.token_urlsafe(32)
         key_id = self.catalog.add_key(collection.id, scope, key_hash(key), key[: len(KEY_PREFIX) + 4])
-        with self._lock:
-            self._cache.clear()  # a miss for this hash may be cached
         return key_id, key
 
     def revoke(self, collection: Collection, key_id: int) -> None:
         self.catalog.delete_key(collection.id, key_id)
-        with self._lock:
-            self._cache.clear()
+        self.forget()
 
     def forget(self) -> None:
-        """Drop cached lookups (after a collection and its keys are deleted)."""
+        """Drop cached grants (after keys are revoked, or a collection and its keys are deleted)."""
         with self._lock:
+            self._generation += 1
             self._cache.clear()

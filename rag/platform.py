@@ -19,6 +19,7 @@ from rag.generate import Generator, shared_generator
 from rag.jobs import BenchmarkJobs, IngestJobs, JobRunner
 from rag.pipeline import IngestPipeline, QueryPipeline
 from rag.pipeline.ingest import SavedFile
+from rag.private import private_dir, private_file
 from rag.settings import Settings
 from rag.store import Store
 
@@ -41,7 +42,10 @@ class Platform:
             from rag.distributed.shards import sharded_opener
 
             open_sharded = sharded_opener(settings.ray_cluster)
+        private_dir(settings.data_dir)  # the documents, the catalog and the key hashes: the owner's only
         self.store = Store(settings.data_dir, default_index_spec=settings.index_spec, open_sharded=open_sharded)
+        for path in settings.data_dir.glob("catalog.duckdb*"):  # the catalog and its write-ahead log
+            private_file(path)
         self.store.recover()
         self._generator = generator
         self._lock = threading.RLock()
@@ -110,7 +114,9 @@ class Platform:
     @cached_property
     def ingest_pipeline(self) -> IngestPipeline:
         """The ingest pipeline; building it loads no model (the embedder loads when it is first used), so an
-        upload is checked and acknowledged at once even while the embedder is still to load."""
+        upload to an existing collection is checked and acknowledged at once even while the embedder is still to
+        load. An upload that creates its collection waits for it (the collection's row needs the model's
+        dimension; its job carries the collection's id from the start)."""
         s = self.settings
         chunker = Chunker(load_tokenizer(), s.chunk_tokens, s.chunk_overlap)
         embedder = LazyEmbedder(lambda: self.embedder)

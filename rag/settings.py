@@ -12,6 +12,7 @@ from pathlib import Path
 
 from indexes import parse_spec
 from indexes.errors import ConfigError
+from rag.hosts import host_name
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,12 @@ class Settings:
     # RAG_ADMIN_KEY: when set, API keys are enforced (this one may do anything); unset, the API is open and
     # `rag serve` listens on 127.0.0.1 only
     admin_key: str = field(default="", repr=False)
+    # RAG_ALLOWED_HOSTS: comma-separated names (or addresses) the server answers to besides the loopback ones
+    # (localhost, *.localhost, 127.0.0.1, ::1) and RAG_HOST; a request with another Host header is refused, so a
+    # web page cannot reach this server by pointing a DNS name at it (DNS rebinding). List the name clients use
+    # when serving other machines ("rag.example.com,192.168.1.5"); "*" answers to any name (only with
+    # RAG_ADMIN_KEY). Writes from a page of another origin are refused whatever this says.
+    allowed_hosts: str = ""
     # RAG_RAY_ADDRESS: "" runs everything in this process (the default); "local" starts a Ray in it; else the
     # address of a Ray cluster ("auto", "ray://host:10001"). With Ray, ingest jobs parse and embed on it and
     # collections may be sharded (rag.distributed; the optional `ray` extra)
@@ -56,6 +63,17 @@ class Settings:
             raise ConfigError(f"ray_workers must be at least 1, got {self.ray_workers}")
         if self.generator not in ("torch", "transformers", "llama-cpp"):
             raise ConfigError(f"generator must be torch, transformers or llama-cpp, got {self.generator!r}")
+        if "*" in self.allowed_host_names and not self.admin_key:
+            raise ConfigError(
+                "RAG_ALLOWED_HOSTS=* lets any web page reach an open server (DNS rebinding): list the host names "
+                "clients use instead, or set RAG_ADMIN_KEY"
+            )
+
+    @property
+    def allowed_host_names(self) -> tuple[str, ...]:
+        """RAG_ALLOWED_HOSTS as lower-case names, without ports or IPv6 brackets."""
+        names = (name.strip().lower() for name in self.allowed_hosts.split(","))
+        return tuple(host_name(name) for name in names if name)
 
     @property
     def ray_cluster(self) -> str | None:

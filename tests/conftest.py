@@ -10,6 +10,9 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# The host names of Litestar's TestClient (http://testserver.local) and schemathesis's ASGI client
+# (http://testserver): the app answers only to loopback names and those it is given.
+os.environ.setdefault("RAG_ALLOWED_HOSTS", "testserver.local,testserver")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"

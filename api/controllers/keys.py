@@ -1,4 +1,8 @@
-"""API keys of a collection: create (shown once), list (without the keys), revoke. The admin key only."""
+"""API keys of a collection: create (shown once), list (without the keys), revoke. The admin key only.
+
+A server without an admin key creates none (409): anyone who reaches an open server could
+make one, and it would stay valid once keys are enforced.
+"""
 
 from __future__ import annotations
 
@@ -39,10 +43,11 @@ class KeyController(Controller):
 
     @post(
         operation_id="createKey",
-        responses=error_responses(400, 401, 403, 404, 422, 500),
+        responses=error_responses(400, 401, 403, 404, 409, 413, 415, 422, 500),
         status_code=201,
         sync_to_thread=True,
         summary="Create a key with read or write scope on this collection (the admin key only)",
+        description="409 on a server without RAG_ADMIN_KEY: keys are not enforced there, so none are made.",
     )
     def create(self, name: str, data: KeyIn, state: State) -> KeyCreated:
         platform: Platform = state.platform

@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 
 from indexes.errors import RAGError
+from rag.private import UMASK
 from rag.settings import Settings
 
 # Subcommand modules; each exposes ``register(subparsers)`` and gives its parsers ``parents=[GLOBAL_OPTIONS]``.
@@ -35,6 +37,16 @@ def _add_global_options(parser: argparse.ArgumentParser, suppress: bool) -> None
 # would reset a value given before the command.
 GLOBAL_OPTIONS = argparse.ArgumentParser(add_help=False)
 _add_global_options(GLOBAL_OPTIONS, suppress=True)
+
+
+def add_server_option(parser: argparse.ArgumentParser) -> None:
+    """``--server URL``, for the commands that may work through a running ``rag serve``."""
+    parser.add_argument(
+        "--server",
+        metavar="URL",
+        help="send the work to the rag serve at URL (with RAG_API_KEY or RAG_ADMIN_KEY). Without it, the server "
+        "named in <data-dir>/server.json is used when it holds the data directory and runs on this machine",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request to a running server is noise
+    # What a command writes (the store, uploads, server.json) is its user's only; put back for callers in-process.
+    umask = os.umask(UMASK)
     try:
         return int(args.func(args) or 0)
     except RAGError as exc:
@@ -77,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    finally:
+        os.umask(umask)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from indexes.errors import InvalidInputError, RAGError
-from rag.cli import GLOBAL_OPTIONS
+from rag.cli import GLOBAL_OPTIONS, add_server_option
 
 if TYPE_CHECKING:
     from rag.pipeline.citations import Citation
@@ -47,6 +47,7 @@ def register(sub) -> None:
     )
     p.add_argument("--address", help="with --engine ray: the cluster to join (e.g. auto); default a local Ray")
     p.add_argument("--workers", type=int, default=2, help="with --engine ray: embedding actors (one model each)")
+    add_server_option(p)
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("search", parents=[GLOBAL_OPTIONS], help="find the passages most similar to a text")
@@ -55,6 +56,7 @@ def register(sub) -> None:
     p.add_argument("--collection", default="default")
     p.add_argument("--json", action="store_true", help="print JSON")
     add_retrieval_options(p)
+    add_server_option(p)
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser(
@@ -68,6 +70,7 @@ def register(sub) -> None:
     from rag.cli.ask import add_answer_options, cmd_ask
 
     add_answer_options(p)
+    add_server_option(p)
     p.set_defaults(func=cmd_ask)
 
 
@@ -111,8 +114,16 @@ def in_use_message(data_dir: Path, cause: BaseException | None = None) -> str:
 
 
 def running_server_for(args: argparse.Namespace) -> ServerFile | None:
-    """The ``rag serve`` that holds the data directory (the CLI then works through it), or None."""
+    """The ``rag serve`` of ``--server``, or the one that holds the data directory (the CLI then works through
+    it), or None."""
     from rag.cli import settings_from
+
+    if getattr(args, "server", None):
+        from rag.cli.remote import explicit_server
+
+        server = explicit_server(args.server)
+        print(f"using the server at {server.url} (--server)", file=sys.stderr)
+        return server
     from rag.server_file import running_server
 
     data_dir = settings_from(args).data_dir

@@ -2,7 +2,7 @@
 
 The server keeps the data directory's DuckDB catalog open, so ``rag ingest``, ``rag search``
 and ``rag ask`` send their work to it (found through ``<data_dir>/server.json``, see
-rag.server_file) instead of opening the store themselves. Each method mirrors one REST
+rag.server_file, or named with ``--server URL``) instead of opening the store themselves. Each method mirrors one REST
 endpoint and returns its JSON; an error response raises :class:`RemoteError`.
 """
 
@@ -12,11 +12,11 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 
-from indexes.errors import RAGError
+from indexes.errors import InvalidInputError, RAGError
 from rag.server_file import ServerFile
 
 # Answers take up to a minute or so on a CPU, and a batch of large uploads is embedded
@@ -47,11 +47,20 @@ class RemoteDocument:
     n_chunks: int
 
 
+def explicit_server(url: str) -> ServerFile:
+    """The server of ``--server URL`` (the user names it, so it need not be on this machine)."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise InvalidInputError(f"--server takes the server's base url, e.g. http://127.0.0.1:8000; got {url!r}")
+    return ServerFile(url=url.strip().rstrip("/"), pid=0, started_at="")
+
+
 class RemoteClient:
     def __init__(self, server: ServerFile, timeout: httpx.Timeout = TIMEOUT) -> None:
         self.server = server
         self.url = server.url
-        # trust_env=False: the server runs on this machine; a proxy from the environment must not intercept it
+        # trust_env=False: a proxy from the environment must not intercept the key (the server is on this machine,
+        # or the user named it with --server)
         # A server that enforces keys gets RAG_API_KEY (a collection's key) or else RAG_ADMIN_KEY.
         key = os.environ.get("RAG_API_KEY") or os.environ.get("RAG_ADMIN_KEY")
         headers = {"Authorization": f"Bearer {key}"} if key else {}

@@ -38,6 +38,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         settings = settings.replace(host="127.0.0.1")
+    elif settings.host not in LOOPBACK and not settings.allowed_hosts:
+        print(
+            f"note: listening on {settings.host}, but requests are answered only when they name this server as "
+            "localhost, a loopback address or RAG_HOST: list the names other machines use in RAG_ALLOWED_HOSTS",
+            file=sys.stderr,
+        )
     for field in dataclasses.fields(settings):
         os.environ[f"RAG_{field.name.upper()}"] = str(getattr(settings, field.name))
     uvicorn.run(APP_FACTORY, factory=True, host=settings.host, port=settings.port, log_level="info")

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import os
 import socket
+import stat
 import subprocess
 import sys
 
 import pytest
 
+from indexes.errors import RAGError
 from rag.cli import main
 from rag.cli.documents import HIT_KEYS, hit_json
 from rag.server_file import read_server_file, remove_server_file, running_server, write_server_file
@@ -200,3 +202,40 @@ def test_hit_keys_are_the_local_hit_json_order():
     chunk = StoredChunk(1, 2, "a.txt", None, 0, "text", None, 0, 4, ("h",), 0.5)
     hit = SimpleNamespace(chunk=chunk, score=0.9, dense=0.8, bm25=None, rerank=None)
     assert tuple(hit_json(hit)) == HIT_KEYS
+
+
+def test_server_json_is_private_and_names_no_path(tmp_path):
+    data = tmp_path / "data"
+    path = write_server_file(data, "127.0.0.1", 8123)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600  # its secret tells this directory's server from others
+    raw = json.loads(path.read_text())
+    assert len(raw["secret"]) == 64 and str(data) not in json.dumps(raw)
+
+
+@pytest.mark.parametrize(
+    "url", ["http://203.0.113.7:8000", "http://rag.example.com:8000", "http://127.0.0.1.nip.io:8000", "file:///x"]
+)
+def test_a_server_json_naming_another_machine_is_not_sent_the_key(tmp_path, monkeypatch, capsys, url):
+    data = tmp_path / "data"
+    data.mkdir()
+    info = {"url": url, "pid": os.getpid(), "started_at": "2020-01-01T00:00:00+00:00", "secret": "0" * 64}
+    (data / "server.json").write_text(json.dumps(info))
+    monkeypatch.setenv("RAG_API_KEY", "rag_a-key-that-must-stay-here")
+    with pytest.raises(RAGError, match="--server"):
+        running_server(data)  # refused before any request: not even /healthz is asked
+    assert main(["--data-dir", str(data), "search", "anything"]) == 2
+    assert "not on this machine" in capsys.readouterr().err
+
+
+def test_the_cli_works_through_a_server_named_with_dash_dash_server(live, tmp_path, capsys):
+    elsewhere = ["--data-dir", str(tmp_path / "elsewhere")]  # no server.json there: only --server names the server
+    doc = tmp_path / "espresso.txt"
+    doc.write_text(ESPRESSO)
+    assert main(elsewhere + ["ingest", str(doc), "--collection", "c1", "--server", live.url + "/"]) == 0
+    captured = capsys.readouterr()
+    assert f"using the server at {live.url} (--server)" in captured.err and "stored as document 1" in captured.out
+    assert main(elsewhere + ["search", "espresso", "--collection", "c1", "--server", live.url, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["results"][0]["filename"] == "espresso.txt"
+    assert not (tmp_path / "elsewhere").exists()
+    assert main(elsewhere + ["search", "espresso", "--server", "127.0.0.1:8000"]) == 2
+    assert "--server takes the server's base url" in capsys.readouterr().err
