@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -18,21 +19,22 @@ from api.controllers.keys import KeyController
 from api.controllers.query import QueryController
 from api.controllers.web import WEB_ROUTES
 from api.errors import EXCEPTION_HANDLERS, JSONRequest
+from api.limits import JSON_BODY_LIMIT, ReadBeforeAnswering, ids_in_range
 from api.openapi import openapi_config
+from api.origin import RequestChecks
 from rag.platform import Platform
-from rag.server_file import remove_server_file, write_server_file
+from rag.server_file import data_dir_id, remove_server_file, write_server_file
 from rag.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# Up to this many maximum-size files fit in one upload request.
-MAX_FILES_PER_REQUEST = 4
 
 
 @get("/healthz", operation_id="health", tags=["health"], sync_to_thread=False)
 def healthz(state: State) -> dict[str, str]:
-    # resolved: the CLI compares it with its own data directory to find the server that holds it
-    return {"status": "ok", "data_dir": str(state.platform.settings.data_dir.resolve())}
+    # data_dir_id, not the path (this route needs no key): the CLI recomputes it from server.json's secret to
+    # find the server that holds its data directory
+    return {"status": "ok", "data_dir_id": state.data_dir_id}
 
 
 def create_app(settings: Settings | None = None, platform: Platform | None = None) -> Litestar:
@@ -51,7 +53,9 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
                 "it; `rag serve` listens on 127.0.0.1 only. Set RAG_ADMIN_KEY to require keys."
             )
         # The CLI finds a running server through this file (it holds the catalog while it runs).
-        write_server_file(settings.data_dir, settings.host, settings.port)
+        secret = secrets.token_hex(32)
+        app.state.data_dir_id = data_dir_id(settings.data_dir, secret)
+        write_server_file(settings.data_dir, settings.host, settings.port, secret)
         try:
             yield
         finally:
@@ -71,9 +75,11 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
             *WEB_ROUTES,
         ],
         lifespan=[lifespan],
-        guards=[authorize],
+        # a page's request is refused before its key is looked at; an id no row can have, before it is looked up
+        guards=[RequestChecks(settings), ids_in_range, authorize],
         exception_handlers=EXCEPTION_HANDLERS,
         request_class=JSONRequest,
-        request_max_body_size=settings.max_upload_bytes * MAX_FILES_PER_REQUEST + 1024 * 1024,
+        request_max_body_size=JSON_BODY_LIMIT,  # the upload routes set their own (api/uploads.py)
+        middleware=[ReadBeforeAnswering()],
         openapi_config=openapi_config(),
     )

@@ -12,6 +12,8 @@ test checks that every route has an entry):
 * ``admin``: the admin key only (collections, keys, benchmarks).
 
 No key or an unknown key is a 401; a key that does not cover the request is a 403.
+Before this guard, :class:`api.origin.RequestChecks` refuses what a web page could send
+(a foreign Host, a cross-site write, a JSON body of another content type), keys or not.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 
+from indexes.errors import NotFoundError
 from rag.access import Grant, Keys
 
 ACCESS: dict[str, str] = {
@@ -98,9 +101,16 @@ def authorize(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
 
 
 def _job_collection(connection: ASGIConnection, platform) -> int | None:
+    """The id of the collection of the job in the path (None: no job in the path, or a job of no collection).
+
+    A job the request's key may not read is reported as missing, with the very answer a job that does not
+    exist gets (404), so that a key cannot learn which job ids exist. (Ids past 64 bits never get here:
+    :func:`api.limits.ids_in_range` answers them.)
+    """
     job_id = connection.path_params.get("job_id")
     if job_id is None:
         return None
-    job = platform.jobs.get(int(job_id))
-    found = platform.store.catalog.find_collection(job.collection) if job.collection else None
-    return found.id if found else None
+    job = platform.jobs.get(int(job_id))  # one that does not exist: NotFoundError("job N does not exist")
+    if not request_grant(connection).allows(job.collection_id, "read"):
+        raise NotFoundError(f"job {job_id} does not exist")
+    return job.collection_id

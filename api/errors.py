@@ -26,6 +26,7 @@ from litestar.exceptions import (
     NotFoundException,
     ValidationException,
 )
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 
 from api.schemas import ErrorBody, ErrorResponse
 from indexes.errors import (
@@ -40,7 +41,7 @@ from indexes.errors import (
     RAGError,
     UnsupportedMediaTypeError,
 )
-from rag.jobs import BenchmarkBusyError
+from rag.jobs import BenchmarkBusyError, QueueFullError
 
 __all__ = [
     "EXCEPTION_HANDLERS",
@@ -68,6 +69,7 @@ ERROR_KINDS: tuple[tuple[type[RAGError], int, str], ...] = (
     (BadRequestError, 400, "bad_request"),
     (NotFoundError, 404, "not_found"),
     (BenchmarkBusyError, 409, "busy"),  # a ConflictError: before it
+    (QueueFullError, 429, "queue_full"),
     (ConflictError, 409, "conflict"),
     (UnsupportedMediaTypeError, 415, "unsupported_media_type"),
     (PayloadTooLargeError, 413, "payload_too_large"),
@@ -165,6 +167,14 @@ def _http_message(request: Request, exc: HTTPException) -> tuple[str, Any]:
         return (message if default else exc.detail), {"allowed_methods": allowed} if allowed else None
     if isinstance(exc, NotFoundException) and default:
         return f"no route matches {method} {path}; the routes are listed at /schema", None
+    if isinstance(exc, RequestEntityTooLarge) and default:
+        limit = request.route_handler.resolve_request_max_body_size() or 0
+        message = (
+            f"the request body is larger than the {limit / 2**20:g} MiB that {method} {path} accepts; send only "
+            "the fields it documents (at /schema), and upload files as multipart/form-data to "
+            "POST /v1/collections/{name}/documents"
+        )
+        return message, {"limit_bytes": limit}
     return exc.detail, exc.extra
 
 
@@ -185,7 +195,9 @@ def handle_error(request: Request, exc: Exception) -> Response[ErrorResponse]:
         status = status_for(exc)
         if status >= 500:
             log.error("server error on %s: %s", where, exc, exc_info=exc)
-        return error_response(status, code_for(exc), str(exc), getattr(exc, "detail", None))
+        retry = getattr(exc, "retry_after_s", None)  # a full queue says when to try again
+        headers = {"Retry-After": str(retry)} if retry is not None else None
+        return error_response(status, code_for(exc), str(exc), getattr(exc, "detail", None), headers=headers)
     if isinstance(exc, HTTPException) and exc.status_code != 500:
         status = exc.status_code
         if isinstance(exc, ValidationException):

@@ -38,18 +38,23 @@ SCHEMA_PATH = "/schema"
 # What each error status means in this API, with the codes it may carry.
 ERRORS: dict[int, str] = {
     400: "The request cannot be read as sent: malformed JSON, a field of the wrong type or missing "
-    "(code validation_error), an unknown field or form field (bad_request), an invalid setting (invalid_config).",
+    "(code validation_error), an unknown field or form field (bad_request), an invalid setting (invalid_config), "
+    "a Host header that is not this server's (bad_request; see RAG_ALLOWED_HOSTS).",
     401: "Keys are enforced and the request has no valid one (code unauthorized): send 'Authorization: Bearer KEY'.",
     403: "The key does not cover the request (code forbidden): another collection's key, a read key for a write, "
-    "or a collection key where the admin key is needed.",
+    "or a collection key where the admin key is needed; or a write sent from another site's page (an Origin "
+    "that is not this server's).",
     404: "The collection, document, job or route does not exist (code not_found).",
     405: "The route exists but not with this method (code method_not_allowed); the Allow header lists the methods.",
     409: "The request clashes with the current state: a job already running (code busy, conflict).",
-    413: "An upload is larger than the configured limit (code payload_too_large).",
-    415: "A file type or request content type that is not handled (code unsupported_media_type).",
+    413: "The request is larger than its limit (code payload_too_large): an upload over the configured size, a JSON "
+    "body over 1 MiB, a query over 100,000 characters; the message names the limit.",
+    415: "A file type or request content type that is not handled (code unsupported_media_type): JSON routes take "
+    "application/json only.",
     422: "Well-formed input that cannot be processed: an empty document, a bad query or parameter "
     "(code invalid_input), an unreadable document (unparsable_document), a vector dimension clash "
     "(dimension_mismatch).",
+    429: "The collection's upload queue is full (code queue_full): wait for its jobs to finish (Retry-After).",
     500: "An internal error (code internal_error); the server log has the details.",
     503: "An optional package or model file is not installed (code missing_dependency).",
 }
@@ -71,6 +76,7 @@ _EXAMPLE_CODES: dict[int, tuple[str, str]] = {
     413: ("payload_too_large", "big.txt is 3.0 MB; the limit is 2 MB"),
     415: ("unsupported_media_type", "report.docx: unsupported file type; send .txt, .md, .html, .pdf or .csv"),
     422: ("invalid_input", "the query is empty; send some words to search for"),
+    429: ("queue_full", "collection 'docs' has 100 uploads waiting; send more once some have finished"),
     500: ("internal_error", "an internal error occurred; see the server log"),
     503: ("missing_dependency", "the package 'faiss' is not installed; pip install faiss-cpu"),
 }

@@ -4,8 +4,10 @@ The body is parsed here rather than by Litestar's form decoding so that every
 way an upload can be wrong gets a message that says what to change: a part
 without a filename, a filename sent only in the RFC 5987 form
 (``filename*=UTF-8''...``, which is decoded), a filename too long, a field
-other than ``files``, a file over the size limit or more than ``MAX_FILES``
-files (both 413, detected while streaming, before the rest is read).
+other than ``files``, a file over the size limit, more than ``MAX_FILES``
+files or a body over :func:`upload_body_limit` (each a 413, detected while
+streaming, before the rest is read; a Content-Length over the limit before
+anything is read).
 
 Filenames are cleaned, not refused, where a clean name remains: the name is
 only a label (the bytes are saved as ``<n>.upload`` and never under the
@@ -33,7 +35,6 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from litestar import Request
-from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from multipart import MultipartError, MultipartSegment, ParserLimitReached, PushMultipartParser, parse_options_header
 
 from api.errors import BadRequestError
@@ -43,6 +44,10 @@ from rag.pipeline.ingest import size_limit_message
 FIELD = "files"
 MAX_FILENAME_CHARS = 255  # what common file systems allow
 MAX_FILES = 100
+# The most a request's body may hold: this many maximum-size files, plus room for the parts' headers. Litestar's
+# own limit is off on the upload routes (see documents.py): the limit is checked here, with its own message.
+MAX_FILES_PER_REQUEST = 4
+PART_HEADERS_BYTES = 1024 * 1024
 # One header line of a part; generous so that a long (but refused) filename gets
 # the filename message instead of a parser limit.
 MAX_PART_HEADER_BYTES = 16 * 1024
@@ -56,13 +61,19 @@ class Upload:
     media_type: str | None  # None when the client sent none or application/octet-stream
 
 
+def upload_body_limit(max_file_bytes: int) -> int:
+    """The largest body an upload request may send (``MAX_FILES_PER_REQUEST`` files of ``max_file_bytes``)."""
+    return max_file_bytes * MAX_FILES_PER_REQUEST + PART_HEADERS_BYTES
+
+
 async def read_uploads(request: Request, max_file_bytes: int) -> list[Upload]:
     """The files of the multipart field ``files``, each read up to ``max_file_bytes``.
 
     Raises:
         BadRequestError: not multipart, malformed, a part without a usable filename, an unknown field.
         PayloadTooLargeError: a file is larger than ``max_file_bytes``, the request sends more than
-            ``MAX_FILES`` files or its body is over the app's ``request_max_body_size``.
+            ``MAX_FILES`` files or its body is over :func:`upload_body_limit` (its Content-Length: before
+            anything is read).
     """
     ctype, options = parse_options_header(request.headers.get("content-type", ""))
     if ctype != "multipart/form-data" or not options.get("boundary"):
@@ -70,15 +81,22 @@ async def read_uploads(request: Request, max_file_bytes: int) -> list[Upload]:
             f"send the files as multipart/form-data in the field '{FIELD}' (got content type {ctype or 'none'!r}), "
             f"e.g. curl -F {FIELD}=@report.pdf"
         )
+    max_body = upload_body_limit(max_file_bytes)
+    if (request.content_length or 0) > max_body:
+        raise PayloadTooLargeError(_body_limit_message(max_body, max_file_bytes))
     uploads: list[Upload] = []
     segment: MultipartSegment | None = None
     filename = ""
     body = bytearray()
+    received = 0
     try:
         with PushMultipartParser(
             options["boundary"], max_header_size=MAX_PART_HEADER_BYTES, max_segment_count=MAX_FILES + 1
         ) as parser:
             async for chunk in request.stream():
+                received += len(chunk)
+                if received > max_body:  # a body sent without a Content-Length, or longer than it said
+                    raise PayloadTooLargeError(_body_limit_message(max_body, max_file_bytes))
                 for event in parser.parse(chunk):
                     if isinstance(event, MultipartSegment):
                         if len(uploads) >= MAX_FILES:
@@ -104,15 +122,16 @@ async def read_uploads(request: Request, max_file_bytes: int) -> list[Upload]:
         ) from None
     except MultipartError as exc:
         raise BadRequestError(f"the multipart body is malformed ({exc}); check how the files are sent") from None
-    except RequestEntityTooLarge:  # the app's request_max_body_size: Litestar's own message is the bare phrase
-        limit = request.route_handler.resolve_request_max_body_size() or 0
-        raise PayloadTooLargeError(
-            f"the request body is larger than the {limit / 2**20:g} MB this server accepts in one request; "
-            f"send the files in several requests (each file at most {max_file_bytes / 2**20:g} MB)"
-        ) from None
     if not uploads:
         raise BadRequestError(f"send at least one file in the multipart field '{FIELD}'")
     return uploads
+
+
+def _body_limit_message(max_body: int, max_file_bytes: int) -> str:
+    return (
+        f"the request body is larger than the {max_body / 2**20:g} MB this server accepts in one upload request; "
+        f"send the files in several requests (each file at most {max_file_bytes / 2**20:g} MB)"
+    )
 
 
 def _filename(segment: MultipartSegment, number: int) -> str:

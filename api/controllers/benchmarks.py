@@ -33,7 +33,7 @@ class BenchmarkController(Controller):
 
     @post(
         operation_id="startBenchmark",
-        responses=error_responses(400, 401, 403, 409, 422, 500),
+        responses=error_responses(400, 401, 403, 409, 413, 415, 422, 500),
         status_code=202,
         sync_to_thread=True,
         summary="Start an ANN benchmark run in the background",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -13,6 +14,7 @@ from litestar.openapi import ResponseSpec
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 from litestar.params import Parameter
 
+from api.auth import request_grant
 from api.controllers.jobs import job_out
 from api.openapi import error_responses
 from api.schemas import DocumentInfo, DocumentList, StoredDocument, UploadResponse
@@ -48,6 +50,7 @@ INDEX_SPEC = Parameter(
 )
 
 
+WAIT_POLL_SECONDS = 0.05  # how often a wait=true upload looks whether its job has ended
 MAX_OFFSET = 2**63 - 1  # the catalog's ids are 64-bit: no collection has more documents to skip
 
 SYNCHRONOUS = ResponseSpec(
@@ -60,7 +63,8 @@ async def submit_upload(platform: Platform, request: Request, name: str, wait: b
     with ``wait`` the job's outcome."""
     uploads = await read_uploads(request, platform.settings.max_upload_bytes)
     files = [(u.filename, u.data, u.media_type) for u in uploads]
-    job = await anyio.to_thread.run_sync(lambda: platform.ingest_jobs.submit(name, files, **how))
+    grant = request_grant(request)  # checked again against the collection the name names once the body is read
+    job = await anyio.to_thread.run_sync(lambda: platform.ingest_jobs.submit(name, files, grant=grant, **how))
     return await finished(platform, job) if wait else accepted(job)
 
 
@@ -71,8 +75,12 @@ def accepted(job: Job) -> Response[UploadAccepted]:
 
 
 async def finished(platform: Platform, job: Job) -> Response:
-    """Wait for ``job`` off the event loop; its stored documents (201), or an error naming each failed file."""
-    job = await anyio.to_thread.run_sync(platform.jobs.wait_final, job.id)
+    """Wait for ``job`` to end; its stored documents (201), or an error naming each failed file."""
+    # Polled, not waited for on a thread: a job takes seconds to minutes, and a thread held all that time per
+    # waiting upload would starve the handlers that share the pool. The runner updates this same object.
+    job = platform.jobs.get(job.id)
+    while not job.final:
+        await asyncio.sleep(WAIT_POLL_SECONDS)
     if job.status == "failed":
         raise failed_upload_error(job)
     docs = [StoredDocument(f.document_id, f.filename, f.state == "duplicate", f.n_chunks or 0) for f in job.files]
@@ -86,12 +94,13 @@ class DocumentController(Controller):
 
     @post(
         operation_id="uploadDocuments",
-        responses={**error_responses(400, 401, 403, 404, 409, 413, 415, 422, 500), 201: SYNCHRONOUS},
+        responses={**error_responses(400, 401, 403, 404, 409, 413, 415, 422, 429, 500), 201: SYNCHRONOUS},
         summary="Upload documents as a background ingest job (creates the collection if needed)",
         description="Answers 202 once every file is checked and saved; follow the job at status_url or events_url. "
         "With wait=true it answers when the job has ended: 201 with the documents, or an error naming each file "
         "that failed (the others are stored).",
         operation_class=UploadOperation,
+        request_max_body_size=None,  # read_uploads applies the upload's own limit, with its own message
         status_code=202,
     )
     async def upload(
@@ -162,9 +171,10 @@ class DocumentController(Controller):
     @put(
         "/{document_id:int}",
         operation_id="replaceDocument",
-        responses={**error_responses(400, 401, 403, 404, 409, 413, 415, 422, 500), 201: SYNCHRONOUS},
+        responses={**error_responses(400, 401, 403, 404, 409, 413, 415, 422, 429, 500), 201: SYNCHRONOUS},
         summary="Replace a document by one uploaded file (the old one is deleted once the new one is stored)",
         operation_class=UploadOperation,
+        request_max_body_size=None,  # read_uploads applies the upload's own limit, with its own message
         status_code=202,
     )
     async def replace(

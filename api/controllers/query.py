@@ -16,6 +16,7 @@ from litestar.datastructures import State
 from litestar.openapi import ResponseSpec
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
+from api.answers import ANSWERS
 from api.errors import INTERNAL_MESSAGE, code_for, status_for
 from api.openapi import EventStreamOperation, error_responses
 from api.schemas import Hit, QueryRequest, QueryResponse, RetrievalFields, SearchRequest, SearchResponse
@@ -68,12 +69,13 @@ def error_event(exc: BaseException) -> dict:
 
 
 async def stream_answer(platform: Platform, query: Query, how: AnswerOptions) -> AsyncIterator[ServerSentEventMessage]:
-    """Answer on a worker thread; hand its tokens and then its parts over a queue as events.
+    """Answer on a thread of :data:`ANSWERS`; hand its tokens and then its parts over a queue as events.
 
     The worker never waits for the client: a slow reader only lets events pile up
     in the queue (an answer is at most a few hundred tokens), so the model is free
-    as soon as the answer is written. When the client goes away, the next token
-    the worker produces raises AnswerCancelled, which stops the generation.
+    as soon as the answer is written. When the client goes away, an answer still
+    waiting for its turn is dropped, and a running one stops at its next token
+    (it raises AnswerCancelled, which stops the generation).
     """
     loop = asyncio.get_running_loop()
     events: asyncio.Queue[tuple[str, object] | None] = asyncio.Queue()
@@ -88,6 +90,8 @@ async def stream_answer(platform: Platform, query: Query, how: AnswerOptions) ->
         put(("token", {"text": piece}))
 
     def work() -> None:
+        if gone.is_set():  # its turn came as the client left
+            return
         try:
             answer = platform.query_pipeline.answer(query, how, on_text)
             body = msgspec.to_builtins(query_response(answer))
@@ -103,14 +107,16 @@ async def stream_answer(platform: Platform, query: Query, how: AnswerOptions) ->
         finally:
             put(None)
 
-    worker = loop.run_in_executor(None, work)
+    worker = ANSWERS.start(work)  # waits for its turn as a future: no thread is held meanwhile
     try:
         while (item := await events.get()) is not None:
             event, data = item
             yield ServerSentEventMessage(data=json.dumps(data), event=event)
     finally:
         gone.set()  # the client went away (or the stream ended): stop the generation at its next token
-        worker.add_done_callback(lambda f: f.exception())  # retrieve it, so no "never retrieved" warning
+        worker.cancel()  # still queued: it never runs
+        # retrieve its outcome, so no "never retrieved" warning
+        worker.add_done_callback(lambda f: f.cancelled() or f.exception())
 
 
 ANSWER = ResponseSpec(
@@ -127,14 +133,16 @@ class QueryController(Controller):
     @post(
         "/search",
         operation_id="search",
-        responses=error_responses(400, 401, 403, 404, 422, 500, 503),
+        responses=error_responses(400, 401, 403, 404, 413, 415, 422, 500, 503),
         status_code=200,
-        sync_to_thread=True,
         summary="Passages most relevant to a query (dense + BM25 fused by default; HyDE and reranking on request)",
     )
-    def search(self, name: str, data: SearchRequest, state: State) -> SearchResponse:
+    async def search(self, name: str, data: SearchRequest, state: State) -> SearchResponse:
         platform: Platform = state.platform
-        result = platform.query_pipeline.search(name, data.query, data.k, options(platform, data))
+        how = options(platform, data)
+        # HyDE writes with the model: such a search waits for it like an answer, without holding a thread
+        run = ANSWERS.run if how.hyde else anyio.to_thread.run_sync
+        result = await run(platform.query_pipeline.search, name, data.query, data.k, how)
         return SearchResponse(
             collection=name, results=[hit_out(h) for h in result.hits], timings=result.timings.as_dict()
         )
@@ -143,7 +151,7 @@ class QueryController(Controller):
         "/query",
         operation_id="query",
         # The return type is a union Litestar cannot document: the JSON answer is named here.
-        responses={**error_responses(400, 401, 403, 404, 422, 500, 503), 200: ANSWER},
+        responses={**error_responses(400, 401, 403, 404, 413, 415, 422, 500, 503), 200: ANSWER},
         operation_class=partial(EventStreamOperation, events=STREAM_EVENTS),
         status_code=200,
         summary="Answer a question from the collection, with citations (streamed with stream: true)",
@@ -162,7 +170,7 @@ class QueryController(Controller):
         query = await anyio.to_thread.run_sync(boundary)
         if data.stream:
             return ServerSentEvent(stream_answer(platform, query, how))
-        answer = await anyio.to_thread.run_sync(pipeline.answer, query, how)
+        answer = await ANSWERS.run(pipeline.answer, query, how)
         return Response(query_response(answer))
 
 
