@@ -28,16 +28,13 @@ from __future__ import annotations
 import atexit
 import json
 import logging
-import os
-import signal
-import subprocess
 import sys
 import threading
 import weakref
 from collections.abc import Callable
-from multiprocessing.connection import Connection
 
 from indexes.errors import DocumentParseError
+from ingest.worker_process import WorkerProcess
 
 from .types import ParsedDocument
 
@@ -51,8 +48,6 @@ log = logging.getLogger(__name__)
 _BOOT = (
     "import json, sys; sys.path[:] = json.loads(sys.argv[3]); from ingest.parse.sandbox_worker import serve; serve()"
 )
-# The worker does no numeric work: one thread each, so that its idle address space stays small.
-_THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 class ParseTimeoutError(DocumentParseError):
@@ -65,66 +60,6 @@ class ParseMemoryError(DocumentParseError):
 
 class ParserCrashedError(DocumentParseError):
     """The worker process died while parsing a file."""
-
-
-class _Worker:
-    """One worker process and the two pipes to it."""
-
-    def __init__(self) -> None:
-        from_parent, to_child = os.pipe()
-        from_child, to_parent = os.pipe()
-        argv = [sys.executable, "-c", _BOOT, str(from_parent), str(to_parent), json.dumps(sys.path)]
-        try:
-            self.process = subprocess.Popen(
-                argv,
-                pass_fds=(from_parent, to_parent),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                env={**os.environ, **_THREAD_ENV},
-                start_new_session=True,  # a Ctrl-C in the terminal is the parent's to handle
-            )
-        except BaseException:
-            os.close(to_child)
-            os.close(from_child)
-            raise
-        finally:
-            os.close(from_parent)
-            os.close(to_parent)
-        self.owner = os.getpid()
-        self.outbox = Connection(to_child, readable=False)
-        self.inbox = Connection(from_child, writable=False)
-        # Wait for its imports, so that they never count against a file's time limit.
-        try:
-            if not self.inbox.poll(STARTUP_S):
-                raise EOFError
-            self.inbox.recv()
-        except (EOFError, OSError):
-            how = self.how_it_ended() or f"it did not answer within {STARTUP_S:g} s"
-            self.stop(kill=True)
-            raise RuntimeError(f"the parsing worker process did not start: {how} (its errors are on stderr)") from None
-
-    def alive(self) -> bool:
-        return self.owner == os.getpid() and self.process.poll() is None
-
-    def stop(self, kill: bool) -> None:
-        """End the worker: at once with ``kill``, else by closing its pipe (it exits when it reads EOF)."""
-        if self.owner != os.getpid():  # inherited by a fork: the worker is the parent's
-            return
-        self.outbox.close()
-        self.inbox.close()
-        if kill or self.how_it_ended(wait_s=2) is None:
-            self.process.kill()
-            self.process.wait()
-
-    def how_it_ended(self, wait_s: float = 1) -> str | None:
-        try:
-            code = self.process.wait(timeout=wait_s)
-        except subprocess.TimeoutExpired:
-            return None
-        if code >= 0:
-            return f"the worker process exited with status {code}"
-        name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
-        return f"the worker process was killed by {name}" + (" (out of memory?)" if -code == signal.SIGKILL else "")
 
 
 class SandboxedParser:
@@ -142,7 +77,7 @@ class SandboxedParser:
     ) -> None:
         self.timeout_s, self.memory_mb, self.target = timeout_s, memory_mb, target
         self._lock = threading.Lock()
-        self._worker: _Worker | None = None
+        self._worker: WorkerProcess | None = None
         _LIVE.add(self)
 
     @property
@@ -211,11 +146,11 @@ class SandboxedParser:
         with self._lock:
             self._discard(kill=False)
 
-    def _start(self) -> _Worker:
+    def _start(self) -> WorkerProcess:
         if self._worker is not None and not self._worker.alive():
             self._discard(kill=True)
         if self._worker is None:
-            self._worker = _Worker()
+            self._worker = WorkerProcess(["-c", _BOOT], [json.dumps(sys.path)], "the parsing worker process", STARTUP_S)
         return self._worker
 
     def _discard(self, kill: bool) -> None:

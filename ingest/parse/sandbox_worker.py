@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import resource
 import signal
 import sys
@@ -23,6 +22,7 @@ import traceback
 from multiprocessing.connection import Connection
 
 from indexes.errors import RAGError
+from ingest.worker_process import address_space, limit_memory
 
 
 def serve() -> None:
@@ -31,7 +31,7 @@ def serve() -> None:
 
     inbox, outbox = Connection(int(sys.argv[1]), writable=False), Connection(int(sys.argv[2]), readable=False)
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a crash leaves no core file behind
-    idle = _address_space()
+    idle = address_space()
     logging.getLogger().addHandler(records := _Records())
     outbox.send("ready")
     while True:
@@ -41,7 +41,7 @@ def serve() -> None:
             return
         records.kept = []
         signal.alarm(math.ceil(timeout_s) + 30)
-        _limit_memory(idle + memory_mb * 2**20)
+        limit_memory(idle + memory_mb * 2**20)
         try:
             reply = ("ok", (target or parse_bytes)(data, filename, media_type))
         except Exception as exc:  # MemoryError included
@@ -52,7 +52,7 @@ def serve() -> None:
             else:
                 reply = ("bug", (_summary(exc), traceback.format_exc()))
         finally:
-            _limit_memory(None)
+            limit_memory(None)
             signal.alarm(0)
         del data
         try:
@@ -71,21 +71,6 @@ class _Records(logging.Handler):
             record.msg, record.args = self.format(record), None
             record.exc_info = record.exc_text = record.stack_info = None
             self.kept.append(record)
-
-
-def _address_space() -> int:
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError):  # not Linux: the limit is memory_mb in all
-        return 0
-
-
-def _limit_memory(limit: int | None) -> None:
-    """Set the soft RLIMIT_AS (None: lift it to the hard limit, which stays, so it can be lifted again)."""
-    hard = resource.getrlimit(resource.RLIMIT_AS)[1]
-    soft = hard if limit is None or (hard != resource.RLIM_INFINITY and limit > hard) else limit
-    resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
 
 def _caused_by_memory(exc: BaseException | None) -> bool:

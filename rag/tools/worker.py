@@ -50,24 +50,21 @@ import atexit
 import json
 import logging
 import math
-import os
-import signal
-import subprocess
 import sys
 import threading
 import weakref
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from ingest import worker_process
+from ingest.worker_process import WorkerProcess
 from rag.tools.base import ToolError
 
 STARTUP_S = 60.0  # for a worker to start (a DuckDB worker's takes about 1 s)
 ALARM_GRACE_S = 30  # the worker's own alarm ends a call this long after its deadline, should this process be gone
 log = logging.getLogger(__name__)
 _MAIN = Path(__file__).with_name("worker_main.py")
-# The workers do no numeric work in parallel: one thread each, so that their idle address space stays small.
-_THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+_LIMITS = worker_process.__file__  # the worker loads its memory limit helpers by path (it imports no package)
 
 
 class ToolTimeoutError(ToolError):
@@ -84,64 +81,6 @@ class ToolMemoryError(ToolError):
 
 class ToolCrashedError(ToolError):
     """A worker died during a call, or raised an exception its function does not expect."""
-
-
-class _Worker:
-    """One worker process and the two pipes to it."""
-
-    def __init__(self, module: Path, function: str) -> None:
-        from_parent, to_child = os.pipe()
-        from_child, to_parent = os.pipe()
-        argv = [sys.executable, "-I", "-S", str(_MAIN), str(from_parent), str(to_parent)]
-        try:
-            self.process = subprocess.Popen(
-                [*argv, json.dumps(sys.path), str(module), function],
-                pass_fds=(from_parent, to_parent),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                env={**os.environ, **_THREAD_ENV},
-                start_new_session=True,  # a Ctrl-C in the terminal is the parent's to handle
-            )
-        except BaseException:
-            os.close(to_child)
-            os.close(from_child)
-            raise
-        finally:
-            os.close(from_parent)
-            os.close(to_parent)
-        self.owner = os.getpid()
-        self.outbox = Connection(to_child, readable=False)
-        self.inbox = Connection(from_child, writable=False)
-        try:  # wait for its imports, so that they never count against a call's deadline
-            if not self.inbox.poll(STARTUP_S):
-                raise EOFError
-            self.inbox.recv()
-        except (EOFError, OSError):
-            how = self.how_it_ended() or f"it did not answer within {STARTUP_S:g} s"
-            self.stop()
-            raise RuntimeError(f"a tool worker process did not start: {how} (its errors are on stderr)") from None
-
-    def alive(self) -> bool:
-        return self.owner == os.getpid() and self.process.poll() is None
-
-    def stop(self) -> None:
-        """Kill the worker (nothing of its state is worth a graceful end) and reap it."""
-        if self.owner != os.getpid():  # inherited by a fork: the worker is the parent's
-            return
-        self.outbox.close()
-        self.inbox.close()
-        self.process.kill()
-        self.process.wait()
-
-    def how_it_ended(self, wait_s: float = 1) -> str | None:
-        try:
-            code = self.process.wait(timeout=wait_s)
-        except subprocess.TimeoutExpired:
-            return None
-        if code >= 0:
-            return f"the worker process exited with status {code}"
-        name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
-        return f"the worker process was killed by {name}" + (" (out of memory?)" if -code == signal.SIGKILL else "")
 
 
 class WorkerPool:
@@ -161,7 +100,7 @@ class WorkerPool:
         self.workers, self.memory_mb = workers, memory_mb
         self._slots = threading.BoundedSemaphore(workers)
         self._lock = threading.Lock()
-        self._idle: list[_Worker] = []
+        self._idle: list[WorkerProcess] = []
         _LIVE.add(self)
 
     @property
@@ -215,7 +154,7 @@ class WorkerPool:
         for worker in idle:
             worker.stop()
 
-    def _take(self) -> _Worker:
+    def _take(self) -> WorkerProcess:
         with self._lock:
             while self._idle:
                 worker = self._idle.pop()
@@ -223,12 +162,13 @@ class WorkerPool:
                     return worker
                 worker.stop()
         try:  # outside the lock: other calls need not wait for its start
-            return _Worker(self.module, self.function)
+            after = [json.dumps(sys.path), _LIMITS, str(self.module), self.function]
+            return WorkerProcess(["-I", "-S", str(_MAIN)], after, "a tool worker process", STARTUP_S)
         except (OSError, RuntimeError) as exc:
             log.error("%s: %s", self.name, exc)
             raise ToolCrashedError(f"{self.name} could not start its worker process; the server log has why") from None
 
-    def _put_back(self, worker: _Worker) -> None:
+    def _put_back(self, worker: WorkerProcess) -> None:
         with self._lock:
             self._idle.append(worker)
 
