@@ -29,7 +29,6 @@ from rag.settings import Settings
 log = logging.getLogger(__name__)
 
 
-
 @get("/healthz", operation_id="health", tags=["health"], sync_to_thread=False)
 def healthz(state: State) -> dict[str, str]:
     # data_dir_id, not the path (this route needs no key): the CLI recomputes it from server.json's secret to

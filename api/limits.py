@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 
 from litestar.connection import ASGIConnection
 from litestar.enums import ScopeType
@@ -34,6 +35,7 @@ __all__ = [
     "MAX_ID",
     "MIN_ID",
     "ReadBeforeAnswering",
+    "has_body",
     "ids_in_range",
 ]
 
@@ -63,10 +65,13 @@ class ReadBeforeAnswering(ASGIMiddleware):
     scopes = (ScopeType.HTTP,)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        if not _has_body(scope):
+        headers = dict(scope["headers"])
+        if not has_body(headers):
             await next_app(scope, receive, send)
             return
-        body = _Body(receive, _expects_continue(scope), _content_length(scope))
+        length = headers.get(b"content-length", b"")
+        expects_continue = headers.get(b"expect", b"").lower() == b"100-continue"
+        body = _Body(receive, expects_continue, int(length) if length.isdigit() else None)
 
         async def send_after_body(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -111,15 +116,6 @@ class _Body:
                      "see its connection reset", dropped)  # fmt: skip
 
 
-def _has_body(scope: Scope) -> bool:
-    headers = dict(scope["headers"])
+def has_body(headers: Mapping[bytes, bytes]) -> bool:
+    """Whether a request with these headers (lower-case names, as ASGI gives them) sends a body."""
     return headers.get(b"content-length", b"0") not in (b"0", b"") or b"transfer-encoding" in headers
-
-
-def _content_length(scope: Scope) -> int | None:
-    value = dict(scope["headers"]).get(b"content-length", b"")
-    return int(value) if value.isdigit() else None
-
-
-def _expects_continue(scope: Scope) -> bool:
-    return dict(scope["headers"]).get(b"expect", b"").lower() == b"100-continue"

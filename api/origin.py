@@ -26,6 +26,7 @@ from litestar.exceptions import PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 
 from api.errors import BadRequestError
+from api.limits import has_body
 from indexes.errors import UnsupportedMediaTypeError
 from rag.hosts import host_name, is_loopback
 from rag.settings import Settings
@@ -111,7 +112,7 @@ def _takes_json(handler: BaseRouteHandler) -> bool:
 
 def _check_json(connection: ASGIConnection) -> None:
     content_type = connection.headers.get("content-type", "")
-    if not content_type and not _has_body(connection):
+    if not content_type and not has_body(dict(connection.scope["headers"])):
         return  # nothing to decode: validation says the body is missing
     media_type = content_type.partition(";")[0].strip().lower()
     kind, _, subtype = media_type.partition("/")
@@ -121,8 +122,3 @@ def _check_json(connection: ASGIConnection) -> None:
             f"{connection.scope.get('method')} {connection.url.path} takes a JSON body: send it with "
             f"'Content-Type: application/json' ({got})"
         )
-
-
-def _has_body(connection: ASGIConnection) -> bool:
-    length = connection.headers.get("content-length", "").strip()
-    return "transfer-encoding" in connection.headers or (length not in ("", "0"))
