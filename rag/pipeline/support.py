@@ -141,13 +141,19 @@ class SupportChecker:
         self.model = model
         self.threshold = threshold
 
-    def scores(self, sentence: str, passages: Sequence[Passage]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Model scores, quote shares and number agreement (len(passages),) of one sentence against each passage."""
+    def scores(
+        self, sentence: str, passages: Sequence[Passage], held: Sequence[frozenset[str]] | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Model scores, quote shares and number agreement (len(passages),) of one sentence against each passage.
+
+        ``held``: each passage's :func:`numbers_in`, when the caller has them (an answer's are read once).
+        """
         texts = [p.chunk.text for p in passages]
         model = self.model().score(sentence, texts).astype(np.float32)
         quotes = np.array([quote_share(sentence, t) for t in texts], dtype=np.float32)
         wanted = numbers_in(sentence)
-        numbers = np.array([wanted <= numbers_in(t) for t in texts], dtype=bool)
+        held = held if held is not None else [numbers_in(t) for t in texts]
+        numbers = np.array([wanted <= h for h in held], dtype=bool)
         return model, quotes, numbers
 
     def supports(self, score: float, quote: float, numbers: bool = True) -> bool:
@@ -155,6 +161,7 @@ class SupportChecker:
 
     def __call__(self, answer: str, passages: Sequence[Passage]) -> CheckedAnswer:
         numbers = [p.number for p in passages]
+        held = [numbers_in(p.chunk.text) for p in passages]  # each passage's numbers, read once per answer
         pieces, checked, last = [], [], 0
         for start, end in split_sentences(answer):
             raw = answer[start:end]
@@ -166,7 +173,7 @@ class SupportChecker:
                     SentenceSupport(start, end, text, False, 0.0, 0.0, None, tuple(cited), "none", NO_PASSAGES)
                 )
                 continue
-            model, quotes, agree = self.scores(text, passages)
+            model, quotes, agree = self.scores(text, passages, held)
             ok = [self.supports(float(m), float(q), bool(a)) for m, q, a in zip(model, quotes, agree)]
             # rank: supporting passages first, then the model score, then quotes; a cited one wins ties
             rank = sorted(
@@ -201,16 +208,17 @@ class SupportChecker:
                     numbers[at],
                     tuple(new),
                     how,
-                    None if supported else unsupported_reason(text, passages),
+                    None if supported else unsupported_reason(text, held),
                 )
             )
         pieces.append(answer[last:])
         return CheckedAnswer("".join(pieces), checked)
 
 
-def unsupported_reason(sentence: str, passages: Sequence[Passage]) -> str:
-    """Why no passage supports ``sentence``: a number that none of them holds, or none that supports it."""
-    if missing_numbers(sentence, (p.chunk.text for p in passages)):
+def unsupported_reason(sentence: str, held: Sequence[frozenset[str]]) -> str:
+    """Why no passage supports ``sentence``: a number that none of them holds (``held``: each passage's numbers),
+    or none that supports it."""
+    if missing_numbers(sentence, held):
         return NUMBER_NOT_IN_SOURCES
     return NO_SUPPORTING_PASSAGE
 
