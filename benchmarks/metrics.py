@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-import collections
 import os
 import re
-import string
 from pathlib import Path
 
 import numpy as np
 
-from rag.metrics import mrr_at, ndcg_at, recall_at_docs  # noqa: F401  (ranking metrics live with the library)
+from rag.metrics import (  # noqa: F401  (ranking and answer metrics live with the library)
+    best_threshold,
+    exact_match,
+    mrr_at,
+    ndcg_at,
+    normalize_answer,
+    recall_at_docs,
+    token_f1,
+)
 
 
 def recall_at(found: np.ndarray, truth: np.ndarray, k: int) -> float:
@@ -67,52 +73,8 @@ def dir_bytes(path: str | os.PathLike[str]) -> int:
     return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
 
 
-def best_threshold(pos: np.ndarray, neg: np.ndarray, values: np.ndarray | None = None) -> tuple[float, float]:
-    """The threshold with the best balanced accuracy of ``pos >= t`` and ``neg < t``, and that accuracy.
-
-    Thresholds are the midpoints between consecutive distinct ``values`` (default: the
-    finite scores); an infinite score (a case decided whatever the threshold) counts in
-    the accuracy only.
-    """
-    values = np.unique(np.concatenate([pos, neg]) if values is None else values)
-    values = values[np.isfinite(values)]
-    cuts = (values[1:] + values[:-1]) / 2
-    best, best_acc = float(values[0]), 0.0
-    for t in cuts:
-        acc = ((pos >= t).mean() + (neg < t).mean()) / 2
-        if acc > best_acc:
-            best, best_acc = float(t), float(acc)
-    return best, best_acc
-
-
-# -- answers (the official SQuAD evaluation's normalisation) ------------------------
-
-
-def normalize_answer(text: str) -> str:
-    """Lower case, no punctuation, no articles, single spaces."""
-    text = "".join(ch for ch in text.lower() if ch not in set(string.punctuation))
-    text = re.sub(r"\b(a|an|the)\b", " ", text)
-    return " ".join(text.split())
-
-
 def without_citations(text: str) -> str:
     return re.sub(r"\[\d+(?:,\s*\d+)*\]", " ", text)
-
-
-def exact_match(prediction: str, answers: tuple[str, ...]) -> float:
-    return float(any(normalize_answer(prediction) == normalize_answer(a) for a in answers))
-
-
-def token_f1(prediction: str, answers: tuple[str, ...]) -> float:
-    pred = normalize_answer(prediction).split()
-    best = 0.0
-    for answer in answers:
-        gold = normalize_answer(answer).split()
-        common = sum((collections.Counter(pred) & collections.Counter(gold)).values())
-        if common:
-            precision, recall = common / len(pred), common / len(gold)
-            best = max(best, 2 * precision * recall / (precision + recall))
-    return best
 
 
 def contains_answer(prediction: str, answers: tuple[str, ...]) -> float:
