@@ -1,0 +1,123 @@
+"""The span reader: all-MiniLM-L6-v2 reads (question, passage window) and a linear head scores starts and ends.
+
+    start_logits, end_logits = Linear(384, 2)(last hidden state)      # per token
+
+A span (i, j) of passage tokens scores ``start[i] + end[j]``; the no-answer
+score is the same sum at [CLS] (position 0), as in BERT's SQuAD 2.0 reader
+(Devlin et al. 2019, section 4.3): a window "answers nothing" by pointing both
+ends at [CLS]. The reader's margin ``best span - null`` decides abstention
+against a threshold fitted on the SQuAD 2.0 calibration half.
+
+Shipped weights hold every parameter except the word-embedding matrix, which
+is frozen in training and so equals the packaged one (fp16, about 22 MB).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from indexes.errors import IndexFormatError, MissingDependencyError
+from ingest.embed import model_dir
+from rag.rerank.cross_encoder import file_sha256
+
+FROZEN_KEYS = ("encoder.embeddings.word_embeddings.weight",)  # not saved: identical to the packaged model
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+DEFAULT_NAME = "minilm-squad"
+FORMAT = "localrag-span-reader"
+
+
+class SpanReader(nn.Module):
+    """BERT over (question, passage window) + a start/end head; position 0 ([CLS]) is the null span."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # everything is packaged; nothing may download
+        from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        path = model_dir()
+        self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+        self.encoder = AutoModel.from_pretrained(str(path), local_files_only=True)
+        self.encoder.pooler = None  # unused; dropped after loading so transformers reports no unexpected keys
+        self.head = nn.Linear(int(self.encoder.config.hidden_size), 2)
+        nn.init.normal_(self.head.weight, std=0.02)
+        nn.init.zeros_(self.head.bias)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor):
+        """Start and end logits, float32 (B, T) each; padding gets -1e4."""
+        hidden = self.encoder(
+            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+        ).last_hidden_state
+        logits = self.head(hidden).float()  # (B, T, 2)
+        pad = attention_mask == 0
+        start = logits[..., 0].masked_fill(pad, -1e4)
+        end = logits[..., 1].masked_fill(pad, -1e4)
+        return start, end
+
+    def trainable_state(self) -> dict[str, torch.Tensor]:
+        """Every parameter except the frozen word embeddings, as fp16 CPU tensors."""
+        return {
+            k: v.detach().to("cpu", torch.float16).contiguous()
+            for k, v in self.state_dict().items()
+            if k not in FROZEN_KEYS and not k.endswith("position_ids")
+        }
+
+    def load_trainable_state(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Put saved tensors over the base weights; every saved key must name a parameter of the right shape."""
+        own = self.state_dict()
+        unknown = sorted(set(tensors) - set(own))
+        if unknown:
+            raise IndexFormatError(f"reader weights hold keys the model does not have: {unknown[:5]}")
+        expected = {k for k in own if k not in FROZEN_KEYS and not k.endswith("position_ids")}
+        missing = sorted(expected - set(tensors))
+        if missing:
+            raise IndexFormatError(f"reader weights lack {missing[:5]}: retrain with `python -m rag.reader.train`")
+        for k, v in tensors.items():
+            if tuple(v.shape) != tuple(own[k].shape):
+                raise IndexFormatError(f"reader weight {k} has shape {tuple(v.shape)}, not {tuple(own[k].shape)}")
+        self.load_state_dict({k: v.to(own[k].dtype) for k, v in tensors.items()}, strict=False)
+
+
+def save_weights(model: SpanReader, stem: Path, metadata: dict) -> Path:
+    """Write ``<stem>.safetensors`` (fp16, no word embeddings) and ``<stem>.json``; returns the tensor file."""
+    from safetensors.torch import save_file
+
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    weights = stem.with_suffix(".safetensors")
+    save_file(model.trainable_state(), str(weights), metadata={"format": FORMAT, "version": "1"})
+    weights.chmod(0o644)
+    meta = dict(metadata, format=FORMAT, version=1, weights_sha256=file_sha256(weights))
+    stem.with_suffix(".json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return weights
+
+
+def load_metadata(stem: Path) -> dict:
+    """The ``.json`` written beside the weights ({} when absent)."""
+    path = stem.with_suffix(".json")
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def load_model(stem: Path) -> SpanReader:
+    """The reader with the weights saved under ``stem``, in eval mode.
+
+    Raises:
+        MissingDependencyError: the weight file is not there.
+        IndexFormatError: the file does not fit the model.
+    """
+    from safetensors.torch import load_file
+
+    weights = stem.with_suffix(".safetensors")
+    if not weights.is_file():
+        raise MissingDependencyError(
+            f"reader weights {weights} are missing: train them with `python -m rag.reader.train "
+            f"--data ../shared/data/qa-train --out {stem}` (about 90 minutes on 2 CPU cores)"
+        )
+    model = SpanReader()
+    model.load_trainable_state(load_file(str(weights)))
+    return model.eval()

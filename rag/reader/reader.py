@@ -1,0 +1,80 @@
+"""The reader as the query path uses it: loaded on first use, one intra-op thread per query, bf16 where it is fast.
+
+:meth:`Reader.read` returns each passage's best span; :meth:`Reader.best` the
+best across passages, by margin (span score minus the passage's null score).
+The margin is what abstention compares with a threshold fitted on the SQuAD
+2.0 calibration half (``rag eval qa --part calibrate --configs reader``), and
+:func:`confidence` turns it into a probability with the logistic fitted there.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from rag.reader.model import DEFAULT_NAME, WEIGHTS_DIR, SpanReader, load_model
+from rag.reader.read import BATCH_SIZE, passage_spans, window_spans
+from rag.reader.spans import WindowSpan
+
+
+def bf16_supported() -> bool:
+    """Whether this CPU multiplies bfloat16 matrices natively (AVX-512 BF16 or AMX); elsewhere bf16 is slower."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+class Reader:
+    """The span reader behind a lock, loaded on first use.
+
+    Args:
+        stem: weights path stem (default: the shipped ``weights/minilm-squad``).
+        threads: intra-op threads per read (1: a few windows are too little work to share,
+            as for the query embedder; see ``ingest.embed.Embedder.embed_queries``).
+        bf16: run the encoder under bfloat16 autocast (default: where the CPU supports it).
+    """
+
+    def __init__(self, stem: Path | None = None, threads: int = 1, bf16: bool | None = None) -> None:
+        self.stem = stem or WEIGHTS_DIR / DEFAULT_NAME
+        self.threads = threads
+        self.bf16 = bf16_supported() if bf16 is None else bf16
+        self._model: SpanReader | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def model(self) -> SpanReader:
+        with self._lock:
+            if self._model is None:
+                self._model = load_model(self.stem)
+            return self._model
+
+    def read(self, question: str, passages: Sequence[str]) -> list[WindowSpan | None]:
+        """Per passage, its best span for ``question`` (None for a passage with no text to read)."""
+        if not passages:
+            return []
+        model = self.model
+        before = torch.get_num_threads()
+        with self._lock:
+            torch.set_num_threads(self.threads)
+            try:
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+                    spans = window_spans(model, [question] * len(passages), list(passages), BATCH_SIZE)
+            finally:
+                torch.set_num_threads(before)
+        return passage_spans(spans, len(passages))
+
+    def best(self, question: str, passages: Sequence[str]) -> WindowSpan | None:
+        """The span with the highest margin over all passages (None when no passage has text)."""
+        spans = [s for s in self.read(question, passages) if s is not None]
+        return max(spans, key=lambda s: s.margin, default=None)
+
+
+def confidence(margin: float, threshold: float, scale: float) -> float:
+    """The probability that a span with this margin answers the question: ``sigmoid(scale * (margin - threshold))``."""
+    z = scale * (margin - threshold)
+    return 1.0 / (1.0 + math.exp(-z)) if z > -60 else 0.0

@@ -1,0 +1,102 @@
+"""The trained reader: obvious answers, no answer, reloading, and the training script on a tiny slice."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from rag.pipeline.reading import READER_THRESHOLD
+from rag.reader import Reader
+from rag.reader.data import TRAIN_FILES, VALIDATION_FILE
+from rag.reader.model import load_model, save_weights
+from rag.reader.read import read
+from tests.conftest import shared_path
+
+pytestmark = pytest.mark.slow
+
+FIREFOX = (
+    "Firefox for mobile, code-named Fennec, is a build of the Mozilla Firefox browser for smartphones and tablets. "
+    "In 2013 Cisco provided a binary H.264 codec module that Firefox downloads, and Cisco pays the licence fees. "
+    "Rhino is a JavaScript engine written in Java and maintained by the Mozilla Foundation."
+)
+LIGHTHOUSE = "The lighthouse on the northern cape was built from granite in 1889 and automated in 1965."
+
+
+@pytest.fixture(scope="module")
+def reader():
+    return Reader()
+
+
+@pytest.mark.parametrize(
+    ("question", "answer"),
+    [
+        ("Which company provided the H.264 codec?", "Cisco"),
+        ("What is the codename of Firefox for mobile?", "Fennec"),
+        ("What language is Rhino written in?", "Java"),
+        ("When was the lighthouse automated?", "1965"),
+    ],
+)
+def test_an_obvious_answer_is_found_in_the_passage_that_holds_it(reader, question, answer):
+    best = reader.best(question, [LIGHTHOUSE, FIREFOX] if answer != "1965" else [FIREFOX, LIGHTHOUSE])
+    passages = [LIGHTHOUSE, FIREFOX] if answer != "1965" else [FIREFOX, LIGHTHOUSE]
+    assert passages[best.passage][best.start : best.end].strip(" .,") == answer
+    assert best.margin >= READER_THRESHOLD
+
+
+def test_a_question_no_passage_answers_falls_under_the_threshold(reader):
+    best = reader.best("Who won the 1998 football World Cup final?", [LIGHTHOUSE, FIREFOX])
+    assert best.margin < READER_THRESHOLD
+
+
+def test_saved_weights_reload_with_equal_scores(reader, tmp_path):
+    model = reader.model
+    save_weights(model, tmp_path / "copy", {"note": "test"})
+    again = load_model(tmp_path / "copy")
+    assert json.loads((tmp_path / "copy.json").read_text())["format"] == "localrag-span-reader"
+    first = read(model, "Which company provided the codec?", [FIREFOX, LIGHTHOUSE])
+    second = read(again, "Which company provided the codec?", [FIREFOX, LIGHTHOUSE])
+    assert first == second  # fp16 weights saved from fp16-loaded weights: the same numbers
+
+
+def test_a_long_passage_is_read_in_windows_and_the_span_points_into_it(reader):
+    filler = "The committee met again and nothing of note was decided that day. " * 60
+    passage = filler + FIREFOX + filler
+    (span,) = reader.read("Which company provided the H.264 codec?", [passage])
+    assert passage[span.start : span.end].strip(" .,") == "Cisco"
+    assert passage.index(FIREFOX) <= span.start < passage.index(FIREFOX) + len(FIREFOX)
+
+
+def _tiny_squad(path, n, impossible=False):
+    paragraphs = []
+    for i in range(n):
+        context = f"Item {i} was made in the town of Velmar{i} by a smith called Oskar{i}."
+        qa = {"id": f"{path.stem}-{i}", "question": f"Who made item {i}?", "is_impossible": impossible}
+        qa["answers"] = [] if impossible else [{"text": f"Oskar{i}", "answer_start": context.index(f"Oskar{i}")}]
+        paragraphs.append({"context": context, "qas": [qa]})
+    path.write_text(json.dumps({"version": "v2.0", "data": [{"title": path.stem, "paragraphs": paragraphs}]}))
+
+
+def test_the_training_script_runs_and_resumes_on_a_tiny_slice(tmp_path):
+    from rag.reader.train import Recipe, train
+
+    data = tmp_path / "qa-train"
+    data.mkdir()
+    for group, files in TRAIN_FILES.items():
+        for name in files:
+            _tiny_squad(data / name, 12, impossible=group == "negatives")
+    _tiny_squad(data / VALIDATION_FILE, 6)
+    _tiny_squad(data / "squad11-train-negatives-b1.json", 6, impossible=True)
+    recipe = Recipe(batch_size=4, chunk_batches=1, evals=1)
+    out, ckpt = tmp_path / "w" / "tiny", tmp_path / "ckpt"
+    torch.set_num_threads(2)
+    _, meta = train(data, out, max_minutes=5, seed=1, checkpoint=ckpt, max_steps=3, recipe=recipe)
+    assert meta["steps"] == 3 and (ckpt / "reader-checkpoint.pt").is_file()
+    assert set(meta["data"]["files"]) >= {VALIDATION_FILE, *TRAIN_FILES["squad"]}
+    assert meta["validation"]["best"]["answerable"] == 6
+    _, resumed = train(data, out, max_minutes=5, seed=1, checkpoint=ckpt, max_steps=5, recipe=recipe)
+    assert resumed["steps"] == 5  # continued from step 3, not from 0
+    loaded = load_model(out)
+    assert np.isfinite(loaded.head.weight.detach().numpy()).all()
