@@ -74,7 +74,7 @@ class Reader:
         return max(spans, key=lambda s: s.margin, default=None)
 
 
-def confidence(margin: float, threshold: float, scale: float) -> float:
-    """The probability that a span with this margin answers the question: ``sigmoid(scale * (margin - threshold))``."""
-    z = scale * (margin - threshold)
+def confidence(margin: float, center: float, scale: float) -> float:
+    """The calibrated probability that a span with this margin is right: ``sigmoid(scale * (margin - center))``."""
+    z = scale * (margin - center)
     return 1.0 / (1.0 + math.exp(-z)) if z > -60 else 0.0

@@ -13,7 +13,6 @@ from rag.reader import Reader
 from rag.reader.data import TRAIN_FILES, VALIDATION_FILE
 from rag.reader.model import load_model, save_weights
 from rag.reader.read import read
-from tests.conftest import shared_path
 
 pytestmark = pytest.mark.slow
 
