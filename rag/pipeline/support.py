@@ -17,13 +17,19 @@ A sentence is supported by a passage when the model score reaches
 ``QUOTE_WORDS`` words or more, is a quote; and in either case only when every
 number of the sentence occurs in the passage, compared as values (:mod:`rag.pipeline.numbers`:
 token similarity barely changes when a number does, so "20 days" would otherwise pass for
-"45 days"). Its best passage is the supporting passage with the highest score (the cited
-one on a tie). Markers are then checked: a sentence that cites a passage which does not support it, while
-another does, is re-cited to that one ("corrected"); a sentence without a marker
-gets the passage that supports it ("support"); an unsupported sentence keeps the
+"45 days"), and every checkable term of it (an option, code, an identifier, a path or a URL;
+a name may be in another of the answer's passages: :mod:`rag.pipeline.terms`; "use the `-b`
+flag" passed for Vite's ``server.port`` passage, which has no ``-b``), and unless it copies a sentence of
+the passage with content words swapped in (:mod:`rag.pipeline.substitution`). Its best passage is the
+supporting passage with the highest score (the cited one on a tie). Markers are then checked:
+a sentence that cites a passage which does not support it, while another does, is re-cited
+to that one ("corrected"); a sentence without a marker gets the passage that supports it
+("support"); an unsupported sentence keeps the
 markers the model wrote, and is marked ``supported: false`` with the reason: a number
-that no passage holds (``"number not in sources"``: the model computed or made it up),
-no passage that supports it, or no passages at all.
+that no passage holds (``"number not in sources"``: the model computed or made it up), a
+term that no passage holds (``"term not in sources: -b"``), the words swapped into a copied passage
+sentence (``"changed words: vikings"``), no passage that supports it, or
+no passages at all.
 """
 
 from __future__ import annotations
@@ -38,6 +44,8 @@ from rag.pipeline.citations import MARKER, marker_numbers
 from rag.pipeline.numbers import NUMBER_NOT_IN_SOURCES, missing_numbers, numbers_in
 from rag.pipeline.prompt import Passage
 from rag.pipeline.sentences import marker_position, split_sentences
+from rag.pipeline.substitution import changed_reason, changed_words
+from rag.pipeline.terms import TERM_NOT_IN_SOURCES, PassageTerms, agreement, missing_terms
 from rag.rerank.base import Reranker
 
 # SciFact train claims against the abstracts they cite (benchmarks/calibrate_support.py):
@@ -69,9 +77,11 @@ class SentenceSupport:
         cited: the passage numbers its markers cite, after correction.
         how: "marker" (the model's marker was right), "corrected" (the model cited
             another passage), "support" (no marker: the supporting passage was
-            added), "none" (unsupported, markers left as written).
+            added), "reader" (the sentence states the reader's span from the passage
+            it cites: supported by construction), "none" (unsupported, markers left as written).
         reason: why an unsupported sentence is unsupported: "number not in sources",
-            "no passage supports it" or "no passages"; None when it is supported.
+            "term not in sources: <the term>", "no passage supports it" or "no passages";
+            None when it is supported.
     """
 
     start: int
@@ -156,12 +166,24 @@ class SupportChecker:
         numbers = np.array([wanted <= h for h in held], dtype=bool)
         return model, quotes, numbers
 
-    def supports(self, score: float, quote: float, numbers: bool = True) -> bool:
-        return numbers and (score >= self.threshold or quote >= QUOTE_SHARE)
+    def supports(
+        self, score: float, quote: float, numbers: bool = True, terms: bool = True, changed: bool = False
+    ) -> bool:
+        """Whether a passage supports a sentence, from its :meth:`scores`, :meth:`terms` and ``changed`` (it copies
+        a sentence of the passage with words swapped in: :func:`rag.pipeline.substitution.changed_words`)."""
+        return numbers and terms and not changed and (score >= self.threshold or quote >= QUOTE_SHARE)
+
+    @staticmethod
+    def terms(sentence: str, passages: Sequence[PassageTerms]) -> np.ndarray:
+        """bool (len(passages),): whether each passage (read by :meth:`PassageTerms.of`) holds the terms of
+        ``sentence``: its options, code, identifiers, paths and URLs, and its names in it or another passage
+        (:func:`rag.pipeline.terms.agreement`)."""
+        return np.array(agreement(sentence, passages), dtype=bool)
 
     def __call__(self, answer: str, passages: Sequence[Passage]) -> CheckedAnswer:
         numbers = [p.number for p in passages]
         held = [numbers_in(p.chunk.text) for p in passages]  # each passage's numbers, read once per answer
+        read = [PassageTerms.of(p.chunk.text) for p in passages]  # ... and its terms
         pieces, checked, last = [], [], 0
         for start, end in split_sentences(answer):
             raw = answer[start:end]
@@ -174,7 +196,12 @@ class SupportChecker:
                 )
                 continue
             model, quotes, agree = self.scores(text, passages, held)
-            ok = [self.supports(float(m), float(q), bool(a)) for m, q, a in zip(model, quotes, agree)]
+            terms = self.terms(text, read)
+            changed = [changed_words(text, p.chunk.text) for p in passages]
+            ok = [
+                self.supports(float(m), float(q), bool(a), bool(t), bool(c))
+                for m, q, a, t, c in zip(model, quotes, agree, terms, changed)
+            ]
             # rank: supporting passages first, then the model score, then quotes; a cited one wins ties
             rank = sorted(
                 range(len(passages)),
@@ -208,18 +235,37 @@ class SupportChecker:
                     numbers[at],
                     tuple(new),
                     how,
-                    None if supported else unsupported_reason(text, held),
+                    None if supported else unsupported_reason(text, held, read, changed[best]),
                 )
             )
         pieces.append(answer[last:])
         return CheckedAnswer("".join(pieces), checked)
 
 
-def unsupported_reason(sentence: str, held: Sequence[frozenset[str]]) -> str:
+def reader_sentence(span, answer: str) -> SentenceSupport:
+    """The sentence ``answer`` that states the reader's ``span`` (a :class:`rag.pipeline.reading.SpanAnswer`)
+    and cites its passage: supported by construction, scored with the reader's confidence."""
+    return SentenceSupport(
+        0, len(answer), span.text, True, span.confidence, 1.0, span.passage, (span.passage,), "reader"
+    )
+
+
+def unsupported_reason(
+    sentence: str,
+    held: Sequence[frozenset[str]],
+    read: Sequence[PassageTerms] | None = None,
+    changed: tuple[str, ...] = (),
+) -> str:
     """Why no passage supports ``sentence``: a number that none of them holds (``held``: each passage's numbers),
-    or none that supports it."""
+    a term that none of them holds (``read``: each passage's :class:`PassageTerms`, when given; the first such
+    term is named), the words it swapped into the sentence of its best passage that it copies (``changed``), or
+    none that supports it."""
     if missing_numbers(sentence, held):
         return NUMBER_NOT_IN_SOURCES
+    if read is not None and (missing := missing_terms(sentence, read)):
+        return f"{TERM_NOT_IN_SOURCES}: {missing[0].text}"
+    if changed:
+        return changed_reason(changed)
     return NO_SUPPORTING_PASSAGE
 
 
