@@ -2,17 +2,19 @@
 
 Answer modes (``AnswerOptions.mode``), measured with ``rag eval qa`` (benchmarks/README.md "Answers"):
 
+* ``reader`` (the default): the trained span reader finds the answer in the passages and
+  its "no answer" score decides abstention (:mod:`rag.pipeline.reading`); no generation;
 * ``passages``: whole passages in the prompt, free generation (the platform's first way);
 * ``focus``: the best sentences of the passages (:mod:`rag.pipeline.focus`), free generation;
 * ``extract``: the span of the best sentences that the model scores likeliest as its
   whole reply (:mod:`rag.pipeline.extract`); the span's passage is cited;
-* ``auto``: ``focus`` for questions that ask for an explanation, a comparison or a list
+* ``auto`` (the default before the reader): ``focus`` for questions that ask for an explanation, a comparison or a list
   (why, explain, describe, how does ...), ``extract`` for the others. On the report half
   of the SQuAD 2.0 dev half, extract reached EM 0.35 / F1 0.39 where focus had 0.00 / 0.14
   and passages 0.00 / 0.12 (40 questions; benchmarks/README.md "Answers"), so extracting
   is the default wherever a short answer can do.
 
-Abstention: before generating, when the best sentence's relevance is under
+Abstention in the generating modes: before generating, when the best sentence's relevance is under
 ``ABSTAIN_THRESHOLD`` (calibrated on one half of the SQuAD 2.0 dev half, see
 ``rag eval qa --part calibrate``), the answer says it cannot answer and returns the
 closest passages; after generating, the same happens when no sentence of the
@@ -33,7 +35,7 @@ from rag.pipeline.focus import Focus
 from rag.pipeline.prompt import EXTRACT_SYSTEM, PromptBuilder
 from rag.pipeline.retro import check_context
 
-ANSWER_MODES = ("auto", "passages", "focus", "extract")
+ANSWER_MODES = ("reader", "auto", "passages", "focus", "extract")
 FOCUS_SENTENCES = 3  # best sentences shown (tune split: 3 sentences beat whole passages, see focus)
 # Relevance (MaxSim of the question over the best sentence) under which nothing retrieved is
 # taken to answer the question. Calibrated with ``rag eval qa --part calibrate`` (60 questions,
@@ -47,7 +49,7 @@ class AnswerOptions:
     """How one request answers.
 
     Attributes:
-        mode: "auto", "passages", "focus" or "extract" (see the module docstring).
+        mode: "reader", "auto", "passages", "focus" or "extract" (see the module docstring).
         tools: the tools the model may call: True (all), False (none) or names.
         abstain: say "cannot answer" when nothing relevant is found or nothing is supported.
         context: how the retrieved text enters the model: "prompt" (numbered in the prompt, written
@@ -55,7 +57,7 @@ class AnswerOptions:
             question alone in the prompt; see rag.pipeline.retro). ``mode`` applies to "prompt" only.
     """
 
-    mode: str = "auto"
+    mode: str = "reader"
     tools: bool | tuple[str, ...] = False
     abstain: bool = True
     context: str = "prompt"
@@ -80,16 +82,19 @@ class AnswerOptions:
         """A copy with the non-None ``changes`` applied (request fields left out keep the defaults)."""
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
-    def resolved_mode(self, question: str, generator: Generator) -> str:
-        """The mode this question is answered in: ``auto`` picked, and ``extract`` only where it can run."""
+    def resolved_mode(self, question: str, generator: Callable[[], Generator]) -> str:
+        """The mode this question is answered in: ``auto`` picked, and ``extract`` only where it can run.
+
+        ``generator`` is called (and so loaded) only where the mode depends on what it can do.
+        """
         mode = self.mode
         if mode == "auto":
             mode = "focus" if EXPLANATORY.search(question) else "extract"
-        if mode == "extract" and not generator.supports_constraints:
+        if mode == "extract" and not (model := generator()).supports_constraints:
             if self.mode == "extract":
                 raise InvalidInputError(
                     f"answer mode 'extract' needs a generator that scores given replies, which the "
-                    f"{generator.name} generator does not; use the torch generator or mode 'focus'"
+                    f"{model.name} generator does not; use the torch generator or mode 'focus'"
                 )
             mode = "focus"
         return mode
@@ -159,6 +164,7 @@ def abstention_message(question: str, reason: str) -> str:
         "no_relevant_passage": "none of the passages I found is relevant enough",
         "unsupported": "the passages I found do not support an answer",
         "no_passages": "the collection has no passages to search",
+        "no_answer_found": "none of the passages I found states an answer",
     }[reason]
     return (
         f'I cannot answer this from the documents: {why}. I looked for: "{_echo(question)}". '

@@ -36,8 +36,15 @@ class Citation:
     # "marker": the model cited it and the passage supports the sentence; "corrected": the model
     # cited another passage; "support": added for a sentence the passage supports; "unsupported":
     # the model cited it but no passage supports the sentence; "attended": context "retro", the
-    # model's cross-attention read the passage (rag.pipeline.retro)
+    # model's cross-attention read the passage (rag.pipeline.retro); "reader": the reader's span is in it
     how: str
+    # mode "reader": the span's characters in the document (None where the span lies in a repeated table
+    # header, which the document holds elsewhere), and the sentence that holds it, with the span's place in it
+    span_start: int | None = None
+    span_end: int | None = None
+    quote: str | None = None
+    quote_span_start: int | None = None
+    quote_span_end: int | None = None
 
 
 def marker_numbers(match: re.Match[str]) -> list[int]:
@@ -77,8 +84,19 @@ def clean_markers(answer: str, valid: set[int]) -> tuple[str, list[int]]:
     return "".join(out).strip(), cited
 
 
-def citation_of(passage: Passage, how: str) -> Citation:
+def citation_of(passage: Passage, how: str, span=None) -> Citation:
+    """The citation of ``passage``; with ``span`` (a :class:`rag.pipeline.reading.SpanAnswer`), its exact range."""
     chunk = passage.chunk
+    extra = {}
+    if span is not None:
+        own = span.start >= chunk.prefix_chars  # the document's own characters start after a repeated header
+        extra = {
+            "span_start": chunk.char_start + span.start - chunk.prefix_chars if own else None,
+            "span_end": chunk.char_start + span.end - chunk.prefix_chars if own else None,
+            "quote": chunk.text[span.sentence_start : span.sentence_end],
+            "quote_span_start": span.start - span.sentence_start,
+            "quote_span_end": span.end - span.sentence_start,
+        }
     return Citation(
         number=passage.number,
         document_id=chunk.document_id,
@@ -89,4 +107,5 @@ def citation_of(passage: Passage, how: str) -> Citation:
         text=chunk.text,
         score=chunk.score,
         how=how,
+        **extra,
     )

@@ -27,6 +27,7 @@ from rag.pipeline.citations import Citation, citation_of, clean_markers
 from rag.pipeline.focus import Focus, FocusSentences
 from rag.pipeline.hyde import HyDE
 from rag.pipeline.prompt import Passage, PromptBuilder
+from rag.pipeline.reading import Reading, ReadPassages, SpanAnswer
 from rag.pipeline.request import Query, Retrieval, SearchOptions, Timings, check_k, check_text
 from rag.pipeline.rerank import Rerank
 from rag.pipeline.retrieve import (
@@ -38,9 +39,10 @@ from rag.pipeline.retrieve import (
     Retriever,
 )
 from rag.pipeline.retro import RetroFusion
-from rag.pipeline.support import SUPPORT_MODEL, SentenceSupport, SupportChecker
+from rag.pipeline.support import SUPPORT_MODEL, SentenceSupport, SupportChecker, reader_sentence
 from rag.pipeline.tool_answer import state_results
 from rag.pipeline.tool_calls import CollectionTools, ToolCall, ToolCalls, collection_tools
+from rag.reader import Reader
 from rag.rerank.base import Reranker, get_reranker
 from rag.store import Store
 
@@ -65,7 +67,10 @@ class Answer:
         tool_calls: the tools called, with their arguments and results.
         mode: the answer mode used (see rag.pipeline.answer); "free" with context "retro".
         context: how the passages entered the model, "prompt" or "retro".
-        relevance: the best sentence's relevance to the question (what abstention compares).
+        relevance: the best sentence's relevance to the question (what abstention compares in the
+            generating modes); None in mode "reader".
+        span: mode "reader": the span that answers, where it is and the sentence that holds it
+            (also when it abstains, as the closest candidate); None in the other modes.
     """
 
     answer: str
@@ -80,6 +85,7 @@ class Answer:
     mode: str = "passages"
     relevance: float | None = None
     context: str = "prompt"
+    span: SpanAnswer | None = None
 
     def as_dict(self) -> dict:
         """The answer as plain JSON values, with the keys of the REST ``/query`` response."""
@@ -90,6 +96,7 @@ class Answer:
             "mode": self.mode,
             "context": self.context,
             "relevance": self.relevance,
+            "span": None if self.span is None else dataclasses.asdict(self.span),
             "citations": [dataclasses.asdict(c) for c in self.citations],
             "sentences": [dict(dataclasses.asdict(s), cited=list(s.cited)) for s in self.sentences],
             "tool_calls": [
@@ -122,6 +129,7 @@ class QueryPipeline:
         abstain_threshold: relevance under which the answer abstains (see rag.pipeline.answer).
         embedder_for: returns the embedder that wrote a collection (by ``Collection.embed_model``),
             which embeds its queries; None: ``embedder`` for every collection.
+        reader: returns the span reader of mode "reader" (default: the shipped one, loaded on first use).
     """
 
     def __init__(
@@ -136,6 +144,7 @@ class QueryPipeline:
         tools: Callable[[Query], CollectionTools] | None = None,
         abstain_threshold: float = ABSTAIN_THRESHOLD,
         embedder_for: Callable[[str], Embedder] | None = None,
+        reader: Callable[[], Reader] | None = None,
     ) -> None:
         self.store = store
         self.generator = generator
@@ -151,6 +160,7 @@ class QueryPipeline:
         self.support = SupportChecker(lambda: reranker(SUPPORT_MODEL))
         self.tool_calls = ToolCalls(generator, tools or collection_tools(store), embedder)
         self.retro = RetroFusion(self.focus)
+        self.reading = ReadPassages(reader or _shared_reader)
         self.abstain_threshold = abstain_threshold
         self.generation = answer_generation(max_answer_tokens)  # the most an answer takes; see ask
 
@@ -198,31 +208,32 @@ class QueryPipeline:
         tools = self.tool_calls.select(query, options.tools)  # unknown tool names fail before any work
         retrieval = self.retrieve(query)
         timings = retrieval.timings
-        passages_prompt, passages = self.prompt(query.text, [h.chunk for h in retrieval.hits])
-        with timings.stage("focus"):
-            focus = self.focus(query.text, passages)
-        relevance = focus.relevance
         calls: list[ToolCall] = []
         if tools.tools:
             with timings.stage("tools"):
                 calls = self.tool_calls(query, tools)
         ran = [c for c in calls if c.ok]
+        if options.context == "prompt" and options.mode == "reader" and not ran:
+            return self._answer_reader(query, options, retrieval, calls, on_text)
+        passages_prompt, passages = self.prompt(query.text, [h.chunk for h in retrieval.hits])
+        with timings.stage("focus"):
+            focus = self.focus(query.text, passages)
+        relevance = focus.relevance
         results = [Passage(len(passages) + i, c.chunk()) for i, c in enumerate(ran, start=1)]
         if options.abstain and not results and (not passages or relevance < self.abstain_threshold):
             reason = "no_passages" if not passages else "no_relevant_passage"
             return self._abstain(
                 query, passages, timings, Usage(0, 0), reason, relevance, calls, "none", options.context
             )
-        generator = self.generator()
         if options.context == "retro":
-            return self._answer_retro(query, options, generator, passages, focus, timings, relevance, on_text)
-        mode = options.resolved_mode(query.text, generator)
+            return self._answer_retro(query, options, self.generator(), passages, focus, timings, relevance, on_text)
+        mode = options.resolved_mode(query.text, self.generator)
         if results:
             # what the tools computed is read first, then the best retrieved sentences
             mode, focus = "focus", Focus(self.focus(query.text, results).sentences + focus.sentences)
         with timings.stage("generate"):
             config = answer_config(self.generation, query.text)  # short questions get a smaller budget
-            written = write(generator, self.prompt, query.text, mode, focus, passages_prompt, config, on_text)
+            written = write(self.generator(), self.prompt, query.text, mode, focus, passages_prompt, config, on_text)
         usage = Usage(written.prompt_tokens, written.generated_tokens)
         everything = passages + results
         text, _ = clean_markers(written.text, {p.number for p in everything})
@@ -248,6 +259,34 @@ class QueryPipeline:
             tool_calls=calls,
             mode=mode,
             relevance=relevance,
+        )
+
+    def _answer_reader(self, query, options, retrieval, calls, on_text) -> Answer:
+        """Mode "reader": the reader's best span over every retrieved passage, cited with its exact characters."""
+        timings = retrieval.timings
+        passages = [Passage(n, h.chunk) for n, h in enumerate(retrieval.hits, start=1)]
+        with timings.stage("read"):
+            reading: Reading = self.reading(query.text, passages)
+        span = reading.span
+        if span is None or (options.abstain and not reading.answers):
+            reason = "no_passages" if not passages else "no_answer_found"
+            answer = self._abstain(query, passages, timings, Usage(0, 0), reason, None, calls, "reader")
+            answer.span = span
+            return answer
+        text = f"{span.text} [{span.passage}]"
+        if on_text is not None:
+            on_text(text)
+        passage = passages[span.passage - 1]
+        return Answer(
+            text,
+            [citation_of(passage, "reader", span)],
+            passages,
+            timings,
+            Usage(0, 0),
+            [reader_sentence(span, text)],
+            tool_calls=calls,
+            mode="reader",
+            span=span,
         )
 
     def _answer_retro(self, query, options, generator, passages, focus, timings, relevance, on_text) -> Answer:
@@ -295,3 +334,14 @@ class QueryPipeline:
     @cached_property
     def prompt(self) -> PromptBuilder:
         return PromptBuilder(self.generator().count_tokens, self.max_context_tokens)
+
+
+_READER: Reader | None = None
+
+
+def _shared_reader() -> Reader:
+    """The process's reader (the shipped weights), made on first use; loading waits for its first read."""
+    global _READER
+    if _READER is None:
+        _READER = Reader()
+    return _READER

@@ -194,6 +194,7 @@ STAGES = (
     "rerank",
     "focus",
     "tools",
+    "read",
     "fusion",
     "generate",
     "support",
@@ -213,6 +214,7 @@ class Timings:
     rerank: float | None = None
     focus: float | None = None  # ranking the passages' sentences against the question
     tools: float | None = None  # choosing, writing and running tool calls
+    read: float | None = None  # mode "reader": the span reader over the passages
     fusion: float | None = None  # context "retro": choosing and encoding the neighbours (not counted in generate)
     generate: float | None = None
     support: float | None = None  # checking each answer sentence against the passages

@@ -92,7 +92,7 @@ def test_passages_mode_writes_from_the_whole_numbered_passages():
 
 def test_auto_mode_falls_back_to_focus_without_constraints_and_extract_is_refused():
     generator = FakeGenerator("Espresso machines need descaling [1].")
-    answer = pipeline(generator).ask("docs", QUESTION, k=2)  # mode "auto"
+    answer = pipeline(generator).ask("docs", QUESTION, k=2, answer=AnswerOptions(mode="auto"))
     assert answer.mode == "focus"
     ((messages, _),) = generator.calls
     assert "(a.txt)" not in messages[-1].content  # single sentences, labelled with their passage only

@@ -71,13 +71,16 @@ def test_the_query_pipeline_asks_with_the_answer_settings_and_the_budget():
         def count_tokens(self, text):
             return len(text.split())
 
+    from rag.pipeline.answer import AnswerOptions
+
     generator = Recorder()
     from tests.rag.pipeline.fakes import FakeEmbedder, FakeStore
 
     store = FakeStore([chunk], [chunk])
     pipeline = QueryPipeline(store, FakeEmbedder, lambda: generator, max_answer_tokens=200)
-    assert pipeline.ask("docs", "What is the capital of Poland?").answer.startswith("Warsaw")
-    pipeline.ask("docs", "Why is Warsaw the capital of Poland?")
+    auto = AnswerOptions(mode="auto")  # a generating mode: mode "reader" writes nothing
+    assert pipeline.ask("docs", "What is the capital of Poland?", answer=auto).answer.startswith("Warsaw")
+    pipeline.ask("docs", "Why is Warsaw the capital of Poland?", answer=auto)
     short, full = generator.configs
     assert (short.max_tokens, full.max_tokens) == (SHORT_ANSWER_TOKENS, 200)
     assert short.stop_repeat_ngram == full.stop_repeat_ngram == 12 and not full.penalize_prompt

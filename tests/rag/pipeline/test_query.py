@@ -1,6 +1,7 @@
 import pytest
 
 from indexes.errors import InvalidInputError, NotFoundError
+from rag.pipeline.answer import AnswerOptions
 from rag.pipeline.query import QueryPipeline
 from rag.pipeline.request import SearchOptions
 from tests.rag.pipeline.fakes import FakeEmbedder, FakeGenerator, FakeReranker, FakeStore, chunk
@@ -67,9 +68,14 @@ def test_each_switch_runs_its_stages(options, stages):
     assert len(r.hits) <= 2
 
 
+GENERATED = AnswerOptions(mode="auto")  # the generating modes' flow (mode "reader" writes nothing)
+
+
 def test_ask_generates_from_the_retrieved_passages_and_cites():
     generator = FakeGenerator("Espresso machines need descaling [1].")
-    answer = pipeline(store(), generator).ask("docs", "What do espresso machines need?", k=2)
+    answer = pipeline(store(), generator).ask(
+        "docs", "What do espresso machines need?", k=2, answer=GENERATED
+    )
     messages, _ = generator.calls[-1]
     assert "espresso machines need descaling" in messages[-1].content
     assert answer.citations and answer.citations[0].number == 1
@@ -79,7 +85,7 @@ def test_ask_generates_from_the_retrieved_passages_and_cites():
 
 def test_a_question_nothing_relevant_answers_is_abstained_on_without_generating():
     generator = FakeGenerator("Something.")
-    answer = pipeline(store(), generator).ask("docs", "Zebra migration routes?", k=2)
+    answer = pipeline(store(), generator).ask("docs", "Zebra migration routes?", k=2, answer=GENERATED)
     assert answer.abstained and answer.abstain_reason == "no_relevant_passage"
     assert generator.calls == [] and answer.citations == [] and answer.sentences == []
     assert answer.passages and "Zebra migration routes?" in answer.answer
@@ -89,10 +95,12 @@ def test_an_answer_no_passage_supports_is_abstained_on_unless_abstention_is_off(
     from rag.pipeline import AnswerOptions
 
     reply = "Bananas grow on trees [1]."
-    answer = pipeline(store(), FakeGenerator(reply)).ask("docs", "What do espresso machines need?", k=2)
+    answer = pipeline(store(), FakeGenerator(reply)).ask(
+        "docs", "What do espresso machines need?", k=2, answer=GENERATED
+    )
     assert answer.abstained and answer.abstain_reason == "unsupported"
     kept = pipeline(store(), FakeGenerator(reply)).ask(
-        "docs", "What do espresso machines need?", k=2, answer=AnswerOptions(abstain=False)
+        "docs", "What do espresso machines need?", k=2, answer=AnswerOptions(mode="auto", abstain=False)
     )
     assert not kept.abstained and kept.answer == reply
     assert [s.supported for s in kept.sentences] == [False] and kept.citations[0].how == "unsupported"
@@ -100,7 +108,7 @@ def test_an_answer_no_passage_supports_is_abstained_on_unless_abstention_is_off(
 
 def test_a_marker_on_the_wrong_passage_is_corrected():
     answer = pipeline(store(), FakeGenerator("Espresso machines need descaling [2].")).ask(
-        "docs", "What do espresso machines need?", k=2
+        "docs", "What do espresso machines need?", k=2, answer=GENERATED
     )
     (sentence,) = answer.sentences
     assert sentence.supported and sentence.how == "corrected" and sentence.cited == (1,)
