@@ -24,7 +24,9 @@ class SearchRequest(RetrievalFields, kw_only=True, forbid_unknown_fields=True):
 class QueryRequest(RetrievalFields, kw_only=True, forbid_unknown_fields=True):
     question: str
     k: int = 5
-    mode: str | None = None  # "auto" (default) | "passages" | "focus" | "extract": how the answer is written
+    # how the answer is found: "reader" (default: the trained span reader, no generation) | "auto" | "passages" |
+    # "focus" | "extract" (written by the local model)
+    mode: str | None = None
     tools: bool | list[str] | None = None  # tools the model may call: true (all), false (none), or names
     abstain: bool | None = None  # say "cannot answer" when nothing relevant or supported is found (default true)
     context: str | None = None  # "prompt" (default) | "retro": passages in the prompt, or through the CCA retrofit
@@ -95,7 +97,28 @@ class CitationOut(msgspec.Struct):
     char_end: int
     text: str
     score: float
-    how: str
+    how: str  # marker | corrected | support | unsupported | attended | reader
+    # mode "reader": the span's characters in the document (null where the span lies in a table header repeated
+    # into the passage), the sentence that holds it, and the span's place in that sentence:
+    # quote[quote_span_start:quote_span_end] is the span
+    span_start: int | None = None
+    span_end: int | None = None
+    quote: str | None = None
+    quote_span_start: int | None = None
+    quote_span_end: int | None = None
+
+
+class SpanOut(msgspec.Struct):
+    """Mode "reader": the span the reader found (the answer, or when it abstains the closest candidate)."""
+
+    passage: int  # the passage it lies in (its number)
+    text: str  # the span as the passage has it
+    start: int  # characters of the span in the passage's text
+    end: int
+    sentence_start: int  # characters of the sentence that holds it, in the passage's text
+    sentence_end: int
+    margin: float  # span score minus the passage's "no answer" score: under the threshold, it abstains
+    confidence: float  # calibrated probability that the span answers the question
 
 
 class SentenceOut(msgspec.Struct):
@@ -109,8 +132,9 @@ class SentenceOut(msgspec.Struct):
     quote: float  # share of the sentence's words that ``passage`` holds word for word
     passage: int | None  # the passage that supports it best
     cited: list[int]  # passage numbers its markers cite (after correction)
-    how: str  # marker | corrected | support | none
-    reason: str | None = None  # unsupported: number not in sources | no passage supports it | no passages
+    how: str  # marker | corrected | support | reader | none
+    # unsupported: number not in sources | term not in sources: <term> | no passage supports it | no passages
+    reason: str | None = None
 
 
 class PassageOut(msgspec.Struct):
@@ -142,12 +166,15 @@ class QueryResponse(msgspec.Struct):
     usage: dict[str, int]
     sentences: list[SentenceOut] = []
     abstained: bool = False
-    abstain_reason: str | None = None  # no_relevant_passage | unsupported | no_passages
+    abstain_reason: str | None = None  # no_relevant_passage | unsupported | no_passages | no_answer_found
     tool_calls: list[ToolCallOut] = []
     passages: list[PassageOut] = []
-    mode: str = "passages"  # how the answer was written: passages | focus | extract | free (retro) | none
-    relevance: float | None = None  # best sentence's relevance to the question (compared for abstention)
+    # how the answer was found: reader | passages | focus | extract (mode auto answers in focus or extract) |
+    # free (context retro) | none (abstained before answering)
+    mode: str = "passages"
+    relevance: float | None = None  # best sentence's relevance to the question (compared for abstention); null: reader
     context: str = "prompt"  # how the passages entered the model: prompt | retro
+    span: SpanOut | None = None  # mode "reader": the span that answers (or, abstaining, the closest one)
 
 
 class ErrorBody(msgspec.Struct):

@@ -30,10 +30,12 @@ log = logging.getLogger(__name__)
 
 STREAM_EVENTS = ("token", "tool_calls", "citations", "sentences", "done", "error")
 STREAM_DESCRIPTION = """With `stream: true` the answer comes as Server-Sent Events (`text/event-stream`):
-`token` events (`{"text": ...}`: the answer as the model writes it, markers included) while it is generated,
+`token` events (`{"text": ...}`: the answer as the model writes it, markers included) while it is generated
+(mode `reader` writes nothing: one `token` with the span and its marker, none when it abstains),
 then `tool_calls`, `citations` and `sentences` (support marks) events with those fields of the response, and
-last a `done` event whose data equals the response without `stream`. An error after the stream started comes
-as an `error` event in the API's error shape. A client that goes away stops the generation."""
+last a `done` event whose data equals the response without `stream` (with `span` in mode `reader`). An error
+after the stream started comes as an `error` event in the API's error shape. A client that goes away stops the
+generation."""
 
 
 def options(platform: Platform, data: RetrievalFields) -> SearchOptions:

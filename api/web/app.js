@@ -12,12 +12,14 @@ const ABSTAIN_REASONS = {
   no_relevant_passage: "none of the passages found is relevant enough to the question",
   unsupported: "no sentence of the answer is supported by the passages",
   no_passages: "the collection has no passages to answer from",
+  no_answer_found: "the reader found no passage that states an answer",
 };
 const HOW_WORDS = {
   marker: "cited by the model",
   corrected: "the model cited another passage; corrected",
   support: "marker added: this passage supports it",
   attended: "the model attended to this passage (retro)",
+  reader: "the reader found the answer's words in this passage",
   none: "no marker",
 };
 
@@ -541,7 +543,10 @@ function setUpDropzone() {
 // Ask: the answer streams in; then markers, citations, support marks, tool calls
 
 function clearAnswer() {
-  for (const id of ["answer", "sentences", "citations", "tool-calls", "closest"]) $(id).replaceChildren();
+  for (const id of ["answer", "sentences", "citations", "tool-calls", "closest", "answer-quote-text", "answer-quote-source"]) {
+    $(id).replaceChildren();
+  }
+  $("answer-quote").hidden = true;
   $("abstained").hidden = true;
   $("abstained").textContent = "";
   $("answer-meta").textContent = "";
@@ -555,6 +560,7 @@ function askBody() {
     hyde: $("opt-hyde").checked,
     rerank: $("opt-rerank").checked,
     tools: $("opt-tools").checked,
+    mode: $("opt-mode").value,
     context: $("opt-context").value,
     stream: true,
   };
@@ -656,14 +662,42 @@ function renderAnswer(r, collection) {
   }
   const meta = [`mode ${r.mode}`, `context ${r.context}`];
   if (typeof r.relevance === "number") meta.push(`relevance ${fmt(r.relevance)}`);
+  if (r.span) meta.push(`${r.abstained ? "closest span" : "span"} confidence ${fmt(r.span.confidence, 2)}`);
   const seconds = Object.values(r.timings || {}).reduce((a, b) => a + b, 0);
   if (seconds) meta.push(`${seconds.toFixed(2)} s`);
   $("answer-meta").textContent = meta.join(" · ");
 
+  renderQuote(r);
   renderSentences(r.sentences || []);
   renderCitations(r, collection);
   renderToolCalls(r.tool_calls || []);
   if (r.abstained) renderClosest(r.passages || [], collection);
+}
+
+/** Mode "reader": the sentence that holds the span, the span marked, and where it is, under the answer. */
+function renderQuote(r) {
+  const c = r.span && !r.abstained ? (r.citations || []).find((x) => x.how === "reader" && typeof x.quote === "string") : null;
+  $("answer-quote").hidden = !c;
+  if (!c) return;
+  const q = c.quote;
+  const s = Math.max(0, Math.min(c.quote_span_start, q.length));
+  const e = Math.max(s, Math.min(c.quote_span_end, q.length));
+  const flat = (t) => t.replace(/\s+/g, " "); // the source's line breaks inside a sentence read as spaces
+  $("answer-quote-text").replaceChildren(
+    flat(q.slice(0, s)).trimStart(),
+    el("mark", { class: "answer-span", text: flat(q.slice(s, e)) }),
+    flat(q.slice(e)).trimEnd(),
+  );
+  const where = c.span_start === null || c.span_start === undefined
+    ? `characters ${c.char_start}–${c.char_end}`
+    : `characters ${c.span_start}–${c.span_end}`;
+  const page = c.page === null || c.page === undefined ? "" : `, page ${c.page}`;
+  $("answer-quote-source").replaceChildren(
+    "— ",
+    el("span", { class: "quote-file", text: c.filename }),
+    `${page}, ${where} `,
+    el("a", { class: "cite-link", href: `#citation-${c.number}`, text: `[${c.number}]` }),
+  );
 }
 
 function citeLinks(numbers) {
@@ -698,8 +732,14 @@ function renderSentences(sentences) {
   );
 }
 
-/** The passage's text with the cited document range [start, end) marked. */
-function passageWithMark(citation, passage) {
+/** The passage's text with the cited document range [start, end) marked (the reader's span, where it has one). */
+function passageWithMark(citation, passage, span) {
+  if (span && passage && span.passage === citation.number && passage.chunk_id !== -1) {
+    const text = passage.text;
+    const s = Math.max(0, Math.min(span.start, text.length));
+    const e = Math.max(s, Math.min(span.end, text.length));
+    if (e > s) return [text.slice(0, s), el("mark", { text: text.slice(s, e) }), text.slice(e)];
+  }
   if (!passage || passage.chunk_id === -1) {
     // no passage, or a tool result (its text is not the document's): the citation's text, all of it cited
     const text = passage ? passage.text : citation.text;
@@ -715,6 +755,14 @@ function passageWithMark(citation, passage) {
   return [text.slice(0, s), el("mark", { text: text.slice(s, e) }), text.slice(e)];
 }
 
+/** The document range a citation opens at: the cited characters inside its passage (the whole citation if none). */
+function citedRange(c, passage) {
+  const span = passage && passage.chunk_id !== -1
+    ? [Math.max(c.char_start, passage.char_start), Math.min(c.char_end, passage.char_end)]
+    : [c.char_start, c.char_end];
+  return span[1] > span[0] ? span : [c.char_start, c.char_end];
+}
+
 function renderCitations(r, collection) {
   const citations = r.citations || [];
   const passages = new Map((r.passages || []).map((p) => [p.number, p]));
@@ -723,10 +771,8 @@ function renderCitations(r, collection) {
   $("citations").replaceChildren(
     ...citations.map((c) => {
       const passage = passages.get(c.number);
-      const span = passage && passage.chunk_id !== -1
-        ? [Math.max(c.char_start, passage.char_start), Math.min(c.char_end, passage.char_end)]
-        : [c.char_start, c.char_end];
-      if (span[1] <= span[0]) span.splice(0, 2, c.char_start, c.char_end);
+      const readerSpan = typeof c.span_start === "number" && typeof c.span_end === "number" && c.span_end > c.span_start;
+      const span = readerSpan ? [c.span_start, c.span_end] : citedRange(c, passage);
       const citing = sentences.filter((s) => (s.cited || []).includes(c.number));
       const isTool = passage && passage.chunk_id === -1;
       const hasDocument = c.document_id >= 0;
@@ -742,7 +788,7 @@ function renderCitations(r, collection) {
           el("span", { class: "page", text: c.page === null || c.page === undefined ? "" : `page ${c.page}` }),
           isTool ? el("span", { class: "tag", text: "tool result" }) : null,
         ),
-        el("blockquote", { class: "passage" }, passageWithMark(c, passage)),
+        el("blockquote", { class: "passage" }, passageWithMark(c, passage, c.how === "reader" ? r.span : null)),
         el(
           "p",
           { class: "citation-facts muted small" },
@@ -752,6 +798,7 @@ function renderCitations(r, collection) {
           el("span", { class: "how", text: c.how }),
           HOW_WORDS[c.how] ? ` (${HOW_WORDS[c.how]})` : "",
           ` · characters ${c.char_start}–${c.char_end}`,
+          readerSpan ? `, span ${c.span_start}–${c.span_end}` : "",
         ),
         citing.length
           ? el(

@@ -9,9 +9,10 @@ from rag.cli.documents import _options, _platform, citation_line, ordered, runni
 
 # The keys of Answer.as_dict, in its order: a server's answer is printed with them first, as a local one.
 ANSWER_KEYS = (
-    "answer", "abstained", "abstain_reason", "mode", "context", "relevance", "citations", "sentences",
+    "answer", "abstained", "abstain_reason", "mode", "context", "relevance", "span", "citations", "sentences",
     "tool_calls", "passages", "timings", "usage",
 )  # fmt: skip
+QUOTE_CHARS = 240  # a quoted sentence longer than this is cut around the span
 
 
 def add_answer_options(p: argparse.ArgumentParser) -> None:
@@ -19,9 +20,10 @@ def add_answer_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("answer")
     g.add_argument(
         "--mode",
-        choices=("auto", "passages", "focus", "extract"),
-        help="passages: whole passages; focus: the best sentences; extract: the likeliest span of them; "
-        "auto (default): focus for why/explain/how-does questions, extract otherwise",
+        choices=("reader", "auto", "passages", "focus", "extract"),
+        help="reader (default): the trained span reader picks the answer's words out of the passages, no generation; "
+        "the model writes it from: passages: whole passages; focus: the best sentences; extract: the likeliest span "
+        "of them; auto: focus for why/explain/how-does questions, extract otherwise",
     )
     g.add_argument(
         "--tools",
@@ -94,6 +96,8 @@ def print_answer(answer: dict) -> None:
     ``answer`` is the JSON form of an answer (``Answer.as_dict`` or the server's ``/query`` response).
     """
     print(answer["answer"])
+    for line in span_lines(answer):
+        print(line)
     for call in answer.get("tool_calls") or []:
         outcome = call["result"] if call.get("result") is not None else f"failed: {call.get('error')}"
         print(f"\nTool {call['name']}({json.dumps(call['arguments'], ensure_ascii=False)}): {outcome}")
@@ -113,3 +117,34 @@ def print_answer(answer: dict) -> None:
         for p in answer["passages"][:5]:
             snippet = " ".join(p["text"].split())[:160]
             print(f"  [{p['number']}] {p['filename']}: {snippet}")
+
+
+def span_lines(answer: dict) -> list[str]:
+    """Mode "reader": the sentence that holds the span, quoted, and where it is; or, when it abstained, the
+    closest span and why it was not taken. Empty in the other modes."""
+    span = answer.get("span")
+    if not span:
+        return []
+    if answer.get("abstained"):
+        return [f'Closest span, not taken (confidence {span["confidence"]:.2f}): "{span["text"]}" [{span["passage"]}]']
+    cited = [c for c in answer.get("citations") or [] if c["how"] == "reader" and c.get("quote") is not None]
+    return [quote_line(c) for c in cited]
+
+
+def quote_line(citation: dict) -> str:
+    """``> "...sentence..." — file.md, page 2, characters a-b``: the span's sentence and the span's characters."""
+    quote = shorten(citation["quote"], citation["quote_span_start"], citation["quote_span_end"])
+    page = f", page {citation['page']}" if citation.get("page") is not None else ""
+    if citation.get("span_start") is not None:
+        where = f"characters {citation['span_start']}-{citation['span_end']}"
+    else:  # the span lies in a table header repeated into the passage: the passage's range
+        where = f"characters {citation['char_start']}-{citation['char_end']}"
+    return f'> "{" ".join(quote.split())}" — {citation["filename"]}{page}, {where}'
+
+
+def shorten(text: str, start: int, end: int, width: int = QUOTE_CHARS) -> str:
+    """``text`` cut to ``width`` characters around ``[start, end)`` (marked "…" where cut); whole when it fits."""
+    if len(text) <= width:
+        return text
+    left = max(0, min(start - max(0, width - (end - start)) // 2, len(text) - width))
+    return ("…" if left else "") + text[left : left + width] + ("…" if left + width < len(text) else "")

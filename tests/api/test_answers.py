@@ -65,14 +65,14 @@ def test_arithmetic_goes_through_the_calculator(client):
 
 
 def test_an_off_topic_question_abstains_and_still_returns_the_closest_passages(client):
-    body = ask(client, "What is the boiling point of liquid nitrogen on Jupiter?")
+    body = ask(client, "What is the boiling point of liquid nitrogen on Jupiter?", mode="auto")  # reader: its own test
     assert body["abstained"] and body["abstain_reason"] == "no_relevant_passage"
     assert "cannot answer" in body["answer"] and "liquid nitrogen" in body["answer"]
     assert body["passages"] and body["citations"] == [] and body["sentences"] == []
 
 
 def test_an_answer_carries_support_marks_and_cites_what_supports_it(client):
-    body = ask(client, "Who is the Eiffel Tower named after?", abstain=False)
+    body = ask(client, "Who is the Eiffel Tower named after?", abstain=False, mode="auto")
     assert not body["abstained"] and body["sentences"]
     for s in body["sentences"]:
         assert set(s) >= {"supported", "score", "quote", "passage", "cited", "how"}

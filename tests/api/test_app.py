@@ -96,7 +96,8 @@ def test_question_is_answered_with_a_citation_to_the_right_document(client):
     r = _upload(client, "wiki", *files)
     assert r.status_code == 201, r.text
     ids = dict(zip(["mozilla.html", "xquad.md"], r.json()["document_ids"]))
-    answer = client.post("/v1/collections/wiki/query", json={"question": "Which company founded Mozilla?", "k": 4})
+    question = {"question": "Which company founded Mozilla?", "k": 4, "mode": "auto"}  # the generated answer
+    answer = client.post("/v1/collections/wiki/query", json=question)
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert body["answer"]

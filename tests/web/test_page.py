@@ -151,8 +151,10 @@ def test_upload_two_documents_then_ask_gets_a_streamed_cited_answer(page, server
     assert set(stored) == {"guide.md", "notes.txt"}
     guide = squash(document_text(api, "lab", stored["guide.md"]))
 
-    # the question: the answer streams in, then its markers link to citation cards
+    # the question: the answer streams in, then its markers link to citation cards (a generating mode:
+    # mode "reader", the default, sends its span whole; tests/web/test_reader_page.py covers it)
     show(page, "ask")
+    page.select_option("#opt-mode", "auto")
     watch_answer(page)
     ask(page, QUESTION)
     wait_cited_answer(page)
