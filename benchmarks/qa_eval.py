@@ -1,116 +1,72 @@
 """``rag eval qa``: answer quality end to end (retrieve, answer, cite, check, abstain) on a QA set.
 
 The set's contexts go into a scratch collection through the platform's ingest
-path (each paragraph as ``<title>-<n>.txt``; cached under
-``benchmarks/results/cache/qa-<name>``), then a fixed, seeded sample of questions
-is asked through :meth:`rag.pipeline.QueryPipeline.ask` in each configuration.
+path (each paragraph as ``<title>-<n>.txt``, each COVID-QA article as
+``<id>.txt``; cached under ``benchmarks/results/cache/qa-<name>``), then a
+fixed, seeded sample of questions is asked through
+:meth:`rag.pipeline.QueryPipeline.ask` in each configuration.
 
-Sets: SQuAD-format JSON (XQuAD-en, the SQuAD 2.0 dev half) and HotpotQA
-(distractor). The SQuAD 2.0 dev half is split by article: ``--part calibrate``
-is its first half of articles (where the abstention threshold is fitted, and
-the same articles as ``benchmarks/qa_datasets.py``'s tune split), ``--part
-report`` the second half, where the figures are reported. Only the contexts of
-the chosen part are stored.
+Sets (:func:`benchmarks.qa_datasets.load`): SQuAD-format JSON (XQuAD-en, the
+SQuAD 2.0 dev half), HotpotQA (distractor) and COVID-QA (60 whole articles,
+300 questions, all answerable: "gold in answer" is its figure of note). The
+SQuAD 2.0 dev half is split by article: ``--part calibrate`` is its first half
+of articles (where the abstention thresholds are fitted, and the same articles
+as ``benchmarks/qa_datasets.py``'s tune split), ``--part report`` the second
+half, where the figures are reported. Only the contexts of the chosen part are
+stored.
 
 Per configuration, over answerable questions: exact match and token F1 (SQuAD
-normalisation, markers removed), citation precision (share of cited passages
-that contain a gold answer), support rate (share of answer sentences marked
-supported). Abstention is decided after the fact from each answer's relevance
-and support (so one run serves any threshold): a question is abstained on when
-its relevance is under the threshold or no sentence of its answer is
-supported; reported as the share of unanswerable questions abstained on and
-of answerable ones answered. On a set with unanswerable questions each
-configuration also reports (``calibrated``) the threshold with the best balanced
-abstention accuracy on the questions asked: run on ``--part calibrate``, that is
-where ``rag.pipeline.answer.ABSTAIN_THRESHOLD`` comes from.
+normalisation, markers removed), gold in answer, gold in passages (a retrieved
+passage holds a gold answer: the ceiling retrieval sets), citation precision
+(share of cited passages that contain a gold answer), support rate (share of
+answer sentences marked supported). Every configuration runs with abstention
+off and abstention is decided after the fact (so one run serves any
+threshold): in the generating modes a question is abstained on when its
+relevance is under the threshold or no sentence of its answer is supported; in
+mode ``reader`` when the span's margin (span score - "no answer" score) is
+under the threshold. Reported as the share of answerable questions answered,
+of unanswerable ones abstained on, and their mean (balanced accuracy). On a
+set with unanswerable questions each configuration also reports
+(``calibrated``) the threshold with the best balanced accuracy on the questions
+asked, and for the reader the slope of the logistic that turns a margin into a
+confidence: run on ``--part calibrate``, that is where
+``rag.pipeline.answer.ABSTAIN_THRESHOLD`` and ``rag.pipeline.reading``'s
+``READER_THRESHOLD`` and ``READER_SCALE`` come from.
 """
 
 from __future__ import annotations
 
-import ast
 import json
-import random
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.metrics import best_threshold, normalize_answer, score
+from benchmarks.metrics import best_threshold, contains_answer, normalize_answer, score
+from benchmarks.qa_datasets import QAItem, QASet, load, sample
 from rag.pipeline.answer import ABSTAIN_THRESHOLD, AnswerOptions
+from rag.pipeline.reading import READER_THRESHOLD
+from rag.reader.evaluate import fit_scale
 from rag.settings import Settings
 
 COLLECTION = "qa"
 CACHE_ROOT = Path("benchmarks/results/cache")
 CONFIGS = {
+    # the default mode: the trained span reader, no generation (abstention from its margin, after the fact)
+    "reader": AnswerOptions(mode="reader", abstain=False),
     "passages": AnswerOptions(mode="passages", abstain=False),
     "focus": AnswerOptions(mode="focus", abstain=False),
     "extract": AnswerOptions(mode="extract", abstain=False),
-    "auto": AnswerOptions(mode="auto", abstain=False),  # the default mode (abstention applied after the fact)
+    "auto": AnswerOptions(mode="auto", abstain=False),  # the generating default (abstention after the fact)
     # context "retro": the passages through the decoder's chunked cross-attention, the question alone in the prompt
     "retro": AnswerOptions(context="retro", abstain=False),
 }
 
 
-@dataclass(frozen=True)
-class QAItem:
-    id: str
-    question: str
-    answers: tuple[str, ...]  # empty: unanswerable
-
-
-@dataclass(frozen=True)
-class QASet:
-    name: str
-    contexts: dict[str, str]  # file name -> paragraph
-    items: list[QAItem]
-
-
-def load(path: Path, part: str | None = None) -> QASet:
-    """A SQuAD-format or HotpotQA JSON file (or a folder holding one)."""
-    if path.is_dir():
-        path = next(p for p in sorted(path.glob("*.json")))
-    data = json.loads(path.read_text(encoding="utf-8"))
-    if isinstance(data, list):  # HotpotQA (HF schema; this export stores ``context`` as a Python literal)
-        contexts, items = {}, []
-        for n, q in enumerate(data):
-            context = q["context"] if isinstance(q["context"], dict) else ast.literal_eval(q["context"])
-            for title, sentences in zip(context["title"], context["sentences"]):
-                contexts[_file(title, 0)] = f"{title}\n\n{''.join(sentences)}"
-            items.append(QAItem(str(q.get("id", n)), q["question"], (q["answer"],)))
-        return QASet(path.parent.name, contexts, items)
-    articles = data["data"]
-    name = path.parent.name
-    if part is not None:
-        half = len(articles) // 2
-        articles = articles[:half] if part == "calibrate" else articles[half:]
-        name = f"{name}-{part}"
-    contexts, items = {}, []
-    for article in articles:
-        for n, paragraph in enumerate(article["paragraphs"]):
-            contexts[_file(article["title"], n)] = paragraph["context"]
-            for qa in paragraph["qas"]:
-                answers = () if qa.get("is_impossible") else tuple(dict.fromkeys(a["text"] for a in qa["answers"]))
-                items.append(QAItem(qa["id"], qa["question"], answers))
-    return QASet(name, contexts, items)
-
-
-def _file(title: str, n: int) -> str:
-    safe = "".join(c if c.isalnum() else "_" for c in title)[:80]
-    return f"{safe}-{n}.txt"
-
-
-def sample(items: list[QAItem], n: int, seed: int = 0) -> list[QAItem]:
-    """``n`` questions, seeded; half unanswerable when the set has unanswerable ones."""
-    rng = random.Random(seed)
-    answerable = [q for q in items if q.answers]
-    unanswerable = [q for q in items if not q.answers]
-    if not unanswerable:
-        return rng.sample(answerable, min(n, len(answerable)))
-    half = n // 2
-    return rng.sample(answerable, min(n - half, len(answerable))) + rng.sample(
-        unanswerable, min(half, len(unanswerable))
-    )
+def shipped_threshold(config: str) -> float:
+    """The threshold the platform abstains at in this configuration."""
+    options = CONFIGS[config]
+    return READER_THRESHOLD if options.mode == "reader" and options.context == "prompt" else ABSTAIN_THRESHOLD
 
 
 def build_store(settings: Settings, qa: QASet, store_dir: Path):
@@ -119,7 +75,11 @@ def build_store(settings: Settings, qa: QASet, store_dir: Path):
     platform = Platform(settings.replace(data_dir=store_dir))
     done = store_dir / "qa-done.json"
     if not done.exists():
-        files = [(name, text.encode("utf-8"), "text/plain") for name, text in qa.contexts.items()]
+        kinds = {".md": "text/markdown"}
+        files = [
+            (name, text.encode("utf-8"), kinds.get(Path(name).suffix, "text/plain"))
+            for name, text in qa.contexts.items()
+        ]
         for start in range(0, len(files), 64):
             platform.ingest_pipeline.ingest_batch(COLLECTION, files[start : start + 64])
         done.write_text(json.dumps({"documents": len(files)}))
@@ -141,16 +101,22 @@ def ask(platform, item: QAItem, options: AnswerOptions, k: int) -> dict:
         "mode": answer.mode,
         "context": answer.context,
         "relevance": answer.relevance,
+        "margin": None if answer.span is None else answer.span.margin,  # mode reader: span score - null score
         "sentences": len(answer.sentences),
         "supported": sum(s.supported for s in answer.sentences),
         "citations": len(cited),
         "correct_citations": sum(good),
+        "gold_in_passages": bool(item.answers)
+        and any(contains_answer(p.chunk.text, item.answers) for p in answer.passages),
         "seconds": seconds,
         **(score(answer.answer, item.answers) if item.answers else {}),
     }
 
 
 def abstains(row: dict, threshold: float) -> bool:
+    """Whether the platform would have abstained on this answer at ``threshold`` (see the module docstring)."""
+    if row["mode"] == "reader":
+        return row["margin"] is None or row["margin"] < threshold
     return (row["relevance"] is not None and row["relevance"] < threshold) or row["supported"] == 0
 
 
@@ -159,22 +125,28 @@ def summarize(rows: list[dict], threshold: float) -> dict:
     unanswerable = [r for r in rows if not r["answers"]]
     cited = sum(r["citations"] for r in answerable)
     sentences = sum(r["sentences"] for r in rows)
+
+    def mean(key: str) -> float | None:
+        return float(np.mean([r[key] for r in answerable])) if answerable else None
+
+    answered = float(np.mean([not abstains(r, threshold) for r in answerable])) if answerable else None
+    abstained = float(np.mean([abstains(r, threshold) for r in unanswerable])) if unanswerable else None
     out = {
         "questions": len(rows),
-        "em": float(np.mean([r["em"] for r in answerable])) if answerable else None,
-        "f1": float(np.mean([r["f1"] for r in answerable])) if answerable else None,
-        "contains": float(np.mean([r["contains"] for r in answerable])) if answerable else None,
+        "answerable": len(answerable),
+        "unanswerable": len(unanswerable),
+        "em": mean("em"),
+        "f1": mean("f1"),
+        "contains": mean("contains"),
+        "gold_in_passages": mean("gold_in_passages"),
         "citation_precision": sum(r["correct_citations"] for r in answerable) / cited if cited else None,
         "support_rate": sum(r["supported"] for r in rows) / sentences if sentences else None,
         "mean_seconds": float(np.mean([r["seconds"] for r in rows])),
         "abstention": {
             "threshold": threshold,
-            "answered_answerable": float(np.mean([not abstains(r, threshold) for r in answerable]))
-            if answerable
-            else None,
-            "abstained_unanswerable": float(np.mean([abstains(r, threshold) for r in unanswerable]))
-            if unanswerable
-            else None,
+            "answered_answerable": answered,
+            "abstained_unanswerable": abstained,
+            "balanced_accuracy": None if answered is None or abstained is None else (answered + abstained) / 2,
         },
     }
     if answerable:  # EM/F1 when abstentions count as empty answers (what a user gets)
@@ -202,12 +174,47 @@ def calibrate(rows: list[dict]) -> tuple[float, float]:
     return round(best, 3), accuracy
 
 
-def run(settings: Settings, data: Path, configs: list[str], n: int, out: Path, part: str | None, k: int = 5) -> dict:
+def calibrate_reader(rows: list[dict]) -> dict:
+    """Mode reader: the margin threshold with the best balanced accuracy, and the logistic slope at it.
+
+    The slope fits ``P(answerable) = sigmoid(scale * (margin - threshold))`` on the
+    questions asked (:func:`rag.reader.evaluate.fit_scale`); a question with no span
+    at all counts as margin -inf (always abstained on, left out of the fit).
+    """
+    margins = np.array([-np.inf if r["margin"] is None else r["margin"] for r in rows])
+    labels = np.array([bool(r["answers"]) for r in rows])
+    if len(np.unique(margins[np.isfinite(margins)])) < 2:  # nothing to choose between
+        return {"threshold": READER_THRESHOLD, "balanced_accuracy": None, "scale": None}
+    threshold, accuracy = best_threshold(margins[labels], margins[~labels])
+    threshold = round(threshold, 3)
+    scale = fit_scale(margins, labels, threshold)
+    return {"threshold": threshold, "balanced_accuracy": accuracy, "scale": round(scale, 3)}
+
+
+def calibration(rows: list[dict]) -> dict:
+    """``calibrated`` of a configuration's summary (reader rows by margin, the others by relevance)."""
+    if all(r["mode"] == "reader" for r in rows):
+        return calibrate_reader(rows)
+    threshold, accuracy = calibrate(rows)
+    return {"threshold": threshold, "balanced_accuracy": accuracy}
+
+
+def run(
+    settings: Settings,
+    data: Path,
+    configs: list[str],
+    n: int,
+    out: Path,
+    part: str | None,
+    k: int = 5,
+    cache_root: Path = CACHE_ROOT,
+    questions: Path | None = None,
+) -> dict:
     unknown = [c for c in configs if c not in CONFIGS]
     if unknown:
         raise SystemExit(f"unknown configuration {unknown[0]!r}; use {', '.join(CONFIGS)}")
-    qa = load(data, part)
-    store_dir = CACHE_ROOT / f"qa-{qa.name}"
+    qa = load(data, part, questions)
+    store_dir = cache_root / f"qa-{qa.name}"
     store_dir.mkdir(parents=True, exist_ok=True)
     platform = build_store(settings, qa, store_dir)
     questions = sample(qa.items, n)
@@ -222,10 +229,9 @@ def run(settings: Settings, data: Path, configs: list[str], n: int, out: Path, p
                     rows.append(row)
                     log.write(json.dumps({"config": name, **row}) + "\n")
                     log.flush()  # a long run can be followed as it goes
-                summary = {"name": name, **summarize(rows, ABSTAIN_THRESHOLD)}
-                if any(not r["answers"] for r in rows):
-                    threshold, accuracy = calibrate(rows)
-                    summary["calibrated"] = {"threshold": threshold, "balanced_accuracy": accuracy}
+                summary = {"name": name, **summarize(rows, shipped_threshold(name))}
+                if any(not r["answers"] for r in rows) and any(r["answers"] for r in rows):
+                    summary["calibrated"] = calibration(rows)
                 report["configs"].append(summary)
     finally:
         platform.close()
@@ -238,15 +244,15 @@ def markdown_table(report: dict) -> str:
         return "-" if x is None else f"{x:.3f}"
 
     lines = [
-        "| config | EM | F1 | gold in answer | citation precision | support rate | answered (answerable) "
-        "| abstained (unanswerable) | s/question |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| config | EM | F1 | gold in answer | gold in passages | citation precision | support rate "
+        "| answered (answerable) | abstained (unanswerable) | balanced | s/question |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for c in report["configs"]:
         a = c["abstention"]
         lines.append(
-            f"| {c['name']} | {f(c['em'])} | {f(c['f1'])} | {f(c['contains'])} | {f(c['citation_precision'])} "
-            f"| {f(c['support_rate'])} | {f(a['answered_answerable'])} | {f(a['abstained_unanswerable'])} "
-            f"| {c['mean_seconds']:.2f} |"
+            f"| {c['name']} | {f(c['em'])} | {f(c['f1'])} | {f(c['contains'])} | {f(c.get('gold_in_passages'))} "
+            f"| {f(c['citation_precision'])} | {f(c['support_rate'])} | {f(a['answered_answerable'])} "
+            f"| {f(a['abstained_unanswerable'])} | {f(a.get('balanced_accuracy'))} | {c['mean_seconds']:.2f} |"
         )
     return "\n".join(lines)

@@ -41,9 +41,19 @@ def register(sub) -> None:
         description="Store the set's contexts once (cached), ask a seeded sample of questions in each answer "
         "mode, write JSON (and JSON lines per answer), print a markdown table.",
     )
-    q.add_argument("--data", type=Path, required=True, help="SQuAD-format or HotpotQA JSON file, or its folder")
+    q.add_argument(
+        "--data",
+        type=Path,
+        required=True,
+        help="SQuAD-format or HotpotQA JSON file, or its folder; or a COVID-QA folder (documents/, questions.jsonl)",
+    )
     q.add_argument("--out", type=Path, help="result JSON (default benchmarks/results/qa-<set>.json)")
-    q.add_argument("--configs", default="passages,focus,extract,auto", help="comma-separated answer modes")
+    q.add_argument(
+        "--configs",
+        default="reader,auto",
+        help="comma-separated configurations: reader, passages, focus, extract, auto, retro (default reader,auto: "
+        "the default mode beside the generating one; reader alone never loads the generator)",
+    )
     q.add_argument("--sample", type=int, default=60, help="questions asked (seed 0; half unanswerable on SQuAD 2.0)")
     q.add_argument(
         "--part",
@@ -51,6 +61,12 @@ def register(sub) -> None:
         help="SQuAD 2.0: first (calibrate) or second (report) half of the articles",
     )
     q.add_argument("-k", type=int, default=5, help="passages per question")
+    q.add_argument(
+        "--questions",
+        type=Path,
+        help="questions (JSON lines: id, doc, question, answers) about a --data folder of documents/, "
+        "e.g. benchmarks/questions/vite-docs.jsonl with ../shared/data/vite-docs",
+    )
     q.set_defaults(func=cmd_qa)
 
     r = kinds.add_parser(
@@ -113,10 +129,17 @@ def cmd_qa(args: argparse.Namespace) -> int:
     names = [n.strip() for n in args.configs.split(",") if n.strip()]
     stem = args.data.stem if args.data.is_file() else args.data.name
     out = args.out or Path("benchmarks/results") / f"qa-{stem}{'-' + args.part if args.part else ''}.json"
-    report = run(settings_from(args), args.data, names, args.sample, out, args.part, args.k)
+    report = run(settings_from(args), args.data, names, args.sample, out, args.part, args.k, questions=args.questions)
     print(markdown_table(report))
     for c in report["configs"]:
-        if "calibrated" in c:
-            print(f"{c['name']}: calibrated abstention threshold {c['calibrated']}")
+        cal = c.get("calibrated")
+        if cal is None:
+            continue
+        print(f"{c['name']}: calibrated abstention threshold {cal}")
+        if cal.get("scale") is not None:
+            print(
+                f"  rag/pipeline/reading.py: READER_THRESHOLD = {cal['threshold']}  READER_SCALE = {cal['scale']}"
+                f"  (balanced accuracy {cal['balanced_accuracy']:.3f} on {c['questions']} questions)"
+            )
     print(f"\nresults: {out}")
     return 0
