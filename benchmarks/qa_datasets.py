@@ -96,7 +96,7 @@ def load(path: Path, part: str | None = None, questions: Path | None = None) -> 
     """
     if path.is_dir() and (questions is not None or (path / "questions.jsonl").is_file()):
         if part is not None:
-            raise SystemExit(f"--part splits a SQuAD file by article; {path} is a folder of documents: leave it out")
+            raise SystemExit(f"--part splits a SQuAD file by article; {path} holds documents: leave --part out")
         return load_covidqa(path, questions)
     if path.is_dir():
         path = next(p for p in sorted(path.glob("*.json")))
