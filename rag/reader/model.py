@@ -21,9 +21,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from indexes.errors import IndexFormatError, MissingDependencyError
+from indexes.errors import MissingDependencyError
 from ingest.embed import model_dir
 from rag.rerank.cross_encoder import file_sha256
+from rag.rerank.partial_state import load_trainable_state, trainable_state
 
 FROZEN_KEYS = ("encoder.embeddings.word_embeddings.weight",)  # not saved: identical to the packaged model
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -62,26 +63,11 @@ class SpanReader(nn.Module):
 
     def trainable_state(self) -> dict[str, torch.Tensor]:
         """Every parameter except the frozen word embeddings, as fp16 CPU tensors."""
-        return {
-            k: v.detach().to("cpu", torch.float16).contiguous()
-            for k, v in self.state_dict().items()
-            if k not in FROZEN_KEYS and not k.endswith("position_ids")
-        }
+        return trainable_state(self, FROZEN_KEYS)
 
     def load_trainable_state(self, tensors: dict[str, torch.Tensor]) -> None:
         """Put saved tensors over the base weights; every saved key must name a parameter of the right shape."""
-        own = self.state_dict()
-        unknown = sorted(set(tensors) - set(own))
-        if unknown:
-            raise IndexFormatError(f"reader weights hold keys the model does not have: {unknown[:5]}")
-        expected = {k for k in own if k not in FROZEN_KEYS and not k.endswith("position_ids")}
-        missing = sorted(expected - set(tensors))
-        if missing:
-            raise IndexFormatError(f"reader weights lack {missing[:5]}: retrain with `python -m rag.reader.train`")
-        for k, v in tensors.items():
-            if tuple(v.shape) != tuple(own[k].shape):
-                raise IndexFormatError(f"reader weight {k} has shape {tuple(v.shape)}, not {tuple(own[k].shape)}")
-        self.load_state_dict({k: v.to(own[k].dtype) for k, v in tensors.items()}, strict=False)
+        load_trainable_state(self, tensors, FROZEN_KEYS, "reader", "python -m rag.reader.train")
 
 
 def save_weights(model: SpanReader, stem: Path, metadata: dict) -> Path:

@@ -34,8 +34,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from indexes.errors import IndexFormatError, MissingDependencyError
+from indexes.errors import MissingDependencyError
 from ingest.embed import model_dir
+from rag.rerank.partial_state import load_trainable_state, trainable_state
 
 MAX_LENGTH = 256  # tokens of query + passage; the passage is truncated, and the query only past MAX_QUERY_TOKENS
 MAX_QUERY_TOKENS = 128  # a longer query is read as its first 128 tokens, leaving the passage at least 125
@@ -110,26 +111,11 @@ class CrossEncoder(nn.Module):
 
     def trainable_state(self) -> dict[str, torch.Tensor]:
         """Every parameter except the frozen word embeddings, as fp16 CPU tensors."""
-        return {
-            k: v.detach().to("cpu", torch.float16).contiguous()
-            for k, v in self.state_dict().items()
-            if k not in FROZEN_KEYS and not k.endswith("position_ids")
-        }
+        return trainable_state(self, FROZEN_KEYS)
 
     def load_trainable_state(self, tensors: dict[str, torch.Tensor]) -> None:
         """Put saved tensors over the base weights; every saved key must name a parameter of the right shape."""
-        own = self.state_dict()
-        unknown = sorted(set(tensors) - set(own))
-        if unknown:
-            raise IndexFormatError(f"reranker weights hold keys the model does not have: {unknown[:5]}")
-        expected = {k for k in own if k not in FROZEN_KEYS and not k.endswith("position_ids")}
-        missing = sorted(expected - set(tensors))
-        if missing:
-            raise IndexFormatError(f"reranker weights lack {missing[:5]}: retrain with `python -m rag.rerank.train`")
-        for k, v in tensors.items():
-            if tuple(v.shape) != tuple(own[k].shape):
-                raise IndexFormatError(f"reranker weight {k} has shape {tuple(v.shape)}, not {tuple(own[k].shape)}")
-        self.load_state_dict({k: v.to(own[k].dtype) for k, v in tensors.items()}, strict=False)
+        load_trainable_state(self, tensors, FROZEN_KEYS, "reranker", "python -m rag.rerank.train")
 
 
 def _masked_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
