@@ -1,4 +1,4 @@
-"""The reader as the query path uses it: loaded on first use, two intra-op threads per read, bf16 where it is fast.
+"""The reader as the query path uses it: loaded on first use, one intra-op thread per read, bf16 where it is fast.
 
 :meth:`Reader.read` returns each passage's best span; :meth:`Reader.best` the
 best across passages, by margin (span score minus the passage's null score).
@@ -10,7 +10,6 @@ The margin is what abstention compares with a threshold fitted on the SQuAD
 from __future__ import annotations
 
 import math
-import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,15 +34,15 @@ class Reader:
 
     Args:
         stem: weights path stem (default: the shipped ``weights/minilm-squad``).
-        threads: intra-op threads per read (default 2, or 1 on a one-core machine). Unlike one short
-            query for the embedder, five passages are enough work to share: five 200-token chunks took
-            173 ms on one thread and 96 ms on two (bf16, 2-core AMD EPYC, benchmarks/reader-speed-summary.json).
+        threads: intra-op threads per read (default 1, as for the query embedder). Two are faster on an idle
+            machine but not beside other work: five 172-token chunks took 130 ms on two threads and 165 ms on
+            one, idle, and 347 ms against 159 ms with one core kept busy (2-core AMD EPYC, bf16).
         bf16: run the encoder under bfloat16 autocast (default: where the CPU supports it).
     """
 
     def __init__(self, stem: Path | None = None, threads: int | None = None, bf16: bool | None = None) -> None:
         self.stem = stem or WEIGHTS_DIR / DEFAULT_NAME
-        self.threads = threads or min(2, len(os.sched_getaffinity(0)))
+        self.threads = threads or 1
         self.bf16 = bf16_supported() if bf16 is None else bf16
         self._model: SpanReader | None = None
         self._lock = threading.Lock()
