@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.rerank.cross_encoder import file_sha256
+from rag.rerank.partial_state import file_sha256
 
 # group name -> files; a group is drawn with the weight in MIX_WEIGHTS
 TRAIN_FILES: dict[str, tuple[str, ...]] = {

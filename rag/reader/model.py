@@ -21,10 +21,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from indexes.errors import MissingDependencyError
 from ingest.embed import model_dir
-from rag.rerank.cross_encoder import file_sha256
-from rag.rerank.partial_state import load_trainable_state, trainable_state
+from rag.rerank.partial_state import load_trainable_state, read_partial, save_partial, trainable_state
 
 FROZEN_KEYS = ("encoder.embeddings.word_embeddings.weight",)  # not saved: identical to the packaged model
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -72,15 +70,7 @@ class SpanReader(nn.Module):
 
 def save_weights(model: SpanReader, stem: Path, metadata: dict) -> Path:
     """Write ``<stem>.safetensors`` (fp16, no word embeddings) and ``<stem>.json``; returns the tensor file."""
-    from safetensors.torch import save_file
-
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    weights = stem.with_suffix(".safetensors")
-    save_file(model.trainable_state(), str(weights), metadata={"format": FORMAT, "version": "1"})
-    weights.chmod(0o644)
-    meta = dict(metadata, format=FORMAT, version=1, weights_sha256=file_sha256(weights))
-    stem.with_suffix(".json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    return weights
+    return save_partial(model, FROZEN_KEYS, stem, metadata, FORMAT)
 
 
 def load_metadata(stem: Path) -> dict:
@@ -96,14 +86,11 @@ def load_model(stem: Path) -> SpanReader:
         MissingDependencyError: the weight file is not there.
         IndexFormatError: the file does not fit the model.
     """
-    from safetensors.torch import load_file
-
-    weights = stem.with_suffix(".safetensors")
-    if not weights.is_file():
-        raise MissingDependencyError(
-            f"reader weights {weights} are missing: train them with `python -m rag.reader.train "
-            f"--data ../shared/data/qa-train --out {stem}` (about 90 minutes on 2 CPU cores)"
-        )
+    tensors = read_partial(
+        stem,
+        f"reader weights {stem.with_suffix('.safetensors')} are missing: train them with `python -m "
+        f"rag.reader.train --data ../shared/data/qa-train --out {stem}` (about 90 minutes on 2 CPU cores)",
+    )
     model = SpanReader()
-    model.load_trainable_state(load_file(str(weights)))
+    model.load_trainable_state(tensors)
     return model.eval()

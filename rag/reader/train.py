@@ -37,7 +37,7 @@ from rag.reader.data import VALIDATION_FILE, QAExample, data_description, load_g
 from rag.reader.evaluate import evaluate_examples
 from rag.reader.model import SpanReader, save_weights
 from rag.reader.windows import Window, collate, make_windows, question_head
-from rag.rerank.cross_encoder import file_sha256
+from rag.rerank.partial_state import file_sha256
 from rag.rerank.recipe import Progress
 
 log = logging.getLogger("rag.reader.train")

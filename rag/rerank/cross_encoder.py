@@ -24,8 +24,6 @@ and checks that every saved key matched a parameter.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,9 +32,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from indexes.errors import MissingDependencyError
 from ingest.embed import model_dir
-from rag.rerank.partial_state import load_trainable_state, trainable_state
+from rag.rerank.partial_state import (  # noqa: F401  (file_sha256: imported from here elsewhere)
+    file_sha256,
+    load_trainable_state,
+    read_partial,
+    save_partial,
+    trainable_state,
+)
 
 MAX_LENGTH = 256  # tokens of query + passage; the passage is truncated, and the query only past MAX_QUERY_TOKENS
 MAX_QUERY_TOKENS = 128  # a longer query is read as its first 128 tokens, leaving the passage at least 125
@@ -44,15 +47,6 @@ BATCH_SIZE = 32  # pairs per forward pass at inference
 HEAD_INIT_SCALE = 20.0  # 1 / temperature of the base model's contrastive training
 FROZEN_KEYS = ("encoder.embeddings.word_embeddings.weight",)  # not saved: identical to the packaged model
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-
-
-def file_sha256(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class CrossEncoder(nn.Module):
@@ -126,15 +120,7 @@ def _masked_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 def save_weights(model: CrossEncoder, stem: Path, metadata: dict) -> Path:
     """Write ``<stem>.safetensors`` (fp16, no word embeddings) and ``<stem>.json``; returns the tensor file."""
-    from safetensors.torch import save_file
-
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    weights = stem.with_suffix(".safetensors")
-    save_file(model.trainable_state(), str(weights), metadata={"format": "localrag-cross-encoder", "version": "1"})
-    weights.chmod(0o644)  # safetensors writes 0600; the file ships with the package
-    meta = dict(metadata, format="localrag-cross-encoder", version=1, weights_sha256=file_sha256(weights))
-    stem.with_suffix(".json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    return weights
+    return save_partial(model, FROZEN_KEYS, stem, metadata, "localrag-cross-encoder")
 
 
 def load_model(stem: Path) -> CrossEncoder:
@@ -144,16 +130,13 @@ def load_model(stem: Path) -> CrossEncoder:
         MissingDependencyError: the weight file is not there.
         IndexFormatError: the file does not fit the model.
     """
-    from safetensors.torch import load_file
-
-    weights = stem.with_suffix(".safetensors")
-    if not weights.is_file():
-        raise MissingDependencyError(
-            f"reranker weights {weights} are missing: train them with `python -m rag.rerank.train "
-            f"--data ../shared/data/scifact --out {stem}` (about 40 minutes on 2 CPU cores)"
-        )
+    tensors = read_partial(
+        stem,
+        f"reranker weights {stem.with_suffix('.safetensors')} are missing: train them with `python -m "
+        f"rag.rerank.train --data ../shared/data/scifact --out {stem}` (about 40 minutes on 2 CPU cores)",
+    )
     model = CrossEncoder()
-    model.load_trainable_state(load_file(str(weights)))
+    model.load_trainable_state(tensors)
     return model.eval()
 
 

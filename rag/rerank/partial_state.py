@@ -8,10 +8,14 @@ the base model, checking that every key names a parameter of the right shape.
 
 from __future__ import annotations
 
+import hashlib
+import json
+from pathlib import Path
+
 import torch
 from torch import nn
 
-from indexes.errors import IndexFormatError
+from indexes.errors import IndexFormatError, MissingDependencyError
 
 
 def trainable_state(module: nn.Module, frozen: tuple[str, ...]) -> dict[str, torch.Tensor]:
@@ -44,3 +48,40 @@ def load_trainable_state(
         if tuple(v.shape) != tuple(own[k].shape):
             raise IndexFormatError(f"{what} weight {k} has shape {tuple(v.shape)}, not {tuple(own[k].shape)}")
     module.load_state_dict({k: v.to(own[k].dtype) for k, v in tensors.items()}, strict=False)
+
+
+def save_partial(module: nn.Module, frozen: tuple[str, ...], stem: Path, metadata: dict, fmt: str) -> Path:
+    """Write ``<stem>.safetensors`` (:func:`trainable_state`) and ``<stem>.json`` (``metadata``, the format and the
+    tensor file's sha256); returns the tensor file."""
+    from safetensors.torch import save_file
+
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    weights = stem.with_suffix(".safetensors")
+    save_file(trainable_state(module, frozen), str(weights), metadata={"format": fmt, "version": "1"})
+    weights.chmod(0o644)  # safetensors writes 0600; the file ships with the package
+    meta = dict(metadata, format=fmt, version=1, weights_sha256=file_sha256(weights))
+    stem.with_suffix(".json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return weights
+
+
+def read_partial(stem: Path, missing: str) -> dict[str, torch.Tensor]:
+    """The tensors saved under ``stem``.
+
+    Raises:
+        MissingDependencyError: there is no ``<stem>.safetensors``; ``missing`` is the message (how to make it).
+    """
+    from safetensors.torch import load_file
+
+    weights = stem.with_suffix(".safetensors")
+    if not weights.is_file():
+        raise MissingDependencyError(missing)
+    return load_file(str(weights))
+
+
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
