@@ -160,7 +160,7 @@ class QueryPipeline:
         self.support = SupportChecker(lambda: reranker(SUPPORT_MODEL))
         self.tool_calls = ToolCalls(generator, tools or collection_tools(store), embedder)
         self.retro = RetroFusion(self.focus)
-        self.reading = ReadPassages(reader or _shared_reader)
+        self.reading = ReadPassages(reader or (lambda: _SHARED_READER))
         self.abstain_threshold = abstain_threshold
         self.generation = answer_generation(max_answer_tokens)  # the most an answer takes; see ask
 
@@ -336,12 +336,5 @@ class QueryPipeline:
         return PromptBuilder(self.generator().count_tokens, self.max_context_tokens)
 
 
-_READER: Reader | None = None
-
-
-def _shared_reader() -> Reader:
-    """The process's reader (the shipped weights), made on first use; loading waits for its first read."""
-    global _READER
-    if _READER is None:
-        _READER = Reader()
-    return _READER
+# The process's reader (the shipped weights): making it loads nothing; its model loads on the first read.
+_SHARED_READER = Reader()
