@@ -22,7 +22,7 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 
-from indexes.errors import NotFoundError
+from core.errors import NotFoundError
 from rag.access import Grant, Keys
 
 ACCESS: dict[str, str] = {

@@ -7,7 +7,7 @@ One handler, registered for ``Exception``, answers the platform's own errors
 (:class:`RAGError`), Litestar's (:class:`HTTPException`: validation, unknown route,
 wrong method) and anything unexpected (500, logged, its text not sent). A platform
 error with a ``detail`` attribute (JSON-able) sends it as the ``detail``.
-``ConflictError`` (409) lives in ``indexes.errors`` with the rest of the hierarchy,
+``ConflictError`` (409) lives in ``core.errors`` with the base of the hierarchy,
 so every layer can raise it; it is re-exported here.
 """
 
@@ -29,18 +29,9 @@ from litestar.exceptions import (
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 
 from api.schemas import ErrorBody, ErrorResponse
-from indexes.errors import (
-    ConfigError,
-    ConflictError,
-    DimensionMismatchError,
-    DocumentParseError,
-    InvalidInputError,
-    MissingDependencyError,
-    NotFoundError,
-    PayloadTooLargeError,
-    RAGError,
-    UnsupportedMediaTypeError,
-)
+from core.errors import ConfigError, ConflictError, InvalidInputError, MissingDependencyError, NotFoundError, RAGError
+from indexes.errors import DimensionMismatchError
+from ingest.errors import DocumentParseError, PayloadTooLargeError, UnsupportedMediaTypeError
 from rag.jobs import BenchmarkBusyError, QueueFullError
 
 __all__ = [

@@ -26,7 +26,7 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from indexes.errors import NotFoundError
+from core.errors import NotFoundError
 
 __all__ = [
     "DISCARD_LIMIT",

@@ -27,7 +27,7 @@ from litestar.handlers.base import BaseRouteHandler
 
 from api.errors import BadRequestError
 from api.limits import has_body
-from indexes.errors import UnsupportedMediaTypeError
+from ingest.errors import UnsupportedMediaTypeError
 from rag.hosts import host_name, is_loopback
 from rag.settings import Settings
 

@@ -38,7 +38,7 @@ from litestar import Request
 from multipart import MultipartError, MultipartSegment, ParserLimitReached, PushMultipartParser, parse_options_header
 
 from api.errors import BadRequestError
-from indexes.errors import PayloadTooLargeError, UnsupportedMediaTypeError
+from ingest.errors import PayloadTooLargeError, UnsupportedMediaTypeError
 from rag.pipeline.ingest import size_limit_message
 
 FIELD = "files"

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from indexes.errors import ConfigError, NotFoundError
+from core.errors import ConfigError, NotFoundError
 
 SQUAD_SPLIT = "all"  # SQuAD files have no qrels splits: every answerable question is a query
 

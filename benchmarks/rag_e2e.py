@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.metrics import percentiles
-from indexes.errors import InvalidInputError
+from core.errors import InvalidInputError
 from rag.pipeline.budget import answer_config
 
 

@@ -31,7 +31,7 @@ import numpy as np
 
 from benchmarks.metrics import percentiles
 from benchmarks.retrieval_eval import document_bytes
-from indexes.errors import InvalidInputError
+from core.errors import InvalidInputError
 from ingest.chunk import Chunk, Chunker
 from ingest.embed import load_tokenizer
 from ingest.parse import parse_bytes

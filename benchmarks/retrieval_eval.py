@@ -24,7 +24,7 @@ import numpy as np
 from benchmarks.ann import machine
 from benchmarks.beir import RetrievalSet
 from benchmarks.metrics import mrr_at, ndcg_at, recall_at_docs
-from indexes.errors import ConfigError
+from core.errors import ConfigError
 from rag.pipeline.request import Query, SearchOptions, check_text
 from rag.settings import Settings
 

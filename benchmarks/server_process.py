@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from indexes.errors import RAGError
+from core.errors import RAGError
 from rag.server_file import running_server
 
 REPO = Path(__file__).resolve().parents[1]

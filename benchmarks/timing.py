@@ -15,7 +15,7 @@ import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from indexes.errors import ConfigError
+from core.errors import ConfigError
 
 STATISTICS = ("median", "best")
 

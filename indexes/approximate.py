@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from core.errors import ConfigError
 from indexes.base import (
     Allow,
     Index,
@@ -32,7 +33,6 @@ from indexes.base import (
     as_matrix,
     empty_result,
 )
-from indexes.errors import ConfigError
 from indexes.flat import exact_scores, top_k
 from indexes.kernels import rows_to_ids, unit_rows
 

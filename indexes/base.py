@@ -25,7 +25,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from indexes.errors import ConfigError, DimensionMismatchError, NotTrainedError
+from core.errors import ConfigError
+from indexes.errors import DimensionMismatchError, NotTrainedError
 
 METRICS = ("cosine", "ip", "l2")
 

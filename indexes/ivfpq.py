@@ -19,9 +19,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from core.errors import ConfigError
 from indexes.approximate import ApproximateIndex, FilteredParams, positive
 from indexes.base import IndexConfig, as_matrix, normalize, register
-from indexes.errors import ConfigError
 from indexes.ivf_scan import RowTerms, ivfpq_scan_rows, ivfpq_search
 from indexes.kernels import IP, L2, kernel_metric, mask_or_empty, rescore, to_scores
 from indexes.kmeans import assign, kmeans

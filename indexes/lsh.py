@@ -20,9 +20,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from core.errors import ConfigError
 from indexes.approximate import ApproximateIndex, FilteredParams, positive
 from indexes.base import IndexConfig, register
-from indexes.errors import ConfigError
 from indexes.kernels import kernel_metric, mask_or_empty, to_scores
 from indexes.lsh_probe import lsh_search
 

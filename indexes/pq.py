@@ -17,9 +17,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from core.errors import ConfigError
 from indexes.approximate import ApproximateIndex, positive
 from indexes.base import IndexConfig, SearchParams, as_matrix, normalize, register
-from indexes.errors import ConfigError
 from indexes.kernels import COS, IP, L2, mask_or_empty, to_scores
 from indexes.quantizer import ProductQuantizer, adc_scan, inverse_norms
 

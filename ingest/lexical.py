@@ -16,7 +16,7 @@ import threading
 import unicodedata
 from collections.abc import Sequence
 
-from indexes.errors import ConfigError, MissingDependencyError
+from core.errors import ConfigError, MissingDependencyError
 
 # Lucene's EnglishAnalyzer default stop set (EnglishAnalyzer.ENGLISH_STOP_WORDS_SET). It is
 # short on purpose: larger lists (Snowball's 174 words) also drop "not", "no", "after",

@@ -18,7 +18,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from indexes.errors import ConflictError, InvalidInputError
+from core.errors import ConflictError, InvalidInputError
 from rag.store import Catalog, Collection
 
 SCOPES = ("read", "write")

@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from indexes.errors import RAGError
+from core.errors import RAGError
 from rag.hosts import host_name, is_this_machine
 
 SERVER_FILE = "server.json"

@@ -10,8 +10,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.errors import ConfigError
 from indexes import parse_spec
-from indexes.errors import ConfigError
 from rag.hosts import host_name
 
 

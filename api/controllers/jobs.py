@@ -18,7 +18,7 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 from api.auth import request_grant
 from api.openapi import EventStreamOperation, error_responses
 from api.service_schemas import JobList, JobOut
-from indexes.errors import InvalidInputError
+from core.errors import InvalidInputError
 from rag.jobs import Job, JobRunner
 
 POLL_SECONDS = 0.2  # how often an event stream looks for a change

@@ -20,7 +20,7 @@ from api.answers import ANSWERS
 from api.errors import INTERNAL_MESSAGE, code_for, status_for
 from api.openapi import EventStreamOperation, error_responses
 from api.schemas import Hit, QueryRequest, QueryResponse, RetrievalFields, SearchRequest, SearchResponse
-from indexes.errors import RAGError
+from core.errors import RAGError
 from rag.pipeline import Answer, AnswerCancelled, AnswerOptions, SearchOptions
 from rag.pipeline import Hit as PipelineHit
 from rag.pipeline.request import Query

@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
+from core.errors import ConfigError
 from indexes.approximate import ApproximateIndex
 from indexes.base import Allow, SearchResult, as_matrix, register
-from indexes.errors import ConfigError
 from indexes.hnsw.batch import MIN_SPLIT, split_queries
 from indexes.hnsw.build import insert_rows
 from indexes.hnsw.config import HNSWConfig, HNSWParams

@@ -34,8 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
+from core.errors import ConfigError, InvalidInputError
 from indexes.base import Allow, SearchResult, allow_mask, as_ids, empty_result
-from indexes.errors import ConfigError, InvalidInputError
 from indexes.lexical.kernels import score_postings
 from indexes.lexical.segments import Segment, build_segment, merge_segments
 from indexes.lexical.vocab import Vocabulary

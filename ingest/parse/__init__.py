@@ -17,7 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import PurePath
 
-from indexes.errors import InvalidInputError, UnsupportedMediaTypeError
+from core.errors import InvalidInputError
+from ingest.errors import UnsupportedMediaTypeError
 
 from . import csv, html, markdown, pdf, text
 from .common import check_expansion

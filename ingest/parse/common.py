@@ -13,7 +13,7 @@ from __future__ import annotations
 import codecs
 import re
 
-from indexes.errors import DocumentParseError
+from ingest.errors import DocumentParseError
 
 from .types import Section
 

@@ -24,7 +24,7 @@ import io
 import re
 from pathlib import PurePath
 
-from indexes.errors import InvalidInputError
+from core.errors import InvalidInputError
 
 from .common import decode_text, reject_binary
 from .types import ParsedDocument, Section, TableSpan

@@ -26,7 +26,7 @@ import lxml.html
 from lxml import etree
 from lxml.html import HtmlElement
 
-from indexes.errors import DocumentParseError, NoTextError
+from ingest.errors import DocumentParseError, NoTextError
 
 from . import readability
 from .common import SectionBuilder, clip_heading, decode_text

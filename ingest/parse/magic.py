@@ -16,7 +16,7 @@ Example:
 
 from __future__ import annotations
 
-from indexes.errors import DocumentParseError, UnsupportedMediaTypeError
+from ingest.errors import DocumentParseError, UnsupportedMediaTypeError
 
 from .common import has_bom
 

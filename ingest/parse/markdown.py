@@ -26,7 +26,7 @@ import itertools
 import re
 from dataclasses import dataclass
 
-from indexes.errors import InvalidInputError
+from core.errors import InvalidInputError
 
 from .common import MAX_HEADING_CHARS, clip_heading, decode_text, reject_binary, trimmed_span
 from .types import ParsedDocument, Section, TableSpan

@@ -33,13 +33,8 @@ from dataclasses import dataclass
 from pypdf import PasswordType, PdfReader
 from pypdf.errors import DependencyError, LimitReachedError
 
-from indexes.errors import (
-    DocumentParseError,
-    EncryptedDocumentError,
-    MissingDependencyError,
-    NoTextError,
-    RAGError,
-)
+from core.errors import MissingDependencyError, RAGError
+from ingest.errors import DocumentParseError, EncryptedDocumentError, NoTextError
 
 from .common import MAX_HEADING_CHARS, SectionBuilder, check_expansion, clip_heading, collapse_spaces, normalize_text
 from .types import ParsedDocument

@@ -33,7 +33,7 @@ import threading
 import weakref
 from collections.abc import Callable
 
-from indexes.errors import DocumentParseError
+from ingest.errors import DocumentParseError
 from ingest.worker_process import WorkerProcess
 
 from .types import ParsedDocument

@@ -21,7 +21,7 @@ import sys
 import traceback
 from multiprocessing.connection import Connection
 
-from indexes.errors import RAGError
+from core.errors import RAGError
 from ingest.worker_process import address_space, limit_memory
 
 

@@ -9,7 +9,7 @@ each page becomes a section with its 1-based page number.
 
 from __future__ import annotations
 
-from indexes.errors import InvalidInputError
+from core.errors import InvalidInputError
 
 from .common import SectionBuilder, decode_text, reject_binary, trimmed_span
 from .types import ParsedDocument, Section

@@ -8,7 +8,7 @@ import logging
 import os
 import sys
 
-from indexes.errors import RAGError
+from core.errors import RAGError
 from rag.private import UMASK
 from rag.settings import Settings
 

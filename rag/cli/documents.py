@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from indexes.errors import InvalidInputError, RAGError
+from core.errors import InvalidInputError, RAGError
 from rag.cli import GLOBAL_OPTIONS, add_server_option
 
 if TYPE_CHECKING:

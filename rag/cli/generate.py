@@ -8,7 +8,7 @@ import resource
 import sys
 import time
 
-from indexes.errors import ConfigError
+from core.errors import ConfigError
 from rag.cli import GLOBAL_OPTIONS
 
 QUANT_CHOICES = ("int4", "int8", "fp32")  # rag.model.QUANT_MODES, spelled out to keep `rag --help` free of torch

@@ -16,7 +16,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from indexes.errors import InvalidInputError, RAGError
+from core.errors import InvalidInputError, RAGError
 from rag.server_file import ServerFile
 
 # Answers take up to a minute or so on a CPU, and a batch of large uploads is embedded

@@ -2,7 +2,7 @@
 
 Nothing here is needed by the embedded single-process default: Ray is imported
 lazily, inside functions, and a missing install raises
-:class:`indexes.errors.MissingDependencyError` naming ``pip install 'localrag[ray]'``.
+:class:`core.errors.MissingDependencyError` naming ``pip install 'localrag[ray]'``.
 
 * :mod:`rag.distributed.shards`: :class:`ShardedIndex`, a collection's vectors split
   into N shards, each served by a Ray actor over its own memory-mapped directory; a
@@ -14,7 +14,7 @@ lazily, inside functions, and a missing install raises
 
 from __future__ import annotations
 
-from indexes.errors import MissingDependencyError
+from core.errors import MissingDependencyError
 
 INSTALL_HINT = "pip install 'localrag[ray]'"
 

@@ -36,7 +36,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from indexes.errors import PayloadTooLargeError, RAGError
+from core.errors import RAGError
+from ingest.errors import PayloadTooLargeError
 from rag.pipeline.ingest.records import SavedFile
 
 if TYPE_CHECKING:

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 import indexes
-from indexes.errors import ConfigError
+from core.errors import ConfigError
 
 _MANIFEST = "shards.json"
 _M1 = np.uint64(0xBF58476D1CE4E5B9)

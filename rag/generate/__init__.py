@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from indexes.errors import ConfigError
+from core.errors import ConfigError
 from rag.generate.base import ChatMessage, GenerationConfig, GenerationResult, Generator
 
 BACKENDS = ("torch", "transformers", "llama-cpp")

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from indexes.errors import ConfigError, MissingDependencyError
+from core.errors import ConfigError, MissingDependencyError
 from rag.generate.base import ChatMessage, GenerationConfig, GenerationResult, Generator
 from rag.model.repetition import RepetitionStop, repetition_cut
 

@@ -10,7 +10,7 @@ from functools import lru_cache
 
 import torch
 
-from indexes.errors import ConfigError
+from core.errors import ConfigError
 from rag.generate.base import ChatMessage, GenerationConfig, GenerationResult, Generator
 from rag.model import DEFAULT_QUANT, Decoder, DecodeStats, beam_search, load_gguf
 from rag.model.constraints import ByteMachine, TokenConstraint

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from indexes.errors import ConflictError, NotFoundError, RAGError
+from core.errors import ConflictError, NotFoundError, RAGError
 from rag.jobs.runner import JobRunner
 from rag.store import Collection
 

@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.errors import ConflictError, InvalidInputError, NotFoundError
 from indexes import parse_spec
-from indexes.errors import ConflictError, InvalidInputError, NotFoundError
 from rag.jobs.job import Job
 from rag.jobs.runner import JobRunner
 from rag.store import Store

@@ -26,8 +26,9 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 
+from core.errors import InvalidInputError, NotFoundError
 from indexes import parse_spec
-from indexes.errors import DocumentParseError, InvalidInputError, NotFoundError
+from ingest.errors import DocumentParseError
 from rag.access import Grant
 from rag.jobs.admission import MAX_QUEUED_JOBS, Admission
 from rag.jobs.ingest_turns import Engine, IngestTurns

@@ -37,7 +37,7 @@ import shutil
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from indexes.errors import ConflictError, NotFoundError, RAGError
+from core.errors import ConflictError, NotFoundError, RAGError
 from rag.jobs.job import Job
 from rag.jobs.runner import JobRunner
 from rag.pipeline.ingest import IngestPipeline, IngestResult, PreparedDocument, SavedFile

@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable, Hashable
 from datetime import UTC, datetime
 
-from indexes.errors import ConflictError, NotFoundError
+from core.errors import ConflictError, NotFoundError
 from rag.jobs.job import Job
 from rag.jobs.lanes import FairQueue
 from rag.store import Catalog

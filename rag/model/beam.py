@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
-from indexes.errors import ConfigError
+from core.errors import ConfigError
 from rag.model.model import LlamaModel
 
 

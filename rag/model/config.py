@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from indexes.errors import ConfigError
+from core.errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import torch
 
-from indexes.errors import ConfigError
+from core.errors import ConfigError
 
 
 @runtime_checkable

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
-from indexes.errors import ConfigError
+from core.errors import ConfigError
 from rag.model.constraints import TokenConstraint
 from rag.model.fused import MAX_TOKENS
 from rag.model.generation_config import GenerationConfig

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from indexes.errors import ConfigError
+from core.errors import ConfigError
 
 
 @dataclass(frozen=True)

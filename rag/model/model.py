@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from indexes.errors import ConfigError
+from core.errors import ConfigError
 from rag.model import fused
 from rag.model.config import LlamaConfig
 from rag.model.decode_step import DecodeStep, StepWeights

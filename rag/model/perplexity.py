@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from indexes.errors import ConfigError
+from core.errors import ConfigError
 from rag.model.fused import MAX_TOKENS
 from rag.model.model import LlamaModel
 

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from indexes.errors import ConfigError
+from core.errors import ConfigError
 
 QUANT_MODES = ("int4", "int8", "fp32")
 DEFAULT_QUANT = "int4"

@@ -17,7 +17,7 @@ from collections.abc import Callable
 import numpy as np
 from gguf import GGMLQuantizationType
 
-from indexes.errors import ConfigError
+from core.errors import ConfigError
 
 QK = 32  # values per ggml block for every format handled here
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
 
-from indexes.errors import ConfigError
+from core.errors import ConfigError
 
 
 class RepetitionStop:

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 import torch
 
-from indexes.errors import ConfigError
+from core.errors import ConfigError
 from rag.model.generation_config import GenerationConfig
 
 REPETITION_WINDOW = 64  # the penalty applies to the last this many tokens (llama.cpp's repeat_last_n)

@@ -27,7 +27,7 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from indexes.errors import InvalidInputError
+from core.errors import InvalidInputError
 from rag.generate.base import ChatMessage, GenerationConfig, Generator
 from rag.pipeline.budget import EXPLANATORY
 from rag.pipeline.extract import EXTRACT_SENTENCES, best_span

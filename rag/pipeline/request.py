@@ -22,7 +22,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from indexes.errors import InvalidInputError, PayloadTooLargeError
+from core.errors import InvalidInputError
+from ingest.errors import PayloadTooLargeError
 from rag.store import Collection, StoredChunk
 
 MAX_K = 100

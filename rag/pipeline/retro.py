@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from indexes.errors import InvalidInputError
+from core.errors import InvalidInputError
 from rag.generate.base import ChatMessage, GenerationConfig, Generator
 from rag.model.retro import Neighbour
 from rag.pipeline.focus import Focus, FocusSentences, ScoredSentence

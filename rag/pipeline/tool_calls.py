@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from indexes.errors import InvalidInputError
+from core.errors import InvalidInputError
 from ingest.embed import Embedder
 from rag.generate.base import ChatMessage, GenerationConfig, Generator
 from rag.model.json_machine import JsonMachine

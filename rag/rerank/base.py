@@ -14,7 +14,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from indexes.errors import ConfigError
+from core.errors import ConfigError
 
 # ``rerank: true`` means MaxSim: it needs no training and improved the fused first stage on
 # SciFact test (0.723 -> 0.735 nDCG@10) and on XQuAD (0.964 -> 0.986), where the cross-encoder

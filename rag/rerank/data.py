@@ -14,7 +14,7 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from indexes.errors import ConfigError, NotFoundError
+from core.errors import ConfigError, NotFoundError
 
 TRAIN_QRELS = Path("qrels") / "train.tsv"  # the only judgements training may read
 DATA_FILES = ("queries.jsonl", str(TRAIN_QRELS), "corpus.jsonl")  # hashed into the weights' metadata

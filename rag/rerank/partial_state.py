@@ -15,7 +15,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from indexes.errors import IndexFormatError, MissingDependencyError
+from core.errors import MissingDependencyError
+from rag.model.errors import ModelFileError
 
 
 def trainable_state(module: nn.Module, frozen: tuple[str, ...]) -> dict[str, torch.Tensor]:
@@ -33,20 +34,20 @@ def load_trainable_state(
     """Put ``tensors`` over ``module``'s weights.
 
     Raises:
-        IndexFormatError: a key the module does not have, a missing key or a wrong shape; the message
+        ModelFileError: a key the module does not have, a missing key or a wrong shape; the message
             names ``what`` the weights are and how to ``retrain`` them.
     """
     own = module.state_dict()
     unknown = sorted(set(tensors) - set(own))
     if unknown:
-        raise IndexFormatError(f"{what} weights hold keys the model does not have: {unknown[:5]}")
+        raise ModelFileError(f"{what} weights hold keys the model does not have: {unknown[:5]}")
     expected = {k for k in own if k not in frozen and not k.endswith("position_ids")}
     missing = sorted(expected - set(tensors))
     if missing:
-        raise IndexFormatError(f"{what} weights lack {missing[:5]}: retrain with `{retrain}`")
+        raise ModelFileError(f"{what} weights lack {missing[:5]}: retrain with `{retrain}`")
     for k, v in tensors.items():
         if tuple(v.shape) != tuple(own[k].shape):
-            raise IndexFormatError(f"{what} weight {k} has shape {tuple(v.shape)}, not {tuple(own[k].shape)}")
+            raise ModelFileError(f"{what} weight {k} has shape {tuple(v.shape)}, not {tuple(own[k].shape)}")
     module.load_state_dict({k: v.to(own[k].dtype) for k, v in tensors.items()}, strict=False)
 
 

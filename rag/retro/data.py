@@ -35,8 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
+from core.errors import ConfigError, NotFoundError
 from indexes import create as create_index
-from indexes.errors import ConfigError, NotFoundError
 from rag.rerank.cross_encoder import file_sha256  # the reranker's weights are hashed the same way
 
 NGRAM = 8  # the overlap unit of the deduplication

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from core.errors import InvalidInputError
 from indexes import parse_spec
-from indexes.errors import InvalidInputError
 from rag.store.catalog import Collection
 from rag.store.tables import remove_tables
 

@@ -24,7 +24,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from indexes.errors import IndexFormatError
+from rag.store.errors import StoreFormatError
 
 MANIFEST = "manifest.json"
 FORMAT_NAME = "rag-vectors"
@@ -130,7 +130,7 @@ def read_manifest(root: Path, dim: int, metric: str, index_spec: str) -> Manifes
         return Manifest(dim, metric, index_spec)
     raw = json.loads(path.read_text(encoding="utf-8"))
     if raw.get("format") != FORMAT_NAME or raw.get("version") not in READABLE_VERSIONS:
-        raise IndexFormatError(
+        raise StoreFormatError(
             f"{path} has format {raw.get('format')!r} version {raw.get('version')!r}; "
             f"this release reads {FORMAT_NAME} versions {', '.join(map(str, READABLE_VERSIONS))}"
         )

@@ -27,8 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
+from core.errors import InvalidInputError, MissingDependencyError
 from indexes import parse_spec
-from indexes.errors import DimensionMismatchError, InvalidInputError, MissingDependencyError
+from indexes.errors import DimensionMismatchError
 from indexes.lexical import BM25Index
 from ingest.lexical import Analyzer, analyzer_for
 from rag.store.catalog import Catalog, Collection

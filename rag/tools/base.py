@@ -16,7 +16,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
 
-from indexes.errors import InvalidInputError
+from core.errors import InvalidInputError
 
 SIGNIFICANT_DIGITS = 12  # enough for money and measurements, few enough to hide float noise (409.49999999999994)
 

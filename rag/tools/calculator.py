@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from indexes.errors import ConfigError
+from core.errors import ConfigError
 from rag.tools import arithmetic
 from rag.tools.arithmetic import MAX_LENGTH, ExpressionError
 from rag.tools.base import Tool, ToolError, ToolResult, format_number, object_schema

@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from indexes.errors import ConfigError
+from core.errors import ConfigError
 from rag.tools.base import Tool, ToolError, ToolResult
 
 _TYPES = {"object": dict, "string": str, "integer": int, "number": (int, float)}

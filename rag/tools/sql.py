@@ -40,7 +40,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from indexes.errors import ConfigError
+from core.errors import ConfigError
 from rag.tools.base import Tool, ToolError, ToolResult, format_number, object_schema
 from rag.tools.worker import ToolMemoryError, ToolTimeoutError, WorkerPool
 

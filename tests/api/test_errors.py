@@ -12,17 +12,9 @@ from litestar.testing import TestClient
 from api.app import create_app
 from api.errors import BadRequestError, ConflictError, code_for, status_for
 from api.openapi import ERRORS, error_responses
-from indexes.errors import (
-    ConfigError,
-    DimensionMismatchError,
-    DocumentParseError,
-    IndexFormatError,
-    InvalidInputError,
-    MissingDependencyError,
-    NotFoundError,
-    PayloadTooLargeError,
-    UnsupportedMediaTypeError,
-)
+from core.errors import ConfigError, InvalidInputError, MissingDependencyError, NotFoundError
+from indexes.errors import DimensionMismatchError, IndexFormatError
+from ingest.errors import DocumentParseError, PayloadTooLargeError, UnsupportedMediaTypeError
 from rag.jobs import BenchmarkBusyError
 from rag.platform import Platform
 

@@ -156,7 +156,7 @@ def test_healthz_does_not_show_the_data_directory(client):
 
 
 def test_any_host_name_only_where_keys_are_enforced(tmp_path):
-    from indexes.errors import ConfigError
+    from core.errors import ConfigError
     from rag.settings import Settings
 
     with pytest.raises(ConfigError, match="RAG_ADMIN_KEY"):

@@ -10,7 +10,7 @@ import pytest
 
 from benchmarks.beir import load
 from benchmarks.retrieval_eval import configs, rank_documents
-from indexes.errors import ConfigError
+from core.errors import ConfigError
 from tests.conftest import shared_path
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from benchmarks.ann import run
 from benchmarks.timing import Timing
-from indexes.errors import ConfigError
+from core.errors import ConfigError
 
 
 def passes(costs: list[float]):

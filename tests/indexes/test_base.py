@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 import indexes
+from core.errors import ConfigError
 from indexes.base import parse_spec
-from indexes.errors import ConfigError, DimensionMismatchError
+from indexes.errors import DimensionMismatchError
 from tests.indexes.conftest import SPECS
 
 CANONICAL = SPECS + [

@@ -9,7 +9,8 @@ import shutil
 import numpy as np
 import pytest
 
-from indexes.errors import ConfigError, IndexFormatError, InvalidInputError
+from core.errors import ConfigError, InvalidInputError
+from indexes.errors import IndexFormatError
 from indexes.lexical import BM25Index
 from indexes.lexical.bm25 import MAX_SEGMENTS
 from tests.conftest import shared_path

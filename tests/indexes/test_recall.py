@@ -12,7 +12,7 @@ import json
 import numpy as np
 import pytest
 
-import indexes
+from core.errors import MissingDependencyError
 from tests.indexes.conftest import build, clustered, recall_at
 
 # (spec, search params, measured recall@10, asserted floor). Measured on GloVe-50 10k, cosine.
@@ -117,7 +117,7 @@ def test_minilm_scifact_recall():
     embed_mod = pytest.importorskip("ingest.embed")
     try:
         embedder = embed_mod.Embedder(batch_size=64)
-    except indexes.errors.MissingDependencyError as exc:
+    except MissingDependencyError as exc:
         pytest.skip(str(exc))
     with open(scifact / "corpus.jsonl", encoding="utf-8") as fh:
         titles = [json.loads(line)["title"] for _, line in zip(range(1500), fh)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from indexes.errors import ConfigError
+from core.errors import ConfigError
 from ingest.embed import KINDS, QUANT_ENV, Embedder, embedder_for, kind_of, resolve_kind, shared_embedder
 
 TEXTS = [

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from indexes.errors import ConfigError, MissingDependencyError
+from core.errors import ConfigError, MissingDependencyError
 from ingest.lexical import Analyzer, analyzer_for
 
 

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from indexes.errors import ConflictError
+from core.errors import ConflictError
 from rag.access import Keys
 from rag.store import Store
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from indexes.errors import ConfigError
+from core.errors import ConfigError
 from rag.settings import Settings
 
 

@@ -13,7 +13,7 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Hashable
 
-from indexes.errors import ConfigError
+from core.errors import ConfigError
 
 _DESCRIPTIVE = frozenset(
     {"title", "description", "$comment", "examples", "default", "$schema", "deprecated", "readOnly", "writeOnly"}

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import torch
 
-from indexes.errors import ConfigError
+from core.errors import ConfigError
 from rag.model.retro.config import RetroConfig
 
 # (tokens (N, r) int64, valid (N, r) bool) -> encoded neighbours (N, r, encoder_dim)

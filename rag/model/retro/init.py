@@ -30,7 +30,7 @@ import math
 
 import torch
 
-from indexes.errors import ConfigError
+from core.errors import ConfigError
 
 
 def _ridge(x: torch.Tensor, y: torch.Tensor, strength: float) -> torch.Tensor:

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from indexes.errors import ConfigError
+from core.errors import ConfigError
 from rag.model.model import LlamaModel
 from rag.model.retro.config import RetroConfig
 from rag.model.retro.context import Encode, NeighbourSource, RetroContext

@@ -16,7 +16,7 @@ from typing import Any
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from tokenizers import Tokenizer
 
-from indexes.errors import ConfigError
+from core.errors import ConfigError
 from rag.model.tokenizer import bpe, spm
 from rag.model.tokenizer.token_types import CONTROL, NORMAL
 

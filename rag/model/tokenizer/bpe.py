@@ -12,7 +12,7 @@ from typing import Any
 
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers
 
-from indexes.errors import ConfigError
+from core.errors import ConfigError
 from rag.model.tokenizer.token_types import CONTROL, USER_DEFINED
 
 # Pre-tokenizer splits by llama.cpp's ``tokenizer.ggml.pre`` name. The GPT-2

@@ -23,7 +23,7 @@ from typing import Any
 
 from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers
 
-from indexes.errors import ConfigError
+from core.errors import ConfigError
 from rag.model.tokenizer.token_types import BYTE, CONTROL, NORMAL, UNKNOWN, UNUSED, USER_DEFINED
 
 SPACE = "\u2581"  # "▁", SentencePiece's escaped space

@@ -16,10 +16,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from core.errors import InvalidInputError, RAGError
 from indexes import parse_spec
-from indexes.errors import InvalidInputError, PayloadTooLargeError, RAGError
 from ingest.chunk import Chunker
 from ingest.embed import Embedder
+from ingest.errors import PayloadTooLargeError
 from ingest.parse import check_upload, parse_bytes
 from ingest.parse.sandbox import parse_sandboxed
 from ingest.tables import extract_tables

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import duckdb
 
-from indexes.errors import ConfigError, ConflictError, NotFoundError, RAGError
+from core.errors import ConfigError, ConflictError, NotFoundError, RAGError
 from rag.store.catalog.documents import DocumentRows
 from rag.store.catalog.jobs import JobRows
 from rag.store.catalog.keys import KeyRows

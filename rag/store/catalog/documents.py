@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from indexes.errors import NotFoundError
+from core.errors import NotFoundError
 from rag.store.catalog.schema import now
 
 DOCUMENT_COLUMNS = "id, filename, media_type, sha256, size_bytes, title, n_pages, n_chunks, created_at"

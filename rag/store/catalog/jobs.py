@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from indexes.errors import NotFoundError
+from core.errors import NotFoundError
 from rag.store.catalog.schema import FINAL_STATES, now
 
 INTERRUPTED = "interrupted: the process stopped before the job finished; run it again"

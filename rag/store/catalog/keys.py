@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from indexes.errors import NotFoundError
+from core.errors import NotFoundError
 from rag.store.catalog.schema import now
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from indexes.errors import ConfigError
+from core.errors import ConfigError
 from indexes.lexical import BM25Index
 from rag.store.manifest import Manifest
 

@@ -116,7 +116,8 @@ def test_concurrent_single_queries_are_correct():
 
 def test_single_query_checks_and_growth():
     """The lean single-query path keeps the template's checks and follows adds."""
-    from indexes.errors import ConfigError, DimensionMismatchError
+    from core.errors import ConfigError
+    from indexes.errors import DimensionMismatchError
 
     points = clustered(2100, 16, seed=7)
     index = build("HNSW8", points[:1000])

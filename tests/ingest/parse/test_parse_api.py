@@ -6,7 +6,8 @@ import codecs
 
 import pytest
 
-from indexes.errors import DocumentParseError, InvalidInputError, UnsupportedMediaTypeError
+from core.errors import InvalidInputError
+from ingest.errors import DocumentParseError, UnsupportedMediaTypeError
 from ingest.parse import SUPPORTED_TYPES, detect_media_type, parse_bytes
 from ingest.parse.common import SectionBuilder, decode_text, trimmed_span
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from indexes.errors import EncryptedDocumentError, NoTextError, UnsupportedMediaTypeError
+from ingest.errors import EncryptedDocumentError, NoTextError, UnsupportedMediaTypeError
 from ingest.parse import SUPPORTED_TYPES, parse_bytes
 
 # path under shared/data/documents -> the error expected, or the least text length expected.

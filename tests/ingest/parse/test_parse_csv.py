@@ -6,9 +6,10 @@ import codecs
 
 import pytest
 
-from indexes.errors import DocumentParseError, InvalidInputError
+from core.errors import InvalidInputError
 from ingest.chunk import Chunker
 from ingest.embed import load_tokenizer
+from ingest.errors import DocumentParseError
 from ingest.parse import csv as csv_parser
 from ingest.parse import detect_media_type, parse_bytes
 

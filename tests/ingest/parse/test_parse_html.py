@@ -8,7 +8,7 @@ from collections import Counter
 import lxml.html
 import pytest
 
-from indexes.errors import NoTextError
+from ingest.errors import NoTextError
 from ingest.parse import parse_bytes
 from tests.ingest.table_fixtures import HTML_HEADER, html_rows, html_table
 

@@ -8,7 +8,7 @@ import re
 import pytest
 from pypdf import PageObject, PdfReader, PdfWriter
 
-from indexes.errors import DocumentParseError, EncryptedDocumentError, NoTextError
+from ingest.errors import DocumentParseError, EncryptedDocumentError, NoTextError
 from ingest.parse import parse_bytes
 
 PYPDF = "py-pdf_sample-files"

@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from indexes.errors import DocumentParseError, InvalidInputError, UnsupportedMediaTypeError
+from core.errors import InvalidInputError
+from ingest.errors import DocumentParseError, UnsupportedMediaTypeError
 from ingest.parse import parse_bytes
 from ingest.parse.sandbox import (
     ParseMemoryError,

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from indexes.errors import RAGError
+from core.errors import RAGError
 from rag.cli import main
 from rag.cli.documents import HIT_KEYS, hit_json
 from rag.server_file import read_server_file, remove_server_file, running_server, write_server_file

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import indexes
+from core.errors import ConfigError
 from rag.distributed.shards import merge_topk, shard_of
 
 pytestmark = pytest.mark.ray
@@ -113,5 +114,5 @@ def test_shards_reopen_from_their_directories(ray_local, tmp_path, data):
         assert (again.search(q, K).ids == want).all()
     finally:
         again.close()
-    with pytest.raises(indexes.errors.ConfigError):
+    with pytest.raises(ConfigError):
         ShardedIndex(tmp_path / "Flat", 4, DIM, "cosine", "Flat")

@@ -12,7 +12,7 @@ import pytest
 from litestar.testing import TestClient
 
 import indexes
-from indexes.errors import InvalidInputError, MissingDependencyError
+from core.errors import InvalidInputError, MissingDependencyError
 from tests.conftest import shared_path
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from indexes.errors import ConflictError, NotFoundError
+from core.errors import ConflictError, NotFoundError
 from rag.access import Grant
 from rag.jobs import IngestJobs, Job, JobRunner
 from rag.store import Store

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from indexes.errors import ConflictError, InvalidInputError, NotFoundError
+from core.errors import ConflictError, InvalidInputError, NotFoundError
 from ingest.chunk import Chunker
 from ingest.embed import load_tokenizer
 from rag.jobs import IngestJobs, Job, JobRunner

@@ -11,7 +11,7 @@ _MODELS: dict[str, tuple] = {}
 
 @pytest.fixture(scope="session")
 def gguf_path() -> str:
-    from indexes.errors import MissingDependencyError
+    from core.errors import MissingDependencyError
     from rag.model import default_gguf_path
 
     try:

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from indexes.errors import ConfigError, MissingDependencyError
+from core.errors import ConfigError, MissingDependencyError
 from rag.generate.base import ChatMessage, GenerationConfig
 from rag.model.constraints import ChoiceMachine
 

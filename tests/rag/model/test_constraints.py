@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from indexes.errors import ConfigError
+from core.errors import ConfigError
 from rag.generate.base import GenerationConfig
 from rag.model.constraints import ChoiceMachine, TokenConstraint
 from rag.model.generation import Decoder

@@ -7,7 +7,8 @@ import importlib.util
 import numpy as np
 import pytest
 
-from indexes.errors import ConfigError, IndexFormatError, MissingDependencyError
+from core.errors import ConfigError, MissingDependencyError
+from indexes.errors import IndexFormatError
 from rag.model.config import LlamaConfig
 from rag.model.gguf_file import GGUFFile
 from rag.model.quants import dequantize

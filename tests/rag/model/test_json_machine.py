@@ -8,7 +8,7 @@ import random
 import pytest
 import torch
 
-from indexes.errors import ConfigError
+from core.errors import ConfigError
 from rag.generate.base import ChatMessage, GenerationConfig
 from rag.model.constraints import ChoiceMachine, TokenConstraint
 from rag.model.json_machine import JsonMachine

@@ -18,7 +18,7 @@ import pytest
 import torch
 from gguf import GGMLQuantizationType as Q
 
-from indexes.errors import ConfigError
+from core.errors import ConfigError
 from rag.generate.base import GenerationConfig
 from rag.model import Decoder, load_gguf
 from rag.model.generation import DecodeStats

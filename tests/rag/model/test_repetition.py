@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from indexes.errors import ConfigError
+from core.errors import ConfigError
 from rag.model.generation import Decoder, DecodeStats
 from rag.model.generation_config import GenerationConfig
 from rag.model.repetition import RepetitionStop, repetition_cut

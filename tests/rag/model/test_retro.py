@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from indexes.errors import ConfigError
+from core.errors import ConfigError
 from rag.model.generation import Decoder
 from rag.model.generation_config import GenerationConfig
 from rag.model.retro import Neighbour, RetroConfig, RetroContext, Retrofit, pack

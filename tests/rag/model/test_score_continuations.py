@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from indexes.errors import ConfigError
+from core.errors import ConfigError
 
 
 def test_cached_prefix_scores_equal_one_full_pass_and_pick_the_likely_reply(generator):

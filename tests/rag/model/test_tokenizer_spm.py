@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from indexes.errors import ConfigError
+from core.errors import ConfigError
 from rag.model.tokenizer import GGUFTokenizer, IncrementalDecoder
 
 spm = pytest.importorskip("sentencepiece")

@@ -26,7 +26,7 @@ def chunk(chunk_id: int, score: float = 0.0, text: str | None = None) -> StoredC
 
 class FakeCatalog:
     def get_collection(self, name: str) -> Collection:
-        from indexes.errors import NotFoundError
+        from core.errors import NotFoundError
 
         if name != COLLECTION.name:
             raise NotFoundError(f"collection {name!r} does not exist")

@@ -12,7 +12,7 @@ import dataclasses
 
 import pytest
 
-from indexes.errors import InvalidInputError
+from core.errors import InvalidInputError
 from rag.generate.base import GenerationResult
 from rag.pipeline import AnswerCancelled, AnswerOptions, QueryPipeline, SearchOptions, Timings
 from rag.pipeline.citations import citation_of

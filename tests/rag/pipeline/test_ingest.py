@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from indexes.errors import InvalidInputError
+from core.errors import InvalidInputError
 from ingest.chunk import Chunker
 from ingest.embed import load_tokenizer
 from rag.pipeline.ingest import IngestPipeline

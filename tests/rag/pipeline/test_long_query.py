@@ -2,7 +2,7 @@
 
 import pytest
 
-from indexes.errors import PayloadTooLargeError
+from ingest.errors import PayloadTooLargeError
 from rag.pipeline.query import QueryPipeline
 from rag.pipeline.request import MAX_QUERY_CHARS, PROMPT_QUESTION_TOKENS, SearchOptions
 from tests.rag.pipeline.fakes import FakeEmbedder, FakeGenerator, FakeReranker, FakeStore, chunk

@@ -1,6 +1,6 @@
 import pytest
 
-from indexes.errors import InvalidInputError, NotFoundError
+from core.errors import InvalidInputError, NotFoundError
 from rag.pipeline.answer import AnswerOptions
 from rag.pipeline.query import QueryPipeline
 from rag.pipeline.request import SearchOptions

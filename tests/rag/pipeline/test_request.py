@@ -1,6 +1,7 @@
 import pytest
 
-from indexes.errors import InvalidInputError, PayloadTooLargeError
+from core.errors import InvalidInputError
+from ingest.errors import PayloadTooLargeError
 from rag.pipeline.request import (
     MAX_K,
     MAX_QUERY_CHARS,

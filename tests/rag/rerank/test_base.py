@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 
-from indexes.errors import ConfigError, MissingDependencyError
+from core.errors import ConfigError, MissingDependencyError
 from rag.rerank import base
 from rag.rerank.base import DEFAULT_RERANKER, RERANKERS, Reranker, get_reranker
 

@@ -76,7 +76,7 @@ def test_corpus_texts_are_title_then_text(fake_scifact):
 
 @pytest.mark.parametrize("fraction", [0.0, 1.0])
 def test_a_bad_split_fraction_is_refused(fake_scifact, fraction):
-    from indexes.errors import ConfigError
+    from core.errors import ConfigError
 
     with pytest.raises(ConfigError):
         load_train_set(fake_scifact).split(fraction, seed=0)

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from indexes.errors import ConfigError
+from core.errors import ConfigError
 from rag.retro.data import (
     Database,
     NeighbourSearch,
@@ -33,7 +33,7 @@ TOPICS = [
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    from indexes.errors import MissingDependencyError
+    from core.errors import MissingDependencyError
     from rag.model.gguf_file import GGUFFile, default_gguf_path
     from rag.model.tokenizer import GGUFTokenizer
 

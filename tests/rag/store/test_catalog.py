@@ -13,7 +13,7 @@ import duckdb
 import numpy as np
 import pytest
 
-from indexes.errors import ConfigError, ConflictError, InvalidInputError, NotFoundError
+from core.errors import ConfigError, ConflictError, InvalidInputError, NotFoundError
 from ingest.chunk import Chunk
 from rag.store.catalog import Catalog, Collection
 from rag.store.records import DocumentToAdd, NewDocument, catalog_rows, stored_chunk

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from indexes.errors import NotFoundError
+from core.errors import NotFoundError
 from rag.store.catalog.jobs import INTERRUPTED
 from tests.rag.store.test_catalog import _collection
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from indexes.errors import ConfigError
+from core.errors import ConfigError
 from rag.tools import ToolError
 from rag.tools.calculator import Calculator, evaluate
 from rag.tools.worker import ToolTimeoutError, WorkerPool

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from indexes.errors import ConfigError
+from core.errors import ConfigError
 from rag.model.json_machine import JsonMachine
 from rag.tools import Tool, ToolError, ToolRegistry, ToolResult, default_registry, prompt_block
 from rag.tools.base import object_schema

@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from indexes.errors import ConfigError
+from core.errors import ConfigError
 from rag.tools import ToolError
 from rag.tools.sql import SqlTool, scrub
 
