@@ -27,6 +27,7 @@ import numpy as np
 
 from core.errors import ConfigError
 from indexes.errors import DimensionMismatchError, NotTrainedError
+from indexes.kmeans import MAX_POINTS_PER_CENTROID, MIN_POINTS_PER_CENTROID
 
 METRICS = ("cosine", "ip", "l2")
 
@@ -68,6 +69,23 @@ class IndexConfig(ABC):
     @abstractmethod
     def spec(self) -> str:
         """The canonical spec string; ``parse_spec(c.spec()) == c``."""
+
+    def centroids(self) -> int:
+        """The most centroids one k-means of this index's training learns; 0: it needs no training."""
+        return 0
+
+    def training_bounds(self) -> TrainingBounds:
+        """How many vectors ``train`` needs and how many it uses (more are sampled down by the caller)."""
+        c = self.centroids()
+        return TrainingBounds(MIN_POINTS_PER_CENTROID * c, MAX_POINTS_PER_CENTROID * c)
+
+
+@dataclass(frozen=True)
+class TrainingBounds:
+    """Vectors a learned index trains on: at least ``min_points``, at most ``max_points`` (0, 0: untrained)."""
+
+    min_points: int
+    max_points: int
 
 
 @dataclass(frozen=True)

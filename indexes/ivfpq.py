@@ -62,6 +62,9 @@ class IVFPQConfig(IndexConfig):
     def spec(self) -> str:
         return f"IVF{self.nlist},PQ{self.m}x{self.nbits}" + (",RFlat" if self.refine else "")
 
+    def centroids(self) -> int:
+        return max(self.nlist, 2**self.nbits)  # the coarse quantizer's lists, or the PQ codewords
+
 
 @dataclass(frozen=True)
 class IVFPQParams(FilteredParams):

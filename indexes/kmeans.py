@@ -10,6 +10,11 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+# Points per centroid a k-means needs and uses (FAISS's Clustering bounds): under the first
+# the centroids are poor (FAISS warns), past the second a fixed-seed sample is drawn.
+MIN_POINTS_PER_CENTROID = 39
+MAX_POINTS_PER_CENTROID = 256
+
 
 def assign(x: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Nearest centroid (squared L2) of every row.
@@ -65,7 +70,7 @@ def _centroid_sums(x, labels, k):
 
 
 def kmeans(
-    x: np.ndarray, k: int, *, niter: int = 20, seed: int = 1234, max_points_per_centroid: int = 256
+    x: np.ndarray, k: int, *, niter: int = 20, seed: int = 1234, max_points_per_centroid: int = MAX_POINTS_PER_CENTROID
 ) -> np.ndarray:
     """Cluster float32 (n, d) points into ``k`` centroids.
 

@@ -54,6 +54,9 @@ class PQConfig(IndexConfig):
     def spec(self) -> str:
         return f"PQ{self.m}x{self.nbits}"
 
+    def centroids(self) -> int:
+        return 2**self.nbits  # codewords per sub-quantizer
+
 
 def check_pq(m: int, nbits: int) -> None:
     """Validate PQ parameters shared by PQ and IVF-PQ specs."""

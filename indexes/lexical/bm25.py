@@ -39,12 +39,12 @@ from indexes.base import Allow, SearchResult, allow_mask, as_ids, empty_result
 from indexes.lexical.kernels import score_postings
 from indexes.lexical.segments import Segment, build_segment, merge_segments
 from indexes.lexical.vocab import Vocabulary
+from indexes.merge_policy import TieredMergePolicy
 
-# Merge policy (tiered, as Lucene's): a segment's tier is floor(log8(its documents)); eight
-# segments of one tier merge into one, so each document is rewritten about log8(N) times.
-# Past MAX_SEGMENTS the smallest ones merge, bounding the per-segment cost of a search.
-MERGE_FACTOR = 8  # tiers are computed as powers of two cubed: keep this 8
+# Segments merge by the tiered policy the store's vector runs use too (indexes.merge_policy):
+# past MAX_SEGMENTS the smallest ones merge, bounding the per-segment cost of a search.
 MAX_SEGMENTS = 16
+MERGES = TieredMergePolicy(max_parts=MAX_SEGMENTS)
 # Distinct terms a query is scored on; past it the ones of least count * idf are dropped.
 # A 4,000-character paragraph has about 250, a 100,000-character page about 2,200.
 MAX_QUERY_TERMS = 1024
@@ -134,19 +134,8 @@ class BM25Index:
             self._merge(list(range(len(self._segments))))
 
     def _merge_tiers(self) -> None:
-        while True:
-            tiers: dict[int, list[int]] = {}
-            for i, seg in enumerate(self._segments):
-                tier = (max(seg.n_docs, 1).bit_length() - 1) // 3  # floor(log8(n)), exactly
-                tiers.setdefault(tier, []).append(i)
-            full = [members for members in tiers.values() if len(members) >= MERGE_FACTOR]
-            if full:
-                self._merge(full[0][:MERGE_FACTOR])
-            elif len(self._segments) > MAX_SEGMENTS:
-                by_size = sorted(range(len(self._segments)), key=lambda i: self._segments[i].n_docs)
-                self._merge(sorted(by_size[: len(self._segments) - MAX_SEGMENTS + 1]))
-            else:
-                return
+        while (plan := MERGES.plan([seg.n_docs for seg in self._segments])) is not None:
+            self._merge(plan)
 
     def _merge(self, positions: list[int]) -> None:
         """Replace the segments at ``positions`` by their merge, dropping their tombstoned rows."""

@@ -2,7 +2,7 @@
 
 An append writes its batch as a new run (a segment and a small index over it),
 so its cost does not grow with the collection. Runs are merged LSM-style, with
-the tiered policy of the BM25 index (:mod:`indexes.lexical.bm25`): a run's tier
+the tiered policy the BM25 index uses too (:mod:`indexes.merge_policy`): a run's tier
 is floor(log8(vectors)); eight runs of one tier merge into one, so each vector
 is rewritten about log8(N) times, and past :data:`MAX_RUNS` the smallest merge,
 bounding the number of indexes a search visits. A merge grows the largest
@@ -23,23 +23,19 @@ import numpy as np
 
 import indexes
 from indexes.flat import top_k
+from indexes.merge_policy import TieredMergePolicy
 from rag.store.manifest import Manifest, Run, SegmentFiles
 
-MERGE_FACTOR = 8  # tiers are floor(log8(vectors)): keep this 8
 MAX_RUNS = 16
-# A learned index trains on at most this many vectors per centroid (FAISS warns past 256).
-TRAIN_PER_CENTROID = 256
+MERGES = TieredMergePolicy(max_parts=MAX_RUNS)
 _TRAIN_SEED = 20240229
 # A batch under this many vectors joins a learned index's collection as an exact Flat run, until merged.
 SMALL_RUN = 2048
 
 
 def min_train_size(config: indexes.IndexConfig) -> int:
-    """Vectors needed before a learned index is trained: about 39 per centroid, as FAISS advises."""
-    need = 39 * getattr(config, "nlist", 1)
-    if hasattr(config, "m") and hasattr(config, "nbits"):  # product quantizer codebooks
-        need = max(need, 39 * 2 ** int(config.nbits))
-    return need
+    """Vectors needed before a learned index is trained (the index says: its clustering's bounds)."""
+    return config.training_bounds().min_points
 
 
 def write_segment(root: Path, stem: str, vectors: np.ndarray, ids: np.ndarray) -> SegmentFiles:
@@ -94,10 +90,6 @@ def run_without(
     return Run(tuple(segments), f"index-{name}", run.spec, len(index)), removed
 
 
-def tier(count: int) -> int:
-    return (max(count, 1).bit_length() - 1) // 3  # floor(log8(count)), exactly
-
-
 def plan_merge(manifest: Manifest) -> list[int] | None:
     """Positions of the runs to merge next, or None while the runs are in shape.
 
@@ -109,16 +101,7 @@ def plan_merge(manifest: Manifest) -> list[int] | None:
     trained = any(r.spec == target for r in runs)
     if runs and not trained and manifest.stored >= min_train_size(indexes.parse_spec(target)):
         return list(range(len(runs)))
-    tiers: dict[int, list[int]] = {}
-    for i, run in enumerate(runs):
-        tiers.setdefault(tier(run.stored), []).append(i)
-    full = [members for members in tiers.values() if len(members) >= MERGE_FACTOR]
-    if full:
-        return full[0][:MERGE_FACTOR]
-    if len(runs) > MAX_RUNS:
-        by_size = sorted(range(len(runs)), key=lambda i: runs[i].stored)
-        return sorted(by_size[: len(runs) - MAX_RUNS + 1])
-    return None
+    return MERGES.plan([run.stored for run in runs])
 
 
 def new_index(spec: str, dim: int, metric: str, template: indexes.Index | None, n_vectors: int) -> indexes.Index:
@@ -142,9 +125,8 @@ def new_index(spec: str, dim: int, metric: str, template: indexes.Index | None, 
 
 
 def train_on(index: indexes.Index, x: np.ndarray) -> None:
-    """Train a learned index on ``x``, or on a fixed-seed sample of it of TRAIN_PER_CENTROID per centroid."""
-    nlist = getattr(index.config, "nlist", 1)
-    cap = TRAIN_PER_CENTROID * max(nlist, 2 ** int(getattr(index.config, "nbits", 0)))
+    """Train a learned index on ``x``, or on a fixed-seed sample of it as large as its clustering uses."""
+    cap = index.config.training_bounds().max_points
     if x.shape[0] > cap:
         rows = np.sort(np.random.default_rng(_TRAIN_SEED).choice(x.shape[0], cap, replace=False))
         x = x[rows]
