@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from core.errors import ConfigError, MissingDependencyError
-from indexes.errors import IndexFormatError
 from rag.model.config import LlamaConfig
+from rag.model.errors import ModelFileError
 from rag.model.gguf_file import GGUFFile
 from rag.model.quants import dequantize
 
@@ -80,7 +80,7 @@ def test_bad_files_raise_clear_errors(tmp_path):
         GGUFFile(tmp_path / "missing.gguf")
     bad = tmp_path / "bad.gguf"
     bad.write_bytes(b"not a gguf file at all")
-    with pytest.raises(IndexFormatError, match="not a readable GGUF"):
+    with pytest.raises(ModelFileError, match="not a readable GGUF"):
         GGUFFile(bad)
 
 
