@@ -6,6 +6,11 @@ from typing import Any
 
 import msgspec
 
+from rag.pipeline import Answer, Citation, Passage
+from rag.pipeline.reading import SpanAnswer
+from rag.pipeline.support import SentenceSupport
+from rag.pipeline.tool_calls import ToolCall
+
 
 class RetrievalFields(msgspec.Struct, forbid_unknown_fields=True):
     """Per-request retrieval switches; a field left out takes the server's default."""
@@ -190,3 +195,99 @@ class ErrorResponse(msgspec.Struct):
     """Every error response: ``{"error": {"code", "message", "detail"}}``."""
 
     error: ErrorBody
+
+
+# -- the typed answer of rag.pipeline as the /query response ----------------------------------------------------
+# The REST shape lives here, not in rag: the pipeline's Answer is plain typed data, read field by field.
+
+
+def query_response(answer: Answer) -> QueryResponse:
+    """The /query response of a pipeline answer (also the ``done`` event of a streamed one)."""
+    return QueryResponse(
+        answer=answer.answer,
+        citations=[citation_out(c) for c in answer.citations],
+        timings=answer.timings.as_dict(),
+        usage={"prompt_tokens": answer.usage.prompt_tokens, "generated_tokens": answer.usage.generated_tokens},
+        sentences=[sentence_out(s) for s in answer.sentences],
+        abstained=answer.abstained,
+        abstain_reason=answer.abstain_reason,
+        tool_calls=[tool_call_out(c) for c in answer.tool_calls],
+        passages=[passage_out(p) for p in answer.passages],
+        mode=answer.mode,
+        relevance=None if answer.relevance is None else float(answer.relevance),
+        context=answer.context,
+        span=None if answer.span is None else span_out(answer.span),
+    )
+
+
+def citation_out(c: Citation) -> CitationOut:
+    return CitationOut(
+        number=c.number,
+        document_id=c.document_id,
+        filename=c.filename,
+        page=c.page,
+        char_start=c.char_start,
+        char_end=c.char_end,
+        text=c.text,
+        score=float(c.score),
+        how=c.how,
+        span_start=c.span_start,
+        span_end=c.span_end,
+        quote=c.quote,
+        quote_span_start=c.quote_span_start,
+        quote_span_end=c.quote_span_end,
+    )
+
+
+def sentence_out(s: SentenceSupport) -> SentenceOut:
+    return SentenceOut(
+        start=s.start,
+        end=s.end,
+        text=s.text,
+        supported=s.supported,
+        score=float(s.score),
+        quote=float(s.quote),
+        passage=s.passage,
+        cited=list(s.cited),
+        how=s.how,
+        reason=s.reason,
+    )
+
+
+def tool_call_out(c: ToolCall) -> ToolCallOut:
+    result = c.result
+    return ToolCallOut(
+        name=c.name,
+        arguments=c.arguments,
+        result=None if result is None else result.text,
+        value=None if result is None else result.value,
+        error=c.error,
+    )
+
+
+def passage_out(p: Passage) -> PassageOut:
+    c = p.chunk
+    return PassageOut(
+        number=p.number,
+        chunk_id=c.chunk_id,
+        document_id=c.document_id,
+        filename=c.filename,
+        page=c.page,
+        char_start=c.char_start,
+        char_end=c.char_end,
+        text=c.text,
+        score=float(c.score),
+    )
+
+
+def span_out(s: SpanAnswer) -> SpanOut:
+    return SpanOut(
+        passage=s.passage,
+        text=s.text,
+        start=s.start,
+        end=s.end,
+        sentence_start=s.sentence_start,
+        sentence_end=s.sentence_end,
+        margin=float(s.margin),
+        confidence=float(s.confidence),
+    )

@@ -19,23 +19,34 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 from api.answers import ANSWERS
 from api.errors import INTERNAL_MESSAGE, code_for, status_for
 from api.openapi import EventStreamOperation, error_responses
-from api.schemas import Hit, QueryRequest, QueryResponse, RetrievalFields, SearchRequest, SearchResponse
+from api.schemas import (
+    Hit,
+    QueryRequest,
+    QueryResponse,
+    RetrievalFields,
+    SearchRequest,
+    SearchResponse,
+    query_response,
+)
 from core.errors import RAGError
-from rag.pipeline import Answer, AnswerCancelled, AnswerOptions, SearchOptions
+from rag.pipeline import AnswerCancelled, AnswerOptions, Question, SearchOptions, Stage
 from rag.pipeline import Hit as PipelineHit
-from rag.pipeline.request import Query
+from rag.pipeline.records import STAGE_NAMES
 from rag.platform import Platform
 
 log = logging.getLogger(__name__)
 
-STREAM_EVENTS = ("token", "tool_calls", "citations", "sentences", "done", "error")
-STREAM_DESCRIPTION = """With `stream: true` the answer comes as Server-Sent Events (`text/event-stream`):
-`token` events (`{"text": ...}`: the answer as the model writes it, markers included) while it is generated
-(mode `reader` writes nothing: one `token` with the span and its marker, none when it abstains),
-then `tool_calls`, `citations` and `sentences` (support marks) events with those fields of the response, and
-last a `done` event whose data equals the response without `stream` (with `span` in mode `reader`). An error
-after the stream started comes as an `error` event in the API's error shape. A client that goes away stops the
-generation."""
+STREAM_EVENTS = ("stage", "token", "tool_calls", "citations", "sentences", "done", "error")
+STREAM_DESCRIPTION = f"""With `stream: true` the answer comes as Server-Sent Events (`text/event-stream`):
+a `stage` event as each stage starts (`{{"stage": ..., "message": ...}}`: the stage, one of
+{", ".join(f"`{name}`" for name in STAGE_NAMES)}, each only where it runs, and what it does in plain words, such as
+"searching 57 documents" or "reading 5 passages"; all come before the first token but `check`, the support check
+of the written answer), `token` events (`{{"text": ...}}`: the answer as the model writes it, markers included)
+while it is generated (mode `reader` writes nothing: one `token` with the span and its marker, none when it
+abstains), then `tool_calls`, `citations` and `sentences` (support marks) events with those fields of the
+response, and last a `done` event whose data equals the response without `stream` (with `span` in mode
+`reader`). An error after the stream started comes as an `error` event in the API's error shape. A client that
+goes away stops the generation."""
 
 
 def options(platform: Platform, data: RetrievalFields) -> SearchOptions:
@@ -70,8 +81,8 @@ def error_event(exc: BaseException) -> dict:
     return {"error": {"code": "internal_error", "message": INTERNAL_MESSAGE, "detail": {"status": 500}}}
 
 
-async def stream_answer(platform: Platform, query: Query, how: AnswerOptions) -> AsyncIterator[ServerSentEventMessage]:
-    """Answer on a thread of :data:`ANSWERS`; hand its tokens and then its parts over a queue as events.
+async def stream_answer(platform: Platform, question: Question) -> AsyncIterator[ServerSentEventMessage]:
+    """Answer on a thread of :data:`ANSWERS`; hand its stages, its tokens and then its parts over a queue as events.
 
     The worker never waits for the client: a slow reader only lets events pile up
     in the queue (an answer is at most a few hundred tokens), so the model is free
@@ -91,11 +102,16 @@ async def stream_answer(platform: Platform, query: Query, how: AnswerOptions) ->
             raise AnswerCancelled("the client went away")
         put(("token", {"text": piece}))
 
+    def on_stage(stage: Stage) -> None:
+        if gone.is_set():
+            raise AnswerCancelled("the client went away")
+        put(("stage", {"stage": stage.name, "message": stage.message}))
+
     def work() -> None:
         if gone.is_set():  # its turn came as the client left
             return
         try:
-            answer = platform.query_pipeline.answer(query, how, on_text)
+            answer = platform.query_pipeline.answer(question, on_text, on_stage)
             body = msgspec.to_builtins(query_response(answer))
             for part in ("tool_calls", "citations", "sentences"):
                 put((part, {part: body[part]}))
@@ -164,18 +180,11 @@ class QueryController(Controller):
         pipeline = platform.query_pipeline
         how = AnswerOptions().replace(mode=data.mode, tools=data.tools, abstain=data.abstain, context=data.context)
 
-        def boundary() -> Query:  # the request is checked before anything is streamed: a bad one is a 4xx
-            query = pipeline.query(name, data.question, data.k, options(platform, data), what="question")
-            pipeline.tool_calls.select(query, how.tools)
-            return query
+        def boundary() -> Question:  # the request is checked before anything is streamed: a bad one is a 4xx
+            return pipeline.prepare(name, data.question, data.k, options(platform, data), how)
 
-        query = await anyio.to_thread.run_sync(boundary)
+        question = await anyio.to_thread.run_sync(boundary)
         if data.stream:
-            return ServerSentEvent(stream_answer(platform, query, how))
-        answer = await ANSWERS.run(pipeline.answer, query, how)
+            return ServerSentEvent(stream_answer(platform, question))
+        answer = await ANSWERS.run(pipeline.answer, question)
         return Response(query_response(answer))
-
-
-def query_response(answer: Answer) -> QueryResponse:
-    # the pipeline's JSON form has the response's keys (extra passage fields are dropped)
-    return msgspec.convert(answer.as_dict(), QueryResponse)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 
 from rag.cli.documents import _options, _platform, citation_line, ordered, running_server_for
+from rag.pipeline import Answer
 
-# The keys of Answer.as_dict, in its order: a server's answer is printed with them first, as a local one.
+# The keys of answer_json, in its order: a server's answer is printed with them first, as a local one.
 ANSWER_KEYS = (
     "answer", "abstained", "abstain_reason", "mode", "context", "relevance", "span", "citations", "sentences",
     "tool_calls", "passages", "timings", "usage",
@@ -82,7 +84,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
             )
         finally:
             platform.close()
-        answer = result.as_dict()
+        answer = answer_json(result)
     if args.json:
         print(json.dumps(answer, indent=2, default=str))
     else:
@@ -90,10 +92,38 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return 0
 
 
+def answer_json(answer: Answer) -> dict:
+    """A local answer in the JSON shape of the server's /query response, which ``print_answer`` and ``--json`` read."""
+    return {
+        "answer": answer.answer,
+        "abstained": answer.abstained,
+        "abstain_reason": answer.abstain_reason,
+        "mode": answer.mode,
+        "context": answer.context,
+        "relevance": answer.relevance,
+        "span": None if answer.span is None else dataclasses.asdict(answer.span),
+        "citations": [dataclasses.asdict(c) for c in answer.citations],
+        "sentences": [dict(dataclasses.asdict(s), cited=list(s.cited)) for s in answer.sentences],
+        "tool_calls": [
+            {
+                "name": c.name,
+                "arguments": c.arguments,
+                "result": c.result.text if c.result else None,
+                "value": c.result.value if c.result else None,
+                "error": c.error,
+            }
+            for c in answer.tool_calls
+        ],
+        "passages": [dict(number=p.number, **dataclasses.asdict(p.chunk)) for p in answer.passages],
+        "timings": answer.timings.as_dict(),
+        "usage": dataclasses.asdict(answer.usage),
+    }
+
+
 def print_answer(answer: dict) -> None:
     """The answer, its tool calls, each sentence's support, the sources, and the closest passages when it abstains.
 
-    ``answer`` is the JSON form of an answer (``Answer.as_dict`` or the server's ``/query`` response).
+    ``answer`` is the JSON form of an answer (``answer_json`` or the server's ``/query`` response).
     """
     print(answer["answer"])
     for line in span_lines(answer):

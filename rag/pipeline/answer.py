@@ -28,11 +28,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from core.errors import InvalidInputError
-from rag.generate.base import ChatMessage, GenerationConfig, Generator
+from rag.generate.base import GenerationConfig, Generator
 from rag.pipeline.budget import EXPLANATORY
 from rag.pipeline.extract import EXTRACT_SENTENCES, best_span
 from rag.pipeline.focus import Focus
-from rag.pipeline.prompt import EXTRACT_SYSTEM, PromptBuilder
+from rag.pipeline.prompt import EXTRACT_SYSTEM, Passage, PromptBuilder
 from rag.pipeline.retro import check_context
 
 ANSWER_MODES = ("reader", "auto", "passages", "focus", "extract")
@@ -124,13 +124,16 @@ def write(
     question: str,
     mode: str,
     focus: Focus,
-    passages_prompt: list[ChatMessage],
+    passages: list[Passage],
     config: GenerationConfig,
     on_text: TextSink | None = None,
 ) -> Written:
-    """Generate the answer in ``mode`` ("passages", "focus" or "extract"); ``on_text`` hears it as it comes."""
+    """Generate the answer in ``mode`` ("passages", "focus" or "extract"); ``on_text`` hears it as it comes.
+
+    ``passages`` are those the prompt kept (:meth:`PromptBuilder.fit`), numbered as the answer cites them.
+    """
     if mode == "passages":
-        messages = passages_prompt
+        messages = prompt.numbered(question, passages)
     else:
         top = focus.top(EXTRACT_SENTENCES if mode == "extract" else FOCUS_SENTENCES)
         pairs = [(s.passage, s.text) for s in top]
@@ -151,22 +154,17 @@ def write(
     return Written(result.text, result.prompt_tokens, result.generated_tokens)
 
 
-ECHO_CHARS = 300  # of the question, repeated in an abstention (a pasted page is not echoed whole)
+# What an abstaining answer says, by reason: one short sentence. The question is not repeated (the asker has it)
+# and the closest passages are not announced (a client shows them, or not, as it lays out the answer).
+ABSTENTIONS = {
+    "no_relevant_passage": "I cannot answer this from the documents: none of the passages I found is relevant enough.",
+    "unsupported": "I cannot answer this from the documents: the passages I found do not support an answer.",
+    "no_passages": "I cannot answer this from the documents: the collection has no passages to search.",
+    "no_answer_found": "I cannot answer this from the documents: none of the passages I found states an answer.",
+}
+ABSTAIN_REASONS = tuple(ABSTENTIONS)
 
 
-def _echo(question: str) -> str:
-    return question if len(question) <= ECHO_CHARS else question[:ECHO_CHARS].rstrip() + "…"
-
-
-def abstention_message(question: str, reason: str) -> str:
-    """What an abstaining answer says: that it cannot answer, why, and what it looked for."""
-    why = {
-        "no_relevant_passage": "none of the passages I found is relevant enough",
-        "unsupported": "the passages I found do not support an answer",
-        "no_passages": "the collection has no passages to search",
-        "no_answer_found": "none of the passages I found states an answer",
-    }[reason]
-    return (
-        f'I cannot answer this from the documents: {why}. I looked for: "{_echo(question)}". '
-        "The closest passages are listed below."
-    )
+def abstention_message(reason: str) -> str:
+    """What an abstaining answer says: that it cannot answer and why, once."""
+    return ABSTENTIONS[reason]

@@ -47,10 +47,19 @@ class PromptBuilder:
         self.max_context_tokens = max_context_tokens
 
     def __call__(self, question: str, chunks: Sequence[StoredChunk]) -> tuple[list[ChatMessage], list[Passage]]:
-        blocks = self._fit(f"[{n}] ({source_label(c)})\n{c.text.strip()}" for n, c in enumerate(chunks, start=1))
-        passages = [Passage(n, chunk) for n, chunk in enumerate(chunks[: len(blocks)], start=1)]
+        passages = self.fit(chunks)
+        return self.numbered(question, passages), passages
+
+    def fit(self, chunks: Sequence[StoredChunk]) -> list[Passage]:
+        """The leading chunks whose numbered blocks fit the budget, numbered from 1 (no tokens counted for none)."""
+        blocks = self._fit(_block(n, c) for n, c in enumerate(chunks, start=1))
+        return [Passage(n, chunk) for n, chunk in enumerate(chunks[: len(blocks)], start=1)]
+
+    def numbered(self, question: str, passages: Sequence[Passage]) -> list[ChatMessage]:
+        """The prompt of whole numbered passages (those :meth:`fit` kept) and the question's head."""
+        blocks = [_block(p.number, p.chunk) for p in passages]
         context = "\n\n".join(blocks) if blocks else "(no passages were found)"
-        return messages(SYSTEM, context, question_head(question, self.count_tokens)), passages
+        return messages(SYSTEM, context, question_head(question, self.count_tokens))
 
     def _fit(self, blocks: Iterable[str]) -> list[str]:
         """The leading blocks that fit the token budget (always the first one; counted until one does not fit)."""
@@ -73,6 +82,10 @@ class PromptBuilder:
         lines = self._fit(f"[{number}] {' '.join(text.split())}" for number, text in sentences)
         context = "\n".join(lines) if lines else "(no passages were found)"
         return messages(system, context, question_head(question, self.count_tokens))
+
+
+def _block(number: int, chunk: StoredChunk) -> str:
+    return f"[{number}] ({source_label(chunk)})\n{chunk.text.strip()}"
 
 
 def messages(system: str, context: str, question: str) -> list[ChatMessage]:

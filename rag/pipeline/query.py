@@ -7,28 +7,41 @@
 passages' sentences, abstain when none is relevant, call tools if allowed, write
 the answer, check every sentence against the passages, abstain when none is supported.
 A question a tool answered never abstains: its answer states the tool's result
-(:mod:`rag.pipeline.tool_answer`).
+(:mod:`rag.pipeline.tool_answer`). A question is checked once (``prepare``: its
+collection, options and tools) and then answered; the answer tells a listener each
+stage as it starts (:mod:`rag.pipeline.records`).
 Models load on first use inside the stage that needs them: building the
-pipeline loads nothing, and a search without HyDE never loads the generator.
+pipeline loads nothing, a search without HyDE never loads the generator, nor
+does an answer that abstains before writing.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from functools import cached_property
 
 from ingest.embed import Embedder
 from rag.generate.base import Generator
-from rag.pipeline.answer import ABSTAIN_THRESHOLD, AnswerOptions, TextSink, abstention_message, write
+from rag.pipeline.answer import ABSTAIN_THRESHOLD, AnswerOptions, TextSink, write
 from rag.pipeline.budget import answer_config, answer_generation
-from rag.pipeline.citations import Citation, citation_of, clean_markers
+from rag.pipeline.citations import citation_of, clean_markers
 from rag.pipeline.focus import Focus, FocusSentences
 from rag.pipeline.hyde import HyDE
 from rag.pipeline.prompt import Passage, PromptBuilder
-from rag.pipeline.reading import Reading, ReadPassages, SpanAnswer
-from rag.pipeline.request import Query, Retrieval, SearchOptions, Timings, check_k, check_text
+from rag.pipeline.reading import Reading, ReadPassages
+from rag.pipeline.records import (
+    CHECKING,
+    WRITING,
+    Answer,
+    Question,
+    Stage,
+    StageSink,
+    Usage,
+    abstention,
+    reading,
+    running,
+    searching,
+)
+from rag.pipeline.request import Query, Retrieval, SearchOptions, check_k, check_text
 from rag.pipeline.rerank import Rerank
 from rag.pipeline.retrieve import (
     DenseRetriever,
@@ -39,80 +52,12 @@ from rag.pipeline.retrieve import (
     Retriever,
 )
 from rag.pipeline.retro import RetroFusion
-from rag.pipeline.support import SUPPORT_MODEL, SentenceSupport, SupportChecker, reader_sentence
+from rag.pipeline.support import SUPPORT_MODEL, SupportChecker, reader_sentence
 from rag.pipeline.tool_answer import state_results
-from rag.pipeline.tool_calls import CollectionTools, ToolCall, ToolCalls, collection_tools
+from rag.pipeline.tool_calls import CollectionTools, ToolCalls, collection_tools
 from rag.reader import Reader
 from rag.rerank.base import Reranker, get_reranker
 from rag.store import Store
-
-
-@dataclass(frozen=True)
-class Usage:
-    prompt_tokens: int
-    generated_tokens: int
-
-
-@dataclass
-class Answer:
-    """A checked answer.
-
-    Attributes:
-        answer: the text, with its [n] markers (corrected where a sentence cited the wrong passage).
-        citations: the passages the markers cite.
-        passages: every passage the answer was written from (tool results included);
-            when it abstains, the closest passages found.
-        sentences: each sentence with its support (empty when it abstains).
-        abstained: the platform declined to answer; ``abstain_reason`` says why.
-        tool_calls: the tools called, with their arguments and results.
-        mode: the answer mode used (see rag.pipeline.answer); "free" with context "retro".
-        context: how the passages entered the model, "prompt" or "retro".
-        relevance: the best sentence's relevance to the question (what abstention compares in the
-            generating modes); None in mode "reader".
-        span: mode "reader": the span that answers, where it is and the sentence that holds it
-            (also when it abstains, as the closest candidate); None in the other modes.
-    """
-
-    answer: str
-    citations: list[Citation]
-    passages: list[Passage]
-    timings: Timings = field(default_factory=Timings)
-    usage: Usage = Usage(0, 0)
-    sentences: list[SentenceSupport] = field(default_factory=list)
-    abstained: bool = False
-    abstain_reason: str | None = None
-    tool_calls: list[ToolCall] = field(default_factory=list)
-    mode: str = "passages"
-    relevance: float | None = None
-    context: str = "prompt"
-    span: SpanAnswer | None = None
-
-    def as_dict(self) -> dict:
-        """The answer as plain JSON values, with the keys of the REST ``/query`` response."""
-        return {
-            "answer": self.answer,
-            "abstained": self.abstained,
-            "abstain_reason": self.abstain_reason,
-            "mode": self.mode,
-            "context": self.context,
-            "relevance": self.relevance,
-            "span": None if self.span is None else dataclasses.asdict(self.span),
-            "citations": [dataclasses.asdict(c) for c in self.citations],
-            "sentences": [dict(dataclasses.asdict(s), cited=list(s.cited)) for s in self.sentences],
-            "tool_calls": [
-                {
-                    "name": c.name,
-                    "arguments": c.arguments,
-                    "result": c.result.text if c.result else None,
-                    "value": c.result.value if c.result else None,
-                    "error": c.error,
-                }
-                for c in self.tool_calls
-            ],
-            "passages": [dict(number=p.number, **dataclasses.asdict(p.chunk)) for p in self.passages],
-            "timings": self.timings.as_dict(),
-            "usage": dataclasses.asdict(self.usage),
-        }
 
 
 class QueryPipeline:
@@ -149,7 +94,6 @@ class QueryPipeline:
         self.store = store
         self.generator = generator
         self.defaults = defaults
-        self.max_context_tokens = max_context_tokens
         by_model = embedder_for or (lambda _model: embedder())
         self.dense = DenseRetriever(store, QueryEncoder(by_model, HyDE(generator)))
         self.lexical = LexicalRetriever(store)
@@ -163,6 +107,9 @@ class QueryPipeline:
         self.reading = ReadPassages(reader or (lambda: _SHARED_READER))
         self.abstain_threshold = abstain_threshold
         self.generation = answer_generation(max_answer_tokens)  # the most an answer takes; see ask
+        # counts tokens with the generator's tokenizer, so it loads the generator at its first count: an answer
+        # that abstains for want of passages never counts one
+        self.prompt = PromptBuilder(lambda text: generator().count_tokens(text), max_context_tokens)
 
     # -- the boundary -----------------------------------------------------
     def query(self, collection: str, text: str, k: int, options: SearchOptions | None = None, what="query") -> Query:
@@ -191,6 +138,22 @@ class QueryPipeline:
     def search(self, collection: str, text: str, k: int = 10, options: SearchOptions | None = None) -> Retrieval:
         return self.retrieve(self.query(collection, text, k, options))
 
+    def prepare(
+        self,
+        collection: str,
+        question: str,
+        k: int = 5,
+        options: SearchOptions | None = None,
+        answer: AnswerOptions | None = None,
+    ) -> Question:
+        """Check a question, resolve its collection and select its tools, once: a bad one fails before any work.
+
+        Unknown tool names raise here (a 4xx), so a streamed answer can refuse before it sends anything.
+        """
+        query = self.query(collection, question, k, options, what="question")
+        how = answer or AnswerOptions()
+        return Question(query, how, self.tool_calls.select(query, how.tools))
+
     def ask(
         self,
         collection: str,
@@ -199,50 +162,54 @@ class QueryPipeline:
         options: SearchOptions | None = None,
         answer: AnswerOptions | None = None,
         on_text: TextSink | None = None,
+        on_stage: StageSink | None = None,
     ) -> Answer:
-        return self.answer(self.query(collection, question, k, options, what="question"), answer, on_text)
+        return self.answer(self.prepare(collection, question, k, options, answer), on_text, on_stage)
 
-    def answer(self, query: Query, options: AnswerOptions | None = None, on_text: TextSink | None = None) -> Answer:
-        """Answer ``query``; ``on_text`` hears the raw answer as it is generated (streaming)."""
-        options = options or AnswerOptions()
-        tools = self.tool_calls.select(query, options.tools)  # unknown tool names fail before any work
+    def answer(self, question: Question, on_text: TextSink | None = None, on_stage: StageSink | None = None) -> Answer:
+        """Answer a prepared question; ``on_text`` hears the raw answer as it is generated (streaming), and
+        ``on_stage`` each stage as it starts (:mod:`rag.pipeline.records`)."""
+        query, options = question.query, question.options
+        tell: StageSink = on_stage or _unheard
+        if on_stage is not None:  # counting the documents reads the catalog: only for someone listening
+            tell(searching(self.store.catalog.count("documents", query.collection.id)))
         retrieval = self.retrieve(query)
         timings = retrieval.timings
-        calls: list[ToolCall] = []
-        if tools.tools:
+        calls = []
+        if question.tools.tools:
             with timings.stage("tools"):
-                calls = self.tool_calls(query, tools)
+                calls = self.tool_calls(query, question.tools, lambda name: tell(running(name)))
         ran = [c for c in calls if c.ok]
         if options.context == "prompt" and options.mode == "reader" and not ran:
-            return self._answer_reader(query, options, retrieval, calls, on_text)
-        passages_prompt, passages = self.prompt(query.text, [h.chunk for h in retrieval.hits])
+            return self._answer_reader(query, options, retrieval, calls, on_text, tell)
+        passages = self.prompt.fit([h.chunk for h in retrieval.hits])  # no passages: no token counted, no model
         with timings.stage("focus"):
             focus = self.focus(query.text, passages)
         relevance = focus.relevance
         results = [Passage(len(passages) + i, c.chunk()) for i, c in enumerate(ran, start=1)]
         if options.abstain and not results and (not passages or relevance < self.abstain_threshold):
             reason = "no_passages" if not passages else "no_relevant_passage"
-            return self._abstain(
-                query, passages, timings, Usage(0, 0), reason, relevance, calls, "none", options.context
-            )
+            return abstention(passages, timings, Usage(0, 0), reason, relevance, calls, "none", options.context)
         if options.context == "retro":
-            return self._answer_retro(query, options, self.generator(), passages, focus, timings, relevance, on_text)
+            return self._answer_retro(query, options, passages, focus, timings, relevance, on_text, tell)
         mode = options.resolved_mode(query.text, self.generator)
         if results:
             # what the tools computed is read first, then the best retrieved sentences
             mode, focus = "focus", Focus(self.focus(query.text, results).sentences + focus.sentences)
+        tell(WRITING)
         with timings.stage("generate"):
             config = answer_config(self.generation, query.text)  # short questions get a smaller budget
-            written = write(self.generator(), self.prompt, query.text, mode, focus, passages_prompt, config, on_text)
+            written = write(self.generator(), self.prompt, query.text, mode, focus, passages, config, on_text)
         usage = Usage(written.prompt_tokens, written.generated_tokens)
         everything = passages + results
         text, _ = clean_markers(written.text, {p.number for p in everything})
+        tell(CHECKING)
         with timings.stage("support"):
             checked = self.support(text, everything)
             if results:  # a tool answered: its results, stated and cited, lead; the model's own numbers go
                 checked = state_results(ran, results, checked, lambda stated: self.support(stated, everything))
         if options.abstain and not results and checked.sentences and not checked.supported:
-            return self._abstain(query, everything, timings, usage, "unsupported", relevance, calls, mode)
+            return abstention(everything, timings, usage, "unsupported", relevance, calls, mode)
         by_number = {p.number: p for p in everything}
         how: dict[int, str] = {}
         for sentence in checked.sentences:
@@ -261,16 +228,18 @@ class QueryPipeline:
             relevance=relevance,
         )
 
-    def _answer_reader(self, query, options, retrieval, calls, on_text) -> Answer:
+    def _answer_reader(self, query, options, retrieval, calls, on_text, tell: StageSink) -> Answer:
         """Mode "reader": the reader's best span over every retrieved passage, cited with its exact characters."""
         timings = retrieval.timings
         passages = [Passage(n, h.chunk) for n, h in enumerate(retrieval.hits, start=1)]
+        if passages:
+            tell(reading(len(passages)))
         with timings.stage("read"):
-            reading: Reading = self.reading(query.text, passages)
-        span = reading.span
-        if span is None or (options.abstain and not reading.answers):
+            found: Reading = self.reading(query.text, passages)
+        span = found.span
+        if span is None or (options.abstain and not found.answers):
             reason = "no_passages" if not passages else "no_answer_found"
-            answer = self._abstain(query, passages, timings, Usage(0, 0), reason, None, calls, "reader")
+            answer = abstention(passages, timings, Usage(0, 0), reason, None, calls, "reader")
             answer.span = span
             return answer
         text = f"{span.text} [{span.passage}]"
@@ -289,19 +258,21 @@ class QueryPipeline:
             span=span,
         )
 
-    def _answer_retro(self, query, options, generator, passages, focus, timings, relevance, on_text) -> Answer:
+    def _answer_retro(self, query, options, passages, focus, timings, relevance, on_text, tell) -> Answer:
         """context "retro": the passages as CCA neighbours; cite what the model attended to."""
         config = answer_config(self.generation, query.text)
+        tell(WRITING)
         with timings.stage("generate"):
-            written = self.retro(generator, query.text, passages, focus, config, on_text)
+            written = self.retro(self.generator(), query.text, passages, focus, config, on_text)
         timings.generate -= written.fusion_seconds  # choosing and encoding neighbours is the fusion stage
         timings.add("fusion", written.fusion_seconds)
         usage = Usage(written.prompt_tokens, written.generated_tokens)
         text, _ = clean_markers(written.text, set())  # no passage was numbered to the model: a marker is made up
+        tell(CHECKING)
         with timings.stage("support"):
             checked = self.support(text, passages)
         if options.abstain and checked.sentences and not checked.supported:
-            return self._abstain(query, passages, timings, usage, "unsupported", relevance, [], "free", "retro")
+            return abstention(passages, timings, usage, "unsupported", relevance, [], "free", "retro")
         by_number = {p.number: p for p in passages}
         citations = [citation_of(by_number[n], "attended") for n in written.attended if n in by_number]
         return Answer(
@@ -316,24 +287,9 @@ class QueryPipeline:
             context="retro",
         )
 
-    def _abstain(self, query, passages, timings, usage, reason, relevance, calls, mode, context="prompt") -> Answer:
-        return Answer(
-            abstention_message(query.text, reason),
-            [],
-            passages,
-            timings,
-            usage,
-            abstained=True,
-            abstain_reason=reason,
-            tool_calls=calls,
-            mode=mode,
-            relevance=relevance,
-            context=context,
-        )
 
-    @cached_property
-    def prompt(self) -> PromptBuilder:
-        return PromptBuilder(self.generator().count_tokens, self.max_context_tokens)
+def _unheard(stage: Stage) -> None:
+    """The stage sink of a caller that does not listen."""
 
 
 # The process's reader (the shipped weights): making it loads nothing; its model loads on the first read.

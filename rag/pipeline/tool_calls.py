@@ -159,8 +159,13 @@ class ToolCalls:
         available = self.tools(query)
         return ToolSelection(available, available.registry.select(spec if spec is True else list(spec)))
 
-    def __call__(self, query: Query, selection: ToolSelection) -> list[ToolCall]:
-        """The calls made for ``query``: none, one, or a failed one and its second try."""
+    def __call__(
+        self, query: Query, selection: ToolSelection, on_run: Callable[[str], None] | None = None
+    ) -> list[ToolCall]:
+        """The calls made for ``query``: none, one, or a failed one and its second try.
+
+        ``on_run`` hears the chosen tool's name before its arguments are written (not when none is chosen).
+        """
         available, tools = selection.available, selection.tools
         if not tools:
             return []
@@ -178,6 +183,8 @@ class ToolCalls:
             choice = "sql"
         if choice == NONE:
             return []
+        if on_run is not None:
+            on_run(choice)
         tool = available.registry.get(choice)
         system = f"{ARGUMENTS_SYSTEM}\nTool {tool.name}: {tool.description}"
         turns = []

@@ -257,7 +257,11 @@ def test_a_streamed_reader_answer_ends_with_the_span(client):
                 name = line[6:].strip()
             elif line.startswith("data:"):
                 events.append((name, json.loads(line[5:])))
-    assert [e for e, _ in events] == ["token", "tool_calls", "citations", "sentences", "done"]
-    assert events[0][1] == {"text": whole["answer"]}
+    assert [e for e, _ in events] == ["stage", "stage", "token", "tool_calls", "citations", "sentences", "done"]
+    assert [d for _, d in events[:2]] == [
+        {"stage": "search", "message": "searching 2 documents"},
+        {"stage": "read", "message": "reading 2 passages"},
+    ]
+    assert events[2][1] == {"text": whole["answer"]}
     done = events[-1][1]
     assert done["span"] == whole["span"] and done["citations"] == whole["citations"]

@@ -25,6 +25,13 @@ def chunk(chunk_id: int, score: float = 0.0, text: str | None = None) -> StoredC
 
 
 class FakeCatalog:
+    def __init__(self, documents: int = 0) -> None:
+        self.documents = documents
+
+    def count(self, table: str, collection_id: int) -> int:
+        assert table == "documents" and collection_id == COLLECTION.id
+        return self.documents
+
     def get_collection(self, name: str) -> Collection:
         from core.errors import NotFoundError
 
@@ -37,7 +44,7 @@ class FakeStore:
     """Dense results and BM25 results fixed in advance; records the calls."""
 
     def __init__(self, dense: list[StoredChunk], lexical: list[StoredChunk]) -> None:
-        self.catalog = FakeCatalog()
+        self.catalog = FakeCatalog(len({c.document_id for c in dense + lexical}))
         self.dense, self.lexical = dense, lexical
         self.vectors: list[np.ndarray] = []
         self.texts: list[str] = []

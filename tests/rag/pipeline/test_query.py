@@ -49,6 +49,8 @@ def test_the_request_is_checked_at_the_boundary_before_any_stage():
         p.ask("docs", "why?", k=0)
     with pytest.raises(NotFoundError):
         p.search("missing", "espresso", k=2)
+    with pytest.raises(InvalidInputError, match="nope"):  # tools are selected once, in the prepared question
+        p.prepare("docs", "why?", k=2, answer=AnswerOptions(tools=("nope",)))
     assert loaded == []
 
 
@@ -73,9 +75,7 @@ GENERATED = AnswerOptions(mode="auto")  # the generating modes' flow (mode "read
 
 def test_ask_generates_from_the_retrieved_passages_and_cites():
     generator = FakeGenerator("Espresso machines need descaling [1].")
-    answer = pipeline(store(), generator).ask(
-        "docs", "What do espresso machines need?", k=2, answer=GENERATED
-    )
+    answer = pipeline(store(), generator).ask("docs", "What do espresso machines need?", k=2, answer=GENERATED)
     messages, _ = generator.calls[-1]
     assert "espresso machines need descaling" in messages[-1].content
     assert answer.citations and answer.citations[0].number == 1
@@ -88,7 +88,23 @@ def test_a_question_nothing_relevant_answers_is_abstained_on_without_generating(
     answer = pipeline(store(), generator).ask("docs", "Zebra migration routes?", k=2, answer=GENERATED)
     assert answer.abstained and answer.abstain_reason == "no_relevant_passage"
     assert generator.calls == [] and answer.citations == [] and answer.sentences == []
-    assert answer.passages and "Zebra migration routes?" in answer.answer
+    assert answer.passages and "Zebra migration routes?" not in answer.answer  # said once, without the question
+
+
+@pytest.mark.parametrize("mode", ["passages", "auto", "reader"])
+def test_an_empty_collection_abstains_without_loading_the_generator(mode):
+    loaded: list[str] = []
+    answer = pipeline(FakeStore([], []), loaded=loaded).ask(
+        "docs", "Zebra migration routes?", k=2, answer=AnswerOptions(mode)
+    )
+    assert answer.abstained and answer.abstain_reason == "no_passages" and answer.passages == []
+    assert answer.answer == "I cannot answer this from the documents: the collection has no passages to search."
+    assert "generator" not in loaded
+    # with abstention off the answer is written, and only then is the generator loaded
+    written = pipeline(FakeStore([], []), loaded=loaded).ask(
+        "docs", "Zebra migration routes?", k=2, answer=AnswerOptions("passages", abstain=False)
+    )
+    assert not written.abstained and "generator" in loaded
 
 
 def test_an_answer_no_passage_supports_is_abstained_on_unless_abstention_is_off():

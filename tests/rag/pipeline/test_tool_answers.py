@@ -101,7 +101,7 @@ def test_a_failed_sql_call_is_tried_again_with_its_error_and_the_answer_states_t
     assert "SUM(travel_amount)" in second[0].content and failed.error[:80] in second[0].content
     assert second[-1].content == TRAVEL
     assert "159.9" in answer.answer and not answer.abstained
-    assert [t["error"] is None for t in answer.as_dict()["tool_calls"]] == [False, True]
+    assert [t.error is None for t in answer.tool_calls] == [False, True]
 
 
 def test_a_question_a_tool_answered_does_not_abstain_for_want_of_a_relevant_passage(grant):
@@ -155,3 +155,15 @@ def test_brackets_in_a_result_are_not_read_as_markers(grant):
     answer = pipeline(generator, grant).ask("docs", TOTAL, k=2, answer=SQL)
     assert answer.tool_calls[0].result.text == "ids = [1, 2]"
     assert answer.answer == "ids = (1, 2) [3]." and [c.number for c in answer.citations] == [3]
+
+
+@pytest.mark.parametrize(
+    "choice,stages", [("sql", ["search", "tools", "write", "check"]), (NONE, ["search", "write", "check"])]
+)
+def test_a_tool_that_runs_is_a_stage_of_its_own(grant, choice, stages):
+    generator = ScriptedGenerator([{"query": "SELECT SUM(amount_gbp) FROM grant_expenses"}], "I do not know.")
+    heard = []
+    pipeline(generator, grant, choice).ask("docs", TOTAL, k=2, answer=SQL, on_stage=heard.append)
+    assert [s.name for s in heard] == stages
+    if choice == "sql":
+        assert heard[1].message == "running the SQL tool"
