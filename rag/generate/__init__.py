@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from core.errors import ConfigError
-from rag.generate.base import ChatMessage, GenerationConfig, GenerationResult, Generator
+from rag.generate.base import ChatMessage, GenerationConfig, GenerationResult, Generator, RetroGenerator
 
 BACKENDS = ("torch", "transformers", "llama-cpp")
 
@@ -43,6 +43,7 @@ __all__ = [
     "GenerationConfig",
     "GenerationResult",
     "Generator",
+    "RetroGenerator",
     "load_generator",
     "shared_generator",
 ]

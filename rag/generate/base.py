@@ -1,7 +1,9 @@
 """The generator interface every backend implements (torch decoder, transformers, llama.cpp).
 
 :class:`GenerationConfig` is defined in :mod:`rag.model.generation_config` (the decoder
-package takes its settings from its own module) and re-exported here.
+package takes its settings from its own module) and re-exported here. A backend that can
+also read retrieved text through chunked cross-attention (``context="retro"``) is a
+:class:`RetroGenerator`; the others are not, and the RETRO stage refuses them by that.
 """
 
 from __future__ import annotations
@@ -9,8 +11,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from rag.model.generation_config import GenerationConfig  # defined with the decoder; re-exported here
+
+if TYPE_CHECKING:  # the retrofit's types, without loading torch for backends that have none
+    from rag.model.retro import Neighbour, NeighbourSource, RetroConfig
 
 
 @dataclass(frozen=True)
@@ -72,3 +78,43 @@ class Generator(ABC):
 
     def close(self) -> None:
         """Release resources (optional)."""
+
+
+class RetroGenerator(Generator):
+    """A generator whose model takes retrieved text through chunked cross-attention (RETRO), not the prompt.
+
+    What the RETRO stage (:mod:`rag.pipeline.retro`) needs: the retrofit's shape, to cut
+    neighbours to size and to tell prompt chunks from written ones; the model's tokens, to
+    build neighbours and to read back a written chunk; and a generation that asks ``source``
+    for each chunk's neighbours as the chunk completes.
+    """
+
+    @abstractmethod
+    def retro_config(self) -> RetroConfig:
+        """The retrofit's shape: chunk length m, neighbours per chunk k, tokens per neighbour r."""
+
+    @abstractmethod
+    def prompt_ids(self, messages: Sequence[ChatMessage]) -> list[int]:
+        """Token ids of ``messages`` rendered with the chat template, ending with the assistant turn."""
+
+    @abstractmethod
+    def token_ids(self, text: str) -> list[int]:
+        """Token ids of ``text`` alone (no beginning-of-sequence token): what a neighbour holds."""
+
+    @abstractmethod
+    def token_text(self, ids: Sequence[int]) -> str:
+        """The text of token ids (a chunk the model has written)."""
+
+    @abstractmethod
+    def generate_retro(
+        self,
+        messages: Sequence[ChatMessage],
+        source: NeighbourSource,
+        config: GenerationConfig | None = None,
+        on_text: Callable[[str], None] | None = None,
+    ) -> tuple[GenerationResult, list[tuple[Neighbour, float]]]:
+        """Generate a reply while ``source`` gives each completed chunk of m tokens its neighbours.
+
+        Returns:
+            The result, and every neighbour with the share of its chunk's attention it received.
+        """

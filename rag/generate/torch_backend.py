@@ -11,11 +11,11 @@ from functools import lru_cache
 import torch
 
 from core.errors import ConfigError
-from rag.generate.base import ChatMessage, GenerationConfig, GenerationResult, Generator
+from rag.generate.base import ChatMessage, GenerationConfig, GenerationResult, RetroGenerator
 from rag.model import DEFAULT_QUANT, Decoder, DecodeStats, beam_search, load_gguf
 from rag.model.constraints import ByteMachine, TokenConstraint
 from rag.model.generation import first_stop
-from rag.model.retro import Neighbour, NeighbourSource, Retrofit
+from rag.model.retro import Neighbour, NeighbourSource, RetroConfig, Retrofit
 
 
 def _default_threads() -> int:
@@ -25,7 +25,7 @@ def _default_threads() -> int:
         return os.cpu_count() or 1
 
 
-class TorchGenerator(Generator):
+class TorchGenerator(RetroGenerator):
     """SmolLM2 (or any Llama-architecture GGUF) run by :mod:`rag.model` on the CPU.
 
     Greedy requests decode speculatively with prompt lookup (same output, fewer
@@ -76,7 +76,13 @@ class TorchGenerator(Generator):
         return self.tokenizer.encode(text)
 
     def count_tokens(self, text: str) -> int:
-        return len(self.tokenizer.encode(text, add_bos=False))
+        return len(self.token_ids(text))
+
+    def token_ids(self, text: str) -> list[int]:
+        return self.tokenizer.encode(text, add_bos=False)
+
+    def token_text(self, ids: Sequence[int]) -> str:
+        return self.tokenizer.decode(list(ids))
 
     def constraint(self, machine: ByteMachine) -> TokenConstraint:
         """Wrap a byte-level state machine for this vocabulary (reuse it: it memoises masks)."""
@@ -155,6 +161,9 @@ class TorchGenerator(Generator):
 
                 self._retrofit = Retrofit.load(self.retro_weights or DEFAULT_WEIGHTS)
             return self._retrofit
+
+    def retro_config(self) -> RetroConfig:
+        return self.retrofit().config
 
     def generate_retro(
         self,

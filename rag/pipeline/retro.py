@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from core.errors import InvalidInputError
-from rag.generate.base import ChatMessage, GenerationConfig, Generator
+from rag.generate.base import ChatMessage, GenerationConfig, Generator, RetroGenerator
 from rag.model.retro import Neighbour
 from rag.pipeline.focus import Focus, FocusSentences, ScoredSentence
 from rag.pipeline.prompt import Passage
@@ -67,12 +67,12 @@ class RetroFusion:
         config: GenerationConfig,
         on_text: Callable[[str], None] | None = None,
     ) -> RetroWritten:
-        if not getattr(generator, "generate_retro", None):
+        if not isinstance(generator, RetroGenerator):
             raise InvalidInputError(
                 f"context 'retro' needs the torch generator (our decoder with the CCA retrofit); "
                 f"the {generator.name} generator has none: use context 'prompt'"
             )
-        retro = generator.retrofit().config
+        retro = generator.retro_config()
         by_number = {p.number: p for p in passages}
         asked = question_head(question.strip(), generator.count_tokens)  # a pasted page: its beginning
         messages = [ChatMessage("system", RETRO_SYSTEM), ChatMessage("user", asked)]
@@ -82,7 +82,7 @@ class RetroFusion:
             out = []
             for s in ranked[: retro.neighbours]:
                 text = by_number[s.passage].chunk.text[s.start :]  # the sentence and what follows it
-                ids = generator.tokenizer.encode(text, add_bos=False)[: retro.neighbour_len]
+                ids = generator.token_ids(text)[: retro.neighbour_len]
                 if ids:
                     out.append(Neighbour(tuple(ids), label=s.passage))
             return out
@@ -92,7 +92,7 @@ class RetroFusion:
         def source(chunk: int, tokens: Sequence[int]) -> list[Neighbour]:
             if (chunk + 1) * retro.chunk <= prompt_len:
                 return first
-            written = generator.tokenizer.decode(list(tokens))
+            written = generator.token_text(tokens)
             return neighbours(self.focus(f"{question} {written}", passages).sentences)
 
         result, attended = generator.generate_retro(messages, source, config, on_text)

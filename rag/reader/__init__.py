@@ -1,6 +1,6 @@
 """The extractive reader: a trained span head on MiniLM that finds the answer in a passage, or says there is none.
 
-Train with ``python -m rag.reader.train``; the query path uses :class:`Reader`.
+Train with ``python -m rag.training.reader``; the query path uses :class:`Reader`.
 """
 
 from rag.reader.model import DEFAULT_NAME, WEIGHTS_DIR, SpanReader, load_model

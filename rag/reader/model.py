@@ -65,7 +65,7 @@ class SpanReader(nn.Module):
 
     def load_trainable_state(self, tensors: dict[str, torch.Tensor]) -> None:
         """Put saved tensors over the base weights; every saved key must name a parameter of the right shape."""
-        load_trainable_state(self, tensors, FROZEN_KEYS, "reader", "python -m rag.reader.train")
+        load_trainable_state(self, tensors, FROZEN_KEYS, "reader", "python -m rag.training.reader")
 
 
 def save_weights(model: SpanReader, stem: Path, metadata: dict) -> Path:
@@ -89,7 +89,7 @@ def load_model(stem: Path) -> SpanReader:
     tensors = read_partial(
         stem,
         f"reader weights {stem.with_suffix('.safetensors')} are missing: train them with `python -m "
-        f"rag.reader.train --data ../shared/data/qa-train --out {stem}` (about 90 minutes on 2 CPU cores)",
+        f"rag.training.reader --data ../shared/data/qa-train --out {stem}` (about 90 minutes on 2 CPU cores)",
     )
     model = SpanReader()
     model.load_trainable_state(tensors)

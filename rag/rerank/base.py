@@ -59,7 +59,7 @@ def _maxsim() -> Reranker:
 
 
 RERANKERS: dict[str, Callable[[], Reranker]] = {
-    "minilm-scifact": _minilm_scifact,  # MiniLM cross-encoder fine-tuned on SciFact train (rag.rerank.train)
+    "minilm-scifact": _minilm_scifact,  # MiniLM cross-encoder fine-tuned on SciFact train (rag.training.rerank)
     "maxsim": _maxsim,  # zero-shot late interaction over MiniLM token vectors
 }
 

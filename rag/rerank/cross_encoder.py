@@ -1,7 +1,7 @@
 """A MiniLM cross-encoder: (query, passage) read together by one BERT, scored by a linear head.
 
 The encoder starts from the packaged all-MiniLM-L6-v2 (``ingest.embed.model_dir()``)
-and is fine-tuned on SciFact train (``rag.rerank.train``). The pair is read in
+and is fine-tuned on SciFact train (``python -m rag.training.rerank``). The pair is read in
 one pass, so query and passage tokens attend to each other; the score is then
 
     score = Linear(384, 1)(normalize(u) * normalize(v))
@@ -109,7 +109,7 @@ class CrossEncoder(nn.Module):
 
     def load_trainable_state(self, tensors: dict[str, torch.Tensor]) -> None:
         """Put saved tensors over the base weights; every saved key must name a parameter of the right shape."""
-        load_trainable_state(self, tensors, FROZEN_KEYS, "reranker", "python -m rag.rerank.train")
+        load_trainable_state(self, tensors, FROZEN_KEYS, "reranker", "python -m rag.training.rerank")
 
 
 def _masked_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -133,7 +133,7 @@ def load_model(stem: Path) -> CrossEncoder:
     tensors = read_partial(
         stem,
         f"reranker weights {stem.with_suffix('.safetensors')} are missing: train them with `python -m "
-        f"rag.rerank.train --data ../shared/data/scifact --out {stem}` (about 40 minutes on 2 CPU cores)",
+        f"rag.training.rerank --data ../shared/data/scifact --out {stem}` (about 40 minutes on 2 CPU cores)",
     )
     model = CrossEncoder()
     model.load_trainable_state(tensors)

@@ -1,6 +1,7 @@
-"""Training and evaluating the RETRO retrofit (:mod:`rag.model.retro`): the retrieval database
-(:mod:`data`), the recipe (:mod:`recipe`), the training run (:mod:`train`) and the perplexity
-evaluation (:mod:`evaluate`). The trained weights ship in ``weights/``."""
+"""The RETRO retrofit's data and evaluation (:mod:`rag.model.retro` is the model): the retrieval
+database (:mod:`data`), the recipe (:mod:`recipe`), the cached database's batches and losses
+(:mod:`batches`) and the perplexity evaluation (:mod:`evaluate`). The training run is
+:mod:`rag.training.retro`; the trained weights ship in ``weights/``."""
 
 from pathlib import Path
 

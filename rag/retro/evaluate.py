@@ -27,9 +27,9 @@ import numpy as np
 import torch
 
 from rag.model.retro import Retrofit
+from rag.retro.batches import batch_of, load_database, token_losses
 from rag.retro.data import NeighbourSearch, shares_ngram, training_ngrams
 from rag.retro.recipe import Recipe
-from rag.retro.train import batch_of, load_database, token_losses
 
 CONDITIONS = ("none", "retrieved", "random", "leaky")
 

@@ -125,7 +125,7 @@ class Retrofit(nn.Module):
         weights, meta_file = stem.with_suffix(".safetensors"), stem.with_suffix(".json")
         if not weights.is_file() or not meta_file.is_file():
             raise ConfigError(
-                f"no retro weights at {weights} (+ .json); train them with `python -m rag.retro.train` "
+                f"no retro weights at {weights} (+ .json); train them with `python -m rag.training.retro` "
                 "or pass the path of a trained retrofit"
             )
         meta = json.loads(meta_file.read_text())

@@ -53,5 +53,5 @@ def test_a_reranker_is_built_once_even_under_concurrent_calls(monkeypatch):
 def test_missing_weights_say_what_to_run(tmp_path):
     from rag.rerank.cross_encoder import CrossEncoderReranker
 
-    with pytest.raises(MissingDependencyError, match="python -m rag.rerank.train"):
+    with pytest.raises(MissingDependencyError, match="python -m rag.training.rerank"):
         CrossEncoderReranker.from_weights(tmp_path / "nothing-here")

@@ -1,6 +1,6 @@
 """Train the span reader on the extractive QA training mix and save the shipped weights.
 
-    python -m rag.reader.train --data ../shared/data/qa-train --out rag/reader/weights/minilm-squad \
+    python -m rag.training.reader --data ../shared/data/qa-train --out rag/reader/weights/minilm-squad \
         [--max-minutes 85] [--seed 0] [--checkpoint DIR] [--max-steps N]
 
 Examples are drawn from the groups of :data:`rag.reader.data.TRAIN_FILES` in
@@ -11,7 +11,7 @@ writes a checkpoint (weights, optimizer, position, schedule) to
 ``--checkpoint``; the same command started again continues from it, and a
 larger ``--max-minutes`` lets a finished run go on. The learning rate follows
 progress in steps or in time, whichever is further
-(:class:`rag.rerank.recipe.Progress`), so the run ends within its budget on
+(:class:`rag.training.progress.Progress`), so the run ends within its budget on
 a busy machine. Matrix products run in bfloat16 (autocast; weights and
 optimizer in float32). The checkpoint with the best validation score (TyDi
 GoldP English dev, answerable, plus synthetic negatives the run never trains
@@ -38,9 +38,9 @@ from rag.reader.evaluate import evaluate_examples
 from rag.reader.model import SpanReader, save_weights
 from rag.reader.windows import Window, collate, make_windows, question_head
 from rag.rerank.partial_state import file_sha256
-from rag.rerank.recipe import Progress
+from rag.training.progress import Progress
 
-log = logging.getLogger("rag.reader.train")
+log = logging.getLogger("rag.training.reader")
 VALIDATION_NEGATIVES = ("squad11-train-negatives-b1.json", 300)  # never in the mix: the "b" half of the negatives
 
 
@@ -261,7 +261,7 @@ def _save_checkpoint(path: Path, model, opt, progress: Progress, state: dict, wa
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m rag.reader.train", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m rag.training.reader", description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, required=True, help="the qa-train folder")
     parser.add_argument("--out", type=Path, required=True, help="weights path stem, e.g. rag/reader/weights/x")
     parser.add_argument("--max-minutes", type=float, default=85.0, help="wall-clock budget of the whole run")

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
-from rag.rerank.data import load_corpus, load_train_set
-from rag.rerank.mining import Rankings, fuse, negative_pool
-from rag.rerank.recipe import GroupSampler, Recipe
+from rag.training.rerank.data import load_corpus, load_train_set
+from rag.training.rerank.mining import Rankings, fuse, negative_pool
+from rag.training.rerank.recipe import GroupSampler, Recipe
 
 
 def test_negative_pool_drops_positives_and_padding_and_keeps_order():
@@ -33,29 +32,3 @@ def test_groups_hold_one_positive_then_distinct_non_positives(fake_scifact):
         assert g.positions[0] in positives
         assert len(g.positions) == 8 and len(set(g.positions)) == 8
         assert not set(g.positions[1:]) & positives
-
-
-def test_progress_follows_steps_or_time_whichever_is_further():
-    from rag.rerank.recipe import Progress
-
-    progress = Progress(max_steps=100, recipe=Recipe(warmup_fraction=0.1, evals=2))
-    assert progress.fraction(50) == 0.5  # no time budget yet: steps alone
-    progress.plan(seconds_left=100.0, eval_s=10.0)  # two passes still to come: 80 s of training
-    assert progress.budget_s == 80.0
-    progress.train_s = 40.0
-    assert progress.fraction(10) == 0.5 and progress.eval_due(10)
-    progress.evals_done = 1
-    assert not progress.eval_due(10)
-    progress.train_s = 80.0
-    assert progress.fraction(10) == 1.0 and progress.eval_due(10)
-
-
-def test_learning_rate_warms_up_then_decays_to_zero():
-    from rag.rerank.recipe import Progress
-
-    progress = Progress(max_steps=100, recipe=Recipe(warmup_fraction=0.1))
-    factors = [progress.lr_factor(s) for s in range(100)]
-    assert factors[0] == pytest.approx(0.1) and factors[9] == pytest.approx(1.0)
-    assert all(a <= b for a, b in zip(factors[:10], factors[1:10]))
-    assert all(a >= b for a, b in zip(factors[10:], factors[11:]))
-    assert factors[-1] == 0.0

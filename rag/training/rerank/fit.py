@@ -1,7 +1,7 @@
 """The training loop of the cross-encoder: listwise loss over groups, validation, best checkpoint.
 
-Kept apart from :mod:`rag.rerank.train` (data, metadata, command line) so that
-each reads on its own. See :class:`~rag.rerank.recipe.Progress` for how the
+Kept apart from :mod:`rag.training.rerank.train` (data, metadata, command line) so that
+each reads on its own. See :class:`~rag.training.progress.Progress` for how the
 time budget drives the learning rate and the validation passes.
 """
 
@@ -16,10 +16,11 @@ import numpy as np
 import torch
 
 from rag.rerank.cross_encoder import BATCH_SIZE, FROZEN_KEYS, CrossEncoder, score_pairs
-from rag.rerank.evaluate import RerankCase, rerank_metrics
-from rag.rerank.recipe import GroupSampler, Progress, Recipe
+from rag.training.progress import Progress
+from rag.training.rerank.evaluate import RerankCase, rerank_metrics
+from rag.training.rerank.recipe import GroupSampler, Recipe
 
-log = logging.getLogger("rag.rerank.train")
+log = logging.getLogger("rag.training.rerank")
 
 CALIBRATION_STEPS = 3  # steps timed before the validation passes are first estimated
 SAVE_MARGIN_S = 45.0  # kept free at the end for saving the weights

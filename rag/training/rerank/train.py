@@ -1,13 +1,13 @@
 """Fine-tune the MiniLM cross-encoder on SciFact train and save the shipped weights.
 
-    python -m rag.rerank.train --data ../shared/data/scifact --out rag/rerank/weights/minilm-scifact \
+    python -m rag.training.rerank --data ../shared/data/scifact --out rag/rerank/weights/minilm-scifact \
         [--max-minutes 35] [--seed 0] [--cache DIR] [--max-steps N]
 
 Only ``qrels/train.tsv`` and the claims it judges are read (see
-:mod:`rag.rerank.data`); a seeded tenth of those claims is held out to pick
+:mod:`rag.training.rerank.data`); a seeded tenth of those claims is held out to pick
 the checkpoint. The learning-rate schedule and the validation passes follow
 progress in steps *or* in time, whichever is further
-(:class:`~rag.rerank.recipe.Progress`), so the run ends (and saves its best
+(:class:`~rag.training.progress.Progress`), so the run ends (and saves its best
 checkpoint) within ``--max-minutes`` however busy the machine is. Progress
 goes to stderr through :mod:`logging`.
 """
@@ -28,13 +28,13 @@ import transformers
 
 from ingest.embed import model_dir
 from rag.rerank.cross_encoder import CrossEncoder, file_sha256, save_weights
-from rag.rerank.data import DATA_FILES, TRAIN_QRELS, load_corpus, load_train_set
-from rag.rerank.evaluate import RerankCase, first_stage_metrics
-from rag.rerank.fit import fit, fmt_metrics
-from rag.rerank.mining import default_cache_dir, fuse, mining_description, rankings
-from rag.rerank.recipe import GroupSampler, Recipe
+from rag.training.rerank.data import DATA_FILES, TRAIN_QRELS, load_corpus, load_train_set
+from rag.training.rerank.evaluate import RerankCase, first_stage_metrics
+from rag.training.rerank.fit import fit, fmt_metrics
+from rag.training.rerank.mining import default_cache_dir, fuse, mining_description, rankings
+from rag.training.rerank.recipe import GroupSampler, Recipe
 
-log = logging.getLogger("rag.rerank.train")
+log = logging.getLogger("rag.training.rerank")
 
 
 def seed_everything(seed: int) -> None:
@@ -163,7 +163,7 @@ def train(
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
-    parser = argparse.ArgumentParser(prog="python -m rag.rerank.train", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m rag.training.rerank", description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, required=True, help="BEIR SciFact folder")
     parser.add_argument("--out", type=Path, required=True, help="weights path stem, e.g. rag/rerank/weights/x")
     parser.add_argument("--max-minutes", type=float, default=35.0, help="wall-clock budget of the whole run")
@@ -181,7 +181,3 @@ def main(argv: list[str] | None = None) -> int:
         max_steps=args.max_steps,
     )
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from rag.rerank.evaluate import RerankCase, first_stage_metrics, mrr_at_k, ndcg_at_k, rerank_metrics
+from rag.training.rerank.evaluate import RerankCase, first_stage_metrics, mrr_at_k, ndcg_at_k, rerank_metrics
 
 
 def test_ndcg_and_mrr_by_hand():

@@ -1,7 +1,7 @@
-"""Train the RETRO retrofit on the CPU: ``python -m rag.retro.train --data ../shared/data/scifact``.
+"""Train the RETRO retrofit on the CPU: ``python -m rag.training.retro --data ../shared/data/scifact``.
 
-The database (:mod:`rag.retro.data`) is built once and cached. The base decoder loads
-frozen in fp32, and each step runs a batch of sequences with their chunks' neighbours
+The database (:mod:`rag.retro.data`) is built once and cached (:func:`rag.retro.batches.load_database`).
+The base decoder loads frozen in fp32, and each step runs a batch of sequences with their chunks' neighbours
 (never from the sequence's own document) through the decoder with the CCA modules
 attached. Only the encoder and the CCA parameters step. The loss is logged. The weights
 (fp16 safetensors, a few MB) are saved with the recipe, the configuration, the data
@@ -19,53 +19,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from rag.model.retro import RetroConfig, Retrofit
 from rag.retro import DEFAULT_WEIGHTS as WEIGHTS
-from rag.retro.data import Database, NeighbourSearch, build_database, neighbour_tokens, with_continuations
+from rag.retro.batches import batch_of, load_database, token_losses
+from rag.retro.data import NeighbourSearch, with_continuations
 from rag.retro.recipe import Recipe
-
-CACHE = Path("benchmarks/results/cache")
-
-
-def load_database(data: Path, config: RetroConfig, recipe: Recipe, cache: Path = CACHE) -> Database:
-    """The cached database of ``data`` for this chunk length and split, built (minutes) when missing."""
-    from ingest.embed import Embedder
-    from rag.model.gguf_file import GGUFFile, default_gguf_path
-    from rag.model.tokenizer import GGUFTokenizer
-    from rag.rerank.cross_encoder import file_sha256
-
-    embedder = Embedder()
-    tag = file_sha256(data / "corpus.jsonl")[:12]
-    path = (
-        cache / f"retro-db-{tag}-m{config.chunk}-h{recipe.held_out_fraction}-s{recipe.seed}-{embedder.model_name}.npz"
-    )
-    if path.is_file():
-        return Database.load(path)
-    with GGUFFile(default_gguf_path()) as f:
-        tokenizer = GGUFTokenizer(f.metadata)
-    print(f"building the retrieval database of {data} (cached at {path})", file=sys.stderr)
-    db = build_database(data, tokenizer, embedder.embed, config.chunk, recipe.held_out_fraction, recipe.seed)
-    db.meta["embedder"] = embedder.model_name
-    db.save(path)
-    return db
-
-
-def batch_of(db: Database, starts: np.ndarray, ids: np.ndarray, config: RetroConfig, recipe: Recipe):
-    """Tokens (B, T) and the fixed neighbours (tokens, valid) of chunks 0..C-2 (the last chunk's are never read
-    by a position that has a target)."""
-    tokens = torch.from_numpy(np.stack([db.tokens[s : s + recipe.seq_len] for s in starts]).astype(np.int64))
-    nt, nv = neighbour_tokens(db, ids[:, :-1], config.neighbour_len)
-    return tokens, (torch.from_numpy(nt), torch.from_numpy(nv))
-
-
-def token_losses(model, retrofit: Retrofit, tokens: torch.Tensor, fixed) -> torch.Tensor:
-    """(B, T - 1) next-token cross-entropy of each position; ``fixed`` None runs the base alone."""
-    context = retrofit.context(model, fixed=fixed) if fixed is not None else None
-    logits = model(tokens, context=context)[:, :-1]
-    nll = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tokens[:, 1:].reshape(-1), reduction="none")
-    return nll.reshape(tokens.shape[0], -1)
 
 
 def sequence_loss(model, retrofit: Retrofit, tokens: torch.Tensor, fixed) -> torch.Tensor:
@@ -188,7 +147,7 @@ def validate(model, retrofit, db, starts, ids, search, config, recipe) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m rag.retro.train", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m rag.training.retro", description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, required=True, help="BEIR folder with corpus.jsonl (training text)")
     p.add_argument("--out", type=Path, default=WEIGHTS, help="weights stem (.safetensors and .json are added)")
     p.add_argument("--minutes", type=float, default=Recipe.minutes, help="time budget of the optimisation steps")

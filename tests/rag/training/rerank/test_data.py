@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.rerank.data import TRAIN_QRELS, load_corpus, load_train_set
+from rag.training.rerank.data import TRAIN_QRELS, load_corpus, load_train_set
 from tests.conftest import shared_path
 
 _OPENED: list[list[str]] = []  # stack of recorders; an audit hook cannot be removed, so it records only inside one
