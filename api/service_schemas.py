@@ -60,7 +60,10 @@ class FileOut(msgspec.Struct):
 class ProgressOut(msgspec.Struct):
     files_done: int
     files_total: int
-    chunks_embedded: int
+    chunks_embedded: int  # advances after each of the embedder's batches, not only per file
+    chunks_total: int | None  # chunks of the files chunked so far (null: none yet)
+    eta_seconds: float | None  # estimated seconds left, from the recent embedding speed (null: not known yet)
+    files_searchable: int  # files whose chunks are stored and searchable now
 
 
 class JobOut(msgspec.Struct):

@@ -38,8 +38,8 @@ from litestar import Request
 from multipart import MultipartError, MultipartSegment, ParserLimitReached, PushMultipartParser, parse_options_header
 
 from api.errors import BadRequestError
+from ingest.check import size_limit_message
 from ingest.errors import PayloadTooLargeError, UnsupportedMediaTypeError
-from rag.pipeline.ingest import size_limit_message
 
 FIELD = "files"
 MAX_FILENAME_CHARS = 255  # what common file systems allow

@@ -72,7 +72,15 @@ class Platform:
         from rag.distributed.ingest import ray_ingest
 
         s = self.settings
-        return ray_ingest(self, collection, files, address=s.ray_cluster, workers=s.ray_workers, index_spec=index_spec)
+        return ray_ingest(
+            self.ingest_pipeline,
+            collection,
+            files,
+            address=s.ray_cluster,
+            workers=s.ray_workers,
+            index_spec=index_spec,
+            embed_batch_size=s.embed_batch_size,
+        )
 
     @cached_property
     def keys(self) -> Keys:

@@ -17,6 +17,7 @@ from rag.cli import GLOBAL_OPTIONS, add_server_option
 
 if TYPE_CHECKING:
     from rag.pipeline.citations import Citation
+    from rag.pipeline.ingest import EmbedProgress, Progress
     from rag.server_file import ServerFile
     from rag.store import StoredChunk
 
@@ -148,6 +149,20 @@ def expand_paths(paths: list[str]) -> list[Path]:
     return files
 
 
+def _bar_progress(bar) -> Progress:
+    """Moves the progress bar by the chunks embedded since the last report (a write batch starts at 0)."""
+    last = 0
+
+    def update(p: EmbedProgress) -> None:
+        nonlocal last
+        if p.embedded == 0:
+            last = 0
+        bar.update(p.embedded - last)
+        last = p.embedded
+
+    return update
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
     """Ingest each file; 0 when all are stored or duplicates, 1 when any failed (see INGEST_EXIT_CODES)."""
     from tqdm import tqdm
@@ -175,12 +190,12 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             from rag.distributed.ingest import ray_ingest
 
             outcomes = ray_ingest(
-                platform, args.collection, files, address=args.address, workers=args.workers, batch=args.batch,
-                index_spec=args.index_spec,
+                pipeline, args.collection, files, address=args.address, workers=args.workers, batch=args.batch,
+                index_spec=args.index_spec, embed_batch_size=platform.settings.embed_batch_size,
             )  # fmt: skip
         elif server is None:
             readers = [(path.name, path.read_bytes) for path in files]
-            outcomes = pipeline.ingest_files(args.collection, readers, args.batch, progress=lambda n: bar.update(n))
+            outcomes = pipeline.ingest_files(args.collection, readers, args.batch, _bar_progress(bar))
         else:
             from rag.cli.remote import RemoteClient
 

@@ -7,13 +7,19 @@ Pipeline, per file (rows stream through; nothing waits for the whole set)::
                                                an error is caught and kept in the row, never raised
       .map_batches(EmbedActor, concurrency=N)  N actors, each holding the embedding model: one
                                                embed call per batch of documents
-      -> driver: Store.add_documents           every ``batch`` documents: one run of vectors and
-                                               one catalog transaction, as the local path writes
+      -> driver: IngestPipeline.store_batch    every ``batch`` documents: one run of vectors and
+                                               one catalog transaction, the local path's own write
 
 The driver is the only writer: the catalog is a DuckDB file (one process) and a
-collection's runs are published by one writer, so a Ray ingest leaves exactly the
-segments and catalog rows of ``IngestPipeline.ingest_files`` (document and chunk ids
-in file order, as Ray Data is told to preserve order), duplicates included.
+collection's runs are published by one writer. The rows become the
+:class:`EmbeddedDocument` s the local path's ``embed_batch`` makes and go to the same
+``store_batch``, so a Ray ingest leaves exactly the segments and catalog rows of
+``IngestPipeline.ingest_files`` (document and chunk ids in file order, as Ray Data is
+told to preserve order), duplicates included.
+
+Checks: a file's size and type are checked in its parse task where its bytes enter
+(files from disk); saved uploads of a job (``SavedFile.checked``) were checked when
+submitted and are only parsed.
 
 Failures: a file that cannot be read or parsed is reported failed with its reason
 while the others go on. A parse task that dies is retried (``max_retries``); an
@@ -37,12 +43,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from core.errors import RAGError
-from ingest.errors import PayloadTooLargeError
 from rag.pipeline.ingest.records import SavedFile
 
 if TYPE_CHECKING:
-    from rag.pipeline.ingest.records import IngestResult
-    from rag.platform import Platform
+    from rag.pipeline.ingest import EmbeddedDocument, IngestPipeline, IngestResult
 
 
 class RemoteIngestError(RAGError):
@@ -66,18 +70,18 @@ def _error_bytes(exc: BaseException) -> bytes:
 
 
 def parse_and_chunk(row: dict, *, tokens: int, overlap: int, max_bytes: int, sandbox: bool = True) -> dict:
-    """Read, check, parse and chunk one file (a Ray Data ``map`` function); errors are returned, not raised."""
-    from ingest.parse import check_upload, parse_bytes
+    """Read, check (unless checked when uploaded), parse and chunk one file (a Ray Data ``map`` function);
+    errors are returned, not raised."""
+    from ingest.check import check_file
+    from ingest.parse import parse_bytes
     from ingest.parse.sandbox import parse_sandboxed
-    from rag.pipeline.ingest.records import PreparedDocument, embedding_input, size_limit_message
+    from rag.pipeline.ingest.records import PreparedDocument, embedding_input
 
     path, name = Path(row["path"]), row["name"]
     out = {"path": str(path), "name": name, "error": b"", "doc": b"", "texts": []}
     try:
         data = path.read_bytes()
-        if len(data) > max_bytes:
-            raise PayloadTooLargeError(size_limit_message(name, len(data), max_bytes))
-        media = check_upload(data, name, row["media"] or None)
+        media = row["media"] if row["checked"] else check_file(name, data, row["media"] or None, max_bytes)
         t0 = time.perf_counter()
         parsed = parse_sandboxed(data, name, media) if sandbox else parse_bytes(data, name, media)
         prepared = PreparedDocument(name, hashlib.sha256(data).hexdigest(), len(data), parsed, time.perf_counter() - t0)
@@ -130,7 +134,7 @@ def _model_name(kind: str) -> str:
 
 
 def ray_ingest(
-    platform: Platform,
+    pipeline: IngestPipeline,
     collection: str,
     paths: Sequence[Path | str | SavedFile],
     *,
@@ -138,6 +142,7 @@ def ray_ingest(
     workers: int = 2,
     batch: int = 16,
     index_spec: str | None = None,
+    embed_batch_size: int = 32,
     embed_batch_docs: int = 8,
     sandbox: bool = True,
     actor_cpus: float = 1.0,
@@ -145,12 +150,14 @@ def ray_ingest(
     """Ingest ``paths`` into ``collection`` with parsing and embedding on Ray; yield (path, result or error).
 
     Args:
+        pipeline: the local ingest pipeline: its store receives the documents (this process writes it,
+            through :meth:`IngestPipeline.store_batch`); its chunker and upload limit are the settings.
         paths: files to ingest, each named by its own name, or saved uploads (:class:`SavedFile`)
             named by the name they were uploaded with.
-        platform: the local platform whose store receives the documents (this process writes it).
         address: the Ray cluster (``ray://host:10001``, ``auto``); None starts a local one.
         workers: embedding actors (each holds one copy of the model).
         batch: documents per store write (one run and one catalog transaction each).
+        embed_batch_size: texts per forward pass in an actor (RAG_EMBED_BATCH_SIZE).
         embed_batch_docs: documents per embedding call in an actor.
         sandbox: parse in a limited subprocess, as the local path does.
         actor_cpus: CPUs each embedding actor reserves (torch uses as many threads).
@@ -159,45 +166,35 @@ def ray_ingest(
     """
     from ingest.embed import kind_of, resolve_kind
     from rag.distributed import init_ray
-    from rag.pipeline.ingest.records import IngestResult, new_document
-    from rag.store import check_collection_name
     from rag.store.lifecycle import chunking_of
-    from rag.store.records import DocumentToAdd
 
-    check_collection_name(collection)
     init_ray(address)
     import ray.data
 
-    settings, store = platform.settings, platform.store
+    store, chunker = pipeline.store, pipeline.chunker
     coll = store.catalog.find_collection(collection)
+    tokens, overlap = chunker.max_tokens, chunker.overlap
     if coll is not None:
-        kind = kind_of(coll.embed_model)
-        tokens, overlap = chunking_of(coll, settings.chunk_tokens, settings.chunk_overlap)
-    else:
-        kind = resolve_kind(None)
-        tokens, overlap = settings.chunk_tokens, settings.chunk_overlap
+        tokens, overlap = chunking_of(coll, tokens, overlap)
+    kind = kind_of(coll.embed_model) if coll is not None else resolve_kind(None)
     model_name = _model_name(kind)
 
     ctx = ray.data.DataContext.get_current()
     ctx.execution_options.preserve_order = True  # ids in file order, as the local path allocates them
     ctx.enable_progress_bars = False
     files = [p if isinstance(p, SavedFile) else SavedFile(Path(p), Path(p).name) for p in paths]
-    rows = [{"path": str(f.path), "name": f.filename, "media": f.media_type or ""} for f in files]
+    rows = [{"path": str(f.path), "name": f.filename, "media": f.media_type or "", "checked": f.checked} for f in files]
     ds = ray.data.from_items(rows, override_num_blocks=max(1, min(len(rows), 64)))
     ds = ds.map(
         parse_and_chunk,
-        fn_kwargs={"tokens": tokens, "overlap": overlap, "max_bytes": settings.max_upload_bytes, "sandbox": sandbox},
+        fn_kwargs={"tokens": tokens, "overlap": overlap, "max_bytes": pipeline.max_upload_bytes, "sandbox": sandbox},
         num_cpus=0,  # light next to embedding; the actors hold the CPUs, and tasks must not wait behind them
         compute=ray.data.TaskPoolStrategy(size=max(1, workers)),
         max_retries=3,  # this and the actors' retry options have no named parameter yet: ray_remote_args
     )
     ds = ds.map_batches(
         EmbedActor,
-        fn_constructor_kwargs={
-            "quant": kind,
-            "batch_size": settings.embed_batch_size,
-            "threads": max(1, int(actor_cpus)),
-        },
+        fn_constructor_kwargs={"quant": kind, "batch_size": embed_batch_size, "threads": max(1, int(actor_cpus))},
         batch_size=embed_batch_docs,
         batch_format="pandas",
         compute=ray.data.ActorPoolStrategy(size=workers),
@@ -206,61 +203,48 @@ def ray_ingest(
         max_task_retries=3,
     )
 
-    def commit(rows: list[dict]) -> list[tuple[str, IngestResult | Exception]]:
+    def store_rows(rows: list[dict]) -> list[tuple[str, IngestResult | Exception]]:
         nonlocal coll
         out: list[tuple[str, IngestResult | Exception] | None] = [None] * len(rows)
-        good, items = [], []
+        good = []  # (position, its EmbeddedDocument)
         for i, row in enumerate(rows):
-            if row["error"]:
-                try:
-                    exc = pickle.loads(row["error"])
-                except Exception as err:  # an error class this process cannot import
-                    exc = RemoteIngestError(str(err))
-                out[i] = (row["path"], exc)
-                continue
-            prepared, chunks, chunk_seconds = pickle.loads(row["doc"])
-            vectors = np.frombuffer(row["vectors"], dtype=np.float32).reshape(len(chunks), int(row["dim"]))
-            if row["model"] != model_name:
-                raise RAGError(f"an embedding worker made {row['model']} vectors, expected {model_name}")
-            good.append((i, row, prepared, chunks, chunk_seconds))
-            items.append(DocumentToAdd(new_document(prepared), chunks, vectors))
-        if good:
-            try:
-                if coll is None:
-                    dim = int(good[0][1]["dim"])
-                    coll = store.get_or_create_collection(collection, dim, model_name, index_spec=index_spec)
-                t0 = time.perf_counter()
-                added = store.add_documents(coll, items, embed_model=model_name)
-                for (_, _, prepared, _, _), result in zip(good, added):
-                    if not result.duplicate:
-                        from ingest.tables import extract_tables
-
-                        tables = extract_tables(prepared.parsed, prepared.filename)
-                        store.save_tables(coll, result.id, prepared.filename, tables)
-                write_share = (time.perf_counter() - t0) / max(sum(len(g[3]) for g in good), 1)
-                first: set[str] = set()
-                for (i, row, prepared, chunks, chunk_seconds), result in zip(good, added):
-                    stored = not result.duplicate and prepared.sha256 not in first
-                    first.add(prepared.sha256)
-                    if not stored:
-                        out[i] = (row["path"], IngestResult(result.id, prepared.filename, collection, True, 0))
-                        continue
-                    seconds = {"parse": prepared.parse_seconds, "chunk": chunk_seconds,
-                               "embed": float(row["embed_seconds"]), "write": write_share * len(chunks)}  # fmt: skip
-                    out[i] = (
-                        row["path"],
-                        IngestResult(result.id, prepared.filename, collection, False, len(chunks), seconds),
-                    )
-            except RAGError as exc:
-                for i, row, *_ in good:
-                    out[i] = (row["path"], exc)
+            got = embedded_document(row, model_name)
+            if isinstance(got, Exception):
+                out[i] = (row["path"], got)
+            else:
+                good.append((i, got))
+        try:
+            if good and coll is None:
+                dim = good[0][1].vectors.shape[1]
+                coll = store.get_or_create_collection(collection, dim, model_name, index_spec=index_spec)
+            stored = pipeline.store_batch(coll, [e for _, e in good], model_name) if good else []
+        except RAGError as exc:
+            stored = [exc] * len(good)
+        for (i, _), result in zip(good, stored):
+            out[i] = (rows[i]["path"], result)
         return out  # type: ignore[return-value]
 
     pending: list[dict] = []
     for frame in ds.iter_batches(batch_size=batch, batch_format="pandas"):
         pending.extend(frame.to_dict("records"))
         while len(pending) >= batch:
-            yield from commit(pending[:batch])
+            yield from store_rows(pending[:batch])
             pending = pending[batch:]
     if pending:
-        yield from commit(pending)
+        yield from store_rows(pending)
+
+
+def embedded_document(row: dict, model_name: str) -> EmbeddedDocument | Exception:
+    """The :class:`EmbeddedDocument` an embedded row holds, or the error its file failed with."""
+    from rag.pipeline.ingest import EmbeddedDocument
+
+    if row["error"]:
+        try:
+            return pickle.loads(row["error"])
+        except Exception as err:  # an error class this process cannot import
+            return RemoteIngestError(str(err))
+    if row["model"] != model_name:
+        raise RAGError(f"an embedding worker made {row['model']} vectors, expected {model_name}")
+    prepared, chunks, chunk_seconds = pickle.loads(row["doc"])
+    vectors = np.frombuffer(row["vectors"], dtype=np.float32).reshape(len(chunks), int(row["dim"]))
+    return EmbeddedDocument(prepared, chunks, vectors, chunk_seconds, float(row["embed_seconds"]))

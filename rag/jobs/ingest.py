@@ -27,7 +27,6 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 
 from core.errors import InvalidInputError, NotFoundError
-from indexes import parse_spec
 from ingest.errors import DocumentParseError
 from rag.access import Grant
 from rag.jobs.admission import MAX_QUEUED_JOBS, Admission
@@ -35,7 +34,7 @@ from rag.jobs.ingest_turns import Engine, IngestTurns
 from rag.jobs.job import FileState, Job
 from rag.jobs.runner import JobRunner
 from rag.pipeline.ingest import IngestPipeline
-from rag.store import Collection, Store, check_collection_name
+from rag.store import Collection, Store
 from rag.store.lifecycle import check_index_choice
 from rag.store.manifest import fsync_paths
 
@@ -89,13 +88,10 @@ class IngestJobs(IngestTurns):
             a 4xx-class RAGError for a bad file, name or spec, QueueFullError for a full queue; nothing is
             saved then (a new collection is created once the files are checked).
         """
-        check_collection_name(collection)
-        if index_spec is not None:
-            parse_spec(index_spec)
         if replace is not None and len(files) != 1:
             raise InvalidInputError(f"a document is replaced by one file; this request has {len(files)}")
         pipeline = self.pipeline()
-        media = [pipeline.check(name, data, media_type) for name, data, media_type in files]
+        media = pipeline.check(collection, files, index_spec)  # every 4xx check, once: the worker trusts them
         target = self._target(collection, index_spec, replace, grant, pipeline)
         job = Job(
             id=0,
@@ -132,8 +128,7 @@ class IngestJobs(IngestTurns):
         if found is None:
             if replace is not None:
                 self.store.catalog.get_collection(name)  # a replacement needs its collection: 404
-            embedder = pipeline.embedder  # the embedder and index the first store would have used
-            return self.store.get_or_create_collection(name, embedder.dim, embedder.model_name, index_spec=index_spec)
+            return pipeline.open_collection(name, index_spec)  # for the pipeline's embedder, with the index asked
         check_index_choice(found, index_spec)
         if replace is not None:
             self.store.catalog.get_document(found.id, replace)

@@ -5,6 +5,11 @@ file is parsed (a file that cannot be parsed fails alone, with its reason),
 then the batch is chunked, embedded and stored as one write
 (:meth:`IngestPipeline.commit_batch`), and each file's state, document id and
 chunk count are recorded. With an engine (Ray) the whole job is one turn.
+Progress is reported per embedder batch, not per file: the job's chunk count
+grows as each batch of files is chunked, its embedded chunks after each of the
+embedder's batches (every report bumps the job's version, so its watchers see
+it), and the time left is estimated from the recent embedding speed
+(:meth:`Job.estimate`).
 
 A job belongs to its collection by id: an upload to a new name creates the
 collection when it is submitted (with the pipeline's embedder and the upload's
@@ -33,14 +38,15 @@ fails: one document takes the place of the original, never two.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from core.errors import ConflictError, NotFoundError, RAGError
-from rag.jobs.job import Job
+from rag.jobs.job import EmbedRate, Job
 from rag.jobs.runner import JobRunner
-from rag.pipeline.ingest import IngestPipeline, IngestResult, PreparedDocument, SavedFile
+from rag.pipeline.ingest import EmbedProgress, IngestPipeline, IngestResult, PreparedDocument, SavedFile
 from rag.store import Collection, Store
 
 BATCH = 16  # files parsed, then embedded and stored as one write: one turn of a job
@@ -65,7 +71,8 @@ class IngestTurns:
     def run(self, job: Job) -> bool:
         """One turn of ``job``: its next batch of files (on the engine, all of them); True while more remain."""
         todo = [i for i, f in enumerate(job.files) if not f.final]
-        gone = self._gone(job) if todo else None
+        collection = self._collection(job) if todo else None
+        gone = self._gone(job, collection) if todo else None
         if gone is not None:
             for i in todo:
                 f = job.files[i]
@@ -74,7 +81,7 @@ class IngestTurns:
         elif todo and self.engine is not None:
             self._run_engine(job, todo)
         elif todo:
-            self._run_local(job, todo[:BATCH])
+            self._run_local(job, todo[:BATCH], collection)
             if any(not f.final for f in job.files):
                 return True  # the next batch at the collection's next turn
         self._finish(job)
@@ -99,9 +106,9 @@ class IngestTurns:
             return None
         return found
 
-    def _gone(self, job: Job) -> RAGError | None:
-        """Why the job's files can no longer be stored: its collection or the document it replaces is gone."""
-        collection = self._collection(job)
+    def _gone(self, job: Job, collection: Collection | None) -> RAGError | None:
+        """Why the job's files can no longer be stored: its ``collection`` (as :meth:`_collection` found it) or
+        the document it replaces is gone."""
         if collection is None and job.collection_id is not None:
             return NotFoundError(
                 f"collection {job.collection!r} was deleted while this upload was queued; the file was not stored"
@@ -117,16 +124,28 @@ class IngestTurns:
     def _run_engine(self, job: Job, todo: list[int]) -> None:
         """Parse, embed and store on the engine; each file's state follows as its batch is committed."""
         folder = self.folder(job.id)
-        files = [SavedFile(folder / f"{i}.upload", job.files[i].filename, job.files[i].media_type) for i in todo]
+        files = [
+            SavedFile(folder / f"{i}.upload", job.files[i].filename, job.files[i].media_type, checked=True)
+            for i in todo
+        ]
         self.runner.checkpoint()
         self._set(job, todo, "embedding")  # parsing and embedding overlap on the engine's workers
         results = self.engine(job.collection, files, job.request.get("index_spec"))
+        rate = EmbedRate()
+        rate.add(job.chunks_embedded)
         for i, (_, result) in zip(todo, results):
             if isinstance(result, Exception):
                 self._fail(job, i, result)
                 continue
             self._stored(job, i, result)
-            self.runner.update(job, chunks_embedded=job.chunks_embedded + result.n_chunks)
+            chunks = job.chunks_embedded + result.n_chunks
+            rate.add(chunks)
+            changes = {
+                "chunks_embedded": chunks,
+                "chunks_total": (job.chunks_total or 0) + result.n_chunks,
+                "bytes_chunked": job.bytes_chunked + job.files[i].size_bytes,
+            }
+            self.runner.update(job, eta_seconds=dataclasses.replace(job, **changes).estimate(rate), **changes)
             self.runner.checkpoint()  # a stop here: the files stored but not recorded are found by their bytes
 
     def _stored(self, job: Job, i: int, result: IngestResult) -> None:
@@ -134,7 +153,7 @@ class IngestTurns:
         f.state = "duplicate" if result.duplicate else "done"
         f.document_id, f.n_chunks = result.document_id, result.n_chunks
 
-    def _run_local(self, job: Job, batch: list[int]) -> None:
+    def _run_local(self, job: Job, batch: list[int], collection: Collection | None) -> None:
         """Parse the files ``batch``, then embed and store them as one write."""
         pipeline = self.pipeline()
         folder = self.folder(job.id)
@@ -145,22 +164,22 @@ class IngestTurns:
             f = job.files[i]
             try:
                 data = (folder / f"{i}.upload").read_bytes()
-                prepared.append((i, pipeline.prepare(f.filename, data, f.media_type)))
+                media = f.media_type or pipeline.check_file(f.filename, data)  # the type its check chose at submit
+                prepared.append((i, pipeline.prepare(f.filename, data, media)))
             except (RAGError, OSError) as exc:
                 self._fail(job, i, exc)
         if not prepared:
             return
         stored = [i for i, _ in prepared]
 
-        def progress(n: int) -> None:
-            self.runner.update(job, persist=False, chunks_embedded=job.chunks_embedded + n)
-
         def stage(state: str) -> None:
             self._set(job, stored, state)
 
-        index_spec = job.request.get("index_spec")
         try:
-            results = pipeline.commit_batch(job.collection, [p for _, p in prepared], progress, index_spec, stage)
+            if collection is None:  # a job written before jobs recorded their collection's id
+                collection = pipeline.open_collection(job.collection, job.request.get("index_spec"))
+            progress = self._progress(job, sum(job.files[i].size_bytes for i in stored))
+            results = pipeline.commit_batch(collection, [p for _, p in prepared], progress, stage)
         except RAGError as exc:
             for i in stored:
                 self._fail(job, i, exc)
@@ -168,6 +187,22 @@ class IngestTurns:
         for i, result in zip(stored, results):
             self._stored(job, i, result)
         self.runner.update(job)
+
+    def _progress(self, job: Job, batch_bytes: int) -> Callable[[EmbedProgress], None]:
+        """What hears a write batch's embedding: the job's chunk counts and estimate, after each embedder batch
+        (in memory: the catalog keeps states, not counts)."""
+        rate, base = EmbedRate(), job.chunks_embedded
+
+        def report(p: EmbedProgress) -> None:
+            changes: dict = {"chunks_embedded": base + p.embedded}
+            if p.embedded == 0:  # the batch's chunks are counted
+                changes["chunks_total"] = (job.chunks_total or 0) + p.chunks
+                changes["bytes_chunked"] = job.bytes_chunked + batch_bytes
+            rate.add(base + p.embedded)
+            eta = dataclasses.replace(job, **changes).estimate(rate)
+            self.runner.update(job, persist=False, eta_seconds=eta, **changes)
+
+        return report
 
     def _set(self, job: Job, files: list[int], state: str) -> None:
         for i in files:

@@ -4,12 +4,36 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
+from collections import deque
 from dataclasses import dataclass, field
 
 from rag.store.catalog import FINAL_STATES
 
 # States of one file of an ingest job.
 FILE_STATES = ("queued", "parsing", "embedding", "indexing", "done", "duplicate", "failed")
+RATE_WINDOW_SECONDS = 30.0  # the ETA follows the embedding speed of about this long ago to now
+
+
+class EmbedRate:
+    """Chunks embedded per second, recently: from the samples of the last ``RATE_WINDOW_SECONDS`` (at least two),
+    so a job's estimate follows the machine's speed now (another job may share it) rather than its average."""
+
+    def __init__(self) -> None:
+        self._samples: deque[tuple[float, int]] = deque()  # (monotonic seconds, chunks embedded so far)
+
+    def add(self, chunks_embedded: int, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        self._samples.append((now, chunks_embedded))
+        while len(self._samples) > 2 and now - self._samples[1][0] >= RATE_WINDOW_SECONDS:
+            self._samples.popleft()
+
+    def per_second(self) -> float | None:
+        """None until two samples, at least one embedded chunk apart, say how fast it goes."""
+        if len(self._samples) < 2:
+            return None
+        (t0, n0), (t1, n1) = self._samples[0], self._samples[-1]
+        return (n1 - n0) / (t1 - t0) if n1 > n0 and t1 > t0 else None
 
 
 @dataclass
@@ -42,7 +66,10 @@ class Job:
         request: what the job was asked to do (an ingest's index_spec and replace; a benchmark's request).
         files: an ingest job's files, each with its own state and error.
         result: what a finished job produced (a benchmark's summary).
-        chunks_embedded: chunks embedded so far (kept in memory only).
+        chunks_embedded: chunks embedded so far (this and the next three are kept in memory only).
+        chunks_total: chunks known so far, of the files chunked so far (None: none chunked yet).
+        bytes_chunked: the bytes of the files whose chunks ``chunks_total`` counts (to estimate the rest's).
+        eta_seconds: estimated seconds of embedding left (None: not known yet).
         version: bumped by every change, so a watcher can wait for the next one (not stored).
     """
 
@@ -58,6 +85,9 @@ class Job:
     error: str | None = None
     finished_at: str | None = None
     chunks_embedded: int = 0
+    chunks_total: int | None = None
+    bytes_chunked: int = 0
+    eta_seconds: float | None = None
     version: int = 0
 
     @property
@@ -75,7 +105,6 @@ class Job:
 
     def as_dict(self) -> dict:
         """The job as the REST API shows it."""
-        done = sum(f.final for f in self.files)
         return {
             "id": self.id,
             "kind": self.kind,
@@ -84,11 +113,32 @@ class Job:
             "created_at": self.created_at,
             "finished_at": self.finished_at,
             "error": self.error,
-            "progress": {"files_done": done, "files_total": len(self.files), "chunks_embedded": self.chunks_embedded},
+            "progress": self.progress(),
             "files": [dataclasses.asdict(f) for f in self.files],
             "request": self.request,
             "result": self.result,
         }
+
+    def progress(self) -> dict:
+        """How far the job got: files (done; searchable: stored or found stored), chunks, and the time left."""
+        return {
+            "files_done": sum(f.final for f in self.files),
+            "files_total": len(self.files),
+            "chunks_embedded": self.chunks_embedded,
+            "chunks_total": self.chunks_total,
+            "eta_seconds": 0.0 if self.final else self.eta_seconds,
+            "files_searchable": sum(f.state in ("done", "duplicate") for f in self.files),
+        }
+
+    def estimate(self, rate: EmbedRate) -> float | None:
+        """Seconds of embedding left at ``rate``: the chunks known and not embedded, plus those of the files not
+        chunked yet, guessed from their bytes at the chunks per byte of the files chunked so far."""
+        per_second = rate.per_second()
+        if per_second is None or self.chunks_total is None:
+            return None
+        waiting = sum(f.size_bytes for f in self.files if f.state in ("queued", "parsing"))
+        guessed = waiting * self.chunks_total / self.bytes_chunked if self.bytes_chunked else 0
+        return max(0.0, self.chunks_total + guessed - self.chunks_embedded) / per_second
 
     @classmethod
     def from_row(cls, row: dict) -> Job:

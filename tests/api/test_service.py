@@ -97,7 +97,14 @@ def test_an_upload_is_a_job_whose_progress_streams_as_events(client):
     assert states["e.txt"]["state"] == "done" and states["e.txt"]["document_id"] and states["e.txt"]["n_chunks"] == 1
     assert states["bad.pdf"]["state"] == "failed" and "could not be read as a PDF" in states["bad.pdf"]["error"]
     assert "1 of 3 files could not be ingested: bad.pdf" in final["error"]
-    assert final["progress"] == {"files_done": 3, "files_total": 3, "chunks_embedded": 2}
+    assert final["progress"] == {
+        "files_done": 3,
+        "files_total": 3,
+        "chunks_embedded": 2,
+        "chunks_total": 2,
+        "eta_seconds": 0.0,
+        "files_searchable": 2,
+    }
     listed = client.get("/v1/jobs?kind=ingest&limit=5").json()["jobs"]
     assert listed[0]["id"] == job
     assert client.get("/v1/jobs/999999").status_code == 404

@@ -2,20 +2,26 @@
 
 from rag.pipeline.ingest.pipeline import IngestPipeline
 from rag.pipeline.ingest.records import (
+    EmbeddedDocument,
+    EmbedProgress,
     IngestResult,
+    IngestTimings,
     PreparedDocument,
+    Progress,
     SavedFile,
     embedding_input,
     new_document,
-    size_limit_message,
 )
 
 __all__ = [
+    "EmbedProgress",
+    "EmbeddedDocument",
     "IngestPipeline",
     "IngestResult",
+    "IngestTimings",
     "PreparedDocument",
+    "Progress",
     "SavedFile",
     "embedding_input",
     "new_document",
-    "size_limit_message",
 ]

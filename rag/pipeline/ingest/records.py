@@ -1,22 +1,41 @@
-"""What an ingest takes and gives: a prepared (checked, parsed) upload, the result of storing one,
-and the text embedded for a chunk."""
+"""What an ingest takes and gives: a prepared (checked, parsed) upload, its embedded chunks, the result of
+storing one, and the text embedded for a chunk."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
+from ingest.chunk import Chunk
 from ingest.parse.types import ParsedDocument
 from rag.store.records import NewDocument
 
 
 @dataclass(frozen=True)
 class SavedFile:
-    """An upload saved on disk: where its bytes are, and the name and media type it was uploaded with."""
+    """An upload saved on disk: where its bytes are, and the name and media type it was uploaded with.
+
+    ``checked``: its bytes passed :func:`ingest.check.check_file` when they entered (a job's files) and
+    ``media_type`` is the type that check chose, so nothing checks them again.
+    """
 
     path: Path
     filename: str
     media_type: str | None = None
+    checked: bool = False
+
+
+@dataclass(frozen=True)
+class IngestTimings:
+    """Seconds one stored document took at each step; embed and write are its share of its batch's, by chunks."""
+
+    parse: float = 0.0
+    chunk: float = 0.0
+    embed: float = 0.0
+    write: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -26,7 +45,7 @@ class IngestResult:
     collection: str
     duplicate: bool  # True when the same bytes were already in the collection
     n_chunks: int
-    seconds: dict = field(default_factory=dict)  # parse, chunk, embed, write
+    seconds: IngestTimings = field(default_factory=IngestTimings)
 
 
 @dataclass(frozen=True)
@@ -40,14 +59,34 @@ class PreparedDocument:
     parse_seconds: float
 
 
-def size_limit_message(filename: str, size: int | None, limit: int) -> str:
-    """Why ``filename`` is refused: it is larger than ``limit`` bytes (``size`` when known).
+@dataclass(frozen=True)
+class EmbeddedDocument:
+    """A prepared document chunked and embedded, ready to store (:meth:`IngestPipeline.store_batch`).
 
-    Sizes are in MiB, the unit of RAG_MAX_UPLOAD_MB, so a 50 MB setting reads back as 50 MB.
+    Attributes:
+        vectors: float32 (len(chunks), dim), one row per chunk.
+        embed_seconds: its share of its embedding call's time, by chunks.
+        stored_as: the document that already holds these bytes (found before embedding): nothing is stored.
     """
-    mb = 1024 * 1024
-    what = f"{filename} is {size / mb:.1f} MB" if size is not None else f"{filename} is larger than the limit"
-    return f"{what}; the limit is {limit / mb:g} MB ({limit} bytes): split the file or raise RAG_MAX_UPLOAD_MB"
+
+    prepared: PreparedDocument
+    chunks: list[Chunk]
+    vectors: np.ndarray
+    chunk_seconds: float = 0.0
+    embed_seconds: float = 0.0
+    stored_as: int | None = None
+
+
+@dataclass(frozen=True)
+class EmbedProgress:
+    """How far the embedding of one write batch got: once its chunks are counted (``embedded`` 0), then after
+    each of the embedder's batches."""
+
+    chunks: int  # chunks of this write batch, to embed
+    embedded: int  # of them, embedded so far
+
+
+Progress = Callable[[EmbedProgress], None]
 
 
 def embedding_input(title: str | None, heading_path: tuple[str, ...], text: str) -> str:

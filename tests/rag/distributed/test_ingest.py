@@ -42,7 +42,7 @@ def test_ray_ingest_matches_the_local_path(ray_local, tmp_path, files):
     local, remote = platform_at(tmp_path / "local"), platform_at(tmp_path / "ray")
     try:
         want = dict(local.ingest_pipeline.ingest_files("c", [(p.name, p.read_bytes) for p in files]))
-        got = {Path(p).name: r for p, r in ray_ingest(remote, "c", files, batch=8)}
+        got = {Path(p).name: r for p, r in ray_ingest(remote.ingest_pipeline, "c", files, batch=8)}
         assert list(got) == [p.name for p in files]
         assert isinstance(got["broken.pdf"], Exception) and "PDF" in str(got["broken.pdf"])
         assert isinstance(want["broken.pdf"], Exception)
@@ -65,7 +65,7 @@ def test_ray_ingest_matches_the_local_path(ray_local, tmp_path, files):
         # the same text embedded in other batches: equal up to padding and reduced-precision noise
         assert np.einsum("ij,ij->i", xl[ol], xr[orr]).min() > 0.999
 
-        again = dict(ray_ingest(remote, "c", files[-3:]))  # a rerun stores nothing twice
+        again = dict(ray_ingest(remote.ingest_pipeline, "c", files[-3:]))  # a rerun stores nothing twice
         assert all(r.duplicate for r in again.values())
     finally:
         local.close()
@@ -102,7 +102,7 @@ def test_a_killed_embedding_worker_loses_no_acknowledged_document(ray_local, tmp
     try:
         acknowledged, killed = {}, None
         # one document per embedding call, four per store write: the run lasts long enough to be cut
-        for path, result in ray_ingest(platform, "c", files, batch=4, embed_batch_docs=1, workers=2):
+        for path, result in ray_ingest(platform.ingest_pipeline, "c", files, batch=4, embed_batch_docs=1, workers=2):
             if killed is None:
                 pids = embedding_worker_pids()
                 assert pids, "no embedding worker process found"
@@ -121,7 +121,7 @@ def test_a_killed_embedding_worker_loses_no_acknowledged_document(ray_local, tmp
         store = platform.store
         c = store.catalog.get_collection("c")
         assert store.catalog.count("documents", c.id) == len(files)
-        stored = {d["id"]: d["filename"] for d in store.catalog.list_documents(c.id)}
+        stored = {d.id: d.filename for d in store.catalog.list_documents(c.id)}
         for name, r in acknowledged.items():
             assert stored.get(r.document_id) == name
         n_chunks = sum(r.n_chunks for r in acknowledged.values())

@@ -42,12 +42,20 @@ def _pipeline(store, embedder, embedder_for=None):
     return IngestPipeline(store, embedder, Chunker(load_tokenizer(), 64, 8), 1 << 20, embedder_for)
 
 
+def ingest(pipeline, collection, files):
+    """The write path of a job's turn: check, parse, then embed and store the batch as one write."""
+    media = pipeline.check(collection, files)
+    prepared = [pipeline.prepare(name, data, m) for (name, data, _), m in zip(files, media)]
+    coll = pipeline.open_collection(collection)
+    return pipeline.store_batch(coll, pipeline.embed_batch(coll, prepared))
+
+
 def test_a_batch_of_files_is_stored_by_one_append(store):
     fp32 = HashEmbedder("mini", 1)
     pipeline = _pipeline(store, fp32)
     files = [(f"f{i}.txt", f"Document number {i} talks about topic {i}.".encode(), None) for i in range(5)]
     files.append(("again.txt", files[0][1], None))  # the same bytes twice in one batch
-    results = pipeline.ingest_batch("c", files)
+    results = ingest(pipeline, "c", files)
     assert fp32.calls == 1  # every chunk of the batch embedded in one call
     assert [r.duplicate for r in results] == [False] * 5 + [True] and results[5].document_id == results[0].document_id
     coll = store.catalog.get_collection("c")
@@ -56,21 +64,21 @@ def test_a_batch_of_files_is_stored_by_one_append(store):
 
 def test_int8_vectors_never_join_a_collection_of_fp32_ones(store):
     fp32, int8 = HashEmbedder("mini", 1), HashEmbedder("mini@int8", 2)
-    _pipeline(store, fp32).ingest("c", "a.txt", b"Alpha text about the first subject.")
+    ingest(_pipeline(store, fp32), "c", [("a.txt", b"Alpha text about the first subject.", None)])
     coll = store.catalog.get_collection("c")
     assert coll.embed_model == "mini"
     # A platform whose default embedder is int8 embeds uploads to this collection with fp32, its own.
     later = _pipeline(store, int8, {"mini": fp32}.__getitem__)
-    later.ingest("c", "b.txt", b"Beta text about another subject.")
+    ingest(later, "c", [("b.txt", b"Beta text about another subject.", None)])
     assert int8.calls == 0 and fp32.calls == 2
     vectors, ids = store.vectors(coll).segment_vectors()
     np.testing.assert_allclose(vectors[-1:], fp32.embed(["Beta text about another subject."]), atol=1e-6)
     # A new collection is written by the default (int8) embedder and records it.
-    later.ingest("d", "c.txt", b"Gamma text.")
+    ingest(later, "d", [("c.txt", b"Gamma text.", None)])
     assert store.catalog.get_collection("d").embed_model == "mini@int8" and int8.calls == 1
     # Without a way to load the collection's embedder, the upload is refused with a clear message.
     with pytest.raises(InvalidInputError, match="holds vectors of mini.*RAG_EMBED_QUANT"):
-        _pipeline(store, int8).ingest("c", "d.txt", b"Delta text.")
+        ingest(_pipeline(store, int8), "c", [("d.txt", b"Delta text.", None)])
     # And the store refuses vectors labelled with another embedder.
     doc = NewDocument("e.txt", "text/plain", "e" * 64, 5, None, None, "Epsilon")
     with pytest.raises(InvalidInputError, match="holds vectors of mini; these are of mini@int8"):
