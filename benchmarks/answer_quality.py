@@ -1,6 +1,6 @@
 """Answer quality on real questions: does ending degenerate repetition keep RAG answers correct?
 
-Questions come from :mod:`benchmarks.qa_datasets`: each with its gold paragraph and
+Questions come from :mod:`rag.eval.qa_datasets`: each with its gold paragraph and
 two distractors of the same article. Tune on its ``tune`` split, report on
 ``squad-test`` and ``xquad-test``, never the reverse. The prompt is the platform's
 (:class:`rag.pipeline.prompt.PromptBuilder` over :class:`rag.store.StoredChunk`
@@ -41,8 +41,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from benchmarks.metrics import score
-from benchmarks.qa_datasets import SPLITS, SQUAD, Question, questions
+from rag.eval.qa_datasets import SPLITS, SQUAD, Question, questions
+from rag.eval.scoring import score
 from rag.pipeline.budget import REPEAT_NGRAM, REPETITION_PENALTY
 
 # -- settings ---------------------------------------------------------------------

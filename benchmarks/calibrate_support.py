@@ -14,7 +14,7 @@ support model (MaxSim, :mod:`rag.pipeline.support`) and the threshold with the
 best balanced accuracy is reported with the ROC AUC. Only ``claims_train.csv``
 is read; the SciFact test claims are never used.
 
-    python -m benchmarks.calibrate_support --out benchmarks/support-calibration.json
+    python -m benchmarks.calibrate_support --out benchmarks/results/support-calibration.json
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.datasets import SHARED_DATA
-from benchmarks.metrics import best_threshold
+from rag.bench.datasets import SHARED_DATA
+from rag.metrics import best_threshold
 
 SCIFACT = SHARED_DATA / "scifact" / "scifact_original"
 
@@ -59,7 +59,7 @@ def auc(pos: np.ndarray, neg: np.ndarray) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/support-calibration.json"))
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/support-calibration.json"))
     parser.add_argument("--limit", type=int, help="at most N pairs of each kind (smoke runs)")
     args = parser.parse_args(argv)
     from rag.pipeline.support import SUPPORT_MODEL

@@ -1,6 +1,6 @@
 """Passage embedding speed and quality: the fast embedder kind against fp32, on BEIR SciFact.
 
-The texts are whole SciFact abstracts (``title\\n\\ntext``, as ``benchmarks.datasets``
+The texts are whole SciFact abstracts (``title\\n\\ntext``, as ``rag.bench.datasets``
 embeds them; the model truncates at 256 tokens, and most abstracts reach it), not
 200-token chunks. The corpus is cut into slices; each slice is embedded by fp32
 and by the fast kind in turn (the first of the two alternating), on ``--threads``
@@ -27,12 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.ann import machine
-from benchmarks.beir import load
-from benchmarks.metrics import ndcg_at
+from rag.bench.ann import machine
+from rag.eval.beir import load
+from rag.metrics import ndcg_at
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "scifact"
-OUT = Path(__file__).resolve().parent / "embed-speed-summary.json"
+OUT = Path(__file__).resolve().parent / "results" / "embed-speed-summary.json"
 NDCG_TOLERANCE = 0.005
 COSINE_MEAN_TARGET = 0.99
 
@@ -92,8 +92,11 @@ def main(argv: list[str] | None = None) -> dict:
             took[k] = time.perf_counter() - t0
             seconds[k] += took[k]
         ratios.append(took["fp32"] / took["fast"])
-        print(f"{start + len(part)}/{len(texts)} docs: fp32 {len(part) / took['fp32']:.1f}/s, "
-              f"{kinds['fast'].kind} {len(part) / took['fast']:.1f}/s, x{ratios[-1]:.2f}", flush=True)
+        print(
+            f"{start + len(part)}/{len(texts)} docs: fp32 {len(part) / took['fp32']:.1f}/s, "
+            f"{kinds['fast'].kind} {len(part) / took['fast']:.1f}/s, x{ratios[-1]:.2f}",
+            flush=True,
+        )
 
     query_texts = list(dataset.queries.values())
     queries = {k: emb.embed_queries(query_texts) for k, emb in kinds.items()}
@@ -116,8 +119,11 @@ def main(argv: list[str] | None = None) -> dict:
             "total": round(seconds["fp32"] / seconds["fast"], 3),
             "slices": [round(r, 3) for r in ratios],
         },
-        "ndcg@10": {"fp32": round(ndcg["fp32"], 4), fast.kind: round(ndcg["fast"], 4),
-                    "delta": round(ndcg["fast"] - ndcg["fp32"], 4)},
+        "ndcg@10": {
+            "fp32": round(ndcg["fp32"], 4),
+            fast.kind: round(ndcg["fast"], 4),
+            "delta": round(ndcg["fast"] - ndcg["fp32"], 4),
+        },
         "cosine_to_fp32": {"docs": doc_cos, "queries": query_cos},
         "gate": {
             "ndcg_within": NDCG_TOLERANCE,

@@ -210,8 +210,10 @@ def main(argv: list[str] | None = None) -> int:
         cpu = summary["cpu"]
         title = f"SmolLM2-135M Q4_1, {args.threads} threads, {cpu['model']} ({args.isa})"
         plot_generator(summary["results"], args.out / "plot", title)
-    print(f"CPU: {summary['cpu']['model']}, {summary['cpu']['cpus']} CPUs, flags {' '.join(summary['cpu']['flags'])}, "
-          f"kernels for {args.isa}")
+    print(
+        f"CPU: {summary['cpu']['model']}, {summary['cpu']['cpus']} CPUs, flags {' '.join(summary['cpu']['flags'])}, "
+        f"kernels for {args.isa}"
+    )
     print(table(summary["results"]))
     return 0
 

@@ -17,7 +17,7 @@ The summary (median and max per count, with every probe) is merged under ``--lab
 into ``--out``, so that runs of two versions of the code sit side by side: run the
 script from each version's checkout (the server is the code beside the script).
 
-    python -m benchmarks.healthz_under_load --label after --out benchmarks/healthz-under-load-summary.json
+    python -m benchmarks.healthz_under_load --label after --out benchmarks/results/healthz-under-load-summary.json
     python -m benchmarks.healthz_under_load --smoke   # 2 streams, 3 probes
 """
 
@@ -35,7 +35,7 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks.server_process import ServerProcess, cpu_model
+from rag.bench.server_process import ServerProcess, cpu_model
 
 REPO = Path(__file__).resolve().parents[1]
 COLLECTION = "load"
@@ -168,7 +168,7 @@ def main() -> None:
     parser.add_argument("--gap", type=float, default=0.25, help="seconds between probes")
     parser.add_argument("--timeout", type=float, default=120.0, help="a probe slower than this counts as timeout")
     parser.add_argument("--label", default="run", help="the key of this run in --out, e.g. before / after")
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "healthz-under-load-summary.json")
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "healthz-under-load-summary.json")
     parser.add_argument("--smoke", action="store_true", help="2 streams, 3 probes, nothing written: to check it")
     args = parser.parse_args()
     if args.smoke:

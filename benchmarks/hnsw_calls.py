@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 
 import indexes
-from benchmarks.datasets import load_dataset
-from benchmarks.metrics import recall_at
+from rag.bench.datasets import load_dataset
+from rag.bench.metrics import recall_at
 
 # CPU seconds of each pass, in order (the thread's own time: preemption by other load does not count).
 CPU: list[float] = []

@@ -19,10 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.beir import load
-from benchmarks.metrics import ndcg_at, percentiles
 from indexes.lexical import BM25Index
 from ingest.lexical import Analyzer
+from rag.bench.metrics import percentiles
+from rag.eval.beir import load
+from rag.metrics import ndcg_at
 
 K1, B = 0.9, 0.4
 

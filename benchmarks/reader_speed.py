@@ -4,7 +4,7 @@ Part 1, the reader alone: one question over 5 passages of 256 tokens each (XQuAD
 paragraphs run together and cut at a token boundary; with the question, a passage
 that long takes two of the reader's 256-token windows: ``windows`` says how many),
 timed with one and two intra-op threads, bf16 autocast off and on. Each
-configuration is timed as :mod:`benchmarks.timing` times a point (reads repeated
+configuration is timed as :mod:`rag.bench.timing` times a point (reads repeated
 past a floor, the median of the runs kept), the configurations taking turns run by
 run so a change in the machine's load hits all alike; ratios compare
 configurations of the same run. The budget: under 150 ms per read with what the
@@ -26,16 +26,16 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from benchmarks.ann import machine
-from benchmarks.datasets import SHARED_DATA
-from benchmarks.metrics import percentiles
-from benchmarks.timing import Timing
+from rag.bench.ann import machine
+from rag.bench.datasets import SHARED_DATA
+from rag.bench.metrics import percentiles
+from rag.bench.timing import Timing
 
 if TYPE_CHECKING:
     from rag.reader import Reader
 
 XQUAD = SHARED_DATA / "xquad-en"
-OUT = Path(__file__).resolve().parent / "reader-speed-summary.json"
+OUT = Path(__file__).resolve().parent / "results" / "reader-speed-summary.json"
 BUDGET_MS = 150.0
 CONFIGS = [(1, False), (1, True), (2, False), (2, True)]  # (threads, bf16)
 
@@ -103,14 +103,14 @@ def time_reads(reader: Reader, question: str, passages: list[str], timing: Timin
 def time_queries(questions: list[str], k: int, log_path: Path) -> dict:
     """p50/p99 ms of ``/query`` in mode reader and mode auto over the same questions (qa_eval's XQuAD store).
 
-    The server runs as a child process over the store (``benchmarks.server_process``); its log goes to ``log_path``.
+    The server runs as a child process over the store (``rag.bench.server_process``); its log goes to ``log_path``.
     """
     import time
 
     import httpx
 
-    from benchmarks.qa_eval import CACHE_ROOT, COLLECTION, build_store, load
-    from benchmarks.server_process import ServerProcess
+    from rag.bench.server_process import ServerProcess
+    from rag.eval.qa import CACHE_ROOT, COLLECTION, build_store, load
     from rag.settings import Settings
 
     qa = load(XQUAD)
@@ -161,8 +161,8 @@ def main(argv: list[str] | None = None) -> dict:
     timing = Timing(0.2, 2) if args.smoke else Timing(1.0, 5)
     n_queries = args.queries if args.queries is not None else 2 if args.smoke else 30
 
-    from benchmarks.qa_datasets import load as load_set
-    from benchmarks.qa_datasets import sample
+    from rag.eval.qa_datasets import load as load_set
+    from rag.eval.qa_datasets import sample
     from rag.reader import Reader
 
     qa = load_set(XQUAD)

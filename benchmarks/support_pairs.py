@@ -27,9 +27,9 @@ thresholds are a diagnostic, not shipped: these pairs hold no on-topic sentence 
 neither states nor contradicts (SciFact's NOINFO claims, on which the shipped threshold was fitted),
 so a lower threshold costs nothing here. Reported pairs come from evaluation data only: XQuAD-en
 articles outside the SQuAD 2.0 dev subset, and that subset's ``report`` half (its second half of
-articles, as ``benchmarks/qa_eval.py --part report``). Paragraphs are sampled with seed 0.
+articles, as ``rag eval qa --part report``). Paragraphs are sampled with seed 0.
 
-    python -m benchmarks.support_pairs --out benchmarks/support-pairs-summary.json   # ~7 min on 2 busy cores
+    python -m benchmarks.support_pairs --out benchmarks/results/support-pairs-summary.json   # ~7 min on 2 busy cores
     python -m benchmarks.support_pairs --smoke
 """
 
@@ -44,8 +44,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.datasets import SHARED_DATA
-from benchmarks.qa_datasets import SQUAD, XQUAD
+from rag.bench.datasets import SHARED_DATA
+from rag.eval.qa_datasets import SQUAD, XQUAD
 from rag.pipeline.numbers import numbers_in
 from rag.pipeline.prompt import Passage
 from rag.pipeline.sentences import split_sentences
@@ -262,7 +262,7 @@ def markdown_table(summary: dict, columns: tuple[str, ...]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/support-pairs-summary.json"))
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/support-pairs-summary.json"))
     parser.add_argument("--sample", type=int, default=200, help="evaluation paragraphs (pairs: about 5 each)")
     parser.add_argument("--train-sample", type=int, default=200, help="training paragraphs, for the fitted threshold")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest beside another job)")

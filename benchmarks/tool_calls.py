@@ -9,7 +9,7 @@ need no tool. None of them is one of the worked examples in the prompts of
 ran, and whether its value equals the expected one (numbers to 1e-6; the
 ``today`` question counts as right when ``today`` is called).
 
-    python -m benchmarks.tool_calls --out benchmarks/tool-calls-summary.json
+    python -m benchmarks.tool_calls --out benchmarks/results/tool-calls-summary.json
 """
 
 from __future__ import annotations
@@ -39,8 +39,9 @@ def correct(expected, call) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/tool-calls-summary.json"))
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/tool-calls-summary.json"))
     args = parser.parse_args(argv)
+    from rag.eval.ingest import ingest_texts
     from rag.platform import Platform
     from rag.settings import Settings
 
@@ -49,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         platform = Platform(Settings.from_env().replace(data_dir=Path(tmp)))
         try:
-            platform.ingest_pipeline.ingest("tools", TABLE.name, TABLE.read_bytes())
+            ingest_texts(platform.ingest_pipeline, "tools", [(TABLE.name, TABLE.read_bytes())])
             pipeline = platform.query_pipeline
             for q in questions:
                 query = pipeline.query("tools", q["question"], 5)

@@ -1,7 +1,7 @@
 """Ranking metrics over document ids, as trec_eval (and so BEIR) computes them, and answer metrics as SQuAD's.
 
 Shared by the reranker's training (:mod:`rag.training.rerank.evaluate`) and the
-benchmarks (:mod:`benchmarks.metrics` re-exports them).
+evaluations (:mod:`rag.eval`) and the benchmark scripts.
 """
 
 from __future__ import annotations

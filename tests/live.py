@@ -7,7 +7,7 @@ import time
 
 import httpx
 
-from benchmarks.server_process import free_port
+from rag.bench.server_process import free_port
 
 __all__ = ["LiveServer", "free_port"]
 

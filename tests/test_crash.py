@@ -18,7 +18,7 @@ import httpx
 import numpy as np
 import pytest
 
-from benchmarks.server_process import ServerProcess
+from rag.bench.server_process import ServerProcess
 
 COLLECTION = "crash"
 WORDS = "alpha beta gamma delta epsilon zeta theta kappa lambda sigma omega river stone cloud maple".split()
@@ -110,8 +110,8 @@ def check_store(data_dir: Path) -> int:
         assert np.array_equal(vs.lexical.ids(), catalog_ids), "BM25 and catalog disagree"
         docs = store.catalog.list_documents(coll.id)
         for doc in docs:
-            chunks = store.catalog.get_document(coll.id, doc["id"])["chunks"]
-            assert len(chunks) == doc["n_chunks"] > 0, doc
+            chunks = store.catalog.get_document(coll.id, doc.id).chunks
+            assert len(chunks) == doc.n_chunks > 0, doc
         assert not store.catalog.list_jobs(unfinished=True), "a job was left unfinished"
         return len(docs)
     finally:

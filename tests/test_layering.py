@@ -4,13 +4,15 @@
 and ``ingest`` are siblings: neither imports the other. The decoder package
 ``rag/model`` stands alone (of the platform it imports only itself and ``core``),
 and ``benchmarks/`` sits on top of the library (it may import indexes, ingest
-and rag but not api; only the CLI and the benchmark jobs call into it). Every
+and rag but not api; nothing in the library imports it: what ``rag bench``,
+``rag eval`` and the benchmark jobs run lives in ``rag/bench`` and ``rag/eval``). Every
 import in a file counts, also those inside functions.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -28,7 +30,6 @@ MAY_IMPORT = {
 # llvmlite is numba's code generator (numba.extending intrinsics write LLVM IR with it: the HNSW prefetch).
 THIRD_PARTY_ALLOWED_IN_INDEXES = {"numpy", "numba", "llvmlite"}
 MODEL_MAY_IMPORT = ("rag.model", "core")  # the decoder package, and the base of the errors
-BENCHMARK_CALLERS = ("rag/cli/", "rag/jobs/benchmark.py")  # the library code that may run benchmarks (lazily)
 
 
 def imports_of(path: Path) -> set[str]:
@@ -100,6 +101,17 @@ def test_the_decoder_package_stands_alone():
     assert not bad, "rag/model may import only rag.model and core of the platform:\n" + "\n".join(bad)
 
 
+def names_benchmarks_module(path: Path) -> bool:
+    """Whether a string in ``path`` is a module name under ``benchmarks`` (an import by name, e.g. importlib)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return any(
+        isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and re.fullmatch(r"benchmarks(\.\w+)+", node.value)
+        for node in ast.walk(tree)
+    )
+
+
 def test_benchmarks_sit_on_top_of_the_library():
     bad = [
         f"{path.relative_to(REPO)} imports api"
@@ -108,9 +120,20 @@ def test_benchmarks_sit_on_top_of_the_library():
     ]
     for layer in LAYERS:
         for path in sorted((REPO / layer).rglob("*.py")):
-            name = path.relative_to(REPO).as_posix()
-            if "benchmarks" in imports_of(path) and not name.startswith(BENCHMARK_CALLERS):
-                bad.append(f"{name} imports benchmarks")
-    assert not bad, "benchmarks import the library, not api; only rag/cli and rag/jobs/benchmark.py call them:\n" + (
+            if "benchmarks" in imports_of(path) or names_benchmarks_module(path):
+                bad.append(f"{path.relative_to(REPO)} imports benchmarks")
+    assert not bad, "benchmarks import the library, not api; nothing in the library imports benchmarks:\n" + (
         "\n".join(bad)
     )
+
+
+def test_the_serving_packages_never_import_training():
+    """Training code (``rag/training``) is run by its commands and the CLI; the server never loads it."""
+    bad = []
+    for layer in ("rag", "api"):
+        for path in sorted((REPO / layer).rglob("*.py")):
+            name = path.relative_to(REPO).as_posix()
+            if name.startswith(("rag/training/", "rag/cli/")):
+                continue
+            bad += [f"{name} imports {m}" for m in sorted(modules_imported_by(path)) if within(m, ("rag.training",))]
+    assert not bad, "only rag/training and rag/cli may import rag.training:\n" + "\n".join(bad)

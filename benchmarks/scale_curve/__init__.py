@@ -1,18 +1,18 @@
 """The ANN scale curve: build time, bytes/vector, peak RSS, open time and QPS@R0.9 against N.
 
 Two steps. **Run** one index on one synthetic dataset in its own process, so its
-peak RSS is its own (the ANN runner of :mod:`benchmarks.ann` keeps every index
+peak RSS is its own (the ANN runner of :mod:`rag.bench.ann` keeps every index
 of a run alive, so later indexes would carry the earlier ones in their RSS)::
 
     python -m benchmarks.scale_curve --run synthetic-100000-d96 --index HNSW32 --results benchmarks/results/scale
 
-It measures with :func:`benchmarks.ann.measure` (build, save, mmap reopen, the
+It measures with :func:`rag.bench.ann.measure` (build, save, mmap reopen, the
 one-thread one-query-per-call sweep) and writes
 ``RESULTS/<dataset>/<index>/results.jsonl`` and ``summary.json``. The vectors and
 exact ground truth of each dataset are cached under ``--cache`` (``.npy``) so the
 runs of one N share them. **Summarise** every run found under ``--results``::
 
-    python -m benchmarks.scale_curve --results benchmarks/results/scale --out benchmarks/scale-curve
+    python -m benchmarks.scale_curve --results benchmarks/results/scale --out benchmarks/results/scale-curve
 
 writes ``<out>-summary.json`` (one row per index, dimension and N) and
 ``<out>.png``/``.svg`` (four panels against N).

@@ -16,7 +16,9 @@ from benchmarks.scale_curve.run import run_one
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=PACKAGE_DOC, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--results", type=Path, default=Path("benchmarks/results/scale"))
-    p.add_argument("--out", type=Path, default=Path("benchmarks/scale-curve"), help="stem of the summary and plot")
+    p.add_argument(
+        "--out", type=Path, default=Path("benchmarks/results/scale-curve"), help="stem of the summary and plot"
+    )
     p.add_argument("--run", metavar="DATASET", help="run one index on this dataset (synthetic-N[-dD]) instead")
     p.add_argument("--index", choices=INDEXES, help="the index to run (with --run)")
     p.add_argument("--cache", type=Path, default=Path("/tmp/scale-data"), help="dataset arrays cache (with --run)")

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.ann import machine, measure, summarize
-from benchmarks.datasets import Dataset, load_dataset
-from benchmarks.metrics import rss_mb
-from benchmarks.runners import FaissRunner, HnswlibRunner, OursRunner
 from benchmarks.scale_curve.config import INDEXES
-from benchmarks.timing import Timing
+from rag.bench.ann import machine, measure, summarize
+from rag.bench.datasets import Dataset, load_dataset
+from rag.bench.metrics import rss_mb
+from rag.bench.runners import FaissRunner, HnswlibRunner, OursRunner
+from rag.bench.timing import Timing
 
 
 def nlist_for(n: int) -> int:

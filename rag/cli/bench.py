@@ -1,4 +1,4 @@
-"""``rag bench ann``, ``rag bench rag``, ``rag bench load``, ``rag bench distributed``: ``benchmarks/`` from the CLI."""
+"""``rag bench ann``, ``rag bench rag``, ``rag bench load``, ``rag bench distributed``: :mod:`rag.bench` on the CLI."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def register(sub) -> None:
         "--scale",
         type=int,
         metavar="N",
-        help="time each query stage on a collection of N chunks (built once from SciFact; see benchmarks/rag_scale.py)",
+        help="time each query stage on a collection of N chunks (built once from SciFact; see rag/bench/scale.py)",
     )
     r.add_argument("--scale-corpus", type=Path, default=Path("../shared/data/scifact/corpus.jsonl"))
     r.add_argument(
@@ -63,7 +63,7 @@ def register(sub) -> None:
         type=Path,
         help="take the real chunks and vectors from this store's only collection (e.g. a rag eval beir cache)",
     )
-    r.add_argument("--scale-configs", help="comma-separated configurations of benchmarks/rag_scale.py (default all)")
+    r.add_argument("--scale-configs", help="comma-separated configurations of rag/bench/scale.py (default all)")
     r.add_argument("--repeats", type=int, default=3, help="passes over the questions per configuration (--scale)")
     r.set_defaults(func=cmd_rag)
 
@@ -99,8 +99,8 @@ def register(sub) -> None:
 def cmd_ann(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from benchmarks.ann import markdown_table, run
-    from benchmarks.timing import FULL, SMOKE, Timing
+    from rag.bench.ann import markdown_table, run
+    from rag.bench.timing import FULL, SMOKE, Timing
     from rag.cli import settings_from
 
     dataset = "glove50-10k" if args.smoke and args.dataset == "glove50-100k" else args.dataset
@@ -127,7 +127,7 @@ def cmd_ann(args: argparse.Namespace) -> int:
 
 
 def cmd_rag(args: argparse.Namespace) -> int:
-    from benchmarks.rag_e2e import run
+    from rag.bench.e2e import run
     from rag.cli import settings_from
     from rag.platform import Platform
 
@@ -147,7 +147,7 @@ def cmd_rag(args: argparse.Namespace) -> int:
 
 
 def cmd_load(args: argparse.Namespace) -> int:
-    from benchmarks.load_test import run
+    from rag.bench.load import run
 
     summary = run(
         args.out, seconds=args.seconds, concurrency=args.concurrency, data_dir=args.server_data_dir, k=args.k,
@@ -158,7 +158,7 @@ def cmd_load(args: argparse.Namespace) -> int:
 
 
 def cmd_distributed(args: argparse.Namespace) -> int:
-    from benchmarks.distributed import run
+    from rag.bench.distributed import run
 
     shards = tuple(int(s) for s in args.shards.split(",") if s.strip())
     specs = tuple(s.strip() for s in args.specs.split(";") if s.strip())
@@ -169,13 +169,13 @@ def cmd_distributed(args: argparse.Namespace) -> int:
 
 
 def _scale(platform, args: argparse.Namespace) -> dict:
-    from benchmarks import rag_scale
-    from benchmarks.rag_e2e import PROBE_QUERIES, read_questions
+    from rag.bench import scale
+    from rag.bench.e2e import PROBE_QUERIES, read_questions
 
     queries = read_questions(args.questions) if args.questions else list(PROBE_QUERIES)
     configs = [c.strip() for c in args.scale_configs.split(",")] if args.scale_configs else None
     log = lambda message: print(message, file=sys.stderr)  # noqa: E731
-    report = rag_scale.run(
+    report = scale.run(
         platform, args.scale, args.scale_corpus, queries, configs, args.repeats, args.scale_base_store, log=log
     )
     if args.out is not None:

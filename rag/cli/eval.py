@@ -79,7 +79,7 @@ def register(sub) -> None:
     )
     r.add_argument("--data", type=Path, default=Path("../shared/data/scifact"), help="BEIR folder of the training text")
     r.add_argument("--weights", type=Path, help="retrofit weights stem (default: the packaged rag/retro/weights)")
-    r.add_argument("--out", type=Path, default=Path("benchmarks/retro-eval-summary.json"), help="result JSON")
+    r.add_argument("--out", type=Path, default=Path("benchmarks/results/retro-eval-summary.json"), help="result JSON")
     r.add_argument("--sample", type=int, default=200, help="held-out sequences (seed 0)")
     r.add_argument("--qa", type=Path, help="SQuAD-format QA file or folder for the answer table (skipped when absent)")
     r.add_argument("--qa-sample", type=int, default=40, help="questions asked per context")
@@ -89,9 +89,9 @@ def register(sub) -> None:
 def cmd_beir(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from benchmarks.beir import load
-    from benchmarks.retrieval_eval import configs, markdown_table, run
     from rag.cli import settings_from
+    from rag.eval.beir import load
+    from rag.eval.retrieval import configs, markdown_table, run
 
     names = [n.strip() for n in args.configs.split(",") if n.strip()] if args.configs else None
     configs(names)  # unknown names fail before the corpus is read or stored
@@ -110,8 +110,8 @@ def cmd_beir(args: argparse.Namespace) -> int:
 
 
 def cmd_retro(args: argparse.Namespace) -> int:
-    from benchmarks.retro_eval import markdown_tables, run
     from rag.cli import settings_from
+    from rag.eval.retro import markdown_tables, run
     from rag.retro import DEFAULT_WEIGHTS
 
     log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
@@ -123,8 +123,8 @@ def cmd_retro(args: argparse.Namespace) -> int:
 
 
 def cmd_qa(args: argparse.Namespace) -> int:
-    from benchmarks.qa_eval import markdown_table, run
     from rag.cli import settings_from
+    from rag.eval.qa import markdown_table, run
 
     names = [n.strip() for n in args.configs.split(",") if n.strip()]
     stem = args.data.stem if args.data.is_file() else args.data.name

@@ -92,7 +92,7 @@ class BenchmarkJobs:
         return job.id
 
     def _run(self, job: Job, request: BenchmarkRequest) -> None:
-        from benchmarks.ann import run
+        from rag.bench.ann import run
 
         summary = run(
             request.dataset,

@@ -10,7 +10,7 @@ spans that start at the same word share one pass. The likeliest span is the
 answer, cited to its sentence's passage.
 
 Measured during development on 30 SQuAD 2.0 questions of the tune split
-(``benchmarks/qa_datasets.py``, gold paragraph plus two distractors; never the
+(``rag/eval/qa_datasets.py``, gold paragraph plus two distractors; never the
 report half): this scoring gave exact match 0.27 and token F1 0.32, where letting
 the model copy a span by constrained greedy decoding (a suffix automaton over the
 sentences) gave EM 0.00 and F1 0.18: it starts copying at a sentence's first word.

@@ -2,7 +2,7 @@
 
 A 135M-parameter model answers far better from the few sentences that matter
 than from whole passages: it tends to copy the first sentence it reads. On 30
-SQuAD 2.0 questions of the tune split (``benchmarks/qa_datasets.py``, gold
+SQuAD 2.0 questions of the tune split (``rag/eval/qa_datasets.py``, gold
 paragraph and two distractors), the three best sentences gave token F1 0.17 and
 a gold answer in 37% of the answers, where whole paragraphs had given 0.09 and
 about 22% on the held-out splits; ``rag eval qa`` compares the modes on held-out

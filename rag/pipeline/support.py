@@ -51,7 +51,7 @@ from rag.rerank.base import Reranker
 # SciFact train claims against the abstracts they cite (benchmarks/calibrate_support.py):
 # the score that best separates abstracts whose sentences support a claim from cited
 # abstracts that hold no evidence for it: balanced accuracy 0.797, ROC AUC 0.869 over
-# 368 supporting and 329 NOINFO pairs (benchmarks/support-calibration.json).
+# 368 supporting and 329 NOINFO pairs (benchmarks/results/support-calibration.json).
 SUPPORT_THRESHOLD = 0.632
 QUOTE_SHARE = 0.6  # share of a sentence's words copied word for word from one passage
 QUOTE_WORDS = 4  # ... and at least this many words: "in 1889" alone proves nothing

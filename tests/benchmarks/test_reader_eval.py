@@ -8,10 +8,10 @@ import json
 import numpy as np
 import pytest
 
-from benchmarks.qa_datasets import load
-from benchmarks.qa_eval import abstains, calibrate_reader, calibration, markdown_table, shipped_threshold, summarize
 from benchmarks.reader_eval import load_gold
 from benchmarks.reader_eval import markdown_table as reader_table
+from rag.eval.qa import abstains, calibrate_reader, calibration, markdown_table, shipped_threshold, summarize
+from rag.eval.qa_datasets import load
 from rag.pipeline.answer import ABSTAIN_THRESHOLD
 from rag.pipeline.reading import READER_THRESHOLD
 from rag.reader.data import QAExample
@@ -215,7 +215,7 @@ SQUAD_TOY = {
 
 @pytest.mark.slow
 def test_a_reader_only_qa_run_records_margins_and_never_loads_the_generator(tmp_path):
-    from benchmarks.qa_eval import run
+    from rag.eval.qa import run
     from rag.generate import shared_generator
     from rag.settings import Settings
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.beir import load
-from tests.benchmarks.test_beir_eval import write_beir
+from rag.eval.beir import load
 from tests.conftest import shared_path
+from tests.rag.eval.test_beir_eval import write_beir
 
 OLD_LIMIT = 4000  # characters: the limit that made the evaluation die
 

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from benchmarks.metrics import mrr_at, ndcg_at, recall_at_docs
+from rag.metrics import mrr_at, ndcg_at, recall_at_docs
 
 
 def test_ndcg_binary_gains():

@@ -5,7 +5,7 @@ bytes per vector), then for each sweep value search the queries one at a time
 on one thread (p50/p99 latency, queries/s) and, in batch mode, all at once on
 all cores. Each point's queries/s is the median of three runs, each searching the
 queries over and over for at least 0.5 s (0.2 s in a smoke run; see
-:mod:`benchmarks.timing`). Each measurement is one JSON line in ``results.jsonl``;
+:mod:`rag.bench.timing`). Each measurement is one JSON line in ``results.jsonl``;
 a summary (which says how the points were timed), a table and the plots go beside it.
 
     rag bench ann --dataset glove50-100k --specs 'HNSW32;IVF1024,PQ25x8' --out DIR
@@ -23,17 +23,17 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.datasets import Dataset, load_dataset
-from benchmarks.metrics import peak_rss_mb, percentiles, recall_at, reset_peak_rss, rss_mb
-from benchmarks.plot import plot_runs
-from benchmarks.runners import OursRunner, Runner, baseline_runners, temp_folder
-from benchmarks.timing import FULL, SMOKE, Timing
+from rag.bench.datasets import Dataset, load_dataset
+from rag.bench.metrics import peak_rss_mb, percentiles, recall_at, reset_peak_rss, rss_mb
+from rag.bench.plot import plot_runs
+from rag.bench.runners import OursRunner, Runner, baseline_runners, temp_folder
+from rag.bench.timing import FULL, SMOKE, Timing
 
 DEFAULT_SPECS = "HNSW32;IVF1024,PQ25x8;PQ25x8;LSH512;KD32"
 
 
 def machine() -> dict:
-    from benchmarks.server_process import cpu_model
+    from rag.bench.server_process import cpu_model
 
     return {
         "cpu": cpu_model(),
@@ -48,7 +48,7 @@ def measure(
 ) -> None:
     """Build, save and reopen ``runner``'s index, then emit one row per sweep value and mode.
 
-    ``timing`` says how each point is timed (:mod:`benchmarks.timing`).
+    ``timing`` says how each point is timed (:mod:`rag.bench.timing`).
     """
     reset_peak_rss()
     rss0 = rss_mb()

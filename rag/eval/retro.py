@@ -4,7 +4,7 @@
    neighbours, and with a leaky database (:mod:`rag.retro.evaluate`).
 2. Answer quality on a QA sample: ``context="retro"`` against the prompt contexts
    (``passages``: whole passages, free generation, the like-for-like comparison; ``auto``:
-   the default, mostly extractive) through :mod:`benchmarks.qa_eval`.
+   the default, mostly extractive) through :mod:`rag.eval.qa`.
 
 Writes one JSON (keys ``ppl_none``, ``ppl_retrieved``, ``ppl_random`` at the top, the QA table
 under ``qa``) and prints both tables.
@@ -36,7 +36,7 @@ def run(
     meta = json.loads(Path(weights).with_suffix(".json").read_text())
     report["training"] = {k: meta.get(k) for k in ("steps", "train_seconds", "validation", "gates")}
     if qa_data is not None:
-        from benchmarks.qa_eval import run as run_qa
+        from rag.eval.qa import run as run_qa
 
         qa_out = out.with_name(out.stem + "-qa.json")
         report["qa"] = run_qa(settings, qa_data, list(QA_CONFIGS), qa_sample, qa_out, None)
@@ -70,7 +70,7 @@ def markdown_tables(report: dict) -> str:
                 f"| {e['sequences_improved']:.2f} | {100 * e['relative_ppl_change']:+.2f}% |"
             )
     if "qa" in report:
-        from benchmarks.qa_eval import markdown_table
+        from rag.eval.qa import markdown_table
 
         lines += ["", markdown_table(report["qa"])]
     return "\n".join(lines)

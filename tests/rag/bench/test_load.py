@@ -11,7 +11,7 @@ from tests.conftest import shared_path
 
 @pytest.mark.slow
 def test_a_short_load_run_answers_every_request(tmp_path):
-    from benchmarks.load_test import run
+    from rag.bench.load import run
 
     scifact = shared_path("scifact")
     out = tmp_path / "load"

@@ -6,12 +6,12 @@ path (each paragraph as ``<title>-<n>.txt``, each COVID-QA article as
 fixed, seeded sample of questions is asked through
 :meth:`rag.pipeline.QueryPipeline.ask` in each configuration.
 
-Sets (:func:`benchmarks.qa_datasets.load`): SQuAD-format JSON (XQuAD-en, the
+Sets (:func:`rag.eval.qa_datasets.load`): SQuAD-format JSON (XQuAD-en, the
 SQuAD 2.0 dev half), HotpotQA (distractor) and COVID-QA (60 whole articles,
 300 questions, all answerable: "gold in answer" is its figure of note). The
 SQuAD 2.0 dev half is split by article: ``--part calibrate`` is its first half
 of articles (where the abstention thresholds are fitted, and the same articles
-as ``benchmarks/qa_datasets.py``'s tune split), ``--part report`` the second
+as ``rag/eval/qa_datasets.py``'s tune split), ``--part report`` the second
 half, where the figures are reported. Only the contexts of the chosen part are
 stored.
 
@@ -42,8 +42,10 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.metrics import best_threshold, contains_answer, normalize_answer, score
-from benchmarks.qa_datasets import QAItem, QASet, load, sample
+from rag.eval.ingest import ingest_texts
+from rag.eval.qa_datasets import QAItem, QASet, load, sample
+from rag.eval.scoring import contains_answer, score
+from rag.metrics import best_threshold, normalize_answer
 from rag.pipeline.answer import ABSTAIN_THRESHOLD, AnswerOptions
 from rag.pipeline.reading import READER_THRESHOLD
 from rag.reader.evaluate import fit_scale
@@ -75,13 +77,9 @@ def build_store(settings: Settings, qa: QASet, store_dir: Path):
     platform = Platform(settings.replace(data_dir=store_dir))
     done = store_dir / "qa-done.json"
     if not done.exists():
-        kinds = {".md": "text/markdown"}
-        files = [
-            (name, text.encode("utf-8"), kinds.get(Path(name).suffix, "text/plain"))
-            for name, text in qa.contexts.items()
-        ]
+        files = [(name, text.encode("utf-8")) for name, text in qa.contexts.items()]
         for start in range(0, len(files), 64):
-            platform.ingest_pipeline.ingest_batch(COLLECTION, files[start : start + 64])
+            ingest_texts(platform.ingest_pipeline, COLLECTION, files[start : start + 64])
         done.write_text(json.dumps({"documents": len(files)}))
     return platform
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmarks.ann import summarize
-from benchmarks.datasets import exact_groundtruth, read_vecs, synthetic
-from benchmarks.metrics import percentiles, recall_at
-from benchmarks.plot import pareto
+from rag.bench.ann import summarize
+from rag.bench.datasets import exact_groundtruth, read_vecs, synthetic
+from rag.bench.metrics import percentiles, recall_at
+from rag.bench.plot import pareto
 from tests.conftest import shared_path
 
 

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.metrics import percentiles
 from core.errors import InvalidInputError
+from rag.bench.metrics import percentiles
 from rag.pipeline.budget import answer_config
 
 
@@ -141,7 +141,7 @@ def bench_ingest(
             n_docs += 1
             n_chunks += result.n_chunks
             for key in totals:
-                totals[key] += result.seconds.get(key, 0.0)
+                totals[key] += getattr(result.seconds, key)
     finally:
         probe.stop()
     wall = time.perf_counter() - t0

@@ -29,12 +29,12 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.metrics import percentiles
-from benchmarks.retrieval_eval import document_bytes
 from core.errors import InvalidInputError
 from ingest.chunk import Chunk, Chunker
 from ingest.embed import load_tokenizer
 from ingest.parse import parse_bytes
+from rag.bench.metrics import percentiles
+from rag.eval.retrieval import document_bytes
 from rag.pipeline.ingest import embedding_input
 from rag.pipeline.request import Query, SearchOptions
 from rag.store import Store

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 
 import indexes
-from benchmarks.datasets import Dataset
-from benchmarks.metrics import dir_bytes
+from rag.bench.datasets import Dataset
+from rag.bench.metrics import dir_bytes
 
 # Search-time parameter swept per index type, with the values tried (ascending cost).
 SWEEPS: dict[str, tuple[str | None, list]] = {

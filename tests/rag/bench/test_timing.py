@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from benchmarks.ann import run
-from benchmarks.timing import Timing
 from core.errors import ConfigError
+from rag.bench.ann import run
+from rag.bench.timing import Timing
 
 
 def passes(costs: list[float]):

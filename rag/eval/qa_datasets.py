@@ -26,7 +26,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.datasets import SHARED_DATA
+from rag.bench.datasets import SHARED_DATA
 
 SQUAD = SHARED_DATA / "squad2-dev-subset" / "dev-v2.0.json"
 XQUAD = SHARED_DATA / "xquad-en" / "xquad.en.json"

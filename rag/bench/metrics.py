@@ -1,22 +1,11 @@
-"""Measurements: recall@k, latency percentiles, peak resident memory, SQuAD answer scores, and ranking metrics."""
+"""Measurements of a benchmark run: recall@k against exact neighbours, latency percentiles, resident memory, disk."""
 
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 import numpy as np
-
-from rag.metrics import (  # noqa: F401  (ranking and answer metrics live with the library)
-    best_threshold,
-    exact_match,
-    mrr_at,
-    ndcg_at,
-    normalize_answer,
-    recall_at_docs,
-    token_f1,
-)
 
 
 def recall_at(found: np.ndarray, truth: np.ndarray, k: int) -> float:
@@ -71,17 +60,3 @@ def rss_mb() -> float:
 
 def dir_bytes(path: str | os.PathLike[str]) -> int:
     return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
-
-
-def without_citations(text: str) -> str:
-    return re.sub(r"\[\d+(?:,\s*\d+)*\]", " ", text)
-
-
-def contains_answer(prediction: str, answers: tuple[str, ...]) -> float:
-    padded = f" {normalize_answer(prediction)} "
-    return float(any(f" {normalize_answer(a)} " in padded for a in answers))
-
-
-def score(text: str, answers: tuple[str, ...]) -> dict:
-    text = without_citations(text)
-    return {"em": exact_match(text, answers), "f1": token_f1(text, answers), "contains": contains_answer(text, answers)}

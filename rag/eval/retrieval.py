@@ -21,10 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.ann import machine
-from benchmarks.beir import RetrievalSet
-from benchmarks.metrics import mrr_at, ndcg_at, recall_at_docs
 from core.errors import ConfigError
+from rag.bench.ann import machine
+from rag.eval.beir import RetrievalSet
+from rag.eval.ingest import ingest_texts
+from rag.metrics import mrr_at, ndcg_at, recall_at_docs
 from rag.pipeline.request import Query, SearchOptions, check_text
 from rag.settings import Settings
 
@@ -112,8 +113,8 @@ def build_store(platform, dataset: RetrievalSet, progress: Callable[[int, int], 
     ids: dict[int, list[str]] = {}
     for start in range(0, len(docs), INGEST_BATCH):
         batch = docs[start : start + INGEST_BATCH]
-        files = [(f"{d.id}.txt", document_bytes(d.title, d.text), "text/plain") for d in batch]
-        for doc, result in zip(batch, platform.ingest_pipeline.ingest_batch(COLLECTION, files)):
+        files = [(f"{d.id}.txt", document_bytes(d.title, d.text)) for d in batch]
+        for doc, result in zip(batch, ingest_texts(platform.ingest_pipeline, COLLECTION, files)):
             ids.setdefault(result.document_id, []).append(doc.id)
         log.info("stored %d of %d documents", start + len(batch), len(docs))
         if progress is not None:
@@ -273,7 +274,7 @@ def plot(report: dict, out_stem: Path) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from benchmarks.plot import _save
+    from rag.bench.plot import save_figure
 
     rows = report["configs"]
     fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * len(rows) + 2), 4.5))
@@ -296,4 +297,4 @@ def plot(report: dict, out_stem: Path) -> list[Path]:
         )
     ax.tick_params(axis="x", labelrotation=20, labelsize=8)
     ax.grid(True, axis="y", alpha=0.3)
-    return _save(fig, out_stem)
+    return save_figure(fig, out_stem)

@@ -20,7 +20,7 @@ from pathlib import Path
 from core.errors import RAGError
 from rag.server_file import running_server
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 180.0  # seconds the server may take to answer /healthz
 STOP_TIMEOUT = 60.0  # seconds after SIGTERM before SIGKILL
 

@@ -29,9 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.server_process import cpu_model
+from rag.bench.server_process import cpu_model
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SCIFACT = REPO.parent / "shared" / "data" / "scifact" / "corpus.jsonl"
 DIM = 384
 K = 10

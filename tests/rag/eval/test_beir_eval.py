@@ -8,9 +8,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from benchmarks.beir import load
-from benchmarks.retrieval_eval import configs, rank_documents
 from core.errors import ConfigError
+from rag.eval.beir import load
+from rag.eval.retrieval import configs, rank_documents
 from tests.conftest import shared_path
 
 
@@ -135,8 +135,8 @@ def test_eval_beir_smoke(tmp_path):
 
 
 def test_a_reranker_trained_on_scifact_is_in_domain_there_only():
-    from benchmarks.beir import RetrievalSet
-    from benchmarks.retrieval_eval import CONFIGS, trained_on
+    from rag.eval.beir import RetrievalSet
+    from rag.eval.retrieval import CONFIGS, trained_on
 
     scifact, xquad = (RetrievalSet(name, "test", (), {}, {}) for name in ("scifact", "xquad-en"))
     assert trained_on(CONFIGS["hybrid+rerank"], scifact) == "SciFact train qrels (in-domain)"
