@@ -16,8 +16,11 @@ from api.controllers.collections import CollectionController
 from api.controllers.documents import DocumentController
 from api.controllers.jobs import JobController
 from api.controllers.keys import KeyController
+from api.controllers.meta import meta
 from api.controllers.query import QueryController
+from api.controllers.render import RenderController
 from api.controllers.web import WEB_ROUTES
+from api.dependencies import DEPENDENCIES
 from api.errors import EXCEPTION_HANDLERS, JSONRequest
 from api.limits import JSON_BODY_LIMIT, ReadBeforeAnswering, ids_in_range
 from api.openapi import openapi_config
@@ -43,10 +46,9 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         owned = platform is None
-        app.state.platform = platform or Platform(settings)
-        app.state.benchmarks = app.state.platform.benchmarks
-        app.state.platform.resume_jobs()
-        if not app.state.platform.keys.enforced:
+        opened = app.state.platform = platform or Platform(settings)  # handed to handlers by api.dependencies
+        opened.resume_jobs()
+        if not opened.keys.enforced:
             log.warning(
                 "RAG_ADMIN_KEY is not set: API keys are not enforced and anyone who can reach this server may use "
                 "it; `rag serve` listens on 127.0.0.1 only. Set RAG_ADMIN_KEY to require keys."
@@ -60,20 +62,23 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         finally:
             remove_server_file(settings.data_dir)
             if owned:
-                app.state.platform.close()  # running jobs stop at a safe point; the next start resumes them
+                opened.close()  # running jobs stop at a safe point; the next start resumes them
 
     return Litestar(
         route_handlers=[
             healthz,
+            meta,
             CollectionController,
             DocumentController,
             JobController,
             KeyController,
             QueryController,
+            RenderController,
             BenchmarkController,
             *WEB_ROUTES,
         ],
         lifespan=[lifespan],
+        dependencies=DEPENDENCIES,
         # a page's request is refused before its key is looked at; an id no row can have, before it is looked up
         guards=[RequestChecks(settings), ids_in_range, authorize],
         exception_handlers=EXCEPTION_HANDLERS,

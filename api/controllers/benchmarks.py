@@ -6,7 +6,6 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, get, post
-from litestar.datastructures import State
 from litestar.response import File
 
 from api.openapi import error_responses
@@ -27,6 +26,15 @@ class BenchmarkStarted(msgspec.Struct):
     plot_url: str
 
 
+class BenchmarkStatus(msgspec.Struct):
+    id: int
+    status: str  # running | done | failed
+    error: str | None
+    request: dict[str, Any]  # dataset, specs, baselines, smoke, as started
+    summary: dict[str, Any] | None  # once done: what the run measured, in short
+    results: list[dict[str, Any]]  # one row per index and search setting (recall@10, queries/s ...), so far
+
+
 class BenchmarkController(Controller):
     path = "/v1/benchmarks"
     tags = ["benchmarks"]
@@ -38,9 +46,8 @@ class BenchmarkController(Controller):
         sync_to_thread=True,
         summary="Start an ANN benchmark run in the background",
     )
-    def start(self, data: BenchmarkIn, state: State) -> BenchmarkStarted:
-        jobs: BenchmarkJobs = state.benchmarks
-        job = jobs.start(BenchmarkRequest(data.dataset, tuple(data.specs), tuple(data.baselines), data.smoke))
+    def start(self, data: BenchmarkIn, benchmarks: BenchmarkJobs) -> BenchmarkStarted:
+        job = benchmarks.start(BenchmarkRequest(data.dataset, tuple(data.specs), tuple(data.baselines), data.smoke))
         return BenchmarkStarted(job, "running", f"/v1/benchmarks/{job}", f"/v1/benchmarks/{job}/plot.png")
 
     @get(
@@ -50,8 +57,8 @@ class BenchmarkController(Controller):
         sync_to_thread=True,
         summary="Status and results of a run",
     )
-    def status(self, job_id: int, state: State) -> dict[str, Any]:
-        return state.benchmarks.get(job_id)
+    def status(self, job_id: int, benchmarks: BenchmarkJobs) -> BenchmarkStatus:
+        return msgspec.convert(benchmarks.get(job_id), BenchmarkStatus)
 
     @get(
         "/{job_id:int}/plot.png",
@@ -61,5 +68,5 @@ class BenchmarkController(Controller):
         summary="Recall@10 against queries/s, one line per index",
         media_type="image/png",
     )
-    def plot(self, job_id: int, state: State) -> File:
-        return File(path=state.benchmarks.plot(job_id), media_type="image/png", content_disposition_type="inline")
+    def plot(self, job_id: int, benchmarks: BenchmarkJobs) -> File:
+        return File(path=benchmarks.plot(job_id), media_type="image/png", content_disposition_type="inline")

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from litestar import Controller, delete, get, post
-from litestar.datastructures import State
 
 from api.openapi import error_responses
 from api.service_schemas import CollectionDeleted, CollectionIn, CollectionList, CollectionOut, CompactionOut
-from rag.platform import Platform
-from rag.store import Collection
-from rag.store.lifecycle import chunking_of
+from rag.access import Keys
+from rag.jobs import IngestJobs
+from rag.pipeline import IngestPipeline
+from rag.settings import Settings
+from rag.store import Catalog, Collection, Store
+from rag.store.lifecycle import CollectionInfo, chunking_of
 
 
-def collection_out(platform: Platform, collection: Collection) -> CollectionOut:
-    info = platform.store.collection_info(collection)
-    tokens, overlap = chunking_of(collection, platform.settings.chunk_tokens, platform.settings.chunk_overlap)
+def collection_out(info: CollectionInfo, settings: Settings) -> CollectionOut:
+    """The response shape of a collection: its settings (the server's chunking where it has none) and size."""
+    collection = info.collection
+    tokens, overlap = chunking_of(collection, settings.chunk_tokens, settings.chunk_overlap)
     return CollectionOut(
         name=collection.name,
         index_spec=collection.index_spec,
@@ -42,12 +45,13 @@ class CollectionController(Controller):
         sync_to_thread=True,
         summary="Create an empty collection",
     )
-    def create(self, data: CollectionIn, state: State) -> CollectionOut:
-        platform: Platform = state.platform
-        collection = platform.ingest_pipeline.create_collection(
+    def create(
+        self, data: CollectionIn, ingest_pipeline: IngestPipeline, store: Store, settings: Settings
+    ) -> CollectionOut:
+        collection = ingest_pipeline.create_collection(
             data.name, data.index_spec, data.chunk_tokens, data.chunk_overlap, data.shards
         )
-        return collection_out(platform, collection)
+        return collection_out(store.collection_info(collection), settings)
 
     @get(
         operation_id="listCollections",
@@ -55,9 +59,8 @@ class CollectionController(Controller):
         sync_to_thread=True,
         summary="List the collections with their counts",
     )
-    def list_collections(self, state: State) -> CollectionList:
-        platform: Platform = state.platform
-        return CollectionList([collection_out(platform, c) for c in platform.store.catalog.list_collections()])
+    def list_collections(self, catalog: Catalog, store: Store, settings: Settings) -> CollectionList:
+        return CollectionList([collection_out(store.collection_info(c), settings) for c in catalog.list_collections()])
 
     @get(
         "/{name:str}",
@@ -66,9 +69,8 @@ class CollectionController(Controller):
         sync_to_thread=True,
         summary="A collection's settings and size",
     )
-    def get_collection(self, name: str, state: State) -> CollectionOut:
-        platform: Platform = state.platform
-        return collection_out(platform, platform.store.catalog.get_collection(name))
+    def get_collection(self, collection: Collection, store: Store, settings: Settings) -> CollectionOut:
+        return collection_out(store.collection_info(collection), settings)
 
     @delete(
         "/{name:str}",
@@ -78,12 +80,12 @@ class CollectionController(Controller):
         sync_to_thread=True,
         summary="Delete a collection, its documents and its files",
     )
-    def delete_collection(self, name: str, state: State) -> CollectionDeleted:
-        platform: Platform = state.platform
-        collection = platform.store.catalog.get_collection(name)
-        with platform.ingest_jobs.deleting(collection):  # 409 while a job is queued or running on it
-            deleted = CollectionDeleted(name, platform.store.delete_collection(collection))
-        platform.keys.forget()  # its keys went with it
+    def delete_collection(
+        self, collection: Collection, store: Store, ingest_jobs: IngestJobs, keys: Keys
+    ) -> CollectionDeleted:
+        with ingest_jobs.deleting(collection):  # 409 while a job is queued or running on it
+            deleted = CollectionDeleted(collection.name, store.delete_collection(collection))
+        keys.forget()  # its keys went with it
         return deleted
 
     @post(
@@ -94,7 +96,6 @@ class CollectionController(Controller):
         sync_to_thread=True,
         summary="Reclaim the space of deleted documents now (merges runs, drops BM25 tombstones)",
     )
-    def compact(self, name: str, state: State) -> CompactionOut:
-        platform: Platform = state.platform
-        c = platform.store.compact(platform.store.catalog.get_collection(name))
-        return CompactionOut(name, c.bytes_before, c.bytes_after, c.merges, c.lexical_compacted)
+    def compact(self, collection: Collection, store: Store) -> CompactionOut:
+        c = store.compact(collection)
+        return CompactionOut(collection.name, c.bytes_before, c.bytes_after, c.merges, c.lexical_compacted)

@@ -9,7 +9,6 @@ from typing import Annotated
 import anyio
 import msgspec
 from litestar import Controller, Request, Response, delete, get, post, put
-from litestar.datastructures import State
 from litestar.openapi import ResponseSpec
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 from litestar.params import Parameter
@@ -18,10 +17,11 @@ from api.auth import request_grant
 from api.controllers.jobs import job_out
 from api.openapi import error_responses
 from api.schemas import DocumentInfo, DocumentList, StoredDocument, UploadResponse
-from api.service_schemas import DocumentDeleted, DocumentDetail, FileOut, UploadAccepted
+from api.service_schemas import ChunkOut, DocumentDeleted, DocumentDetail, FileOut, UploadAccepted
 from api.uploads import FIELD, read_uploads
 from rag.jobs import Job, failed_upload_error
 from rag.platform import Platform
+from rag.store import Catalog, ChunkRecord, Collection, DocumentRecord, DocumentWithChunks, Store
 
 
 @dataclass
@@ -88,6 +88,43 @@ async def finished(platform: Platform, job: Job) -> Response:
     return Response(body, status_code=201)
 
 
+def document_info(doc: DocumentRecord) -> DocumentInfo:
+    """The response shape of a listed document."""
+    return DocumentInfo(
+        id=doc.id,
+        filename=doc.filename,
+        media_type=doc.media_type,
+        sha256=doc.sha256,
+        size_bytes=doc.size_bytes,
+        title=doc.title,
+        n_pages=doc.n_pages,
+        n_chunks=doc.n_chunks,
+        created_at=doc.created_at.isoformat(),
+    )
+
+
+def chunk_out(chunk: ChunkRecord) -> ChunkOut:
+    """The response shape of a document's chunk (its repeated header's length stays inside the server)."""
+    return ChunkOut(
+        id=chunk.id,
+        ord=chunk.ord,
+        text=chunk.text,
+        page=chunk.page,
+        char_start=chunk.char_start,
+        char_end=chunk.char_end,
+        heading_path=list(chunk.heading_path),
+        n_tokens=chunk.n_tokens,
+    )
+
+
+def document_detail(found: DocumentWithChunks) -> DocumentDetail:
+    """The response shape of one document: its listed fields, its chunks, and its text where it was asked for."""
+    doc = found.document
+    return DocumentDetail(
+        **msgspec.structs.asdict(document_info(doc)), chunks=[chunk_out(c) for c in found.chunks], text=found.text
+    )
+
+
 class DocumentController(Controller):
     path = "/v1/collections/{name:str}/documents"
     tags = ["documents"]
@@ -106,12 +143,12 @@ class DocumentController(Controller):
     async def upload(
         self,
         name: str,
-        state: State,
+        platform: Platform,
         request: Request,
         index_spec: Annotated[str | None, INDEX_SPEC] = None,
         wait: Annotated[bool, WAIT] = False,
     ) -> Response[UploadAccepted]:
-        return await submit_upload(state.platform, request, name, wait, index_spec=index_spec)
+        return await submit_upload(platform, request, name, wait, index_spec=index_spec)
 
     @get(
         operation_id="listDocuments",
@@ -121,17 +158,14 @@ class DocumentController(Controller):
     )
     def list_documents(
         self,
-        name: str,
-        state: State,
+        collection: Collection,
+        catalog: Catalog,
         offset: Annotated[int, Parameter(ge=0, le=MAX_OFFSET, description="documents to skip (by id order)")] = 0,
         limit: Annotated[int, Parameter(ge=1, le=1000, description="page size")] = 100,
     ) -> DocumentList:
-        catalog = state.platform.store.catalog
-        coll = catalog.get_collection(name)
-        rows = catalog.list_documents(coll.id, offset, limit)
-        docs = [DocumentInfo(**{**r, "created_at": r["created_at"].isoformat()}) for r in rows]
-        total = catalog.count("documents", coll.id)
-        return DocumentList(collection=name, documents=docs, total=total, offset=offset, limit=limit)
+        docs = [document_info(d) for d in catalog.list_documents(collection.id, offset, limit)]
+        total = catalog.count("documents", collection.id)
+        return DocumentList(collection=collection.name, documents=docs, total=total, offset=offset, limit=limit)
 
     @get(
         "/{document_id:int}",
@@ -142,17 +176,12 @@ class DocumentController(Controller):
     )
     def get_document(
         self,
-        name: str,
+        collection: Collection,
         document_id: int,
-        state: State,
+        catalog: Catalog,
         text: Annotated[bool, Parameter(description="include the parsed text the chunks' offsets point into")] = False,
     ) -> DocumentDetail:
-        catalog = state.platform.store.catalog
-        row = catalog.get_document(catalog.get_collection(name).id, document_id, with_text=text)
-        row["created_at"] = row["created_at"].isoformat()
-        for c in row["chunks"]:
-            c["heading_path"] = c["heading_path"] or []
-        return msgspec.convert(row, DocumentDetail)
+        return document_detail(catalog.get_document(collection.id, document_id, with_text=text))
 
     @delete(
         "/{document_id:int}",
@@ -162,11 +191,11 @@ class DocumentController(Controller):
         sync_to_thread=True,
         summary="Delete a document: gone from the catalog, BM25 and the vector index at once",
     )
-    def delete_document(self, name: str, document_id: int, state: State) -> DocumentDeleted:
-        store = state.platform.store
-        coll = store.catalog.get_collection(name)
-        store.catalog.get_document(coll.id, document_id)  # 404 for a document that is not there
-        return DocumentDeleted(name, document_id, store.delete_documents(coll, [document_id]))
+    def delete_document(
+        self, collection: Collection, document_id: int, catalog: Catalog, store: Store
+    ) -> DocumentDeleted:
+        catalog.get_document(collection.id, document_id)  # 404 for a document that is not there
+        return DocumentDeleted(collection.name, document_id, store.delete_documents(collection, [document_id]))
 
     @put(
         "/{document_id:int}",
@@ -178,9 +207,9 @@ class DocumentController(Controller):
         status_code=202,
     )
     async def replace(
-        self, name: str, document_id: int, state: State, request: Request, wait: Annotated[bool, WAIT] = False
+        self, name: str, document_id: int, platform: Platform, request: Request, wait: Annotated[bool, WAIT] = False
     ) -> Response[UploadAccepted]:
-        return await submit_upload(state.platform, request, name, wait, replace=document_id)
+        return await submit_upload(platform, request, name, wait, replace=document_id)
 
 
 __all__ = ["DocumentController", "job_out"]

@@ -10,7 +10,6 @@ from typing import Annotated
 
 import msgspec
 from litestar import Controller, Request, get
-from litestar.datastructures import State
 from litestar.openapi.spec import Reference
 from litestar.params import Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
@@ -61,7 +60,7 @@ class JobController(Controller):
     )
     def list_jobs(
         self,
-        state: State,
+        jobs: JobRunner,
         request: Request,
         kind: Annotated[str | None, Parameter(description="ingest or benchmark (default: both)")] = None,
         limit: Annotated[int, Parameter(ge=1, le=500, description="how many jobs")] = 50,
@@ -70,11 +69,11 @@ class JobController(Controller):
             raise InvalidInputError(f"kind must be 'ingest' or 'benchmark', got {kind!r}")
         grant = request_grant(request)
         if grant.admin:
-            return JobList([job_out(j) for j in state.platform.jobs.list(kind, limit)])
+            return JobList([job_out(j) for j in jobs.list(kind, limit)])
         if grant.collection_id is None:  # a key of no collection sees no job (None would list them all)
             return JobList([])
         # A collection's key sees its collection's jobs: by id, so not those of an earlier collection of its name.
-        return JobList([job_out(j) for j in state.platform.jobs.list(kind, limit, grant.collection_id)])
+        return JobList([job_out(j) for j in jobs.list(kind, limit, grant.collection_id)])
 
     @get(
         "/{job_id:int}",
@@ -83,8 +82,8 @@ class JobController(Controller):
         sync_to_thread=True,
         summary="A job's state and per-file progress",
     )
-    def get_job(self, job_id: int, state: State) -> JobOut:
-        return job_out(state.platform.jobs.get(job_id))
+    def get_job(self, job_id: int, jobs: JobRunner) -> JobOut:
+        return job_out(jobs.get(job_id))
 
     @get(
         "/{job_id:int}/events",
@@ -100,7 +99,6 @@ class JobController(Controller):
         description="Each event's data is the job as GET /v1/jobs/{job_id} returns it. The stream ends after the "
         "final event; a finished job gives that event at once.",
     )
-    async def events(self, job_id: int, state: State) -> ServerSentEvent:
-        runner: JobRunner = state.platform.jobs
-        runner.get(job_id)  # a 404 before the stream starts
-        return ServerSentEvent(job_events(runner, job_id))
+    async def events(self, job_id: int, jobs: JobRunner) -> ServerSentEvent:
+        jobs.get(job_id)  # a 404 before the stream starts
+        return ServerSentEvent(job_events(jobs, job_id))

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import msgspec
 from litestar import Controller, delete, get, post
-from litestar.datastructures import State
 
 from api.openapi import error_responses
-from rag.platform import Platform
+from rag.access import Keys
+from rag.store import Catalog, Collection, KeyRecord
 
 
 class KeyIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -37,6 +37,11 @@ class KeyList(msgspec.Struct):
     keys: list[KeyInfo]
 
 
+def key_info(key: KeyRecord) -> KeyInfo:
+    """The response shape of a listed key (never the key itself: only its hash is kept)."""
+    return KeyInfo(key.id, key.scope, key.prefix, key.created_at.isoformat())
+
+
 class KeyController(Controller):
     path = "/v1/collections/{name:str}/keys"
     tags = ["keys"]
@@ -49,11 +54,9 @@ class KeyController(Controller):
         summary="Create a key with read or write scope on this collection (the admin key only)",
         description="409 on a server without RAG_ADMIN_KEY: keys are not enforced there, so none are made.",
     )
-    def create(self, name: str, data: KeyIn, state: State) -> KeyCreated:
-        platform: Platform = state.platform
-        collection = platform.store.catalog.get_collection(name)
-        key_id, key = platform.keys.create(collection, data.scope)
-        return KeyCreated(key_id, name, data.scope, key)
+    def create(self, collection: Collection, data: KeyIn, keys: Keys) -> KeyCreated:
+        key_id, key = keys.create(collection, data.scope)
+        return KeyCreated(key_id, collection.name, data.scope, key)
 
     @get(
         operation_id="listKeys",
@@ -61,10 +64,8 @@ class KeyController(Controller):
         sync_to_thread=True,
         summary="The collection's keys (ids, scopes, first characters; never the keys)",
     )
-    def list_keys(self, name: str, state: State) -> KeyList:
-        platform: Platform = state.platform
-        rows = platform.store.catalog.list_keys(platform.store.catalog.get_collection(name).id)
-        return KeyList(name, [KeyInfo(r["id"], r["scope"], r["prefix"], r["created_at"].isoformat()) for r in rows])
+    def list_keys(self, collection: Collection, catalog: Catalog) -> KeyList:
+        return KeyList(collection.name, [key_info(k) for k in catalog.list_keys(collection.id)])
 
     @delete(
         "/{key_id:int}",
@@ -74,6 +75,5 @@ class KeyController(Controller):
         sync_to_thread=True,
         summary="Revoke a key",
     )
-    def revoke(self, name: str, key_id: int, state: State) -> None:
-        platform: Platform = state.platform
-        platform.keys.revoke(platform.store.catalog.get_collection(name), key_id)
+    def revoke(self, collection: Collection, key_id: int, keys: Keys) -> None:
+        keys.revoke(collection, key_id)

@@ -12,7 +12,6 @@ from functools import partial
 import anyio
 import msgspec
 from litestar import Controller, Response, post
-from litestar.datastructures import State
 from litestar.openapi import ResponseSpec
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
@@ -29,10 +28,9 @@ from api.schemas import (
     query_response,
 )
 from core.errors import RAGError
-from rag.pipeline import AnswerCancelled, AnswerOptions, Question, SearchOptions, Stage
+from rag.pipeline import AnswerCancelled, AnswerOptions, QueryPipeline, Question, SearchOptions, Stage
 from rag.pipeline import Hit as PipelineHit
 from rag.pipeline.records import STAGE_NAMES
-from rag.platform import Platform
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +47,9 @@ response, and last a `done` event whose data equals the response without `stream
 goes away stops the generation."""
 
 
-def options(platform: Platform, data: RetrievalFields) -> SearchOptions:
+def options(pipeline: QueryPipeline, data: RetrievalFields) -> SearchOptions:
     """The request's retrieval switches over the server's defaults (checked: a bad value is a 400)."""
-    return platform.query_pipeline.defaults.replace(
-        fusion=data.fusion, hyde=data.hyde, rerank=data.rerank, candidates=data.candidates
-    )
+    return pipeline.defaults.replace(fusion=data.fusion, hyde=data.hyde, rerank=data.rerank, candidates=data.candidates)
 
 
 def hit_out(h: PipelineHit) -> Hit:
@@ -81,7 +77,7 @@ def error_event(exc: BaseException) -> dict:
     return {"error": {"code": "internal_error", "message": INTERNAL_MESSAGE, "detail": {"status": 500}}}
 
 
-async def stream_answer(platform: Platform, question: Question) -> AsyncIterator[ServerSentEventMessage]:
+async def stream_answer(pipeline: QueryPipeline, question: Question) -> AsyncIterator[ServerSentEventMessage]:
     """Answer on a thread of :data:`ANSWERS`; hand its stages, its tokens and then its parts over a queue as events.
 
     The worker never waits for the client: a slow reader only lets events pile up
@@ -111,7 +107,7 @@ async def stream_answer(platform: Platform, question: Question) -> AsyncIterator
         if gone.is_set():  # its turn came as the client left
             return
         try:
-            answer = platform.query_pipeline.answer(question, on_text, on_stage)
+            answer = pipeline.answer(question, on_text, on_stage)
             body = msgspec.to_builtins(query_response(answer))
             for part in ("tool_calls", "citations", "sentences"):
                 put((part, {part: body[part]}))
@@ -155,12 +151,11 @@ class QueryController(Controller):
         status_code=200,
         summary="Passages most relevant to a query (dense + BM25 fused by default; HyDE and reranking on request)",
     )
-    async def search(self, name: str, data: SearchRequest, state: State) -> SearchResponse:
-        platform: Platform = state.platform
-        how = options(platform, data)
+    async def search(self, name: str, data: SearchRequest, query_pipeline: QueryPipeline) -> SearchResponse:
+        how = options(query_pipeline, data)
         # HyDE writes with the model: such a search waits for it like an answer, without holding a thread
         run = ANSWERS.run if how.hyde else anyio.to_thread.run_sync
-        result = await run(platform.query_pipeline.search, name, data.query, data.k, how)
+        result = await run(query_pipeline.search, name, data.query, data.k, how)
         return SearchResponse(
             collection=name, results=[hit_out(h) for h in result.hits], timings=result.timings.as_dict()
         )
@@ -175,16 +170,16 @@ class QueryController(Controller):
         summary="Answer a question from the collection, with citations (streamed with stream: true)",
         description=STREAM_DESCRIPTION,
     )
-    async def query(self, name: str, data: QueryRequest, state: State) -> Response[QueryResponse] | ServerSentEvent:
-        platform: Platform = state.platform
-        pipeline = platform.query_pipeline
+    async def query(
+        self, name: str, data: QueryRequest, query_pipeline: QueryPipeline
+    ) -> Response[QueryResponse] | ServerSentEvent:
         how = AnswerOptions().replace(mode=data.mode, tools=data.tools, abstain=data.abstain, context=data.context)
 
         def boundary() -> Question:  # the request is checked before anything is streamed: a bad one is a 4xx
-            return pipeline.prepare(name, data.question, data.k, options(platform, data), how)
+            return query_pipeline.prepare(name, data.question, data.k, options(query_pipeline, data), how)
 
         question = await anyio.to_thread.run_sync(boundary)
         if data.stream:
-            return ServerSentEvent(stream_answer(platform, question))
-        answer = await ANSWERS.run(pipeline.answer, question)
+            return ServerSentEvent(stream_answer(query_pipeline, question))
+        answer = await ANSWERS.run(query_pipeline.answer, question)
         return Response(query_response(answer))

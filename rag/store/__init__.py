@@ -1,6 +1,14 @@
 """The embedded store: DuckDB catalog plus memory-mapped vector segments per collection."""
 
-from rag.store.catalog import Catalog, Collection, check_collection_name
+from rag.store.catalog import (
+    Catalog,
+    ChunkRecord,
+    Collection,
+    DocumentRecord,
+    DocumentWithChunks,
+    KeyRecord,
+    check_collection_name,
+)
 from rag.store.records import AddedDocument, NewDocument, StoredChunk
 from rag.store.store import Store
 from rag.store.vectors import VectorStore
@@ -8,7 +16,11 @@ from rag.store.vectors import VectorStore
 __all__ = [
     "AddedDocument",
     "Catalog",
+    "ChunkRecord",
     "Collection",
+    "DocumentRecord",
+    "DocumentWithChunks",
+    "KeyRecord",
     "NewDocument",
     "Store",
     "StoredChunk",

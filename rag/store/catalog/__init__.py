@@ -7,7 +7,11 @@ from rag.store.catalog.schema import (
     FINAL_STATES,
     JOB_STATES,
     SCHEMA_VERSION,
+    ChunkRecord,
     Collection,
+    DocumentRecord,
+    DocumentWithChunks,
+    KeyRecord,
     check_collection_name,
 )
 
@@ -18,6 +22,10 @@ __all__ = [
     "SCHEMA_VERSION",
     "_SCHEMA",
     "Catalog",
+    "ChunkRecord",
     "Collection",
+    "DocumentRecord",
+    "DocumentWithChunks",
+    "KeyRecord",
     "check_collection_name",
 ]

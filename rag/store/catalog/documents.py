@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow as pa
 
 from core.errors import NotFoundError
-from rag.store.catalog.schema import now
+from rag.store.catalog.schema import ChunkRecord, DocumentRecord, DocumentWithChunks, now
 
 DOCUMENT_COLUMNS = "id, filename, media_type, sha256, size_bytes, title, n_pages, n_chunks, created_at"
 MAX_BIGINT = 2**63 - 1  # DuckDB's BIGINT, the type of ids, LIMIT and OFFSET
@@ -44,8 +44,8 @@ class DocumentRows:
                 cur.execute("INSERT INTO chunks SELECT * FROM chunk_batch")
                 cur.unregister("chunk_batch")
 
-    def list_documents(self, collection_id: int, offset: int = 0, limit: int | None = None) -> list[dict]:
-        """Document rows (no text) by id; ``limit`` None: all from ``offset``.
+    def list_documents(self, collection_id: int, offset: int = 0, limit: int | None = None) -> list[DocumentRecord]:
+        """Documents (no text) by id; ``limit`` None: all from ``offset``.
 
         DuckDB takes LIMIT and OFFSET as BIGINT: larger values (no collection has that many
         documents) are read as the largest, rather than failing the conversion.
@@ -58,10 +58,10 @@ class DocumentRows:
                 "LIMIT $limit OFFSET $offset",
                 params={"cid": collection_id, "limit": limit, "offset": offset},
             ).to_arrow_table()
-        return table.to_pylist()
+        return [DocumentRecord(**row) for row in table.to_pylist()]
 
-    def get_document(self, collection_id: int, document_id: int, with_text: bool = False) -> dict:
-        """One document's row (its text under ``text`` if asked) and its chunks (``chunks``, by position)."""
+    def get_document(self, collection_id: int, document_id: int, with_text: bool = False) -> DocumentWithChunks:
+        """One document and its chunks by position, with its parsed text if asked."""
         columns = DOCUMENT_COLUMNS + (", text" if with_text else "")
         with self.cursor() as cur:
             docs = cur.sql(
@@ -73,7 +73,9 @@ class DocumentRows:
             chunks = cur.sql(
                 f"SELECT {CHUNK_COLUMNS} FROM chunks WHERE document_id = $id ORDER BY ord", params={"id": document_id}
             ).to_arrow_table()
-        return dict(docs.to_pylist()[0], chunks=chunks.to_pylist())
+        row = docs.to_pylist()[0]
+        text = row.pop("text", None)
+        return DocumentWithChunks(DocumentRecord(**row), tuple(map(ChunkRecord.of_row, chunks.to_pylist())), text)
 
     def has_document(self, collection_id: int, document_id: int) -> bool:
         with self.cursor() as cur:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from core.errors import NotFoundError
-from rag.store.catalog.schema import now
+from rag.store.catalog.schema import KeyRecord, now
 
 
 class KeyRows:
@@ -24,13 +24,13 @@ class KeyRows:
             row = cur.execute("SELECT id, collection_id, scope FROM api_keys WHERE hash = ?", [key_hash]).fetchone()
         return tuple(row) if row else None
 
-    def list_keys(self, collection_id: int) -> list[dict]:
+    def list_keys(self, collection_id: int) -> list[KeyRecord]:
         with self.cursor() as cur:
             table = cur.sql(
                 "SELECT id, scope, prefix, created_at FROM api_keys WHERE collection_id = $cid ORDER BY id",
                 params={"cid": collection_id},
             ).to_arrow_table()
-        return table.to_pylist()
+        return [KeyRecord(**row) for row in table.to_pylist()]
 
     def delete_key(self, collection_id: int, key_id: int) -> None:
         with self.cursor() as cur:

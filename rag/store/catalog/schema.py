@@ -82,6 +82,63 @@ class Collection:
 
 COLLECTION_COLUMNS = "id, name, index_spec, metric, dim, embed_model, chunk_tokens, chunk_overlap, shards"
 
+
+@dataclass(frozen=True)
+class DocumentRecord:
+    """A document's row as listed: what it is, without its text or chunks."""
+
+    id: int
+    filename: str
+    media_type: str
+    sha256: str
+    size_bytes: int
+    title: str | None
+    n_pages: int | None
+    n_chunks: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ChunkRecord:
+    """A chunk's row: its text and where it lies in its document's parsed text."""
+
+    id: int
+    ord: int  # its position in the document
+    text: str
+    page: int | None
+    char_start: int
+    char_end: int
+    heading_path: tuple[str, ...]  # () where the document has no headings above it
+    n_tokens: int
+    # ``text`` may begin with a repeated table header (ingest.chunk) outside [char_start, char_end)
+    prefix_chars: int = 0
+
+    @classmethod
+    def of_row(cls, row: dict) -> ChunkRecord:
+        """A row of ``CHUNK_COLUMNS``, whose list and count columns may be NULL."""
+        nullable = {"heading_path": tuple(row["heading_path"] or ()), "prefix_chars": row["prefix_chars"] or 0}
+        return cls(**{**row, **nullable})
+
+
+@dataclass(frozen=True)
+class DocumentWithChunks:
+    """A document with its chunks by position, and its parsed text where it was asked for."""
+
+    document: DocumentRecord
+    chunks: tuple[ChunkRecord, ...]
+    text: str | None = None  # the text the chunks' offsets point into; None: not read
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    """An API key as listed: never the key, only the first characters that tell keys apart."""
+
+    id: int
+    scope: str  # "read" | "write"
+    prefix: str
+    created_at: datetime
+
+
 # Job states. An ingest job moves queued -> parsing -> embedding -> indexing -> done | failed;
 # a benchmark is running until done | failed. Only done and failed are final.
 JOB_STATES = ("queued", "parsing", "embedding", "indexing", "running", "done", "failed")

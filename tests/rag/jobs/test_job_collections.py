@@ -26,7 +26,7 @@ def run_all(jobs: IngestJobs, job: Job) -> Job:
 
 
 def documents(store: Store, name: str) -> list[int]:
-    return [d["id"] for d in store.catalog.list_documents(store.catalog.get_collection(name).id)]
+    return [d.id for d in store.catalog.list_documents(store.catalog.get_collection(name).id)]
 
 
 def test_every_ingest_job_records_the_id_of_its_collection(store):

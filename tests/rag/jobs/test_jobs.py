@@ -93,7 +93,7 @@ def test_a_replacement_deletes_the_old_document_once_the_new_one_is_stored(store
     new = runner.wait_final(jobs.submit("c", [("a2.txt", OTHER, None)], replace=old).id)
     assert new.status == "done" and new.result == {"replaced": old}
     coll = store.catalog.get_collection("c")
-    assert [d["id"] for d in store.catalog.list_documents(coll.id)] == [new.files[0].document_id]
+    assert [d.id for d in store.catalog.list_documents(coll.id)] == [new.files[0].document_id]
     with pytest.raises(InvalidInputError, match="one file"):
         jobs.submit("c", [("x.txt", TEXT, None), ("y.txt", OTHER, None)], replace=new.files[0].document_id)
 

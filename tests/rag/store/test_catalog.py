@@ -42,7 +42,7 @@ def _add(catalog: Catalog, collection: Collection, *items: DocumentToAdd) -> lis
 
 
 def _chunk_ids_of(catalog: Catalog, collection: Collection, document_id: int) -> list[int]:
-    return [c["id"] for c in catalog.get_document(collection.id, document_id)["chunks"]]
+    return [c.id for c in catalog.get_document(collection.id, document_id).chunks]
 
 
 # -- collections ----------------------------------------------------------------
@@ -116,13 +116,13 @@ def test_documents_are_listed_by_id_in_pages_without_their_text(catalog):
     ids += _add(catalog, coll, _item("3" * 64, 1), _item("4" * 64, 4), _item("5" * 64, 2))
 
     listed = catalog.list_documents(coll.id)
-    assert [d["id"] for d in listed] == sorted(ids)
-    assert [d["n_chunks"] for d in listed] == [2, 3, 1, 4, 2]
-    assert [d["sha256"] for d in listed] == [c * 64 for c in "12345"]
-    assert all("text" not in d for d in listed)
-    assert [d["id"] for d in catalog.list_documents(coll.id, offset=1, limit=2)] == sorted(ids)[1:3]
-    assert [d["id"] for d in catalog.list_documents(coll.id, offset=3)] == sorted(ids)[3:]
-    assert [d["id"] for d in catalog.list_documents(coll.id, limit=1)] == sorted(ids)[:1]
+    assert [d.id for d in listed] == sorted(ids)
+    assert [d.n_chunks for d in listed] == [2, 3, 1, 4, 2]
+    assert [d.sha256 for d in listed] == [c * 64 for c in "12345"]
+    assert all(not hasattr(d, "text") for d in listed)
+    assert [d.id for d in catalog.list_documents(coll.id, offset=1, limit=2)] == sorted(ids)[1:3]
+    assert [d.id for d in catalog.list_documents(coll.id, offset=3)] == sorted(ids)[3:]
+    assert [d.id for d in catalog.list_documents(coll.id, limit=1)] == sorted(ids)[:1]
     assert catalog.list_documents(coll.id, offset=5) == []
     # past DuckDB's BIGINT (an API client may ask for any offset): an empty page, not a conversion error
     assert catalog.list_documents(coll.id, offset=2**63) == catalog.list_documents(coll.id, offset=2**70) == []
@@ -143,23 +143,24 @@ def test_a_document_gives_its_chunks_by_position_and_its_text_only_when_asked(ca
     (doc_id,) = _add(catalog, coll, DocumentToAdd(doc, chunks, _vecs(3)))
 
     row = catalog.get_document(coll.id, doc_id)
-    assert "text" not in row
-    assert (row["id"], row["filename"], row["title"], row["n_pages"], row["n_chunks"]) == (
+    assert row.text is None
+    doc = row.document
+    assert (doc.id, doc.filename, doc.title, doc.n_pages, doc.n_chunks) == (
         doc_id,
         "paper.pdf",
         "A Paper",
         3,
         3,
     )
-    assert [c["ord"] for c in row["chunks"]] == [0, 1, 2]
-    assert [c["text"] for c in row["chunks"]] == ["| h |\nfirst", "second", "third"]
-    first, second, third = row["chunks"]
-    assert (first["char_start"], first["char_end"], first["page"], first["prefix_chars"]) == (0, 5, 1, 6)
-    assert first["heading_path"] == ["Intro"] and third["heading_path"] == ["Intro", "Part"]
-    assert second["page"] is None and second["prefix_chars"] == 0
-    ids = [c["id"] for c in row["chunks"]]
+    assert [c.ord for c in row.chunks] == [0, 1, 2]
+    assert [c.text for c in row.chunks] == ["| h |\nfirst", "second", "third"]
+    first, second, third = row.chunks
+    assert (first.char_start, first.char_end, first.page, first.prefix_chars) == (0, 5, 1, 6)
+    assert first.heading_path == ("Intro",) and third.heading_path == ("Intro", "Part")
+    assert second.page is None and second.prefix_chars == 0 and second.heading_path == ()
+    ids = [c.id for c in row.chunks]
     assert ids == [min(ids) + 1, min(ids) + 2, min(ids)]  # by position, not by id
-    assert catalog.get_document(coll.id, doc_id, with_text=True)["text"] == "the whole text"
+    assert catalog.get_document(coll.id, doc_id, with_text=True).text == "the whole text"
 
 
 def test_a_missing_document_or_one_of_another_collection_is_not_found(catalog):
@@ -220,7 +221,7 @@ def test_deleting_documents_returns_their_chunk_ids_and_touches_nothing_else(cat
     # d3 belongs to the other collection and 99_999 to none: both are ignored
     deleted = catalog.delete_documents(coll.id, [d1, d3, 99_999])
     assert deleted.dtype == np.int64 and sorted(deleted.tolist()) == sorted(d1_chunks)
-    assert [d["id"] for d in catalog.list_documents(coll.id)] == [d2]
+    assert [d.id for d in catalog.list_documents(coll.id)] == [d2]
     assert _chunk_ids_of(catalog, coll, d2) == d2_chunks
     assert sorted(catalog.chunk_ids(coll.id).tolist()) == sorted(d2_chunks)
     assert _chunk_ids_of(catalog, other, d3) == d3_chunks and catalog.count("chunks", other.id) == 4
@@ -275,8 +276,8 @@ def test_a_delete_that_fails_midway_deletes_nothing(catalog, monkeypatch):
     monkeypatch.undo()
 
     assert sorted(catalog.chunk_ids(coll.id).tolist()) == before
-    assert [d["id"] for d in catalog.list_documents(coll.id)] == [d1, d2]
-    assert len(catalog.get_document(coll.id, d1)["chunks"]) == 3
+    assert [d.id for d in catalog.list_documents(coll.id)] == [d1, d2]
+    assert len(catalog.get_document(coll.id, d1).chunks) == 3
     assert catalog.get_collection("c") == coll
 
 
@@ -288,13 +289,13 @@ def test_an_insert_that_fails_stores_no_document(catalog, monkeypatch):
     with pytest.raises(RuntimeError, match="simulated"):
         _add(catalog, coll, _item("2" * 64, 3))
     monkeypatch.undo()
-    assert [d["id"] for d in catalog.list_documents(coll.id)] == [kept]
+    assert [d.id for d in catalog.list_documents(coll.id)] == [kept]
     assert catalog.find_by_sha(coll.id, "2" * 64) is None
 
     # the same through a real constraint: a batch whose second document repeats stored bytes
     with pytest.raises(duckdb.ConstraintException):
         _add(catalog, coll, _item("3" * 64, 2), _item("1" * 64, 1))
-    assert [d["id"] for d in catalog.list_documents(coll.id)] == [kept]
+    assert [d.id for d in catalog.list_documents(coll.id)] == [kept]
     assert catalog.count("chunks", coll.id) == 2 and catalog.find_by_sha(coll.id, "3" * 64) is None
 
 
@@ -310,6 +311,6 @@ def test_deleting_a_collection_removes_its_rows_only(catalog):
     assert catalog.count("documents", coll.id) == 0 and catalog.count("chunks", coll.id) == 0
     assert catalog.list_documents(coll.id) == []
     assert sorted(catalog.chunk_ids(other.id).tolist()) == other_chunks
-    assert [d["id"] for d in catalog.list_documents(other.id)] == [d3]
+    assert [d.id for d in catalog.list_documents(other.id)] == [d3]
     # the name is free again
     assert _collection(catalog, "c").id != coll.id

@@ -138,7 +138,7 @@ def test_a_batch_of_documents_is_one_append_and_one_transaction(store, monkeypat
     assert [a.duplicate for a in added] == [False, True, False, True]
     assert added[3].id == added[0].id and added[1].id != added[0].id
     assert store.catalog.count("chunks", coll.id) == 9 and len(vs) == 9
-    docs = {d["id"]: d for d in store.catalog.list_documents(coll.id)}
-    assert docs[added[2].id]["n_chunks"] == 4
+    docs = {d.id: d for d in store.catalog.list_documents(coll.id)}
+    assert docs[added[2].id].n_chunks == 4
     hit = store.search(coll, _vecs(4, 3)[2:3], 1)[0][0]
     assert hit.document_id == added[2].id and hit.ord == 2
