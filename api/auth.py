@@ -9,6 +9,7 @@ test checks that every route has an entry):
 * ``read`` / ``write``: a key of the collection named in the path with that scope
   (a write key also reads), or the admin key;
 * ``job``: reading a job needs a read key of the job's collection;
+* ``key``: any valid key (rendering Markdown the page sends: no collection's data, but CPU);
 * ``admin``: the admin key only (collections, keys, benchmarks).
 
 No key or an unknown key is a 401; a key that does not cover the request is a 403.
@@ -27,6 +28,7 @@ from rag.access import Grant, Keys
 
 ACCESS: dict[str, str] = {
     "health": "public",
+    "meta": "public",  # the names the API uses (states, reasons, modes): no data
     "createCollection": "admin",
     "listCollections": "admin",
     "getCollection": "read",
@@ -38,6 +40,8 @@ ACCESS: dict[str, str] = {
     "uploadDocuments": "write",
     "listDocuments": "read",
     "getDocument": "read",
+    "getDocumentHtml": "read",
+    "renderMarkdown": "key",
     "deleteDocument": "write",
     "replaceDocument": "write",
     "search": "read",
@@ -86,6 +90,8 @@ def authorize(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
         raise NotAuthorizedException("the API key is not valid; check it or ask the admin for a new one",
                                      headers={"WWW-Authenticate": BEARER})  # fmt: skip
     connection.scope.setdefault("state", {})["grant"] = grant
+    if need == "key":
+        return
     if need == "job":
         collection_id = _job_collection(connection, platform)
         if collection_id is None and "job_id" not in connection.path_params:

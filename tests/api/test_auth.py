@@ -91,6 +91,18 @@ def test_scopes_read_and_write(client):
         assert r.status_code == 403, (method, path, r.text)
 
 
+def test_rendering_needs_any_valid_key_and_a_document_view_a_read_key_of_its_collection(client):
+    body = {"markdown": "**bold**"}
+    assert client.post("/v1/render", json=body).status_code == 401
+    assert client.post("/v1/render", json=body, headers=bearer("rag_not-a-key")).status_code == 401
+    r = client.post("/v1/render", json=body, headers=bearer(client.keys["read"]))
+    assert r.status_code == 200 and "<strong>bold</strong>" in r.json()["html"]
+    doc = client.get("/v1/collections/beta/documents", headers=bearer(ADMIN)).json()["documents"][0]["id"]
+    view = f"/v1/collections/beta/documents/{doc}/html"
+    assert client.get(view, headers=bearer(client.keys["read"])).status_code == 403  # a key of alpha
+    assert client.get(view, headers=bearer(ADMIN)).status_code == 200
+
+
 def test_keys_are_shown_once_stored_hashed_and_revocable(client):
     r = client.post("/v1/collections/beta/keys", json={"scope": "read"}, headers=bearer(ADMIN))
     assert r.status_code == 201
