@@ -8,7 +8,8 @@ call per decoding step, and whether it runs on one thread or the pool), :mod:`mo
 network), :mod:`loader`,
 :mod:`tokenizer`, :mod:`generation_config` (the settings), :mod:`sampling`,
 :mod:`constraints` and :mod:`json_machine`, :mod:`speculative`, :mod:`repetition`,
-:mod:`generation`, :mod:`beam` and :mod:`perplexity`.
+:mod:`decode_loop` (prefill, decode_one, speculate, decode_many), :mod:`generation`,
+:mod:`beam` and :mod:`perplexity`.
 
     model, tokenizer = load_gguf(quant="int4")
     decoder = Decoder(model, tokenizer)
@@ -32,7 +33,7 @@ _EXPORTS = {
     "TokenConstraint": "constraints",
     "JsonMachine": "json_machine",
     "Decoder": "generation",
-    "DecodeStats": "generation",
+    "DecodeStats": "decode_loop",
     "GenerationConfig": "generation_config",
     "default_gguf_path": "gguf_file",
     "KVCache": "kv_cache",

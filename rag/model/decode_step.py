@@ -126,9 +126,7 @@ class DecodeStep:
             ``max_interval``) each time a trial loses, and resets when the choice changes.
     """
 
-    def __init__(
-        self, weights: StepWeights, threads: int = 1, probe_every: int = 32, max_interval: int = 1024
-    ) -> None:
+    def __init__(self, weights: StepWeights, threads: int = 1, probe_every: int = 32, max_interval: int = 1024) -> None:
         self.weights = weights
         self.threads = max(1, threads)
         self.probe_every, self.max_interval = probe_every, max_interval
@@ -139,36 +137,39 @@ class DecodeStep:
         self._probing = 0  # pool steps left in the current probe
         self._spare = SpareCpus()
 
-    def __call__(self, tokens: torch.Tensor, cache: KVCache, rot: np.ndarray, n_out: int) -> torch.Tensor:
-        """Logits float32 (1, n_out, vocab) of the last ``n_out`` of ``tokens`` (int64 (1, T)); advances the cache."""
+    def __call__(self, tokens: torch.Tensor, cache: KVCache, start: int, rot: np.ndarray, n_out: int) -> torch.Tensor:
+        """Logits float32 (1, n_out, vocab) of the last ``n_out`` of ``tokens`` (int64 (1, T)).
+
+        Writes the cache at positions ``start .. start + T - 1``; moving the cache's position is the caller's
+        request to the cache (:meth:`KVCache.advance`), not the step's.
+        """
         T = tokens.shape[1]
         pool = self._choose() if T == 1 else self._choose_long()
         t0 = time.perf_counter()
-        logits = self._run(pool, tokens, cache, rot, n_out)
+        logits = self._run(pool, tokens, cache, start, rot, n_out)
         if T == 1:  # the choice is made on single-token steps, the most frequent and comparable ones
             self._record(pool, time.perf_counter() - t0)
         if pool and not self.use_pool:  # the pool's own threads just ran: count other work from here on
             self._spare = SpareCpus()  # (while the pool is in use nobody looks, so no /proc read per token)
         return logits
 
-    def _run(self, pool: bool, tokens: torch.Tensor, cache: KVCache, rot: np.ndarray, n_out: int) -> torch.Tensor:
+    def _run(
+        self, pool: bool, tokens: torch.Tensor, cache: KVCache, start: int, rot: np.ndarray, n_out: int
+    ) -> torch.Tensor:
         w = self.weights
-        start, T = cache.length, tokens.shape[1]
-        cache.reserve(start + T)
+        cache.reserve(start + tokens.shape[1])
         h = np.ascontiguousarray(w.embed.rows(tokens[0]).numpy(), dtype=np.float32)
         logits = torch.empty(n_out, w.embed.out_features)
         k, v = cache.arrays()
         step, chunks = (step_parallel, 4 * self.threads) if pool else (step_serial, 1)
-        step(h, start, rot, w.norms, w.eps, w.wqkv, w.wo, w.wgu, w.wdn, k[:, 0], v[:, 0], w.n_heads, w.ffn_dim,
-             w.head, chunks, logits.numpy())
-        cache.length = start + T
+        layers = (w.norms, w.eps, w.wqkv, w.wo, w.wgu, w.wdn)
+        step(h, start, rot, *layers, k[:, 0], v[:, 0], w.n_heads, w.ffn_dim, w.head, chunks, logits.numpy())
         return logits[None]
 
     def warm_up(self, cache: KVCache, rot: np.ndarray) -> None:
         """Load (or compile) both kinds of step now, so the first request does not pay for it."""
         for pool in {False, self.threads > 1}:
-            self._run(pool, torch.zeros(1, 1, dtype=torch.long), cache, rot, 1)
-            cache.length = 0
+            self._run(pool, torch.zeros(1, 1, dtype=torch.long), cache, 0, rot, 1)
         self._spare = SpareCpus()  # what the warm-up's own threads did is not load
 
     def _choose(self) -> bool:

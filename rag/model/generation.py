@@ -1,42 +1,25 @@
-"""The decoding loop: prefill, sampling, speculative prompt lookup, constraints, stop strings, repetition, streaming."""
+"""Generation from a prompt: what the decoding loop (:mod:`rag.model.decode_loop`) is set up with, and what
+is cut from its output afterwards (repeats, stop strings); streaming; scoring of given continuations.
+
+``DecodeStats`` is defined with the loop and exported here too, where callers have always imported it.
+"""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 
 import torch
 
 from core.errors import ConfigError
 from rag.model.constraints import TokenConstraint
+from rag.model.decode_loop import DecodeState, DecodeStats, decode_many, prefill
 from rag.model.fused import MAX_TOKENS
 from rag.model.generation_config import GenerationConfig
-from rag.model.kv_cache import KVCache
 from rag.model.model import LlamaModel
 from rag.model.repetition import RepetitionStop
 from rag.model.sampling import Sampler
 from rag.model.speculative import DraftPolicy, PromptLookup
 from rag.model.tokenizer import GGUFTokenizer, IncrementalDecoder
-
-
-@dataclass
-class DecodeStats:
-    """What one generation did; filled in while it runs."""
-
-    prompt_tokens: int = 0
-    generated_tokens: int = 0  # every token decoded, a cut repeat included
-    prefill_seconds: float = 0.0
-    decode_seconds: float = 0.0
-    forward_passes: int = 0  # decoding passes after the prefill
-    drafted_tokens: int = 0  # tokens proposed by prompt lookup
-    accepted_tokens: int = 0  # of those, how many greedy decoding confirmed
-    repeated_tokens: int = 0  # generated (and counted above), then cut as the second copy of a repeat
-    finish_reason: str = "length"  # "stop" (end token or stop string), "length" or "repetition"
-
-    @property
-    def acceptance_rate(self) -> float:
-        return self.accepted_tokens / self.drafted_tokens if self.drafted_tokens else 0.0
 
 
 def first_stop(text: str, stops: Sequence[str]) -> int:
@@ -115,105 +98,23 @@ class Decoder:
         speculative: bool,
         context: object,
     ) -> Iterator[int]:
-        """The decoding loop itself: :meth:`tokens` without the repetition stop."""
+        """The decoding loop itself (:mod:`rag.model.decode_loop`): :meth:`tokens` without the repetition stop."""
         if not prompt:
             raise ConfigError("the prompt is empty; give at least one token")
         stats.prompt_tokens = len(prompt)
         sampler = Sampler(config, self.model.config.vocab_size, prompt_length=len(prompt))
         speculate = speculative and sampler.greedy and constraint is None and self.lookup.max_draft > 0
         draft_room = min(self.lookup.max_draft, MAX_TOKENS - 1) if speculate else 0
-        policy = DraftPolicy(draft_room)
         cache = self.model.new_cache(min(self.model.config.max_seq_len, len(prompt) + config.max_tokens + draft_room))
-        history = list(prompt)
-        state = constraint.initial() if constraint is not None else None
+        state = DecodeState(self.model, cache, sampler, config, stats, self.stop_ids, list(prompt), context, constraint)
+        if constraint is not None:
+            state.constraint_state = constraint.initial()
+        if speculate:
+            state.lookup = PromptLookup(self.lookup.max_ngram, self.lookup.min_ngram, draft_room)
+            state.lookup.extend(prompt)
+            state.policy = DraftPolicy(draft_room)
         with torch.inference_mode():
-            t0 = time.perf_counter()
-            logits = self.model(torch.tensor([prompt]), cache, context=context, last_only=True)[0, -1]
-            allowed = constraint.allowed(state) if constraint is not None else None
-            token = sampler.choose(logits, history, allowed)
-            stats.prefill_seconds = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            lookup = PromptLookup(self.lookup.max_ngram, self.lookup.min_ngram, draft_room)
-            if speculate:
-                lookup.extend(history)
-            try:
-                while True:
-                    if token in self.stop_ids:
-                        stats.finish_reason = "stop"
-                        return
-                    history.append(token)
-                    stats.generated_tokens += 1
-                    yield token
-                    if constraint is not None:
-                        state = constraint.advance(state, token)
-                        if constraint.must_stop(state):
-                            stats.finish_reason = "stop"
-                            return
-                    if stats.generated_tokens >= config.max_tokens or cache.length >= cache.max_len:
-                        stats.finish_reason = "length"  # asked-for length, or the model's context is full
-                        return
-                    candidate: list[int] = []
-                    if speculate:
-                        lookup.extend([token])
-                        policy.generated(token)
-                        budget = config.max_tokens - stats.generated_tokens
-                        candidate = lookup.draft(min(budget - 1, cache.max_len - cache.length - 1))
-                    if candidate and (draft := candidate[: policy.length(len(candidate))]):
-                        t1 = time.perf_counter()
-                        new = self._verify(token, draft, history, sampler, cache, context, stats)
-                        policy.observe_pass(1 + len(draft), time.perf_counter() - t1)
-                        policy.observe_draft(len(draft), len(new) - 1)
-                        for extra in new[:-1]:  # confirmed draft tokens
-                            if extra in self.stop_ids:
-                                stats.finish_reason = "stop"
-                                return
-                            history.append(extra)
-                            lookup.extend([extra])
-                            stats.generated_tokens += 1
-                            yield extra
-                        token = new[-1]
-                        continue
-                    if candidate:
-                        policy.shadow(candidate)
-                    t1 = time.perf_counter()
-                    logits = self.model(torch.tensor([[token]]), cache, context=context)[0, -1]
-                    stats.forward_passes += 1
-                    allowed = constraint.allowed(state) if constraint is not None else None
-                    token = sampler.choose(logits, history, allowed)
-                    if speculate:
-                        policy.observe_pass(1, time.perf_counter() - t1)
-            finally:
-                stats.decode_seconds = time.perf_counter() - t0
-
-    def _verify(
-        self,
-        token: int,
-        draft: list[int],
-        history: list[int],
-        sampler: Sampler,
-        cache: KVCache,
-        context: object,
-        stats: DecodeStats,
-    ) -> list[int]:
-        """Run ``token`` and the draft in one pass; return the accepted draft prefix plus the next token.
-
-        The cache keeps only the positions of the accepted tokens.
-        """
-        start = cache.length
-        logits = self.model(torch.tensor([[token, *draft]]), cache, context=context)[0]  # (1 + d, vocab)
-        stats.forward_passes += 1
-        stats.drafted_tokens += len(draft)
-        seen = list(history)
-        out = []
-        for i in range(len(draft) + 1):
-            choice = sampler.choose(logits[i], seen)
-            out.append(choice)
-            if i == len(draft) or choice != draft[i] or choice in self.stop_ids:
-                break
-            seen.append(choice)
-        stats.accepted_tokens += len(out) - 1
-        cache.truncate(start + len(out))
-        return out
+            yield from decode_many(state, prefill(state))
 
     def stream(
         self, prompt: Sequence[int], config: GenerationConfig, stats: DecodeStats | None = None, **kwargs: object

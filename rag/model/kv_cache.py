@@ -21,6 +21,12 @@ class KVCache:
     attention never reads; :meth:`truncate` rolls back (speculative decoding
     discards rejected draft tokens that way) and :meth:`reorder` follows beam
     search's choice of hypotheses.
+
+    The cache alone moves its position: a pass reads :attr:`length` as the
+    position of its first token, writes its keys and values there, and then asks
+    the cache to :meth:`advance` past them. One owner means a pass that fails
+    half-way leaves the position where it was, and no caller can move it by
+    assignment.
     """
 
     def __init__(
@@ -38,7 +44,7 @@ class KVCache:
         self.k = torch.empty(k_shape, device=device, dtype=dtype)  # (L, B, KV, head_dim, max_len)
         self.v = torch.empty(shape, device=device, dtype=dtype)  # (L, B, KV, max_len, head_dim)
         self.max_len = max_len
-        self.length = 0  # positions filled, i.e. the position of the next token
+        self._length = 0  # positions filled, i.e. the position of the next token
         self._arrays: tuple[np.ndarray, np.ndarray] | None = None
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
@@ -50,6 +56,16 @@ class KVCache:
     @property
     def batch(self) -> int:
         return self.k.shape[1]
+
+    @property
+    def length(self) -> int:
+        """Positions filled, i.e. the position of the next token."""
+        return self._length
+
+    def advance(self, n: int) -> None:
+        """Count the ``n`` positions from :attr:`length` as filled: a pass that has written them asks for this."""
+        self.reserve(self._length + n)
+        self._length += n
 
     def reserve(self, end: int) -> None:
         """Check that positions up to ``end`` (exclusive) fit."""
@@ -76,18 +92,18 @@ class KVCache:
 
     def truncate(self, length: int) -> None:
         """Forget every position at and after ``length``."""
-        self.length = min(self.length, length)
+        self._length = min(self._length, length)
 
     def reorder(self, rows: torch.Tensor) -> None:
         """Keep batch rows ``rows`` (int64 (B,)), e.g. the parents of the surviving beams."""
-        end = self.length
+        end = self._length
         self.k[..., :end] = self.k[:, rows, ..., :end]
         self.v[:, :, :, :end] = self.v[:, rows, :, :end]
 
     def nbytes(self) -> int:
         """Bytes the cache holds for the filled positions (what is resident)."""
         per_position = self.v[:, :, :, :1].numel() * self.v.element_size() * 2
-        return per_position * self.length
+        return per_position * self._length
 
     def expand(self, batch: int) -> KVCache:
         """A cache of ``batch`` rows, each a copy of this one-row cache (beam search after the prefill)."""
@@ -98,7 +114,8 @@ class KVCache:
         shape[1] = batch
         out.k = torch.empty((*shape[:3], *self.k.shape[3:]), dtype=self.k.dtype, device=self.k.device)
         out.v = torch.empty(shape, dtype=self.v.dtype, device=self.v.device)
-        out.k[..., : self.length] = self.k[..., : self.length]
-        out.v[:, :, :, : self.length] = self.v[:, :, :, : self.length]
-        out.max_len, out.length, out._arrays = self.max_len, self.length, None
+        end = self._length
+        out.k[..., :end] = self.k[..., :end]
+        out.v[:, :, :, :end] = self.v[:, :, :, :end]
+        out.max_len, out._length, out._arrays = self.max_len, end, None
         return out

@@ -198,8 +198,8 @@ class LlamaModel(nn.Module):
 
         Args:
             tokens: int64 (B, T).
-            cache: written at positions ``cache.length .. cache.length + T - 1``
-                and advanced by T; None runs the tokens as a whole sequence.
+            cache: written at positions ``cache.length .. cache.length + T - 1``,
+                then asked to advance by T; None runs the tokens as a whole sequence.
             context: passed to every attached ``cross_attn`` module.
             last_only: compute logits for the last position only (prefill).
         Returns:
@@ -211,17 +211,25 @@ class LlamaModel(nn.Module):
         begin = getattr(context, "begin", None)
         if begin is not None:
             begin(tokens, start)
+        logits = self._pass(tokens, start, cache, context, last_only)
+        if cache is not None:
+            cache.advance(T)
+        return logits
+
+    def _pass(
+        self, tokens: torch.Tensor, start: int, cache: KVCache | None, context: object, last_only: bool
+    ) -> torch.Tensor:
+        """The logits of :meth:`forward`, writing the cache from ``start`` without moving its position."""
+        T = tokens.shape[1]
         cpu = self._cpu_kernels()
         if cpu and self.decode_step is not None and cache is not None and tokens.shape[0] == 1 and T <= STEP_MAX_TOKENS:
             if self._plain_layers():
                 rot = torch.view_as_real(self.cis[start : start + T]).numpy()
-                return self.decode_step(tokens, cache, rot, 1 if last_only else T)
+                return self.decode_step(tokens, cache, start, rot, 1 if last_only else T)
         step = self._step(tokens, start, cache, cpu)
         h = self.embed(tokens)  # (B, T, dim)
         for i, layer in enumerate(self.layers):
             h = layer(h, step, i, context)
-        if cache is not None:
-            cache.length = start + T
         if last_only:
             h = h[:, -1:]
         return self.output(self.norm(h, step))

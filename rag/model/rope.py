@@ -41,15 +41,3 @@ def apply_rope(x: torch.Tensor, cis: torch.Tensor) -> torch.Tensor:
     """
     pairs = torch.view_as_complex(x.unflatten(-1, (-1, 2)))  # (B, T, n_heads, head_dim // 2)
     return torch.view_as_real(pairs * cis[:, None, :]).flatten(-2)
-
-
-def rotate_half_to_pairs(head_dim: int) -> torch.Tensor:
-    """The row order that turns an HF (rotate-half) Q/K head into the GGUF (adjacent-pair) layout.
-
-    ``w_gguf_head = w_hf_head[order]``; the inverse of what transformers applies on load.
-
-    Returns:
-        int64 (head_dim,).
-    """
-    half = head_dim // 2
-    return torch.stack([torch.arange(half), torch.arange(half) + half], dim=1).flatten()

@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from core.errors import ConfigError
 from rag.model.perplexity import perplexity
 
 PROMPT = "The quick brown fox jumps over the lazy dog. In 1889 the Eiffel Tower opened in Paris, France."
@@ -54,6 +55,28 @@ def test_cached_decoding_equals_uncached(load, fused):
         model.use_fused = True
     torch.testing.assert_close(torch.cat(steps), full, atol=2e-4, rtol=0)
     assert torch.equal(torch.cat(steps).argmax(-1), full.argmax(-1))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fused", [True, False])
+def test_a_pass_advances_the_cache_and_a_pass_that_does_not_fit_leaves_it(load, fused):
+    """int4 takes the one-call step when fused, the module path when not: either way the cache moves by T."""
+    model, tok = load("int4")
+    ids = tok.encode(PROMPT)[:8]
+    model.use_fused = fused
+    try:
+        cache = model.new_cache(10)
+        first = run(model, ids[:6], cache)
+        assert cache.length == 6
+        with pytest.raises(ConfigError, match="exceeds the KV cache"):
+            run(model, ids[:6], cache)
+        assert cache.length == 6
+        rest = run(model, ids[6:], cache)
+        assert cache.length == 8
+        whole = run(model, ids)  # the same path without a cache: the failed pass wrote nothing that is read
+    finally:
+        model.use_fused = True
+    assert torch.equal(torch.cat([first, rest]).argmax(-1), whole.argmax(-1))
 
 
 @pytest.mark.parametrize("quant", ["int4", "int8"])
