@@ -1,7 +1,10 @@
-"""The browser page at ``/``: one HTML file, one script and one style sheet, all shipped in ``api/web``.
+"""The browser page at ``/``: one HTML file, its ES modules and one style sheet, all shipped in ``api/web``.
 
 Nothing is loaded from elsewhere (the machine may have no network), there is no build
-step, and a Content-Security-Policy keeps the page to its own script and style. The
+step (the browser loads ``main.js`` as a module and follows its imports), and a
+Content-Security-Policy keeps the page to its own script and style. Only the files
+listed in ``ASSETS`` when the server starts are served: a name is looked up, never
+joined to a path, so ``../`` and the like find nothing. The
 routes are public (the page holds no data: it asks for a key when the API answers 401)
 and left out of the OpenAPI document, which describes the API only.
 """
@@ -13,13 +16,22 @@ from pathlib import Path
 from litestar import Response, get
 from litestar.exceptions import NotFoundException
 
-# name -> media type (Litestar adds "; charset=utf-8") of the files of the page; nothing else is served
-ASSETS: dict[str, str] = {
-    "app.js": "text/javascript",
-    "app.css": "text/css",
-}
 PAGE = "index.html"
 WEB_DIR = Path(__file__).resolve().parents[1] / "web"  # api/web (api is a namespace package)
+
+
+def page_assets(web_dir: Path) -> dict[str, str]:
+    """Name -> media type of each file the page may load: its modules (every ``*.js`` there) and its style.
+
+    The modules sit beside ``index.html``, not in a subfolder, so a name is one path segment and the
+    package data pattern ``web/*`` installs them all.
+    """
+    modules = {p.name: "text/javascript" for p in sorted(web_dir.glob("*.js"))}
+    return {"app.css": "text/css", **modules}
+
+
+# name -> media type (Litestar adds "; charset=utf-8") of the files of the page; nothing else is served
+ASSETS: dict[str, str] = page_assets(WEB_DIR)
 CSP = "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'"
 NO_CACHE = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
 
