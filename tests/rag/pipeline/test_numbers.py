@@ -30,3 +30,13 @@ def test_an_invented_number_makes_a_sentence_unsupported_and_says_so():
     assert not words.supported and words.reason == "no passage supports it"
     (alone,) = checker("Something is true.", []).sentences
     assert alone.reason == "no passages"
+
+
+def test_the_number_of_a_list_item_is_not_a_claim():
+    from rag.pipeline.numbers import missing_numbers, numbers_in
+
+    assert missing_numbers("2. Run the build with the theme flag.", ["Run the build; a flag picks the theme."]) == ()
+    assert missing_numbers("  12) Open the page.", []) == ()
+    assert numbers_in("1. Install 3 packages\n2. Wait 10 s") == {"3", "10"}
+    assert missing_numbers("1707. The last eruption.", []) == ("1707",)  # four digits: a year, not a list
+    assert missing_numbers("It costs 3. Then", []) == ("3",)  # a number ending a sentence is still one
