@@ -15,12 +15,8 @@ from api.controllers.query import STREAM_EVENTS
 from api.openapi import error_responses
 from rag.jobs import FILE_STATES
 from rag.pipeline.answer import ABSTAIN_REASONS, ANSWER_MODES
+from rag.pipeline.citations import CITATION_KINDS
 from rag.store.catalog import JOB_STATES
-
-# How a citation came to be (``Citation.how`` in rag.pipeline.citations, ``SentenceSupport.how`` in
-# rag.pipeline.support). rag has no constant for them yet: this list belongs there (a CITATION_KINDS beside
-# Citation), and this module should import it.
-CITATION_KINDS = ("reader", "marker", "corrected", "support", "unsupported", "attended", "none")
 
 
 @dataclass(frozen=True)
@@ -37,7 +33,7 @@ class Meta:
     "/v1/meta",
     operation_id="meta",
     tags=["health"],
-    responses=error_responses(500),
+    responses=error_responses(400, 500),
     sync_to_thread=False,
     summary="The names the API uses: job and file states, abstention reasons, citation kinds, modes, stream events",
 )

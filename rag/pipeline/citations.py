@@ -23,6 +23,11 @@ _CODE = re.compile(r"```.*?```|`[^`\n]+`", re.DOTALL)
 _CLOSING = ".,;:!?…\"'”’»)]}"
 
 
+# What a citation's ``how`` (and a sentence's support ``how``) can say; see Citation.how. The API lists them
+# at /v1/meta for the page.
+CITATION_KINDS = ("reader", "marker", "corrected", "support", "unsupported", "attended", "none")
+
+
 @dataclass(frozen=True)
 class Citation:
     number: int  # the passage number used in the prompt and the answer
