@@ -6,7 +6,6 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from functools import lru_cache
 
 import torch
 
@@ -251,11 +250,3 @@ def _set_threads(threads: int) -> None:
     import numba  # the kernels' thread pool is separate from torch's
 
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-
-
-@lru_cache(maxsize=4)
-def shared_torch_generator(
-    gguf_path: str | None = None, quant: str = DEFAULT_QUANT, threads: int | None = None
-) -> TorchGenerator:
-    """One loaded :class:`TorchGenerator` per process and configuration (a server loads the model once)."""
-    return TorchGenerator(gguf_path, quant, threads)

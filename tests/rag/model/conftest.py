@@ -60,9 +60,9 @@ def hf_dir(gguf_path) -> tuple[str, str]:
 
 @pytest.fixture(scope="session")
 def torch_generator(gguf_path):
-    from rag.generate.torch_backend import shared_torch_generator
+    from rag.generate import shared_generator
 
-    return shared_torch_generator(gguf_path, "int4", 1)
+    return shared_generator("torch", gguf_path, "int4", 1)
 
 
 @pytest.fixture(scope="session")

@@ -54,9 +54,9 @@ def test_generation_settings_are_checked(kwargs, message):
 
 
 def test_shared_constructor_loads_once(gguf_path, torch_generator):
-    from rag.generate.torch_backend import shared_torch_generator
+    from rag.generate import shared_generator
 
-    assert shared_torch_generator(gguf_path, "int4", 1) is torch_generator
+    assert shared_generator("torch", gguf_path, "int4", 1) is torch_generator
 
 
 def test_cli_generate_json(gguf_path, capsys):
