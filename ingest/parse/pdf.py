@@ -117,6 +117,42 @@ def parse(data: bytes, filename: str) -> ParsedDocument:
     """
     if b"%PDF-" not in data[:1024]:
         raise DocumentParseError(f"{filename} is not a PDF (no %PDF header); check the file and its extension")
+    pdf = _read(data, filename)
+    counts = [sum(ch.isalnum() for ch in page) for page in pdf.pages]
+    _check_text(filename, pdf, counts)
+    pages = _dehyphenate(pdf.pages)
+    builder = SectionBuilder()
+    path: tuple[str, ...] = ()
+    for index, page in enumerate(pages):
+        for segment, segment_path in _split_at_headings(page, pdf.outline.get(index, []), path):
+            builder.add(segment, page=index + 1, heading_path=segment_path)
+            path = segment_path
+    text, sections = builder.build()
+    return ParsedDocument(
+        text=text,
+        sections=sections,
+        media_type=MEDIA_TYPE,
+        title=pdf.title or None,
+        n_pages=len(pages),
+        metadata={"pages_without_text": [i + 1 for i, count in enumerate(counts) if not count]},
+    )
+
+
+@dataclass
+class _Pdf:
+    """What was read from one PDF, before its text is checked."""
+
+    pages: list[str]  # cleaned text per page ("" where it failed)
+    images: list[bool]  # per page: whether it draws an image
+    failures: int  # pages whose text could not be extracted
+    outline: dict[int, list[tuple[str, ...]]]  # heading paths by 0-based page
+    title: str
+    problems: _Problems  # what pypdf logged on the way
+
+
+def _read(data: bytes, filename: str) -> _Pdf:
+    """Pages, outline and title; any error of pypdf's becomes a :class:`DocumentParseError`, and what pypdf
+    logged is reported as one warning for the file."""
     with _PROBLEMS.collect() as problems:
         try:
             reader = _open(data, filename)
@@ -138,37 +174,27 @@ def parse(data: bytes, filename: str) -> ParsedDocument:
                     problems.count,
                     problems.first,
                 )
-    counts = [sum(ch.isalnum() for ch in page) for page in pages]
-    if not any(counts) and (failures or problems.count):
+    return _Pdf(pages, images, failures, outline, title, problems)
+
+
+def _check_text(filename: str, pdf: _Pdf, counts: list[int]) -> None:
+    """Refuse a PDF with no text (letters and digits per page in ``counts``), saying whether it looks
+    damaged or scanned."""
+    if not any(counts) and (pdf.failures or pdf.problems.count):
         # No text, and pypdf stumbled on the way: damage, not a scan, is the likely cause.
-        failed = f"the text of {failures} of {len(pages)} pages could not be read" if failures else "it is damaged"
+        failures, n = pdf.failures, len(pdf.pages)
+        failed = f"the text of {failures} of {n} pages could not be read" if failures else "it is damaged"
         raise DocumentParseError(
-            f"{filename}: no text could be extracted and {failed} ({problems.count} problems while reading); "
+            f"{filename}: no text could be extracted and {failed} ({pdf.problems.count} problems while reading); "
             "check that it opens in a PDF viewer, or export it again"
         )
-    if not any(counts) and not any(images):
+    if not any(counts) and not any(pdf.images):
         raise NoTextError(f"{filename} has pages but no text on them; upload a PDF that contains text")
-    if not any(counts) or (any(images) and max(counts) < MIN_PAGE_CHARS):
+    if not any(counts) or (any(pdf.images) and max(counts) < MIN_PAGE_CHARS):
         raise NoTextError(
             f"{filename} has no extractable text (it looks like scanned images); "
             "run OCR on it (for example ocrmypdf) first and upload the result"
         )
-    pages = _dehyphenate(pages)
-    builder = SectionBuilder()
-    path: tuple[str, ...] = ()
-    for index, page in enumerate(pages):
-        for segment, segment_path in _split_at_headings(page, outline.get(index, []), path):
-            builder.add(segment, page=index + 1, heading_path=segment_path)
-            path = segment_path
-    text, sections = builder.build()
-    return ParsedDocument(
-        text=text,
-        sections=sections,
-        media_type=MEDIA_TYPE,
-        title=title or None,
-        n_pages=len(pages),
-        metadata={"pages_without_text": [i + 1 for i, count in enumerate(counts) if not count]},
-    )
 
 
 def _open(data: bytes, filename: str) -> PdfReader:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -119,60 +120,79 @@ def bench_ingest(
     The raw rate embeds the very texts the ingest embedded (each chunk with its title and
     headings), in one call, so the efficiency compares like with like.
     """
-    pipeline = platform.ingest_pipeline
-    totals = {"parse": 0.0, "chunk": 0.0, "embed": 0.0, "write": 0.0}
-    n_docs = n_chunks = 0
-    failed: list[str] = []
     queries = list(probe_queries or PROBE_QUERIES)
     probe = SearchProbe(lambda q: platform.query_pipeline.search(collection, q, k), queries, probe_threads)
-    t0 = time.perf_counter()
-    try:
-        readers = [(path.name, path.read_bytes) for path in paths]
-        for i, (name, result) in enumerate(pipeline.ingest_files(collection, readers, batch)):
-            if i == batch and probe_threads:  # the collection exists once the first batch is stored
-                probe.start()
-            if isinstance(result, InvalidInputError):  # an encrypted or image-only file: the benchmark goes on
-                failed.append(name)
-                continue
-            if isinstance(result, Exception):
-                raise result
-            if result.duplicate:
-                continue
-            n_docs += 1
-            n_chunks += result.n_chunks
-            for key in totals:
-                totals[key] += getattr(result.seconds, key)
-    finally:
-        probe.stop()
-    wall = time.perf_counter() - t0
+    tally, wall = _ingest(platform.ingest_pipeline, collection, paths, batch, probe)
     idle = []
     for q in queries * 3:
         t = time.perf_counter()
         platform.query_pipeline.search(collection, q, k)
         idle.append(time.perf_counter() - t)
-    texts = embedded_texts(platform.store, collection)
-    raw = 0.0
-    if texts:
-        t = time.perf_counter()
-        platform.embedder.embed(texts)
-        raw = len(texts) / (time.perf_counter() - t)
-    chunks_per_s = n_chunks / wall if wall > 0 else 0.0
+    raw = _raw_embed_rate(platform, collection)
+    chunks_per_s = tally.chunks / wall if wall > 0 else 0.0
     return {
-        "documents": n_docs,
-        "failed": failed,
-        "chunks": n_chunks,
+        "documents": tally.documents,
+        "failed": tally.failed,
+        "chunks": tally.chunks,
         "batch_files": batch,
         "probe_threads": probe_threads,
         "embedder": platform.embedder.model_name,
         "seconds": round(wall, 3),
-        "documents_per_s": round(n_docs / wall, 3) if wall > 0 else 0.0,
+        "documents_per_s": round(tally.documents / wall, 3) if wall > 0 else 0.0,
         "chunks_per_s": round(chunks_per_s, 2),
-        "stage_seconds": {k: round(v, 3) for k, v in totals.items()},
+        "stage_seconds": {k: round(v, 3) for k, v in tally.stages.items()},
         "raw_embed_chunks_per_s": round(raw, 2),
         "ingest_efficiency": round(chunks_per_s / raw, 3) if raw else None,
         "search_during_ingest": probe.report(),
         "search_idle": percentiles(idle),
     }
+
+
+@dataclass
+class _Tally:
+    """What the benchmark's ingest stored: documents, chunks, seconds per stage, and the files refused."""
+
+    documents: int = 0
+    chunks: int = 0
+    failed: list[str] = field(default_factory=list)
+    stages: dict[str, float] = field(default_factory=lambda: dict.fromkeys(("parse", "chunk", "embed", "write"), 0.0))
+
+    def add(self, name: str, result) -> None:
+        """Count one file's :class:`IngestResult`; an error other than a refused file is raised."""
+        if isinstance(result, InvalidInputError):  # an encrypted or image-only file: the benchmark goes on
+            self.failed.append(name)
+        elif isinstance(result, Exception):
+            raise result
+        elif not result.duplicate:
+            self.documents += 1
+            self.chunks += result.n_chunks
+            for key in self.stages:
+                self.stages[key] += getattr(result.seconds, key)
+
+
+def _ingest(pipeline, collection: str, paths: list[Path], batch: int, probe: SearchProbe) -> tuple[_Tally, float]:
+    """Ingest ``paths``, the probe searching from the second batch on; the tally and the wall seconds."""
+    tally = _Tally()
+    t0 = time.perf_counter()
+    try:
+        readers = [(path.name, path.read_bytes) for path in paths]
+        for i, (name, result) in enumerate(pipeline.ingest_files(collection, readers, batch)):
+            if i == batch:  # the collection exists once the first batch is stored (a probe of 0 threads is idle)
+                probe.start()
+            tally.add(name, result)
+    finally:
+        probe.stop()
+    return tally, time.perf_counter() - t0
+
+
+def _raw_embed_rate(platform, collection: str) -> float:
+    """Chunks/s of the embedder alone on the texts the ingest embedded (0 when there are none)."""
+    texts = embedded_texts(platform.store, collection)
+    if not texts:
+        return 0.0
+    t = time.perf_counter()
+    platform.embedder.embed(texts)
+    return len(texts) / (time.perf_counter() - t)
 
 
 def embedded_texts(store, collection: str) -> list[str]:
@@ -202,35 +222,14 @@ def bench_queries(platform, collection: str, questions: list[str], k: int = 5, c
     for q in questions:
         retrieval = pipeline.retrieve(pipeline.query(collection, q, k, what="question"))
         timings = retrieval.timings.as_dict()
+        chunks = [h.chunk for h in retrieval.hits]
         if context == "retro":
-            _, passages = pipeline.prompt(q, [h.chunk for h in retrieval.hits])
-            t0 = time.perf_counter()
-            focus = pipeline.focus(q, passages)
-            timings["focus"] = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            written = pipeline.retro(platform.generator, q, passages, focus, answer_config(pipeline.generation, q))
-            timings["fusion"] = written.fusion_seconds
-            timings["generate"] = time.perf_counter() - t0 - written.fusion_seconds
-            if written.decode_tokens_per_s > 0:
-                tok_s.append(written.decode_tokens_per_s)
+            speed = _time_retro(pipeline, platform.generator, q, chunks, timings)
         else:
-            messages, _ = pipeline.prompt(q, [h.chunk for h in retrieval.hits])
-            t0 = time.perf_counter()
-            first = None
-            pieces = []
-            for piece in platform.generator.stream(messages, answer_config(pipeline.generation, q)):
-                if first is None:
-                    first = time.perf_counter() - t0
-                pieces.append(piece)
-            gen_s = time.perf_counter() - t0
-            timings["generate"] = gen_s
-            ttft.append(first if first is not None else gen_s)
-            n_tok = platform.generator.count_tokens("".join(pieces))
-            # Decode speed counts the tokens after the first over the time after it;
-            # a backend that does not stream (one piece) gives tokens over total time.
-            decode_s = gen_s - first if len(pieces) > 1 and first is not None else gen_s
-            if decode_s > 0 and n_tok > 1:
-                tok_s.append((n_tok - 1 if len(pieces) > 1 else n_tok) / decode_s)
+            first, speed = _time_prompt(pipeline, platform.generator, q, chunks, timings)
+            ttft.append(first)
+        if speed is not None:
+            tok_s.append(speed)
         for stage, seconds in timings.items():
             stages.setdefault(stage, []).append(seconds)
     return {
@@ -241,6 +240,40 @@ def bench_queries(platform, collection: str, questions: list[str], k: int = 5, c
         "time_to_first_token": percentiles(ttft) if ttft else None,
         "decode_tokens_per_s_mean": round(float(np.mean(tok_s)), 2) if tok_s else None,
     }
+
+
+def _time_retro(pipeline, generator, q: str, chunks: list, timings: dict[str, float]) -> float | None:
+    """Answer ``q`` through the retrofit, adding its focus, fusion and generate seconds to ``timings``;
+    the decoder's tokens/s (None when it counted none)."""
+    _, passages = pipeline.prompt(q, chunks)
+    t0 = time.perf_counter()
+    focus = pipeline.focus(q, passages)
+    timings["focus"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    written = pipeline.retro(generator, q, passages, focus, answer_config(pipeline.generation, q))
+    timings["fusion"] = written.fusion_seconds
+    timings["generate"] = time.perf_counter() - t0 - written.fusion_seconds
+    return written.decode_tokens_per_s if written.decode_tokens_per_s > 0 else None
+
+
+def _time_prompt(pipeline, generator, q: str, chunks: list, timings: dict[str, float]) -> tuple[float, float | None]:
+    """Stream an answer to ``q`` from the prompt, adding its generate seconds to ``timings``; the time to
+    the first piece and the decode tokens/s (None when too few tokens or no time to measure)."""
+    messages, _ = pipeline.prompt(q, chunks)
+    t0 = time.perf_counter()
+    first, pieces = None, []
+    for piece in generator.stream(messages, answer_config(pipeline.generation, q)):
+        if first is None:
+            first = time.perf_counter() - t0
+        pieces.append(piece)
+    gen_s = time.perf_counter() - t0
+    timings["generate"] = gen_s
+    n_tok = generator.count_tokens("".join(pieces))
+    # Decode speed counts the tokens after the first over the time after it;
+    # a backend that does not stream (one piece) gives tokens over total time.
+    decode_s = gen_s - first if len(pieces) > 1 and first is not None else gen_s
+    speed = (n_tok - 1 if len(pieces) > 1 else n_tok) / decode_s if decode_s > 0 and n_tok > 1 else None
+    return (first if first is not None else gen_s), speed
 
 
 def run(

@@ -219,50 +219,98 @@ def run(
     out_dir.mkdir(parents=True, exist_ok=True)
     corpus, queries, judged = read_scifact(scifact)
     seed_rows, rest = split_corpus(corpus, judged, seed_docs)
-    pool = rest[:ingest_docs]
-    recorder = Recorder()
-    ingest = IngestStats()
+    recorder, ingest = Recorder(), IngestStats()
     with contextlib.ExitStack() as stack:
-        if data_dir is None:
-            data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="rag-load-"))) / "data"
-        log(f"starting the server (data {data_dir}, log {out_dir / 'server.log'})")
-        server = stack.enter_context(ServerProcess(Path(data_dir), out_dir / "server.log"))
-        t0 = time.monotonic()
-        stored = seed(server.url, [as_file(r, "seed-") for r in seed_rows], recorder, batch=50)
-        log(f"seeded {stored} documents in {time.monotonic() - t0:.1f} s")
-        warm_up(server.url, queries[0], k, ask_fraction > 0, recorder)
-        log(f"warmed up in {time.monotonic() - t0:.1f} s; loading for {seconds} s")
+        server = _start_server(stack, data_dir, out_dir, log)
+        stored = _seed_and_warm_up(server.url, seed_rows, queries[0], k, ask_fraction > 0, seconds, recorder, log)
         load_before = os.getloadavg()[0]  # other processes' load disturbs the numbers: recorded beside them
         start = time.monotonic()
-        deadline = start + seconds
-        threads = [
-            threading.Thread(
-                target=query_worker,
-                args=(server.url, queries, deadline, k, ask_fraction, recorder, random.Random(i)),
-                name=f"load-query-{i}",
-            )
-            for i in range(concurrency)
-        ]
-        threads.append(
-            threading.Thread(
-                target=ingest_worker, args=(server.url, pool, ingest_batch, deadline, recorder, ingest), name="ingest"
-            )
-        )
-        for t in threads:
-            t.start()
-        for t in threads[:-1]:
-            t.join()
-        elapsed = time.monotonic() - start  # the queries' time: the ingest's last job may end later
-        threads[-1].join()
+        elapsed = _load(
+            server.url, queries, rest[:ingest_docs], recorder, ingest, start=start, seconds=seconds,
+            concurrency=concurrency, k=k, ask_fraction=ask_fraction, ingest_batch=ingest_batch,
+        )  # fmt: skip
     summary = summarize(recorder.records, seconds, start, elapsed, concurrency, ingest)
     summary["seed_documents"] = stored
     summary["loadavg_1min"] = {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)}
     summary["server_stop"] = server.stopped
     summary["server_log_errors"] = server.log_errors()[:20]
-    (out_dir / "load.json").write_text(json.dumps(summary, indent=2))
-    with open(out_dir / "requests.jsonl", "w", encoding="utf-8") as f:  # every request, by its start
-        for r in sorted(recorder.records, key=lambda r: r.end - r.seconds):
-            row = {"kind": r.kind, "status": r.status, "start_s": round(r.end - r.seconds - start, 4)}
-            f.write(json.dumps({**row, "ms": round(r.seconds * 1000, 2), "error": r.error}) + "\n")
+    _write(out_dir, summary, recorder.records, start)
     print(table(summary))
     return summary
+
+
+def _start_server(
+    stack: contextlib.ExitStack, data_dir: Path | None, out_dir: Path, log: Callable[[str], None]
+) -> ServerProcess:
+    """The server on ``data_dir`` (None: a temporary one), stopped (and the directory removed) with ``stack``."""
+    if data_dir is None:
+        data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="rag-load-"))) / "data"
+    log(f"starting the server (data {data_dir}, log {out_dir / 'server.log'})")
+    return stack.enter_context(ServerProcess(Path(data_dir), out_dir / "server.log"))
+
+
+def _seed_and_warm_up(
+    url: str,
+    seed_rows: list[dict],
+    query: str,
+    k: int,
+    ask: bool,
+    seconds: float,
+    recorder: Recorder,
+    log: Callable[[str], None],
+) -> int:
+    """Store the seed abstracts and warm the server up (``ask``: a question too); the documents stored."""
+    t0 = time.monotonic()
+    stored = seed(url, [as_file(r, "seed-") for r in seed_rows], recorder, batch=50)
+    log(f"seeded {stored} documents in {time.monotonic() - t0:.1f} s")
+    warm_up(url, query, k, ask, recorder)
+    log(f"warmed up in {time.monotonic() - t0:.1f} s; loading for {seconds} s")
+    return stored
+
+
+def _load(
+    url: str,
+    queries: list[str],
+    pool: list[dict],
+    recorder: Recorder,
+    ingest: IngestStats,
+    *,
+    start: float,
+    seconds: float,
+    concurrency: int,
+    k: int,
+    ask_fraction: float,
+    ingest_batch: int,
+) -> float:
+    """Run ``concurrency`` query threads and one ingest thread from ``start`` for ``seconds``; the seconds
+    the queries took (the ingest's last job may end later; it is waited for)."""
+    deadline = start + seconds
+    threads = [
+        threading.Thread(
+            target=query_worker,
+            args=(url, queries, deadline, k, ask_fraction, recorder, random.Random(i)),
+            name=f"load-query-{i}",
+        )
+        for i in range(concurrency)
+    ]
+    threads.append(
+        threading.Thread(
+            target=ingest_worker, args=(url, pool, ingest_batch, deadline, recorder, ingest), name="ingest"
+        )
+    )
+    for t in threads:
+        t.start()
+    for t in threads[:-1]:
+        t.join()
+    elapsed = time.monotonic() - start  # the queries' time: the ingest's last job may end later
+    threads[-1].join()
+    return elapsed
+
+
+def _write(out_dir: Path, summary: dict, records: list[Record], start: float) -> None:
+    """``load.json`` (the summary) and ``requests.jsonl`` (every request, by its start) in ``out_dir``."""
+    (out_dir / "load.json").write_text(json.dumps(summary, indent=2))
+    with open(out_dir / "requests.jsonl", "w", encoding="utf-8") as f:
+        for r in sorted(records, key=lambda r: r.end - r.seconds):
+            row = {"kind": r.kind, "status": r.status, "start_s": round(r.end - r.seconds - start, 4)}
+            f.write(json.dumps({**row, "ms": round(r.seconds * 1000, 2), "error": r.error}) + "\n")

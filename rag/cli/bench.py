@@ -13,7 +13,13 @@ from rag.cli import GLOBAL_OPTIONS
 def register(sub) -> None:
     p = sub.add_parser("bench", parents=[GLOBAL_OPTIONS], help="run benchmarks (ANN indexes, end-to-end RAG)")
     bench = p.add_subparsers(dest="bench", required=True, metavar="KIND")
+    _register_ann(bench)
+    _register_rag(bench)
+    _register_load(bench)
+    _register_distributed(bench)
 
+
+def _register_ann(bench) -> None:
     a = bench.add_parser(
         "ann", parents=[GLOBAL_OPTIONS], help="recall vs queries/s of our indexes beside hnswlib and FAISS"
     )
@@ -37,6 +43,8 @@ def register(sub) -> None:
     )
     a.set_defaults(func=cmd_ann)
 
+
+def _register_rag(bench) -> None:
     r = bench.add_parser("rag", parents=[GLOBAL_OPTIONS], help="ingest throughput and per-stage query latency")
     r.add_argument("--collection", default="default")
     r.add_argument("--questions", type=Path, help="questions: .jsonl with 'question' or one per line")
@@ -67,6 +75,8 @@ def register(sub) -> None:
     r.add_argument("--repeats", type=int, default=3, help="passes over the questions per configuration (--scale)")
     r.set_defaults(func=cmd_rag)
 
+
+def _register_load(bench) -> None:
     lo = bench.add_parser(
         "load",
         parents=[GLOBAL_OPTIONS],
@@ -82,6 +92,8 @@ def register(sub) -> None:
     lo.add_argument("--server-data-dir", type=Path, help="the server's data directory (default: a fresh temporary one)")
     lo.set_defaults(func=cmd_load)
 
+
+def _register_distributed(bench) -> None:
     d = bench.add_parser(
         "distributed",
         parents=[GLOBAL_OPTIONS],

@@ -13,6 +13,12 @@ from rag.cli import GLOBAL_OPTIONS
 def register(sub) -> None:
     p = sub.add_parser("eval", parents=[GLOBAL_OPTIONS], help="evaluate retrieval quality on test sets")
     kinds = p.add_subparsers(dest="eval", required=True, metavar="KIND")
+    _register_beir(kinds)
+    _register_qa(kinds)
+    _register_retro(kinds)
+
+
+def _register_beir(kinds) -> None:
     b = kinds.add_parser(
         "beir",
         parents=[GLOBAL_OPTIONS],
@@ -34,6 +40,8 @@ def register(sub) -> None:
     b.add_argument("--store", type=Path, help="store directory (default a cache under benchmarks/results/cache/)")
     b.set_defaults(func=cmd_beir)
 
+
+def _register_qa(kinds) -> None:
     q = kinds.add_parser(
         "qa",
         parents=[GLOBAL_OPTIONS],
@@ -69,6 +77,8 @@ def register(sub) -> None:
     )
     q.set_defaults(func=cmd_qa)
 
+
+def _register_retro(kinds) -> None:
     r = kinds.add_parser(
         "retro",
         parents=[GLOBAL_OPTIONS],

@@ -36,6 +36,7 @@ import hashlib
 import pickle
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -47,6 +48,7 @@ from rag.pipeline.ingest.records import SavedFile
 
 if TYPE_CHECKING:
     from rag.pipeline.ingest import EmbeddedDocument, IngestPipeline, IngestResult
+    from rag.store.catalog import Collection
 
 
 class RemoteIngestError(RAGError):
@@ -164,38 +166,63 @@ def ray_ingest(
     Yields:
         per file, in order: its :class:`IngestResult`, or the exception that kept it out.
     """
-    from ingest.embed import kind_of, resolve_kind
     from rag.distributed import init_ray
-    from rag.store.lifecycle import chunking_of
 
     init_ray(address)
-    import ray.data
+    coll = pipeline.store.catalog.find_collection(collection)
+    tokens, overlap, kind = _settings(pipeline, coll)
+    writer = _Writer(pipeline, collection, coll, _model_name(kind), index_spec)
+    parse_args = {"tokens": tokens, "overlap": overlap, "max_bytes": pipeline.max_upload_bytes, "sandbox": sandbox}
+    ds = _parse_stage(_source(paths), parse_args, workers)
+    ds = _embed_stage(ds, kind, workers, embed_batch_size, embed_batch_docs, actor_cpus)
+    yield from _store_in_batches(writer, ds, batch)
 
-    store, chunker = pipeline.store, pipeline.chunker
-    coll = store.catalog.find_collection(collection)
-    tokens, overlap = chunker.max_tokens, chunker.overlap
+
+def _settings(pipeline: IngestPipeline, coll: Collection | None) -> tuple[int, int, str]:
+    """The chunk window, overlap and embedder kind: the collection's own when it exists, else the server's."""
+    from ingest.embed import kind_of, resolve_kind
+    from rag.store.lifecycle import chunking_of
+
+    tokens, overlap = pipeline.chunker.max_tokens, pipeline.chunker.overlap
     if coll is not None:
         tokens, overlap = chunking_of(coll, tokens, overlap)
     kind = kind_of(coll.embed_model) if coll is not None else resolve_kind(None)
-    model_name = _model_name(kind)
+    return tokens, overlap, kind
+
+
+def _source(paths: Sequence[Path | str | SavedFile]):
+    """A Ray dataset of one row per file, in order (the context keeps that order through the stages)."""
+    import ray.data
 
     ctx = ray.data.DataContext.get_current()
     ctx.execution_options.preserve_order = True  # ids in file order, as the local path allocates them
     ctx.enable_progress_bars = False
     files = [p if isinstance(p, SavedFile) else SavedFile(Path(p), Path(p).name) for p in paths]
     rows = [{"path": str(f.path), "name": f.filename, "media": f.media_type or "", "checked": f.checked} for f in files]
-    ds = ray.data.from_items(rows, override_num_blocks=max(1, min(len(rows), 64)))
-    ds = ds.map(
+    return ray.data.from_items(rows, override_num_blocks=max(1, min(len(rows), 64)))
+
+
+def _parse_stage(ds, parse_args: dict, workers: int):
+    """``ds`` mapped through :func:`parse_and_chunk` by a pool of Ray tasks."""
+    import ray.data
+
+    return ds.map(
         parse_and_chunk,
-        fn_kwargs={"tokens": tokens, "overlap": overlap, "max_bytes": pipeline.max_upload_bytes, "sandbox": sandbox},
+        fn_kwargs=parse_args,
         num_cpus=0,  # light next to embedding; the actors hold the CPUs, and tasks must not wait behind them
         compute=ray.data.TaskPoolStrategy(size=max(1, workers)),
         max_retries=3,  # this and the actors' retry options have no named parameter yet: ray_remote_args
     )
-    ds = ds.map_batches(
+
+
+def _embed_stage(ds, kind: str, workers: int, batch_size: int, batch_docs: int, actor_cpus: float):
+    """``ds`` embedded by ``workers`` :class:`EmbedActor` s, ``batch_docs`` documents per call."""
+    import ray.data
+
+    return ds.map_batches(
         EmbedActor,
-        fn_constructor_kwargs={"quant": kind, "batch_size": embed_batch_size, "threads": max(1, int(actor_cpus))},
-        batch_size=embed_batch_docs,
+        fn_constructor_kwargs={"quant": kind, "batch_size": batch_size, "threads": max(1, int(actor_cpus))},
+        batch_size=batch_docs,
         batch_format="pandas",
         compute=ray.data.ActorPoolStrategy(size=workers),
         num_cpus=actor_cpus,
@@ -203,35 +230,57 @@ def ray_ingest(
         max_task_retries=3,
     )
 
-    def store_rows(rows: list[dict]) -> list[tuple[str, IngestResult | Exception]]:
-        nonlocal coll
+
+def _store_in_batches(writer: _Writer, ds, batch: int) -> Iterator[tuple[str, IngestResult | Exception]]:
+    """Store the embedded rows ``batch`` at a time as they stream in; yield each file's outcome once stored."""
+    pending: list[dict] = []
+    for frame in ds.iter_batches(batch_size=batch, batch_format="pandas"):
+        pending.extend(frame.to_dict("records"))
+        while len(pending) >= batch:
+            yield from writer.store_rows(pending[:batch])
+            pending = pending[batch:]
+    if pending:
+        yield from writer.store_rows(pending)
+
+
+@dataclass
+class _Writer:
+    """The driver's write side: embedded rows go through the local path's ``store_batch``.
+
+    ``coll`` is None until the first document is stored into a collection that did not exist.
+    """
+
+    pipeline: IngestPipeline
+    collection: str
+    coll: Collection | None
+    model_name: str
+    index_spec: str | None
+
+    def store_rows(self, rows: list[dict]) -> list[tuple[str, IngestResult | Exception]]:
+        """Each row's (path, result or error), in order; the good rows are stored in one batch."""
         out: list[tuple[str, IngestResult | Exception] | None] = [None] * len(rows)
         good = []  # (position, its EmbeddedDocument)
         for i, row in enumerate(rows):
-            got = embedded_document(row, model_name)
+            got = embedded_document(row, self.model_name)
             if isinstance(got, Exception):
                 out[i] = (row["path"], got)
             else:
                 good.append((i, got))
         try:
-            if good and coll is None:
-                dim = good[0][1].vectors.shape[1]
-                coll = store.get_or_create_collection(collection, dim, model_name, index_spec=index_spec)
-            stored = pipeline.store_batch(coll, [e for _, e in good], model_name) if good else []
+            stored = self._store([e for _, e in good]) if good else []
         except RAGError as exc:
             stored = [exc] * len(good)
         for (i, _), result in zip(good, stored):
             out[i] = (rows[i]["path"], result)
         return out  # type: ignore[return-value]
 
-    pending: list[dict] = []
-    for frame in ds.iter_batches(batch_size=batch, batch_format="pandas"):
-        pending.extend(frame.to_dict("records"))
-        while len(pending) >= batch:
-            yield from store_rows(pending[:batch])
-            pending = pending[batch:]
-    if pending:
-        yield from store_rows(pending)
+    def _store(self, embedded: list[EmbeddedDocument]) -> list[IngestResult]:
+        if self.coll is None:
+            dim = embedded[0].vectors.shape[1]
+            self.coll = self.pipeline.store.get_or_create_collection(
+                self.collection, dim, self.model_name, index_spec=self.index_spec
+            )
+        return self.pipeline.store_batch(self.coll, embedded, self.model_name)
 
 
 def embedded_document(row: dict, model_name: str) -> EmbeddedDocument | Exception:

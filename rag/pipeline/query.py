@@ -23,7 +23,7 @@ from ingest.embed import Embedder
 from rag.generate.base import Generator
 from rag.pipeline.answer import ABSTAIN_THRESHOLD, AnswerOptions, TextSink, write
 from rag.pipeline.budget import answer_config, answer_generation
-from rag.pipeline.citations import citation_of, clean_markers
+from rag.pipeline.citations import Citation, citation_of, clean_markers
 from rag.pipeline.focus import Focus, FocusSentences
 from rag.pipeline.hyde import HyDE
 from rag.pipeline.prompt import Passage, PromptBuilder
@@ -52,7 +52,7 @@ from rag.pipeline.retrieve import (
     Retriever,
 )
 from rag.pipeline.retro import RetroFusion
-from rag.pipeline.support import SUPPORT_MODEL, SupportChecker, reader_sentence
+from rag.pipeline.support import SUPPORT_MODEL, SentenceSupport, SupportChecker, reader_sentence
 from rag.pipeline.tool_answer import state_results
 from rag.pipeline.tool_calls import CollectionTools, ToolCalls, collection_tools
 from rag.reader import Reader
@@ -192,6 +192,14 @@ class QueryPipeline:
             return abstention(passages, timings, Usage(0, 0), reason, relevance, calls, "none", options.context)
         if options.context == "retro":
             return self._answer_retro(query, options, passages, focus, timings, relevance, on_text, tell)
+        return self._answer_prompt(query, options, passages, focus, timings, relevance, calls, results, on_text, tell)
+
+    def _answer_prompt(
+        self, query, options, passages, focus, timings, relevance, calls, results, on_text, tell
+    ) -> Answer:
+        """context "prompt": write from the focused sentences (a tool's ``results`` first), check each sentence
+        against the passages, cite each passage as its first citing sentence is supported."""
+        ran = [c for c in calls if c.ok]
         mode = options.resolved_mode(query.text, self.generator)
         if results:
             # what the tools computed is read first, then the best retrieved sentences
@@ -210,15 +218,9 @@ class QueryPipeline:
                 checked = state_results(ran, results, checked, lambda stated: self.support(stated, everything))
         if options.abstain and not results and checked.sentences and not checked.supported:
             return abstention(everything, timings, usage, "unsupported", relevance, calls, mode)
-        by_number = {p.number: p for p in everything}
-        how: dict[int, str] = {}
-        for sentence in checked.sentences:
-            for n in sentence.cited:
-                how.setdefault(n, "unsupported" if sentence.how == "none" else sentence.how)
-        citations = [citation_of(by_number[n], how[n]) for n in how if n in by_number]
         return Answer(
             checked.text,
-            citations,
+            _citations(checked.sentences, everything),
             everything,
             timings,
             usage,
@@ -286,6 +288,16 @@ class QueryPipeline:
             relevance=relevance,
             context="retro",
         )
+
+
+def _citations(sentences: list[SentenceSupport], passages: list[Passage]) -> list[Citation]:
+    """A citation per cited passage, in order of first citation, marked as that first sentence is supported."""
+    by_number = {p.number: p for p in passages}
+    how: dict[int, str] = {}
+    for sentence in sentences:
+        for n in sentence.cited:
+            how.setdefault(n, "unsupported" if sentence.how == "none" else sentence.how)
+    return [citation_of(by_number[n], how[n]) for n in how if n in by_number]
 
 
 def _unheard(stage: Stage) -> None:

@@ -181,13 +181,11 @@ class SupportChecker:
         return np.array(agreement(sentence, passages), dtype=bool)
 
     def __call__(self, answer: str, passages: Sequence[Passage]) -> CheckedAnswer:
-        numbers = [p.number for p in passages]
-        held = [numbers_in(p.chunk.text) for p in passages]  # each passage's numbers, read once per answer
-        read = [PassageTerms.of(p.chunk.text) for p in passages]  # ... and its terms
+        """Check each sentence of ``answer`` against ``passages``; the answer with its markers corrected."""
+        sources = _Sources.of(passages)
         pieces, checked, last = [], [], 0
         for start, end in split_sentences(answer):
-            raw = answer[start:end]
-            text, cited = strip_markers(raw)
+            text, cited = strip_markers(answer[start:end])
             if not words(text):  # a stray marker or punctuation: nothing to check
                 continue
             if not passages:
@@ -195,51 +193,72 @@ class SupportChecker:
                     SentenceSupport(start, end, text, False, 0.0, 0.0, None, tuple(cited), "none", NO_PASSAGES)
                 )
                 continue
-            model, quotes, agree = self.scores(text, passages, held)
-            terms = self.terms(text, read)
-            changed = [changed_words(text, p.chunk.text) for p in passages]
-            ok = [
-                self.supports(float(m), float(q), bool(a), bool(t), bool(c))
-                for m, q, a, t, c in zip(model, quotes, agree, terms, changed)
-            ]
-            # rank: supporting passages first, then the model score, then quotes; a cited one wins ties
-            rank = sorted(
-                range(len(passages)),
-                key=lambda i: (ok[i], round(float(model[i]), 4), float(quotes[i]), numbers[i] in cited),
-                reverse=True,
-            )
-            best = rank[0]
-            supported = ok[best]
-            cited_ok = [n for n in cited if n in numbers and ok[numbers.index(n)]]
-            if not supported:
-                new, how = cited, "none"
-            elif cited_ok:
-                new, how = cited_ok, "marker"
-            elif cited:
-                new, how = [numbers[best]], "corrected"
-            else:
-                new, how = [numbers[best]], "support"
-            at = numbers.index(cited_ok[0]) if how == "marker" else best
-            sentence = _with_markers(text, new)
             offset = sum(len(p) for p in pieces) + len(answer[last:start])
+            sentence, support = self._check(text, cited, offset, sources)
             pieces += [answer[last:start], sentence]
             last = end
-            checked.append(
-                SentenceSupport(
-                    offset,
-                    offset + len(sentence),
-                    text,
-                    supported,
-                    float(model[at]),
-                    float(quotes[at]),
-                    numbers[at],
-                    tuple(new),
-                    how,
-                    None if supported else unsupported_reason(text, held, read, changed[best]),
-                )
-            )
+            checked.append(support)
         pieces.append(answer[last:])
         return CheckedAnswer("".join(pieces), checked)
+
+    def _check(self, text: str, cited: list[int], offset: int, sources: _Sources) -> tuple[str, SentenceSupport]:
+        """One sentence (``text``, citing ``cited``, at ``offset`` of the corrected answer) against every passage:
+        the sentence with its corrected markers, and its support."""
+        passages, numbers = sources.passages, sources.numbers
+        model, quotes, agree = self.scores(text, passages, sources.held)
+        terms = self.terms(text, sources.read)
+        changed = [changed_words(text, p.chunk.text) for p in passages]
+        ok = [
+            self.supports(float(m), float(q), bool(a), bool(t), bool(c))
+            for m, q, a, t, c in zip(model, quotes, agree, terms, changed)
+        ]
+        # rank: supporting passages first, then the model score, then quotes; a cited one wins ties
+        rank = sorted(
+            range(len(passages)),
+            key=lambda i: (ok[i], round(float(model[i]), 4), float(quotes[i]), numbers[i] in cited),
+            reverse=True,
+        )
+        best = rank[0]
+        supported = ok[best]
+        cited_ok = [n for n in cited if n in numbers and ok[numbers.index(n)]]
+        new, how = _corrected(cited, cited_ok, supported, numbers[best])
+        at = numbers.index(cited_ok[0]) if how == "marker" else best
+        sentence = _with_markers(text, new)
+        reason = None if supported else unsupported_reason(text, sources.held, sources.read, changed[best])
+        support = SentenceSupport(
+            offset, offset + len(sentence), text, supported, float(model[at]), float(quotes[at]), numbers[at],
+            tuple(new), how, reason,
+        )  # fmt: skip
+        return sentence, support
+
+
+@dataclass(frozen=True)
+class _Sources:
+    """The passages of one answer, each read once: its number, the numbers it holds, its terms."""
+
+    passages: Sequence[Passage]
+    numbers: list[int]
+    held: list[frozenset[str]]
+    read: list[PassageTerms]
+
+    @classmethod
+    def of(cls, passages: Sequence[Passage]) -> _Sources:
+        texts = [p.chunk.text for p in passages]
+        return cls(
+            passages, [p.number for p in passages], [numbers_in(t) for t in texts], [PassageTerms.of(t) for t in texts]
+        )
+
+
+def _corrected(cited: list[int], cited_ok: list[int], supported: bool, best: int) -> tuple[list[int], str]:
+    """The markers a sentence keeps (``cited_ok``: those of its ``cited`` that support it) or gets (``best``,
+    the passage that supports it best), and how (:attr:`SentenceSupport.how`)."""
+    if not supported:
+        return cited, "none"
+    if cited_ok:
+        return cited_ok, "marker"
+    if cited:
+        return [best], "corrected"
+    return [best], "support"
 
 
 def reader_sentence(span, answer: str) -> SentenceSupport:

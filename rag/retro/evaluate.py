@@ -76,31 +76,16 @@ def evaluate(data: Path, weights: Path, sample: int = 200, batch: int = 8, quant
     db = load_database(data, config, recipe)
     model, tokenizer = load_gguf(quant=quant)
     retrofit.attach(model)
-    T, m, k, r = recipe.seq_len, config.chunk, config.neighbours, config.neighbour_len
+    T, m = recipe.seq_len, config.chunk
     starts = db.sequences(T, held=True)
     rng = np.random.default_rng(0)
     starts = np.sort(rng.choice(starts, size=min(sample, len(starts)), replace=False))
     leaked = shares_ngram(db, starts, T, training_ngrams(db))
-    search = NeighbourSearch(db)
-    C = T // m
-    chosen = {
-        "retrieved": search(starts, T, k, r),
-        "random": search.random(len(starts), C, k, seed=1),
-        "leaky": search(starts, T, k, r, scope="leaky"),
-    }
+    chosen = _neighbours(db, starts, T, config)
     token_bytes = tokenizer.token_bytes
     targets = np.stack([db.tokens[s + 1 : s + T] for s in starts])
     nbytes = np.vectorize(lambda t: len(token_bytes[t]))(targets).astype(np.float64)
-    nll: dict[str, list[np.ndarray]] = {c: [] for c in CONDITIONS}
-    t0 = time.perf_counter()
-    for i in range(0, len(starts), batch):
-        sl = slice(i, i + batch)
-        for name, ids in chosen.items():
-            tokens, fixed = batch_of(db, starts[sl], ids[sl], config, recipe)
-            nll[name].append(token_nll(model, retrofit, tokens, fixed))
-        nll["none"].append(token_nll(model, retrofit, tokens, None))
-        log(f"{min(i + batch, len(starts))}/{len(starts)} sequences, {time.perf_counter() - t0:.0f} s")
-    arrays = {c: np.concatenate(v) for c, v in nll.items()}
+    arrays = _losses(model, retrofit, db, starts, chosen, config, recipe, batch, log)
     report: dict = {
         "data": str(data),
         "weights": str(weights),
@@ -112,13 +97,7 @@ def evaluate(data: Path, weights: Path, sample: int = 200, batch: int = 8, quant
         "subsets": {},
     }
     for subset, rows in (("clean", ~leaked), ("all", np.ones(len(starts), dtype=bool))):
-        part = {c: summarize(arrays[c][rows], nbytes[rows], m - 1) for c in CONDITIONS}
-        part["effect_retrieved"] = effect(arrays["none"][rows], arrays["retrieved"][rows])
-        part["effect_random"] = effect(arrays["none"][rows], arrays["random"][rows])
-        part["effect_leaky"] = effect(arrays["none"][rows], arrays["leaky"][rows])
-        # what retrieval itself adds: retrieved against random neighbours, sequence by sequence
-        part["retrieved_vs_random"] = effect(arrays["random"][rows], arrays["retrieved"][rows])
-        report["subsets"][subset] = part
+        report["subsets"][subset] = _subset({c: a[rows] for c, a in arrays.items()}, nbytes[rows], m - 1)
     clean = report["subsets"]["clean"]
     for c in ("none", "retrieved", "random"):  # the headline keys: clean sequences, every predicted token
         report[f"ppl_{c}"] = clean[c]["all_tokens"]["ppl"]
@@ -126,3 +105,39 @@ def evaluate(data: Path, weights: Path, sample: int = 200, batch: int = 8, quant
     report["ppl_leaky"] = clean["leaky"]["all_tokens"]["ppl"]
     retrofit.detach(model)
     return report
+
+
+def _neighbours(db, starts: np.ndarray, T: int, config) -> dict[str, np.ndarray]:
+    """Each sequence's neighbour chunk ids per condition that has neighbours (retrieved, random, leaky)."""
+    search = NeighbourSearch(db)
+    k, r = config.neighbours, config.neighbour_len
+    return {
+        "retrieved": search(starts, T, k, r),
+        "random": search.random(len(starts), T // config.chunk, k, seed=1),
+        "leaky": search(starts, T, k, r, scope="leaky"),
+    }
+
+
+def _losses(model, retrofit, db, starts, chosen, config, recipe, batch: int, log) -> dict[str, np.ndarray]:
+    """(len(starts), T - 1) token NLLs per condition, ``batch`` sequences at a time (progress to ``log``)."""
+    nll: dict[str, list[np.ndarray]] = {c: [] for c in CONDITIONS}
+    t0 = time.perf_counter()
+    for i in range(0, len(starts), batch):
+        sl = slice(i, i + batch)
+        for name, ids in chosen.items():
+            tokens, fixed = batch_of(db, starts[sl], ids[sl], config, recipe)
+            nll[name].append(token_nll(model, retrofit, tokens, fixed))
+        nll["none"].append(token_nll(model, retrofit, tokens, None))
+        log(f"{min(i + batch, len(starts))}/{len(starts)} sequences, {time.perf_counter() - t0:.0f} s")
+    return {c: np.concatenate(v) for c, v in nll.items()}
+
+
+def _subset(arrays: dict[str, np.ndarray], nbytes: np.ndarray, first: int) -> dict:
+    """Perplexity per condition and the effects between them, over one subset's rows of ``arrays``."""
+    part = {c: summarize(arrays[c], nbytes, first) for c in CONDITIONS}
+    part["effect_retrieved"] = effect(arrays["none"], arrays["retrieved"])
+    part["effect_random"] = effect(arrays["none"], arrays["random"])
+    part["effect_leaky"] = effect(arrays["none"], arrays["leaky"])
+    # what retrieval itself adds: retrieved against random neighbours, sequence by sequence
+    part["retrieved_vs_random"] = effect(arrays["random"], arrays["retrieved"])
+    return part
