@@ -45,6 +45,29 @@ ABSTAIN_THRESHOLD = 0.669
 
 
 @dataclass(frozen=True)
+class WriteSettings:
+    """One request's own settings for the writing model; what is left None keeps the pipeline's.
+
+    ``max_tokens`` can only lower the pipeline's budget (a server's limit stays a limit).
+    """
+
+    temperature: float | None = None
+    max_tokens: int | None = None
+    stop: tuple[str, ...] = ()
+
+    def applied(self, config: GenerationConfig) -> GenerationConfig:
+        """``config`` with these settings in it (a new GenerationConfig: it checks the values)."""
+        changes: dict = {}
+        if self.temperature is not None:
+            changes["temperature"] = float(self.temperature)
+        if self.stop:
+            changes["stop"] = tuple(self.stop)
+        if self.max_tokens is not None:
+            changes["max_tokens"] = min(self.max_tokens, config.max_tokens)
+        return dataclasses.replace(config, **changes) if changes else config
+
+
+@dataclass(frozen=True)
 class AnswerOptions:
     """How one request answers.
 
@@ -55,12 +78,14 @@ class AnswerOptions:
         context: how the retrieved text enters the model: "prompt" (numbered in the prompt, written
             as ``mode`` says) or "retro" (through the decoder's chunked cross-attention, with the
             question alone in the prompt; see rag.pipeline.retro). ``mode`` applies to "prompt" only.
+        writing: the request's temperature, token budget and stop strings, where a mode writes.
     """
 
     mode: str = "reader"
     tools: bool | tuple[str, ...] = False
     abstain: bool = True
     context: str = "prompt"
+    writing: WriteSettings = WriteSettings()
 
     def __post_init__(self) -> None:
         if self.mode not in ANSWER_MODES:

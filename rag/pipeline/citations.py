@@ -10,9 +10,14 @@ a passage number into a citation that says how it was set.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rag.pipeline.prompt import Passage
+
+if TYPE_CHECKING:  # support imports this module's markers
+    from rag.pipeline.support import SentenceSupport
 
 # One bracketed marker, the spaces before it, and spaces between it and the
 # punctuation that ends its clause ("Paris [1] ." -> "Paris [1]."); not spaces
@@ -114,3 +119,13 @@ def citation_of(passage: Passage, how: str, span=None) -> Citation:
         how=how,
         **extra,
     )
+
+
+def cite_sentences(sentences: Sequence[SentenceSupport], passages: Sequence[Passage]) -> list[Citation]:
+    """A citation per cited passage, in order of first citation, marked as that first sentence is supported."""
+    by_number = {p.number: p for p in passages}
+    how: dict[int, str] = {}
+    for sentence in sentences:
+        for n in sentence.cited:
+            how.setdefault(n, "unsupported" if sentence.how == "none" else sentence.how)
+    return [citation_of(by_number[n], how[n]) for n in how if n in by_number]

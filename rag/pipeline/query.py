@@ -23,21 +23,22 @@ from ingest.embed import Embedder
 from rag.generate.base import Generator
 from rag.pipeline.answer import ABSTAIN_THRESHOLD, AnswerOptions, TextSink, write
 from rag.pipeline.budget import answer_config, answer_generation
-from rag.pipeline.citations import Citation, citation_of, clean_markers
+from rag.pipeline.citations import citation_of, cite_sentences, clean_markers
 from rag.pipeline.focus import Focus, FocusSentences
 from rag.pipeline.hyde import HyDE
 from rag.pipeline.prompt import Passage, PromptBuilder
-from rag.pipeline.reading import Reading, ReadPassages
+from rag.pipeline.read_answer import ReaderAnswer
+from rag.pipeline.reading import ReadPassages
 from rag.pipeline.records import (
     CHECKING,
     WRITING,
     Answer,
+    Listeners,
     Question,
     Stage,
     StageSink,
     Usage,
     abstention,
-    reading,
     running,
     searching,
 )
@@ -52,7 +53,7 @@ from rag.pipeline.retrieve import (
     Retriever,
 )
 from rag.pipeline.retro import RetroFusion
-from rag.pipeline.support import SUPPORT_MODEL, SentenceSupport, SupportChecker, reader_sentence
+from rag.pipeline.support import SUPPORT_MODEL, SupportChecker
 from rag.pipeline.tool_answer import state_results
 from rag.pipeline.tool_calls import CollectionTools, ToolCalls, collection_tools
 from rag.reader import Reader
@@ -105,7 +106,9 @@ class QueryPipeline:
         self.tool_calls = ToolCalls(generator, tools or collection_tools(store), embedder)
         self.retro = RetroFusion(self.focus)
         self.reading = ReadPassages(reader or (lambda: _SHARED_READER))
+        self.read_answer = ReaderAnswer(self.reading)
         self.abstain_threshold = abstain_threshold
+        self.listeners = Listeners()
         self.generation = answer_generation(max_answer_tokens)  # the most an answer takes; see ask
         # counts tokens with the generator's tokenizer, so it loads the generator at its first count: an answer
         # that abstains for want of passages never counts one
@@ -136,7 +139,10 @@ class QueryPipeline:
         return Retrieval(retrieval.hits[: query.k], retrieval.timings)
 
     def search(self, collection: str, text: str, k: int = 10, options: SearchOptions | None = None) -> Retrieval:
-        return self.retrieve(self.query(collection, text, k, options))
+        retrieval = self.retrieve(self.query(collection, text, k, options))
+        for heard in self.listeners.searched:
+            heard(retrieval)
+        return retrieval
 
     def prepare(
         self,
@@ -168,7 +174,13 @@ class QueryPipeline:
 
     def answer(self, question: Question, on_text: TextSink | None = None, on_stage: StageSink | None = None) -> Answer:
         """Answer a prepared question; ``on_text`` hears the raw answer as it is generated (streaming), and
-        ``on_stage`` each stage as it starts (:mod:`rag.pipeline.records`)."""
+        ``on_stage`` each stage as it starts (:mod:`rag.pipeline.records`); the listeners hear the answer."""
+        answer = self._answer(question, on_text, on_stage)
+        for heard in self.listeners.answered:
+            heard(answer)
+        return answer
+
+    def _answer(self, question: Question, on_text: TextSink | None, on_stage: StageSink | None) -> Answer:
         query, options = question.query, question.options
         tell: StageSink = on_stage or _unheard
         if on_stage is not None:  # counting the documents reads the catalog: only for someone listening
@@ -181,7 +193,7 @@ class QueryPipeline:
                 calls = self.tool_calls(query, question.tools, lambda name: tell(running(name)))
         ran = [c for c in calls if c.ok]
         if options.context == "prompt" and options.mode == "reader" and not ran:
-            return self._answer_reader(query, options, retrieval, calls, on_text, tell)
+            return self.read_answer(query, options, retrieval, calls, on_text, tell)
         passages = self.prompt.fit([h.chunk for h in retrieval.hits])  # no passages: no token counted, no model
         with timings.stage("focus"):
             focus = self.focus(query.text, passages)
@@ -206,7 +218,8 @@ class QueryPipeline:
             mode, focus = "focus", Focus(self.focus(query.text, results).sentences + focus.sentences)
         tell(WRITING)
         with timings.stage("generate"):
-            config = answer_config(self.generation, query.text)  # short questions get a smaller budget
+            # the request's settings, and short questions get a smaller budget
+            config = answer_config(options.writing.applied(self.generation), query.text)
             written = write(self.generator(), self.prompt, query.text, mode, focus, passages, config, on_text)
         usage = Usage(written.prompt_tokens, written.generated_tokens)
         everything = passages + results
@@ -220,7 +233,7 @@ class QueryPipeline:
             return abstention(everything, timings, usage, "unsupported", relevance, calls, mode)
         return Answer(
             checked.text,
-            _citations(checked.sentences, everything),
+            cite_sentences(checked.sentences, everything),
             everything,
             timings,
             usage,
@@ -230,39 +243,9 @@ class QueryPipeline:
             relevance=relevance,
         )
 
-    def _answer_reader(self, query, options, retrieval, calls, on_text, tell: StageSink) -> Answer:
-        """Mode "reader": the reader's best span over every retrieved passage, cited with its exact characters."""
-        timings = retrieval.timings
-        passages = [Passage(n, h.chunk) for n, h in enumerate(retrieval.hits, start=1)]
-        if passages:
-            tell(reading(len(passages)))
-        with timings.stage("read"):
-            found: Reading = self.reading(query.text, passages)
-        span = found.span
-        if span is None or (options.abstain and not found.answers):
-            reason = "no_passages" if not passages else "no_answer_found"
-            answer = abstention(passages, timings, Usage(0, 0), reason, None, calls, "reader")
-            answer.span = span
-            return answer
-        text = f"{span.text} [{span.passage}]"
-        if on_text is not None:
-            on_text(text)
-        passage = passages[span.passage - 1]
-        return Answer(
-            text,
-            [citation_of(passage, "reader", span)],
-            passages,
-            timings,
-            Usage(0, 0),
-            [reader_sentence(span, text)],
-            tool_calls=calls,
-            mode="reader",
-            span=span,
-        )
-
     def _answer_retro(self, query, options, passages, focus, timings, relevance, on_text, tell) -> Answer:
         """context "retro": the passages as CCA neighbours; cite what the model attended to."""
-        config = answer_config(self.generation, query.text)
+        config = answer_config(options.writing.applied(self.generation), query.text)
         tell(WRITING)
         with timings.stage("generate"):
             written = self.retro(self.generator(), query.text, passages, focus, config, on_text)
@@ -288,16 +271,6 @@ class QueryPipeline:
             relevance=relevance,
             context="retro",
         )
-
-
-def _citations(sentences: list[SentenceSupport], passages: list[Passage]) -> list[Citation]:
-    """A citation per cited passage, in order of first citation, marked as that first sentence is supported."""
-    by_number = {p.number: p for p in passages}
-    how: dict[int, str] = {}
-    for sentence in sentences:
-        for n in sentence.cited:
-            how.setdefault(n, "unsupported" if sentence.how == "none" else sentence.how)
-    return [citation_of(by_number[n], how[n]) for n in how if n in by_number]
 
 
 def _unheard(stage: Stage) -> None:

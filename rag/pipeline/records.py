@@ -22,7 +22,7 @@ from rag.pipeline.answer import AnswerOptions, abstention_message
 from rag.pipeline.citations import Citation
 from rag.pipeline.prompt import Passage
 from rag.pipeline.reading import SpanAnswer
-from rag.pipeline.request import Query, Timings
+from rag.pipeline.request import Query, Retrieval, Timings
 from rag.pipeline.support import SentenceSupport
 from rag.pipeline.tool_calls import ToolCall, ToolSelection
 
@@ -141,3 +141,13 @@ def abstention(
         relevance=relevance,
         context=context,
     )
+
+
+@dataclass
+class Listeners:
+    """Who hears each search and each answer the pipeline completes (the API's metrics, say), whichever door
+    the request came in by (REST, a stream, the OpenAI routes, MCP). Called on the thread that did the work,
+    after it is done; a listener must be quick and must not raise."""
+
+    searched: list[Callable[[Retrieval], None]] = field(default_factory=list)
+    answered: list[Callable[[Answer], None]] = field(default_factory=list)

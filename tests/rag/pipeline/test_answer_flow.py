@@ -263,3 +263,25 @@ def test_every_abstention_is_one_short_sentence_that_does_not_repeat_the_questio
         message = abstention_message(reason)
         assert message.count(".") == 1 and message.endswith(".") and len(message) < 100
         assert "below" not in message and "looked for" not in message
+
+
+def test_listeners_hear_each_search_and_each_answer_once_whatever_the_door():
+    p = pipeline(FakeGenerator("Espresso machines need descaling [1]."))
+    searched, answered = [], []
+    p.listeners.searched.append(searched.append)
+    p.listeners.answered.append(answered.append)
+    hits = p.search("docs", "espresso", k=2)
+    answer = p.ask("docs", QUESTION, k=2, answer=PASSAGES, on_text=lambda _: None)
+    assert searched == [hits] and answered == [answer]  # the answer's own retrieval is not a search
+
+
+def test_a_request_writes_with_its_own_settings_and_only_lowers_the_budget():
+    from rag.pipeline.answer import WriteSettings
+
+    generator = FakeGenerator("Espresso machines need descaling [1].")
+    writing = WriteSettings(temperature=0.7, max_tokens=3, stop=("\n\n",))
+    pipeline(generator).ask("docs", QUESTION, k=2, answer=AnswerOptions(mode="passages", writing=writing))
+    pipeline(generator).ask("docs", QUESTION, k=2, answer=AnswerOptions(mode="passages"))
+    (_, asked), (_, default) = generator.calls
+    assert (asked.temperature, asked.max_tokens, asked.stop) == (0.7, 3, ("\n\n",))
+    assert (default.temperature, default.stop) == (0.0, ()) and default.max_tokens > 3
