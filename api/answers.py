@@ -17,6 +17,7 @@ without ever running.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -40,7 +41,9 @@ class AnswerPool:
 
     def start(self, fn: Callable[..., T], *args) -> asyncio.Future[T]:
         """Queue ``fn(*args)``; cancelling the future before its turn means it never runs."""
-        return asyncio.get_running_loop().run_in_executor(self._executor, partial(fn, *args))
+        # in the caller's context, so the answer's log lines carry its request id (api.tracing)
+        work = partial(contextvars.copy_context().run, fn, *args)
+        return asyncio.get_running_loop().run_in_executor(self._executor, work)
 
     async def run(self, fn: Callable[..., T], *args) -> T:
         """``fn(*args)`` at its turn; a caller cancelled while it waits takes it out of the queue."""

@@ -43,6 +43,10 @@ class Settings:
     # collections may be sharded (rag.distributed; the optional `ray` extra)
     ray_address: str = ""
     ray_workers: int = 2  # RAG_RAY_WORKERS: embedding actors of a Ray ingest (each holds one model)
+    # RAG_METRICS_KEY: a key that may read GET /metrics and nothing else (what a Prometheus scraper is given as its
+    # bearer token); the admin key reads them too. Only checked where keys are enforced (RAG_ADMIN_KEY set)
+    metrics_key: str = field(default="", repr=False)
+    log_format: str = "text"  # RAG_LOG_FORMAT: text | json (one JSON object a line, with each request's id)
 
     def __post_init__(self) -> None:
         if self.chunk_tokens < 16:
@@ -63,6 +67,8 @@ class Settings:
             raise ConfigError(f"ray_workers must be at least 1, got {self.ray_workers}")
         if self.generator not in ("torch", "transformers", "llama-cpp"):
             raise ConfigError(f"generator must be torch, transformers or llama-cpp, got {self.generator!r}")
+        if self.log_format not in ("text", "json"):
+            raise ConfigError(f"log_format must be text or json, got {self.log_format!r}")
         if "*" in self.allowed_host_names and not self.admin_key:
             raise ConfigError(
                 "RAG_ALLOWED_HOSTS=* lets any web page reach an open server (DNS rebinding): list the host names "
