@@ -13,7 +13,7 @@ from rag.private import UMASK
 from rag.settings import Settings
 
 # Subcommand modules; each exposes ``register(subparsers)`` and gives its parsers ``parents=[GLOBAL_OPTIONS]``.
-_COMMANDS = ("rag.cli.documents", "rag.cli.serve", "rag.cli.generate", "rag.cli.bench", "rag.cli.eval")
+_COMMANDS = ("rag.cli.documents", "rag.cli.serve", "rag.cli.mcp", "rag.cli.generate", "rag.cli.bench", "rag.cli.eval")
 
 
 def _add_global_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
