@@ -23,8 +23,12 @@ from api.controllers.web import WEB_ROUTES
 from api.dependencies import DEPENDENCIES
 from api.errors import EXCEPTION_HANDLERS, JSONRequest
 from api.limits import JSON_BODY_LIMIT, ReadBeforeAnswering, ids_in_range
+from api.mcp_server.http import MCP_ROUTE, serve_mcp
+from api.metrics import Metrics, RequestMetrics, scrape
+from api.openai_compat import OpenAIController
 from api.openapi import openapi_config
 from api.origin import RequestChecks
+from api.tracing import RequestIds, install_logging
 from rag.platform import Platform
 from rag.server_file import data_dir_id, remove_server_file, write_server_file
 from rag.settings import Settings
@@ -42,6 +46,7 @@ def healthz(state: State) -> dict[str, str]:
 def create_app(settings: Settings | None = None, platform: Platform | None = None) -> Litestar:
     """Build the app; ``platform`` may be given (tests), else one is opened from ``settings``."""
     settings = settings or (platform.settings if platform else Settings.from_env())
+    metrics = Metrics(lambda: app.state.get("platform"))
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -57,25 +62,31 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         secret = secrets.token_hex(32)
         app.state.data_dir_id = data_dir_id(settings.data_dir, secret)
         write_server_file(settings.data_dir, settings.host, settings.port, secret)
+        stop_listening = metrics.listen(opened.query_pipeline.listeners)  # searches and answers, whatever the door
         try:
-            yield
+            async with serve_mcp(app, opened):  # the MCP sessions of /mcp (api.mcp_server.http)
+                yield
         finally:
+            stop_listening()
             remove_server_file(settings.data_dir)
             if owned:
                 opened.close()  # running jobs stop at a safe point; the next start resumes them
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             healthz,
+            scrape,
             meta,
             CollectionController,
             DocumentController,
             JobController,
             KeyController,
             QueryController,
+            OpenAIController,
             RenderController,
             BenchmarkController,
             *WEB_ROUTES,
+            MCP_ROUTE,
         ],
         lifespan=[lifespan],
         dependencies=DEPENDENCIES,
@@ -87,3 +98,8 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         middleware=[ReadBeforeAnswering()],
         openapi_config=openapi_config(),
     )
+    app.state.metrics = metrics
+    install_logging(settings.log_format)  # request ids in every log line; after Litestar configured the root's
+    # Around the whole app, not in middleware= (Litestar runs that per route, after routing): a 404 has an id too
+    app.asgi_handler = RequestIds(RequestMetrics(app.asgi_handler, metrics))
+    return app

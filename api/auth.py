@@ -10,7 +10,9 @@ test checks that every route has an entry):
   (a write key also reads), or the admin key;
 * ``job``: reading a job needs a read key of the job's collection;
 * ``key``: any valid key (rendering Markdown the page sends: no collection's data, but CPU);
-* ``admin``: the admin key only (collections, keys, benchmarks).
+* ``admin``: the admin key only (collections, keys, benchmarks);
+* ``metrics``: the admin key or ``RAG_METRICS_KEY``, a key that reads ``GET /metrics``
+  and nothing else (a Prometheus scraper's bearer token need not be the admin key).
 
 No key or an unknown key is a 401; a key that does not cover the request is a 403.
 Before this guard, :class:`api.origin.RequestChecks` refuses what a web page could send
@@ -18,6 +20,8 @@ Before this guard, :class:`api.origin.RequestChecks` refuses what a web page cou
 """
 
 from __future__ import annotations
+
+import secrets
 
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
@@ -54,6 +58,13 @@ ACCESS: dict[str, str] = {
     "getBenchmarkPlot": "admin",
     "webPage": "public",  # the browser page and its script and style (they hold no data)
     "webAsset": "public",
+    "metrics": "metrics",  # GET /metrics: the admin key or RAG_METRICS_KEY
+    "mcp": "key",  # the MCP server at /mcp (api.mcp_server): any valid key; its tools check the collection
+    # OpenAI-compatible routes: the collection is named in the body (model "rag:<name>"), not the path, so the
+    # guard checks the key and the handler checks that it may read that collection (api.openai_compat)
+    "listModels": "key",  # lists only the collections the key may read
+    "createChatCompletion": "key",
+    "createEmbedding": "key",
 }
 
 BEARER = "Bearer"
@@ -85,6 +96,11 @@ def authorize(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
             "collection keys with POST /v1/collections/{name}/keys)",
             headers={"WWW-Authenticate": BEARER},
         )
+    if need == "metrics":
+        metrics_key = platform.settings.metrics_key
+        if metrics_key and secrets.compare_digest(key.encode(), metrics_key.encode()):
+            return
+        need = "admin"
     grant = keys.grant(key)
     if grant is None:
         raise NotAuthorizedException("the API key is not valid; check it or ask the admin for a new one",
