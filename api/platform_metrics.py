@@ -23,34 +23,13 @@ MODELS = ("embedder", "reader", "generator")
 
 
 def ingest_job_states(platform: Platform) -> dict[str, int]:
-    """How many ingest jobs the catalog holds in each state (every state named, 0 where none is).
-
-    One ``GROUP BY`` over the jobs table: a job's state is written there at every change of state.
-    """
-    counts = dict.fromkeys(INGEST_STATES, 0)
-    with platform.store.catalog.cursor() as cur:
-        rows = cur.execute("SELECT status, count(*) FROM jobs WHERE kind = 'ingest' GROUP BY status").fetchall()
-    counts.update({status: n for status, n in rows})
-    return counts
+    """How many ingest jobs the catalog holds in each state (every state named, 0 where none is)."""
+    return {**dict.fromkeys(INGEST_STATES, 0), **platform.store.catalog.job_counts("ingest")}
 
 
 def loaded_models(platform: Platform) -> dict[str, bool]:
-    """Which of the embedder, the span reader and the generator this process has loaded (nothing is loaded here).
-
-    Each is loaded on first use and none says so publicly, so this reads where each is kept:
-    the embedders' cache (:func:`ingest.embed.shared_embedder`), the reader of the query
-    pipeline (built only if a request needed it) and the platform's generator.
-    """
-    from ingest.embed import _shared_embedder
-
-    reader = None
-    if "query_pipeline" in platform.__dict__:  # a cached_property that has been read
-        reader = platform.query_pipeline.reading.reader()
-    return {
-        "embedder": _shared_embedder.cache_info().currsize > 0,
-        "reader": reader is not None and reader._model is not None,
-        "generator": platform._generator is not None,
-    }
+    """Which of the embedder, the span reader and the generator this process has loaded (nothing is loaded here)."""
+    return platform.loaded_models()
 
 
 class ChunksEmbedded:

@@ -239,6 +239,11 @@ def shared_embedder(batch_size: int = 32, quant: str | None = None) -> Embedder:
     return _shared_embedder(batch_size, resolve_kind(quant))
 
 
+def embedders_loaded() -> int:
+    """How many embedders this process has loaded (each kind and batch size is one; asking loads nothing)."""
+    return _shared_embedder.cache_info().currsize
+
+
 def kind_of(model_name: str) -> str:
     """The kind of an :attr:`Embedder.model_name` (``all-MiniLM-L6-v2`` is fp32); another model raises."""
     base, _, kind = model_name.partition("@")

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from functools import cached_property
 
 from ingest.chunk import Chunker
-from ingest.embed import Embedder, embedder_for, load_tokenizer, shared_embedder
+from ingest.embed import Embedder, embedder_for, embedders_loaded, load_tokenizer, shared_embedder
 from rag.access import Keys
 from rag.generate import Generator, shared_generator
 from rag.jobs import BenchmarkJobs, IngestJobs, JobRunner
@@ -110,6 +110,15 @@ class Platform:
         """The embedder that wrote a collection (``Collection.embed_model``): its queries and uploads use it."""
         with self._lock:
             return embedder_for(model_name, self.settings.embed_batch_size)
+
+    def loaded_models(self) -> dict[str, bool]:
+        """Which of the embedder, the span reader and the generator this process has loaded (loads nothing)."""
+        reader = self.__dict__.get("query_pipeline")  # a cached_property: None until a request built it
+        return {
+            "embedder": embedders_loaded() > 0,
+            "reader": reader is not None and reader.reading.reader().loaded,
+            "generator": self._generator is not None,
+        }
 
     @property
     def generator(self) -> Generator:

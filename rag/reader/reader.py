@@ -48,6 +48,11 @@ class Reader:
         self._lock = threading.Lock()
 
     @property
+    def loaded(self) -> bool:
+        """Whether the weights are in memory (reading this loads nothing)."""
+        return self._model is not None
+
+    @property
     def model(self) -> SpanReader:
         with self._lock:
             if self._model is None:

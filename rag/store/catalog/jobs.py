@@ -65,6 +65,12 @@ class JobRows:
             raise NotFoundError(f"job {job_id} does not exist")
         return rows[0]
 
+    def job_counts(self, kind: str) -> dict[str, int]:
+        """How many jobs of ``kind`` the catalog holds in each state it has (a state with none is left out)."""
+        with self.cursor() as cur:
+            rows = cur.execute("SELECT status, count(*) FROM jobs WHERE kind = ? GROUP BY status", [kind]).fetchall()
+        return {status: n for status, n in rows}
+
     def list_jobs(
         self, kind: str | None = None, limit: int = 50, unfinished: bool = False, collection_id: int | None = None
     ) -> list[dict]:
