@@ -51,7 +51,7 @@ class StepWeights:
     def from_model(cls, model: torch.nn.Module) -> StepWeights | None:
         """Stack ``model``'s layers, or None when it is not an int4 model the step can run."""
         layers = list(model.layers)
-        if model.quant != "int4" or not isinstance(model.output, Int8GroupLinear):
+        if model.quant != "int4" or not model.config.plain or not isinstance(model.output, Int8GroupLinear):
             return None
         if not isinstance(model.embed, GroupEmbedding) or model.embed.table is not model.output:
             return None

@@ -165,7 +165,10 @@ class GGUFFile:
         try:
             return self.tensors[name]
         except KeyError:
-            raise ModelFileError(f"{self.path} has no tensor {name!r}; is it a Llama-architecture GGUF?") from None
+            raise ModelFileError(
+                f"{self.path} has no tensor {name!r}, which the model needs; "
+                "is the file complete, of a supported architecture?"
+            ) from None
 
     def raw(self, name: str) -> np.ndarray:
         """The stored bytes of tensor ``name``: uint8 (rows, bytes per row), a view of the mapping."""

@@ -1,9 +1,13 @@
-"""Build a :class:`LlamaModel` and its tokenizer from a GGUF file.
+"""Build a :class:`LlamaModel` and its tokenizer from a GGUF file (any architecture of :mod:`rag.model.config`).
 
 Tensors are converted one at a time straight from the file mapping into the
 chosen quantization mode, so the float32 copy of the whole model never exists
 (only the embedding is converted in row chunks); the mapping is closed before
 returning, so the file's pages leave resident memory.
+
+Layouts differ by architecture only in ways fixed at load time: fused Q/K/V and
+gate/up tensors (Phi-3) are split the way our fused projections take them, and
+Q/K rows of NEOX-rope files (Qwen, Phi-3, Gemma) are permuted to adjacent pairs.
 """
 
 from __future__ import annotations
@@ -21,25 +25,37 @@ from core.errors import ConfigError
 from rag.model.config import LlamaConfig
 from rag.model.gguf_file import GGUFFile, default_gguf_path
 from rag.model.group_quant import GroupEmbedding, Int4Linear, Int8GroupLinear
-from rag.model.model import Attention, Block, FeedForward, LlamaModel, RMSNorm
+from rag.model.layers import Attention, FeedForward, RMSNorm
+from rag.model.model import Block, LlamaModel
 from rag.model.quant_linear import DEFAULT_QUANT, Fp32Embedding, Fp32Linear, check_mode
 from rag.model.quants import quantize_int8_rows
+from rag.model.rope import interleave_heads
 from rag.model.tokenizer import GGUFTokenizer
 
 _CHUNK_ROWS = 8192  # rows of a vocabulary matrix converted at once
 
 
-def _linear(f: GGUFFile, names: list[str], mode: str, scaled_rows: int = 0, row_scale: float = 1.0) -> nn.Module:
+def _linear(
+    f: GGUFFile,
+    names: list[str],
+    mode: str,
+    scaled_rows: int = 0,
+    row_scale: float = 1.0,
+    order: np.ndarray | None = None,
+) -> nn.Module:
     """One linear layer whose weight is the row-wise concatenation of tensors ``names``.
 
-    The first ``scaled_rows`` output rows are multiplied by ``row_scale``
-    (how the attention's 1/sqrt(head_dim) is folded into Q).
+    Rows are then taken in ``order`` (None: as they are), and the first ``scaled_rows``
+    output rows multiplied by ``row_scale`` (how the attention's 1/sqrt(head_dim) is folded into Q).
     """
     infos = [f.info(n) for n in names]
     if mode == "int4" and all(i.qtype == GGMLQuantizationType.Q4_1 for i in infos):  # the file's groups as they are
         raw = np.concatenate([f.raw(n) for n in names])
+        raw = raw if order is None else raw[order]
         return Int4Linear.from_q4_1(raw, infos[0].shape[-1], scaled_rows, row_scale)
     w = np.concatenate([f.dequantize(n) for n in names])  # float32 (out, in)
+    if order is not None:
+        w = w[order]
     w[:scaled_rows] *= row_scale
     if mode == "int4":
         return Int4Linear.from_float(w)
@@ -94,32 +110,85 @@ def load_gguf(
         config = LlamaConfig.from_gguf(f.metadata, set(f.tensors))
         tokenizer = GGUFTokenizer(f.metadata)
         layers = []
-
-        def norm(name: str) -> RMSNorm:
-            return RMSNorm(torch.from_numpy(f.dequantize(name)), config.norm_eps)
-
         for i in range(config.n_layers):
-            p = f"blk.{i}."
-            qkv = [p + "attn_q.weight", p + "attn_k.weight", p + "attn_v.weight"]
-            attn = Attention(
-                config,
-                _linear(f, qkv, quant, config.dim, config.head_dim**-0.5),
-                _linear(f, [p + "attn_output.weight"], quant),
-            )
-            ffn = FeedForward(
-                _linear(f, [p + "ffn_gate.weight", p + "ffn_up.weight"], quant),
-                _linear(f, [p + "ffn_down.weight"], quant),
-            )
-            layers.append(Block(norm(p + "attn_norm.weight"), attn, norm(p + "ffn_norm.weight"), ffn))
+            layers.append(_block(f, config, i, quant))
             f.drop_pages()
         embed, output = _embedding_and_output(f, config, quant)
-        final_norm = norm("output_norm.weight")
-    model = LlamaModel(config, embed, layers, final_norm, output, quant).to(device).eval()
+        final_norm = _norm(f, config, "output_norm.weight")
+        factors = f.dequantize("rope_freqs.weight") if "rope_freqs.weight" in f.tensors else None
+    model = LlamaModel(config, embed, layers, final_norm, output, quant, factors).to(device).eval()
     if model.device.type == "cpu":
         model.attach_decode_step(threads if threads is not None else numba.get_num_threads())
         model.warm_up()
     _release_free_heap()
     return model, tokenizer
+
+
+def _norm(f: GGUFFile, config: LlamaConfig, name: str, scale: float = 1.0, heads: bool = False) -> RMSNorm:
+    """The RMSNorm of tensor ``name``; ``heads``: a per-head Q/K norm, permuted like its rows."""
+    w = f.dequantize(name) * np.float32(scale)
+    if heads and config.rope_neox:
+        w = interleave_heads(w, 1)
+    return RMSNorm(torch.from_numpy(np.ascontiguousarray(w)), config.norm_eps)
+
+
+def _qkv_order(config: LlamaConfig) -> np.ndarray | None:
+    """The row order that turns a NEOX file's Q, K, V rows into adjacent rotary pairs; None where they are."""
+    if not config.rope_neox:
+        return None
+    q, k = config.n_heads * config.head_dim, config.kv_dim
+    return np.concatenate(
+        [interleave_heads(np.arange(q), config.n_heads), q + interleave_heads(np.arange(k), config.n_kv_heads)]
+        + [np.arange(q + k, q + 2 * k)]
+    )
+
+
+def _attention(f: GGUFFile, config: LlamaConfig, layer: int, mode: str) -> Attention:
+    """Layer ``layer``'s attention: Q, K, V fused into one projection (from three tensors or Phi-3's one)."""
+    p = f"blk.{layer}."
+    fused = p + "attn_qkv.weight" in f.tensors
+    names = [p + "attn_qkv.weight"] if fused else [p + "attn_q.weight", p + "attn_k.weight", p + "attn_v.weight"]
+    q_rows, scale, order = config.n_heads * config.head_dim, config.head_dim**-0.5, _qkv_order(config)
+    # with Q/K norms the softmax scale goes into the Q norm (the norm would undo it in the rows)
+    row_scale = 1.0 if config.qk_norm else scale
+    bias = None
+    if config.qkv_bias:
+        bias = np.concatenate([f.dequantize(n.replace(".weight", ".bias")) for n in names])
+        bias = bias if order is None else bias[order]
+        bias[:q_rows] *= row_scale
+        bias = torch.from_numpy(np.ascontiguousarray(bias))
+    norms = None
+    if config.qk_norm:
+        norms = (
+            _norm(f, config, p + "attn_q_norm.weight", scale, True),
+            _norm(f, config, p + "attn_k_norm.weight", 1.0, True),
+        )
+    return Attention(
+        config,
+        _linear(f, names, mode, q_rows, row_scale, order),
+        _linear(f, [p + "attn_output.weight"], mode),
+        bias,
+        norms,
+        config.sliding_window if config.sliding(layer) else 0,
+    )
+
+
+def _block(f: GGUFFile, config: LlamaConfig, layer: int, mode: str) -> Block:
+    p = f"blk.{layer}."
+    gate_up = (
+        [p + "ffn_gate.weight", p + "ffn_up.weight"] if p + "ffn_gate.weight" in f.tensors else [p + "ffn_up.weight"]
+    )
+    ffn = FeedForward(_linear(f, gate_up, mode), _linear(f, [p + "ffn_down.weight"], mode), config.gelu)
+    post = None
+    if config.post_norms:
+        post = (_norm(f, config, p + "post_attention_norm.weight"), _norm(f, config, p + "post_ffw_norm.weight"))
+    return Block(
+        _norm(f, config, p + "attn_norm.weight"),
+        _attention(f, config, layer, mode),
+        _norm(f, config, p + "ffn_norm.weight"),
+        ffn,
+        post,
+    )
 
 
 def _release_free_heap() -> None:

@@ -1,4 +1,8 @@
-"""The Llama decoder: RMSNorm, Attention, FeedForward, Block, LlamaModel (read bottom-up).
+"""The Llama decoder: Block and LlamaModel over the layers of :mod:`rag.model.layers` (read bottom-up).
+
+The other architectures (:mod:`rag.model.config`) are the same graph with optional parts: a Q/K/V
+bias, per-head Q/K norms, soft-capped or sliding-window attention, a GELU gate, norms after each
+sub-layer, a scaled embedding and soft-capped logits; each is None or off for a Llama.
 
 Weights come from :mod:`rag.model.loader`; a linear layer is any module mapping
 (..., in) -> (..., out), so one graph serves every quantization mode. Q, K and
@@ -13,11 +17,8 @@ the two equal.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from core.errors import ConfigError
@@ -25,98 +26,12 @@ from rag.model import fused
 from rag.model.config import LlamaConfig
 from rag.model.decode_step import DecodeStep, StepWeights
 from rag.model.kv_cache import KVCache
-from rag.model.rope import apply_rope, rope_frequencies
+from rag.model.layers import Attention, FeedForward, RMSNorm, Step
+from rag.model.rope import llama3_factors, rope_frequencies
 
 # One sequence's passes up to this length take the one-call step (decoding, drafts, short prompts);
 # measured on 2 cores: the step runs 38 tokens at 360 tokens/s, the BLAS path at 270, and 48 at 340 against 400.
 STEP_MAX_TOKENS = 40
-
-
-@dataclass
-class Step:
-    """What every layer needs to know about the current forward pass."""
-
-    start: int  # position of the first new token
-    cis: torch.Tensor  # complex64 (T, head_dim // 2): rotations of the new positions
-    cache: KVCache | None
-    mask: torch.Tensor | None  # bool (T, start + T) where the torch path needs an explicit mask
-    fused: bool  # whether the numba kernels apply (few tokens, CPU, no autograd)
-    rot: np.ndarray | None = None  # float32 (T, head_dim // 2, 2): cis as (cos, sin), for the kernels
-
-
-def _rows(x: torch.Tensor) -> torch.Tensor:
-    """(..., D) -> a contiguous (N, D) view."""
-    return x.contiguous().view(-1, x.shape[-1])
-
-
-class RMSNorm(nn.Module):
-    def __init__(self, weight: torch.Tensor, eps: float) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(weight, requires_grad=False)  # (dim,)
-        self.eps = eps
-
-    def forward(self, x: torch.Tensor, step: Step | None = None) -> torch.Tensor:
-        if step is not None and step.fused:
-            out = torch.empty(x.shape)
-            fused.rms_norm(_rows(x).numpy(), self.weight.numpy(), self.eps, _rows(out).numpy())
-            return out
-        return F.rms_norm(x, self.weight.shape, self.weight, self.eps)
-
-
-class Attention(nn.Module):
-    """Grouped-query self-attention with rotary positions and a KV cache.
-
-    The 1/sqrt(head_dim) softmax scale is folded into the Q rows of ``wqkv`` by
-    the loader, so scores here are plain dot products.
-    """
-
-    def __init__(self, config: LlamaConfig, wqkv: nn.Module, wo: nn.Module) -> None:
-        super().__init__()
-        self.n_heads, self.n_kv_heads, self.head_dim = config.n_heads, config.n_kv_heads, config.head_dim
-        self.wqkv = wqkv  # dim -> (n_heads + 2 * n_kv_heads) * head_dim: rows of Q, then K, then V
-        self.wo = wo
-
-    def forward(self, x: torch.Tensor, step: Step, layer: int) -> torch.Tensor:
-        B, T, _ = x.shape
-        H, KV, hd = self.n_heads, self.n_kv_heads, self.head_dim
-        qkv = self.wqkv(x)  # (B, T, (H + 2 KV) * hd)
-        if step.fused and step.cache is not None:
-            out = torch.empty(B, T, H * hd)
-            step.cache.reserve(step.start + T)
-            qkv_np, out_np = qkv.contiguous().numpy(), out.numpy()
-            k_np, v_np = step.cache.arrays()
-            for b in range(B):
-                fused.attend(qkv_np[b], step.rot, k_np[layer, b], v_np[layer, b], step.start, H, out_np[b])
-            return self.wo(out)
-        qk = apply_rope(qkv[..., : (H + KV) * hd].unflatten(-1, (H + KV, hd)), step.cis)  # (B, T, H + KV, hd)
-        q = qk[:, :, :H].transpose(1, 2)  # (B, H, T, hd)
-        k = qk[:, :, H:].transpose(1, 2)  # (B, KV, T, hd)
-        v = qkv[..., (H + KV) * hd :].unflatten(-1, (KV, hd)).transpose(1, 2)  # (B, KV, T, hd)
-        if step.cache is not None:
-            k, v = step.cache.update(layer, step.start, k, v)  # (B, KV, start + T, hd)
-        out = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=step.mask, is_causal=step.mask is None and T > 1, scale=1.0, enable_gqa=KV != H
-        )  # (B, H, T, hd)
-        return self.wo(out.transpose(1, 2).reshape(B, T, H * hd))
-
-
-class FeedForward(nn.Module):
-    """SwiGLU: down(silu(gate(x)) * up(x))."""
-
-    def __init__(self, w_gate_up: nn.Module, w_down: nn.Module) -> None:
-        super().__init__()
-        self.w_gate_up = w_gate_up  # dim -> 2 * ffn_dim: gate rows, then up rows
-        self.w_down = w_down
-
-    def forward(self, x: torch.Tensor, step: Step) -> torch.Tensor:
-        gate_up = self.w_gate_up(x)  # (B, T, 2 F)
-        if step.fused:
-            hidden = torch.empty(*gate_up.shape[:-1], gate_up.shape[-1] // 2)
-            fused.swiglu(_rows(gate_up).numpy(), _rows(hidden).numpy())
-        else:
-            gate, up = gate_up.chunk(2, dim=-1)
-            hidden = F.silu(gate) * up
-        return self.w_down(hidden)
 
 
 class Block(nn.Module):
@@ -127,20 +42,31 @@ class Block(nn.Module):
     ``h = h + cross_attn(h, context)``, where ``context`` is whatever the caller
     passed to :meth:`LlamaModel.forward` (e.g. encoded retrieved chunks). A context
     with a ``begin(tokens, start)`` method is told where each pass starts before the
-    layers run (:mod:`rag.model.retro` reads positions that way).
+    layers run (:mod:`rag.model.retro` reads positions that way). ``post_norms``
+    (Gemma 2) normalize the attention's and the feed-forward's outputs before they join the residual.
     """
 
-    def __init__(self, attn_norm: RMSNorm, attn: Attention, ffn_norm: RMSNorm, ffn: FeedForward) -> None:
+    def __init__(
+        self,
+        attn_norm: RMSNorm,
+        attn: Attention,
+        ffn_norm: RMSNorm,
+        ffn: FeedForward,
+        post_norms: tuple[RMSNorm, RMSNorm] | None = None,
+    ) -> None:
         super().__init__()
         self.attn_norm, self.attn, self.ffn_norm, self.ffn = attn_norm, attn, ffn_norm, ffn
+        self.post_attn_norm, self.post_ffn_norm = post_norms if post_norms is not None else (None, None)
         self.cross_attn: nn.Module | None
         self.register_module("cross_attn", None)  # a registered slot: an attached module becomes a submodule
 
     def forward(self, x: torch.Tensor, step: Step, layer: int, context: object = None) -> torch.Tensor:
-        h = x + self.attn(self.attn_norm(x, step), step, layer)
+        a = self.attn(self.attn_norm(x, step), step, layer)
+        h = x + (a if self.post_attn_norm is None else self.post_attn_norm(a, step))
         if self.cross_attn is not None:
             h = h + self.cross_attn(h, context)
-        return h + self.ffn(self.ffn_norm(h, step), step)
+        f = self.ffn(self.ffn_norm(h, step), step)
+        return h + (f if self.post_ffn_norm is None else self.post_ffn_norm(f, step))
 
 
 class LlamaModel(nn.Module):
@@ -153,14 +79,27 @@ class LlamaModel(nn.Module):
     """
 
     def __init__(
-        self, config: LlamaConfig, embed: nn.Module, layers: list[Block], norm: RMSNorm, output: nn.Module, quant: str
+        self,
+        config: LlamaConfig,
+        embed: nn.Module,
+        layers: list[Block],
+        norm: RMSNorm,
+        output: nn.Module,
+        quant: str,
+        rope_factors: np.ndarray | None = None,
     ) -> None:
+        """``rope_factors``: per-pair rope frequency divisors (a GGUF's ``rope_freqs``); None: from the config."""
         super().__init__()
         self.config, self.quant = config, quant
         self.embed, self.layers, self.norm, self.output = embed, nn.ModuleList(layers), norm, output
-        self.register_buffer(
-            "cis", rope_frequencies(config.head_dim, config.rope_base, config.max_seq_len), persistent=False
-        )  # complex64 (max_seq_len, head_dim // 2)
+        c = config
+        if rope_factors is None and c.rope_scaling is not None:
+            s = c.rope_scaling
+            rope_factors = llama3_factors(
+                c.head_dim, c.rope_base, s.factor, s.low_freq_factor, s.high_freq_factor, s.original_context
+            )
+        cis = rope_frequencies(c.head_dim, c.rope_base, c.max_seq_len, factors=rope_factors, linear=c.rope_linear)
+        self.register_buffer("cis", cis, persistent=False)  # complex64 (max_seq_len, head_dim // 2)
         self.use_fused = True  # False forces the plain torch path (tests compare the two)
         self.decode_step: DecodeStep | None = None  # the one-call step for int4 models (see attach_decode_step)
 
@@ -227,12 +166,18 @@ class LlamaModel(nn.Module):
                 rot = torch.view_as_real(self.cis[start : start + T]).numpy()
                 return self.decode_step(tokens, cache, start, rot, 1 if last_only else T)
         step = self._step(tokens, start, cache, cpu)
-        h = self.embed(tokens)  # (B, T, dim)
+        h = self._embed(tokens)  # (B, T, dim)
         for i, layer in enumerate(self.layers):
             h = layer(h, step, i, context)
         if last_only:
             h = h[:, -1:]
-        return self.output(self.norm(h, step))
+        logits = self.output(self.norm(h, step))
+        cap = self.config.final_softcap
+        return logits if not cap else torch.tanh(logits / cap) * cap
+
+    def _embed(self, tokens: torch.Tensor) -> torch.Tensor:
+        h = self.embed(tokens)
+        return h if self.config.embed_scale == 1.0 else h * self.config.embed_scale
 
     def _check_positions(self, end: int) -> None:
         if end > self.config.max_seq_len:
@@ -266,7 +211,7 @@ class LlamaModel(nn.Module):
         """
         self._check_positions(tokens.shape[1])
         step = self._step(tokens, 0, None, self._cpu_kernels())
-        h = self.embed(tokens)
+        h = self._embed(tokens)
         for i, layer in enumerate(self.layers[:n_layers]):
             h = layer(h, step, i)
         return h
