@@ -163,6 +163,7 @@ def run_rounds(tmp_path: Path, rounds: int, seed: int) -> dict:
     return stats
 
 
+@pytest.mark.slow  # loads models or runs for long: the fast loop skips it, make test runs it
 def test_sigkill_during_ingest_loses_no_acknowledged_document(tmp_path, embedder):
     stats = run_rounds(tmp_path, rounds=3, seed=1)
     assert stats["lost"] == 0 and stats["acknowledged_files"] > 0

@@ -43,6 +43,7 @@ def ask(client, question: str, **fields) -> dict:
     return r.json()
 
 
+@pytest.mark.slow  # loads models or runs for long: the fast loop skips it, make test runs it
 def test_a_csv_total_is_answered_through_sql_with_a_citation_to_the_table(client):
     body = ask(client, "What is the total of the amount column in expenses.csv?", tools=["sql"])
     (call,) = body["tool_calls"]

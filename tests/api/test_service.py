@@ -237,6 +237,7 @@ class Records(logging.Handler):
         self.logger.setLevel(self.level_before)
 
 
+@pytest.mark.slow  # loads models or runs for long: the fast loop skips it, make test runs it
 def test_a_client_that_goes_away_frees_the_model(client):
     """Over a real connection (the test client buffers): leave after the first token; the decode stops."""
     client.post("/v1/collections/away/documents?wait=true", files=files(("tower.txt", TOWER)))

@@ -167,6 +167,7 @@ def test_console_script_runs(tmp_path):
     assert r.returncode == 2 and "does not exist" in r.stderr
 
 
+@pytest.mark.slow  # loads models or runs for long: the fast loop skips it, make test runs it
 def test_ask_answers_a_csv_question_through_the_sql_tool(data_args, tmp_path, capsys, embedder, generator):
     csv = tmp_path / "expenses.csv"
     csv.write_text("date,category,amount\n2024-01-03,travel,120.50\n2024-01-09,meals,64.20\n2024-02-02,travel,310\n")

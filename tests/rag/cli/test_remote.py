@@ -112,6 +112,7 @@ def test_ingest_and_search_go_through_the_running_server(live, tmp_path, capsys)
         assert {k: v for k, v in want.items() if k in got} == got
 
 
+@pytest.mark.slow  # loads models or runs for long: the fast loop skips it, make test runs it
 def test_ask_prints_the_same_through_the_server_as_locally(live, tmp_path, capsys, generator):
     args = ["--data-dir", str(live.data_dir)]
     doc = tmp_path / "espresso.txt"

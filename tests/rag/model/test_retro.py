@@ -223,6 +223,7 @@ def test_a_changed_chunk_is_retrieved_again(int4):
     assert context.memory(1) is None  # not complete yet
 
 
+@pytest.mark.slow  # loads models or runs for long: the fast loop skips it, make test runs it
 def test_a_tiny_training_run_lowers_the_loss(load):
     """Neighbours that hold the continuation: a few steps teach the CCA to read them."""
     model, tok = load("fp32")
@@ -325,6 +326,7 @@ def test_the_shift_and_zero_gates_hold_with_a_value_shift(int4):
     assert torch.equal(after[: 2 * M - 1], before[: 2 * M - 1]) and not torch.allclose(after, before)
 
 
+@pytest.mark.slow  # loads models or runs for long: the fast loop skips it, make test runs it
 def test_the_match_initialisation_copies_from_a_neighbour_that_holds_the_continuation(load):
     """Started as induction heads, the CCA layers predict random tokens (which the base cannot) once their
     neighbour holds them, before any training step, and leave the loss alone with unrelated neighbours."""
