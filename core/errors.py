@@ -36,6 +36,10 @@ class MissingDependencyError(RAGError, ImportError):
     """An optional package or a bundled model file is not installed."""
 
 
+class ServiceUnavailableError(RAGError):
+    """A service the platform relies on (a model server) is down, overloaded or too slow; trying later may work."""
+
+
 class FileFormatError(RAGError):
     """A file the platform saved or was given (an index, a manifest, model weights) is missing, corrupt or of an
     unknown version. Each layer names its own kind: ``IndexFormatError``, ``StoreFormatError``, ``ModelFileError``."""
