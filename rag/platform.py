@@ -125,7 +125,12 @@ class Platform:
         with self._lock:
             if self._generator is None:
                 s = self.settings
-                self._generator = shared_generator(s.generator, quant=s.quant, threads=s.threads or None)
+                server = None
+                if s.generator == "openai":
+                    from rag.generate.openai_backend import OpenAIServer
+
+                    server = OpenAIServer(s.openai_base_url, s.openai_api_key, s.openai_model)
+                self._generator = shared_generator(s.generator, quant=s.quant, threads=s.threads or None, server=server)
             return self._generator
 
     @cached_property

@@ -25,7 +25,12 @@ class Settings:
     chunk_overlap: int = 40  # RAG_CHUNK_OVERLAP: tokens shared by consecutive chunks
     embed_batch_size: int = 32  # RAG_EMBED_BATCH_SIZE
     index_spec: str = "HNSW32"  # RAG_INDEX_SPEC: index type of new collections
-    generator: str = "torch"  # RAG_GENERATOR: torch (our decoder) | transformers | llama-cpp
+    generator: str = "torch"  # RAG_GENERATOR: torch (our decoder) | transformers | llama-cpp | openai (a server)
+    # RAG_OPENAI_BASE_URL: with RAG_GENERATOR=openai, the OpenAI-compatible server's API root, /v1 included
+    # (llama.cpp's server, vLLM, Ollama, LM Studio: "http://127.0.0.1:8080/v1")
+    openai_base_url: str = ""
+    openai_api_key: str = field(default="", repr=False)  # RAG_OPENAI_API_KEY: its bearer token, if it wants one
+    openai_model: str = ""  # RAG_OPENAI_MODEL: the model it serves to use; "" = the first it lists at /models
     quant: str = "int4"  # RAG_QUANT: int4 | int8 | fp32 (int4: fastest decode, least memory; see benchmarks)
     max_answer_tokens: int = 256  # RAG_MAX_ANSWER_TOKENS
     threads: int = 0  # RAG_THREADS: torch threads, 0 = all cores
@@ -65,8 +70,10 @@ class Settings:
             raise ConfigError(f"quant must be int4, int8 or fp32, got {self.quant!r}")
         if self.ray_workers < 1:
             raise ConfigError(f"ray_workers must be at least 1, got {self.ray_workers}")
-        if self.generator not in ("torch", "transformers", "llama-cpp"):
-            raise ConfigError(f"generator must be torch, transformers or llama-cpp, got {self.generator!r}")
+        if self.generator not in ("torch", "transformers", "llama-cpp", "openai"):
+            raise ConfigError(f"generator must be torch, transformers, llama-cpp or openai, got {self.generator!r}")
+        if self.generator == "openai" and not self.openai_base_url:
+            raise ConfigError("RAG_GENERATOR=openai needs RAG_OPENAI_BASE_URL, e.g. http://127.0.0.1:8080/v1")
         if self.log_format not in ("text", "json"):
             raise ConfigError(f"log_format must be text or json, got {self.log_format!r}")
         if "*" in self.allowed_host_names and not self.admin_key:
