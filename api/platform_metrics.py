@@ -16,20 +16,14 @@ from rag.jobs.runner import KEEP_FINISHED
 from rag.platform import Platform
 from rag.store.catalog import JOB_STATES
 
-__all__ = ["ChunksEmbedded", "PlatformCollector", "ingest_job_states", "loaded_models"]
+__all__ = ["ChunksEmbedded", "PlatformCollector", "ingest_job_states"]
 
 INGEST_STATES = tuple(s for s in JOB_STATES if s != "running")  # "running" is a benchmark's
-MODELS = ("embedder", "reader", "generator")
 
 
 def ingest_job_states(platform: Platform) -> dict[str, int]:
     """How many ingest jobs the catalog holds in each state (every state named, 0 where none is)."""
     return {**dict.fromkeys(INGEST_STATES, 0), **platform.store.catalog.job_counts("ingest")}
-
-
-def loaded_models(platform: Platform) -> dict[str, bool]:
-    """Which of the embedder, the span reader and the generator this process has loaded (nothing is loaded here)."""
-    return platform.loaded_models()
 
 
 class ChunksEmbedded:
@@ -82,7 +76,7 @@ class PlatformCollector(Collector):
         )
         yield from _collection_sizes(platform)
         models = GaugeMetricFamily("rag_model_loaded", "1 if the model is loaded in this process", labels=["model"])
-        for model, loaded in loaded_models(platform).items():
+        for model, loaded in platform.loaded_models().items():
             models.add_metric([model], float(loaded))
         yield models
 

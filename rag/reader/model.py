@@ -84,7 +84,7 @@ def load_model(stem: Path) -> SpanReader:
 
     Raises:
         MissingDependencyError: the weight file is not there.
-        IndexFormatError: the file does not fit the model.
+        ModelFileError: the file does not fit the model.
     """
     tensors = read_partial(
         stem,
