@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import threading
 from collections.abc import AsyncIterator
 from functools import partial
 
@@ -15,7 +13,7 @@ from litestar import Controller, Response, post
 from litestar.openapi import ResponseSpec
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
-from api.answers import ANSWERS
+from api.answers import ANSWERS, Outlet
 from api.errors import INTERNAL_MESSAGE, code_for, status_for
 from api.openapi import EventStreamOperation, error_responses
 from api.schemas import (
@@ -78,59 +76,28 @@ def error_event(exc: BaseException) -> dict:
 
 
 async def stream_answer(pipeline: QueryPipeline, question: Question) -> AsyncIterator[ServerSentEventMessage]:
-    """Answer on a thread of :data:`ANSWERS`; hand its stages, its tokens and then its parts over a queue as events.
+    """Answer on a thread of :data:`ANSWERS` (:meth:`~api.answers.AnswerPool.stream`): its stages, its tokens and
+    then its parts as events; a client that goes away stops the generation at its next token."""
 
-    The worker never waits for the client: a slow reader only lets events pile up
-    in the queue (an answer is at most a few hundred tokens), so the model is free
-    as soon as the answer is written. When the client goes away, an answer still
-    waiting for its turn is dropped, and a running one stops at its next token
-    (it raises AnswerCancelled, which stops the generation).
-    """
-    loop = asyncio.get_running_loop()
-    events: asyncio.Queue[tuple[str, object] | None] = asyncio.Queue()
-    gone = threading.Event()
+    def produce(out: Outlet[tuple[str, object]]) -> None:
+        def on_stage(stage: Stage) -> None:
+            out.send(("stage", {"stage": stage.name, "message": stage.message}))
 
-    def put(item: tuple[str, object] | None) -> None:
-        loop.call_soon_threadsafe(events.put_nowait, item)
-
-    def on_text(piece: str) -> None:
-        if gone.is_set():
-            raise AnswerCancelled("the client went away")
-        put(("token", {"text": piece}))
-
-    def on_stage(stage: Stage) -> None:
-        if gone.is_set():
-            raise AnswerCancelled("the client went away")
-        put(("stage", {"stage": stage.name, "message": stage.message}))
-
-    def work() -> None:
-        if gone.is_set():  # its turn came as the client left
-            return
         try:
-            answer = pipeline.answer(question, on_text, on_stage)
+            answer = pipeline.answer(question, lambda piece: out.send(("token", {"text": piece})), on_stage)
             body = msgspec.to_builtins(query_response(answer))
             for part in ("tool_calls", "citations", "sentences"):
-                put((part, {part: body[part]}))
-            put(("done", body))
+                out.send((part, {part: body[part]}))
+            out.send(("done", body))
         except AnswerCancelled:
-            log.info("stopped an answer: the client went away")
+            raise
         except Exception as exc:  # the client hears it as an event; the server keeps serving
             if not isinstance(exc, RAGError) or status_for(exc) >= 500:
                 log.exception("error while streaming an answer")
-            put(("error", error_event(exc)))
-        finally:
-            put(None)
+            out.send(("error", error_event(exc)))
 
-    worker = ANSWERS.start(work)  # waits for its turn as a future: no thread is held meanwhile
-    try:
-        while (item := await events.get()) is not None:
-            event, data = item
-            yield ServerSentEventMessage(data=json.dumps(data), event=event)
-    finally:
-        gone.set()  # the client went away (or the stream ended): stop the generation at its next token
-        worker.cancel()  # still queued: it never runs
-        # retrieve its outcome, so no "never retrieved" warning
-        worker.add_done_callback(lambda f: f.cancelled() or f.exception())
+    async for event, data in ANSWERS.stream(produce, log):
+        yield ServerSentEventMessage(data=json.dumps(data), event=event)
 
 
 ANSWER = ResponseSpec(

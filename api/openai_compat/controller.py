@@ -10,14 +10,12 @@ the key may read it (a collection it may not read is reported as missing, as Ope
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import logging
-import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import anyio
@@ -28,7 +26,7 @@ from litestar.openapi import ResponseSpec
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, Operation, Schema
 from litestar.response import Stream
 
-from api.answers import ANSWERS
+from api.answers import ANSWERS, Outlet
 from api.auth import request_grant
 from api.errors import INTERNAL_MESSAGE, code_for, status_for
 from api.openai_compat.convert import (
@@ -233,42 +231,27 @@ class Completion:
         return [*out, self.chunk(Delta(), limiter.finish or "stop", **extra), b"data: [DONE]\n\n"]
 
     async def stream(self, pipeline: QueryPipeline, question: Question) -> AsyncIterator[bytes]:
-        """Answer on a thread of :data:`ANSWERS` and send its text as it comes (as api.controllers.query does);
-        a client that goes away stops the generation at its next token."""
-        loop = asyncio.get_running_loop()
-        events: asyncio.Queue[bytes | None] = asyncio.Queue()
-        gone = threading.Event()
+        """Answer on a thread of :data:`ANSWERS` (:meth:`~api.answers.AnswerPool.stream`, as api.controllers.query
+        does) and send its text as it comes; a client that goes away stops the generation at its next token."""
         limiter = StreamLimiter(self.limits, count_tokens)
-        put: Callable[[bytes | None], None] = lambda item: loop.call_soon_threadsafe(events.put_nowait, item)  # noqa: E731
 
-        def on_text(piece: str) -> None:
-            if gone.is_set():
-                raise AnswerCancelled("the client went away")
-            if sent := limiter.feed(piece):
-                put(self.chunk(Delta(content=sent)))
+        def produce(out: Outlet[bytes]) -> None:
+            def on_text(piece: str) -> None:
+                out.check()  # at every token, also one the limiter holds back
+                if sent := limiter.feed(piece):
+                    out.send(self.chunk(Delta(content=sent)))
 
-        def work() -> None:
-            if gone.is_set():
-                return
             try:
                 for item in self.last(pipeline.answer(question, on_text), limiter):
-                    put(item)
+                    out.send(item)
             except AnswerCancelled:
-                log.info("stopped an answer: the client went away")
+                raise
             except Exception as exc:  # the client's library raises it as an APIError; the server keeps serving
-                put(error_event(exc))
-            finally:
-                put(None)
+                out.send(error_event(exc))
 
         yield self.chunk(Delta(role="assistant", content=""))
-        worker = ANSWERS.start(work)
-        try:
-            while (item := await events.get()) is not None:
-                yield item
-        finally:
-            gone.set()
-            worker.cancel()
-            worker.add_done_callback(lambda f: f.cancelled() or f.exception())
+        async for item in ANSWERS.stream(produce, log):
+            yield item
 
 
 def error_event(exc: Exception) -> bytes:
