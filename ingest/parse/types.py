@@ -14,12 +14,20 @@ class Section:
         page: 1-based page number (PDF), or None for formats without pages.
         heading_path: titles of the enclosing headings, outermost first
             (e.g. ("Install", "Linux")); empty where the format has none.
+        location: where the span is in the file, in words a reader follows,
+            for formats whose unit is not a page: "slide 7", "sheet Revenue",
+            "chapter 3"; None where ``page`` says it (PDF) or there is none.
+        ocr_confidence: the mean word confidence (0-100) Tesseract gave the
+            page or image the span was read from by OCR; None for text that
+            came from the file's own text layer.
     """
 
     start: int
     end: int
     page: int | None = None
     heading_path: tuple[str, ...] = ()
+    location: str | None = None
+    ocr_confidence: float | None = None
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,22 @@ class TableSpan:
     start: int
     end: int
     header_end: int
+    name: str | None = None  # the table's own name where the format has one (a spreadsheet's sheet)
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file carried inside another (an e-mail's attachment), ingested as its own document.
+
+    Attributes:
+        filename: its name as the container gives it.
+        data: its bytes.
+        media_type: the type the container declares, if any.
+    """
+
+    filename: str
+    data: bytes
+    media_type: str | None = None
 
 
 @dataclass
@@ -64,3 +88,4 @@ class ParsedDocument:
     n_pages: int | None = None
     metadata: dict = field(default_factory=dict)
     tables: list[TableSpan] = field(default_factory=list)
+    attachments: list[Attachment] = field(default_factory=list)
