@@ -29,6 +29,10 @@ RUN pip install --quiet -e '.[bench]' \
 
 # --- runtime -----------------------------------------------------------------
 FROM python:3.11-slim
+# Readers with no Python parser: Tesseract for scans and images, antiword for legacy .doc (see `make readers`).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends tesseract-ocr tesseract-ocr-eng antiword \
+    && rm -rf /var/lib/apt/lists/*
 RUN useradd --create-home --uid 1000 --shell /usr/sbin/nologin rag \
     && mkdir -p /data \
     && chown rag:rag /data

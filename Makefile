@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml Makefile | $(BIN)/python
 llamacpp: install
 	$(BIN)/pip install --quiet -e '.[llamacpp]'
 
-serve: install
+serve: install readers
 	$(BIN)/rag serve
 
 # The web page's tests (tests/web) drive Debian's chromium headless through Playwright's
@@ -39,7 +39,14 @@ browser:
 	@command -v chromium >/dev/null || ($(SUDO) apt-get update -qq && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium)
 
-test: install browser
+# Readers of documents that have no Python parser, from Debian: Tesseract OCR (scanned PDFs and images,
+# ingest/parse/ocr.py) and antiword (legacy .doc). Without them those uploads get a 422 saying what to install.
+readers:
+	@(command -v tesseract && command -v antiword) >/dev/null || ($(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		tesseract-ocr tesseract-ocr-eng antiword)
+
+test: install browser readers
 	$(BIN)/python -m pytest -q
 
 # The README's screenshots, redrawn by the web page's tests.

@@ -21,5 +21,13 @@ class EncryptedDocumentError(DocumentParseError):
     """A document is encrypted and no password was given."""
 
 
+class WrongPasswordError(EncryptedDocumentError):
+    """A document is encrypted and the password given does not open it."""
+
+
+class MissingToolError(DocumentParseError):
+    """A program a parser runs (``antiword``, ``tesseract``) is not installed; the message names its Debian package."""
+
+
 class NoTextError(DocumentParseError):
     """A document holds no extractable text (for example an image-only PDF)."""

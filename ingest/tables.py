@@ -18,18 +18,24 @@ an HTML table with blanks is shifted left; nothing in its text says where the
 blanks were.
 
 Each column gets the narrowest type all its non-empty cells parse as:
-int64, float64, date32 (ISO ``YYYY-MM-DD``), else string; empty cells are
-null. Numbers may carry thousands separators (``1,234``), a currency sign
-(``$ € £``), a sign or accounting parentheses for negatives (``(12)``), and a
-trailing ``%`` (``12.5%`` is 12.5, always a float). Numbers with a leading zero
+int64, float64, date32, else string; empty cells are null. Dates are ISO
+``YYYY-MM-DD``, or ``DD-MM-YYYY`` / ``MM-DD-YYYY`` (with ``-``, ``/`` or
+``.``) where the column settles which: every cell reads one way and at
+least one cannot be read the other way (``17-01-1960`` is day first); a column
+that reads both ways (``01-02-1960``) stays text rather than risk a guess.
+Numbers may carry thousands separators (``1,234``), a currency sign (``$ € £``),
+a sign or accounting parentheses for negatives (``(12)``), and a trailing
+``%`` (``12.5%`` is 12.5, always a float). Numbers with a leading zero
 (``007``, ``02134``) are identifiers such as postcodes, so they stay text.
 Integers beyond int64 are text too: they are IDs, and a float would change them.
 
 Names are SQL identifiers: ASCII letters (accents dropped), digits and
 ``_``, lowercase, ``c_`` before a leading digit, ``column_N`` when nothing is
-left, ``_2``, ``_3``... on repeats. A table is named after the file
+left, ``_2``, ``_3``... on repeats. A table with a name of its own
+(``TableSpan.name``: a spreadsheet's sheet) is named after it (sheet
+"Revenue 2024" -> ``revenue_2024``); the others are named after the file
 (``expenses.csv`` -> ``expenses``), ``<stem>_1``, ``<stem>_2``... when the
-document yields several. Past ``MAX_TABLES`` tables per document and
+document yields several of them. Names are unique within the document. Past ``MAX_TABLES`` tables per document and
 ``MAX_COLUMNS`` columns per table the rest are dropped without an error: the
 document is still indexed as text, only its SQL view is cut.
 """
@@ -44,7 +50,7 @@ from pathlib import PurePath
 
 import pyarrow as pa
 
-from ingest.parse.csv import unique_names
+from ingest.parse.builder import unique_names
 from ingest.parse.markdown import row_cells
 from ingest.parse.types import ParsedDocument, TableSpan
 
@@ -53,6 +59,7 @@ MAX_COLUMNS = 100
 
 _NOT_IDENTIFIER = re.compile(r"[^a-z0-9]+")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_NUMERIC_DATE = re.compile(r"(\d{1,2})([-/.])(\d{1,2})\2(\d{4})")
 _NUMBER = re.compile(
     r"(?P<sign>[-+\u2212]?)\s*(?P<currency>[$€£]?)\s*(?P<open>\(?)\s*(?P<inner_sign>[-+\u2212]?)\s*"
     r"(?P<inner_currency>[$€£]?)\s*(?P<whole>\d{1,3}(?:,\d{3})+|\d*)(?P<fraction>\.\d+)?"
@@ -82,7 +89,7 @@ def extract_tables(doc: ParsedDocument, filename: str) -> list[ExtractedTable]:
 
     Args:
         doc: a parsed document; its ``tables`` locate the tables in ``text``.
-        filename: the uploaded file's name; its stem names the tables.
+        filename: the uploaded file's name; its stem names the tables that have no name of their own.
 
     Returns:
         At most ``MAX_TABLES`` tables, in document order, each with at least
@@ -96,9 +103,22 @@ def extract_tables(doc: ParsedDocument, filename: str) -> list[ExtractedTable]:
             found.append((span, table))
         if len(found) == MAX_TABLES:
             break
-    stem = sql_name(PurePath(filename).stem, "table")
-    names = [stem] if len(found) == 1 else [f"{stem}_{i}" for i in range(1, len(found) + 1)]
+    names = _table_names([span for span, _ in found], filename)
     return [ExtractedTable(name, table, span.start, span.end) for name, (span, table) in zip(names, found)]
+
+
+def _table_names(spans: list[TableSpan], filename: str) -> list[str]:
+    """One unique SQL name per table: its own name where it has one, else the file's stem (numbered)."""
+    stem = sql_name(PurePath(filename).stem, "table")
+    unnamed = sum(1 for span in spans if not span.name)
+    names, number = [], 0
+    for span in spans:
+        if span.name:
+            names.append(sql_name(span.name, stem))
+        else:
+            number += 1
+            names.append(stem if unnamed == 1 else f"{stem}_{number}")
+    return unique_names(names)
 
 
 def split_cells(line: str) -> list[str]:
@@ -140,8 +160,8 @@ def _column(cells: list[str]) -> pa.Array:
         if all(isinstance(n, int) for n in numbers):
             return pa.array(column, type=pa.int64())
         return pa.array([None if v is None else float(v) for v in column], type=pa.float64())
-    dates = [_date(cell) for cell in filled]
-    if filled and all(d is not None for d in dates):
+    dates = _dates(filled)
+    if filled and dates is not None:
         values = iter(dates)
         return pa.array([next(values) if cell else None for cell in cells], type=pa.date32())
     return pa.array([cell or None for cell in cells], type=pa.string())
@@ -171,6 +191,32 @@ def _number(cell: str) -> int | float | None:
         return -value if negative else value
     value = -int(whole) if negative else int(whole)
     return value if _INT64[0] <= value <= _INT64[1] else None
+
+
+def _dates(cells: list[str]) -> list[dt.date] | None:
+    """The dates of non-empty cells, all ISO or all one unambiguous day/month order; else None."""
+    iso = [_date(cell) for cell in cells]
+    if all(d is not None for d in iso):
+        return iso
+    for day_first in (True, False):
+        read = [_numeric_date(cell, day_first) for cell in cells]
+        other = [_numeric_date(cell, not day_first) for cell in cells]
+        if all(d is not None for d in read) and any(d is None for d in other):
+            return read
+    return None
+
+
+def _numeric_date(cell: str, day_first: bool) -> dt.date | None:
+    """The date of a ``DD-MM-YYYY`` (``day_first``) or ``MM-DD-YYYY`` cell, else None."""
+    match = _NUMERIC_DATE.fullmatch(cell)
+    if match is None:
+        return None
+    first, _, second, year = match.groups()
+    day, month = (first, second) if day_first else (second, first)
+    try:
+        return dt.date(int(year), int(month), int(day))
+    except ValueError:
+        return None
 
 
 def _date(cell: str) -> dt.date | None:

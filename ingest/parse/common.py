@@ -1,11 +1,10 @@
-"""Helpers every parser shares: byte decoding, text clean-up and section building.
+"""Helpers every parser shares: byte decoding, text clean-up, limits and headings.
 
 ``decode_text`` turns uploaded bytes into ``str`` without ever failing: a BOM
 wins, then strict UTF-8, then an encoding the document declares, then cp1252
 (what "ANSI" text from Windows usually is) and finally latin-1, which maps every
-byte. ``SectionBuilder`` joins text blocks with blank lines and records the
-``Section`` spans, so that parsers which rebuild their text (HTML, PDF) get the
-offset invariants of ``ParsedDocument`` for free.
+byte. The text parsers write is joined, with its sections and tables, by
+``builder.TextBuilder``.
 """
 
 from __future__ import annotations
@@ -14,8 +13,6 @@ import codecs
 import re
 
 from ingest.errors import DocumentParseError
-
-from .types import Section
 
 # UTF-32 first: its little-endian BOM starts with the UTF-16 one.
 _BOMS = (
@@ -142,45 +139,3 @@ def trimmed_span(text: str, start: int, end: int) -> tuple[int, int] | None:
     while end > start and text[end - 1].isspace():
         end -= 1
     return (start, end) if start < end else None
-
-
-class SectionBuilder:
-    """Accumulates text blocks, separated by a blank line, and their sections.
-
-    Consecutive blocks with the same page and heading path share a section,
-    so a section ends exactly where the page or the heading changes.
-    """
-
-    def __init__(self) -> None:
-        self._parts: list[str] = []
-        self._length = 0
-        self._spans: list[list] = []  # [start, end, page, heading_path]
-
-    def add(self, block: str, *, page: int | None = None, heading_path: tuple[str, ...] = ()) -> tuple[int, int] | None:
-        """Append one block (stripped; ignored when blank) under a page and heading path.
-
-        Returns:
-            The block's ``(start, end)`` offsets in the text ``build`` returns,
-            or None when the block was blank and left out.
-        """
-        block = block.strip()
-        if not block:
-            return None
-        heading_path = tuple(clip_heading(title) for title in heading_path)
-        if self._parts:
-            self._parts.append("\n\n")
-            self._length += 2
-        start = self._length
-        self._parts.append(block)
-        self._length += len(block)
-        last = self._spans[-1] if self._spans else None
-        if last is not None and last[2] == page and last[3] == heading_path:
-            last[1] = self._length
-        else:
-            self._spans.append([start, self._length, page, heading_path])
-        return start, self._length
-
-    def build(self) -> tuple[str, list[Section]]:
-        """Return the joined text and its sections."""
-        sections = [Section(s, e, page, path) for s, e, page, path in self._spans]
-        return "".join(self._parts), sections

@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from pathlib import PurePath
 
 from core.errors import InvalidInputError
 
+from .builder import column_names, pipe_table
 from .common import decode_text, reject_binary
 from .types import ParsedDocument, Section, TableSpan
 
@@ -36,7 +36,6 @@ DELIMITERS = ",;\t|"
 # csv.Sniffer's quote patterns take quadratic time on crafted text (25 s for 64 KiB of
 # ',"a' repeated); 8 KiB of whole lines are enough to see the delimiter and cost < 0.3 s.
 _SNIFF_CHARS = 8 * 1024
-_LINE_BREAK = re.compile(r"\s*[\n\f]\s*")
 
 
 def parse(data: bytes, filename: str) -> ParsedDocument:
@@ -62,10 +61,7 @@ def parse(data: bytes, filename: str) -> ParsedDocument:
     if not text.strip():
         raise InvalidInputError(f"{filename} is empty; upload a file that contains text")
     header, rows = read_rows(text, filename)
-    lines = [_render_row(header), "| " + " | ".join("---" for _ in header) + " |"]
-    header_end = len(lines[0]) + 1 + len(lines[1])
-    lines.extend(_render_row(row) for row in rows)
-    rendered = "\n".join(lines)
+    rendered, header_end = pipe_table(header, rows)
     return ParsedDocument(
         text=rendered,
         sections=[Section(0, len(rendered))],
@@ -108,7 +104,7 @@ def read_rows(text: str, filename: str) -> tuple[list[str], list[list[str]]]:
                         f"{filename} has {len(cells):,} columns; the limit is {MAX_COLUMNS:,}: "
                         "split the columns over several files"
                     )
-                header = unique_names([name or f"column_{i}" for i, name in enumerate(cells, start=1)])
+                header = column_names(cells, [])
                 continue
             if len(cells) > len(header):
                 if any(cells[len(header) :]):
@@ -148,24 +144,3 @@ def sniff_delimiter(text: str) -> str:
     except csv.Error:
         first = sample.lstrip("\n").split("\n", 1)[0]
         return max(DELIMITERS, key=first.count)
-
-
-def unique_names(names: list[str]) -> list[str]:
-    """Make names unique, case-insensitively, by appending ``_2``, ``_3``... to repeats."""
-    seen: set[str] = set()
-    tried: dict[str, int] = {}  # the last suffix tried per name: a header of one name repeated stays linear
-    result = []
-    for name in names:
-        candidate, n = name, tried.get(name.lower(), 1)
-        while candidate.lower() in seen:
-            n += 1
-            candidate = f"{name}_{n}"
-        tried[name.lower()] = n
-        seen.add(candidate.lower())
-        result.append(candidate)
-    return result
-
-
-def _render_row(cells: list[str]) -> str:
-    """One pipe-table line; ``|`` is escaped and newlines become spaces, so each cell stays on its line."""
-    return "| " + " | ".join(_LINE_BREAK.sub(" ", cell).replace("|", "\\|") for cell in cells) + " |"

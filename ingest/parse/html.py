@@ -15,6 +15,11 @@ chunker can repeat the header.
 
 When the scorer finds less than ``MIN_CONTENT_CHARS`` of content (short pages,
 pages made of tables), the whole cleaned ``<body>`` is used instead.
+
+``parse_body`` is that cleaner applied to a whole body rather than to the main
+content: an e-book chapter or an e-mail has no site navigation around it, and
+choosing one "main" container would drop the other poems of a chapter or the
+quoted part of a reply.
 """
 
 from __future__ import annotations
@@ -29,7 +34,8 @@ from lxml.html import HtmlElement
 from ingest.errors import DocumentParseError, NoTextError
 
 from . import readability
-from .common import SectionBuilder, clip_heading, decode_text
+from .builder import TextBuilder
+from .common import clip_heading, decode_text
 from .types import ParsedDocument, Section, TableSpan
 
 MEDIA_TYPE = "text/html"
@@ -63,17 +69,42 @@ def parse(data: bytes, filename: str) -> ParsedDocument:
     """
     declared = _CHARSET.search(data[:4096])
     source = _XML_DECLARATION.sub("", decode_text(data, declared.group(1).decode("ascii") if declared else None))
-    text, sections, tables, title = _extract(source, filename, main_only=True)
+    text, sections, tables, title = extract(source, filename, main_only=True)
     if len(text) < MIN_CONTENT_CHARS:
-        text, sections, tables, title = _extract(source, filename, main_only=False)
+        text, sections, tables, title = extract(source, filename, main_only=False)
     if not text:
         raise NoTextError(f"{filename} has no visible text; upload a page with text content")
     title = clip_heading(title) if title else None
     return ParsedDocument(text=text, sections=sections, media_type=MEDIA_TYPE, title=title, tables=tables)
 
 
-def _extract(source: str, filename: str, main_only: bool) -> tuple[str, list[Section], list[TableSpan], str | None]:
-    """Text, sections, tables and title of the main content (or of the whole cleaned body)."""
+def parse_body(source: str, filename: str) -> ParsedDocument | None:
+    """The cleaned text of a whole HTML (or XHTML) body, its sections, tables and title.
+
+    Args:
+        source: the page as text (already decoded).
+        filename: used in error messages.
+
+    Returns:
+        The parsed page, or None when it holds no visible text.
+
+    Raises:
+        DocumentParseError: lxml cannot build a tree from it, or it nests too deep.
+    """
+    source = _XML_DECLARATION.sub("", source)  # lxml refuses a str that declares its encoding
+    if not source.strip():
+        return None
+    try:
+        text, sections, tables, title = extract(source, filename, main_only=False)
+    except NoTextError:  # markup only, or invisible characters: the caller decides whether that is an error
+        return None
+    if not text:
+        return None
+    return ParsedDocument(text=text, sections=sections, media_type=MEDIA_TYPE, title=title, tables=tables)
+
+
+def extract(source: str, filename: str, main_only: bool) -> tuple[str, list[Section], list[TableSpan], str | None]:
+    """Text, sections, tables and title of the main content (``main_only``) or of the whole cleaned body."""
     root = _parse_tree(source, filename)
     title_el = root.find(".//title")
     first_h1 = next(root.iter("h1"), None)
@@ -116,19 +147,17 @@ def _write_blocks(content: HtmlElement, lead_heading: str) -> tuple[str, list[Se
         writer.heading(1, lead_heading)
     writer.walk(content)
     writer.flush()
-    text, sections = writer.builder.build()
-    return text, sections, writer.tables
+    return writer.builder.build()
 
 
 class _BlockWriter:
-    """Walks an element tree and emits text blocks into a ``SectionBuilder``."""
+    """Walks an element tree and emits text blocks into a ``TextBuilder``."""
 
     def __init__(self) -> None:
-        self.builder = SectionBuilder()
+        self.builder = TextBuilder()
         self.inline: list[str] = []
         self.prefix = ""
         self.stack: list[tuple[int, str]] = []  # (level, title) of the enclosing headings
-        self.tables: list[TableSpan] = []  # offsets into the text the builder returns
         self.numbers: dict[HtmlElement, int] = {}  # <ol> -> items numbered so far
 
     def item_marker(self, item: HtmlElement) -> str:
@@ -209,7 +238,7 @@ class _BlockWriter:
                 n_header_spans += index < n_header
         if spans:
             header_end = spans[n_header_spans - 1][1] if n_header_spans else spans[0][0]
-            self.tables.append(TableSpan(spans[0][0], spans[-1][1], header_end))
+            self.builder.mark_table(spans[0][0], spans[-1][1], header_end)
 
 
 def _count_header_rows(rows: list[HtmlElement]) -> int:

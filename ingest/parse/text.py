@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from core.errors import InvalidInputError
 
-from .common import SectionBuilder, decode_text, reject_binary, trimmed_span
+from .builder import TextBuilder
+from .common import decode_text, reject_binary, trimmed_span
 from .types import ParsedDocument, Section
 
 MEDIA_TYPE = "text/plain"
@@ -47,8 +48,8 @@ def _parse_pages(text: str) -> ParsedDocument:
     pages = text.split("\f")
     while len(pages) > 1 and not pages[-1].strip():  # a trailing form feed ends a page, not starts one
         pages.pop()
-    builder = SectionBuilder()
+    builder = TextBuilder()
     for number, page in enumerate(pages, start=1):
         builder.add(page, page=number)
-    joined, sections = builder.build()
+    joined, sections, _ = builder.build()
     return ParsedDocument(text=joined, sections=sections, media_type=MEDIA_TYPE, n_pages=len(pages))

@@ -76,9 +76,10 @@ class ParsedDocument:
     section boundary, so a chunk has exactly one page and one heading path.
 
     ``tables`` are in document order, do not overlap and each lies within one
-    section. The CSV, Markdown and HTML parsers fill it; plain text has no table
-    syntax and PDF text extraction yields positioned lines with no row or
-    header structure, so those parsers leave it empty.
+    section. Every parser that finds tables fills it (CSV, Markdown, HTML, the
+    office formats, and the HTML bodies of e-mails and e-books); plain text has
+    no table syntax and PDF text extraction yields positioned lines with no row
+    or header structure, so those parsers leave it empty.
     """
 
     text: str

@@ -114,7 +114,8 @@ def test_question_is_answered_with_a_citation_to_the_right_document(client):
 @pytest.mark.parametrize(
     "name,data,ctype,status,words",
     [
-        ("report.docx", b"PK\x03\x04 binary", "application/octet-stream", 415, ".pdf"),
+        ("report.key", b"PK\x03\x04 binary", "application/octet-stream", 415, ".pdf"),
+        ("report.docx", b"PK\x03\x04 binary", "application/octet-stream", 422, "not a readable ZIP container"),
         ("empty.txt", b"", "text/plain", 422, "empty"),
         ("blank.md", b"  \n\n ", "text/markdown", 422, "empty"),
         # The limit is read back as it was set (RAG_MAX_UPLOAD_MB=2), not as 2.1 decimal MB.

@@ -8,11 +8,12 @@ import pytest
 
 from core.errors import InvalidInputError
 from ingest.errors import DocumentParseError, UnsupportedMediaTypeError
-from ingest.parse import SUPPORTED_TYPES, detect_media_type, parse_bytes
-from ingest.parse.common import SectionBuilder, decode_text, trimmed_span
+from ingest.parse import SUPPORTED_TYPES, detect_media_type, parse_bytes, parser_for
+from ingest.parse.builder import TextBuilder
+from ingest.parse.common import decode_text, trimmed_span
 
 
-def test_supported_types_cover_the_five_formats():
+def test_supported_types_cover_every_format():
     assert SUPPORTED_TYPES == {
         ".txt": "text/plain",
         ".md": "text/markdown",
@@ -21,7 +22,35 @@ def test_supported_types_cover_the_five_formats():
         ".htm": "text/html",
         ".pdf": "application/pdf",
         ".csv": "text/csv",
+        ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        ".odt": "application/vnd.oasis.opendocument.text",
+        ".doc": "application/msword",
+        ".rtf": "application/rtf",
+        ".pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        ".ods": "application/vnd.oasis.opendocument.spreadsheet",
+        ".eml": "message/rfc822",
+        ".msg": "application/vnd.ms-outlook",
+        ".epub": "application/epub+zip",
+        ".png": "image/png",
+        ".jpg": "image/jpeg",
+        ".jpeg": "image/jpeg",
+        ".tif": "image/tiff",
+        ".tiff": "image/tiff",
     }
+
+
+def test_every_type_has_a_parser_imported_on_first_use():
+    import subprocess
+    import sys
+
+    # Importing the package loads no parser module: the sandbox worker loads python-docx only for a .docx.
+    code = (
+        "import sys, ingest.parse; print(sorted(m for m in sys.modules if m.startswith(('docx', 'pptx', 'openpyxl'))))"
+    )
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "[]\n"
+    for media_type in set(SUPPORTED_TYPES.values()):
+        assert callable(parser_for(media_type)), media_type
 
 
 @pytest.mark.parametrize(
@@ -39,17 +68,27 @@ def test_supported_types_cover_the_five_formats():
         ("server.log", "text/plain", "text/plain"),
         ("README", "text/markdown", "text/markdown"),
         ("export", "application/vnd.ms-excel", "text/csv"),
+        ("letter", "text/rtf", "application/rtf"),
+        ("scan.JPG", None, "image/jpeg"),
+        ("upload", "image/jpg", "image/jpeg"),
+        ("mail", "message/rfc822", "message/rfc822"),
     ],
 )
 def test_detect_media_type(filename, media_type, expected):
     assert detect_media_type(filename, media_type) == expected
 
 
+def test_bytes_decide_pdf_and_rtf():
+    assert detect_media_type("letter.doc", None, b"{\\rtf1\\ansi Hello}") == "application/rtf"
+    assert detect_media_type("report.docx", None, b"%PDF-1.7\n") == "application/pdf"
+    assert detect_media_type("letter.doc", None, b"\xd0\xcf\x11\xe0") == "application/msword"
+
+
 def test_unsupported_extension_names_the_supported_ones():
     with pytest.raises(UnsupportedMediaTypeError) as info:
-        detect_media_type("report.docx")
+        detect_media_type("slides.ppt")
     message = str(info.value)
-    assert message.startswith(".docx is not supported; upload one of: ")
+    assert message.startswith(".ppt is not supported; upload one of: ")
     for extension in SUPPORTED_TYPES:
         assert extension in message
 
@@ -57,13 +96,13 @@ def test_unsupported_extension_names_the_supported_ones():
 def test_unsupported_without_extension():
     with pytest.raises(UnsupportedMediaTypeError, match="has no file extension; upload one of"):
         detect_media_type("Makefile")
-    with pytest.raises(UnsupportedMediaTypeError, match="image/png is not supported"):
-        parse_bytes(b"\x89PNG", "clipboard", "image/png")
+    with pytest.raises(UnsupportedMediaTypeError, match="image/gif is not supported"):
+        parse_bytes(b"GIF89a", "clipboard", "image/gif")
 
 
 def test_unsupported_type_is_an_invalid_input_error():
     with pytest.raises(InvalidInputError):
-        parse_bytes(b"data", "sheet.xlsx")
+        parse_bytes(b"data", "sheet.xls")
 
 
 @pytest.mark.parametrize("filename", ["a.txt", "a.md", "a.html", "a.pdf", "a.csv"])
@@ -117,12 +156,12 @@ def test_trimmed_span():
     assert trimmed_span(" \n ", 0, 3) is None
 
 
-def test_section_builder_merges_blocks_with_the_same_location():
-    builder = SectionBuilder()
+def test_text_builder_merges_blocks_with_the_same_location():
+    builder = TextBuilder()
     builder.add(" A ", heading_path=("H",))
     builder.add("B", heading_path=("H",))
     builder.add("   ")
     builder.add("C", page=2)
-    text, sections = builder.build()
+    text, sections, _ = builder.build()
     assert text == "A\n\nB\n\nC"
     assert [(s.start, s.end, s.page, s.heading_path) for s in sections] == [(0, 4, None, ("H",)), (6, 7, 2, ())]
