@@ -87,7 +87,10 @@ class WorkerProcess:
         self.outbox.close()
         self.inbox.close()
         if kill or self.how_it_ended(wait_s=2) is None:
-            self.process.kill()
+            try:  # its own session (start_new_session): a program it runs (tesseract) goes with it
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):  # already gone (or reaped)
+                self.process.kill()
             self.process.wait()
 
     def how_it_ended(self, wait_s: float = 1) -> str | None:

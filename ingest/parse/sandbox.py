@@ -21,6 +21,12 @@ pool, one per thread parsing at once (up to ``POOL_SIZE``), so a file that
 takes the whole time limit holds its own worker process and no other thread's
 parse waits behind it. The worker's log records are logged here. The worker's
 side is ``sandbox_worker``.
+
+A slow parser reports progress (``progress.report``: OCR, a page at a time);
+the reports reach ``on_progress`` in this process as they happen, and each
+unit reported done adds ``sandbox_worker.SECONDS_PER_UNIT`` to the time limit
+(see ``sandbox_worker.time_limit``): a fixed minute would kill a 30-page scan,
+while a parse that loops without progress is still stopped at ``timeout_s``.
 """
 
 from __future__ import annotations
@@ -30,12 +36,16 @@ import json
 import logging
 import sys
 import threading
+import time
 import weakref
 from collections.abc import Callable
+from typing import Any
 
 from ingest.errors import DocumentParseError
 from ingest.worker_process import WorkerProcess
 
+from . import sandbox_worker
+from .progress import Callback
 from .types import ParsedDocument
 
 TIMEOUT_S = 60.0  # wall time one file may take to parse
@@ -94,8 +104,15 @@ class SandboxedParser:
         *,
         timeout_s: float | None = None,
         memory_mb: int | None = None,
+        password: str | None = None,
+        on_progress: Callback | None = None,
     ) -> ParsedDocument:
         """Parse one file in the worker, as ``parse_bytes`` would; the limits override the parser's.
+
+        Args:
+            password: passed to ``parse_bytes`` (opens an encrypted file).
+            on_progress: called here with ``(done, total, unit)`` for each report of the parser; an
+                exception it raises stops the parse (its worker is killed) and propagates.
 
         Raises:
             what ``parse_bytes`` raises, and ParseTimeoutError, ParseMemoryError, ParserCrashedError.
@@ -105,14 +122,8 @@ class SandboxedParser:
         with self._lock:
             worker = self._start()
             try:
-                worker.outbox.send((self.target, data, filename, media_type, memory, timeout))
-                if not worker.inbox.poll(timeout):
-                    self._discard(kill=True)
-                    raise ParseTimeoutError(
-                        f"{filename} took longer than {timeout:g} s to parse; it may be malformed or crafted to "
-                        "make the parser loop: check that it opens in a viewer, or split it into smaller files"
-                    )
-                kind, payload, records = worker.inbox.recv()
+                worker.outbox.send((self.target, data, filename, media_type, password, memory, timeout))
+                kind, payload, records = self._answer(worker, filename, timeout, on_progress)
             except (EOFError, OSError):
                 how = worker.how_it_ended() or "the worker process stopped answering"
                 self._discard(kill=True)
@@ -126,20 +137,29 @@ class SandboxedParser:
             logger = logging.getLogger(record.name)
             if logger.isEnabledFor(record.levelno):
                 logger.handle(record)
-        if kind == "ok":
-            return payload
-        if kind == "memory":
-            raise ParseMemoryError(
-                f"{filename} needed more than {memory:,} MB of memory to parse; it may be malformed or a "
-                "decompression bomb: check that it opens in a viewer, or split it into smaller files"
-            )
-        if kind == "error":
-            raise payload
-        log.error("parsing %s failed in the worker:\n%s", filename, payload[1])
-        raise DocumentParseError(
-            f"{filename} could not be parsed ({payload[0]}); check that it opens in a viewer, "
-            "or export it again (the server log has the details)"
-        )
+        return _result(kind, payload, filename, memory)
+
+    def _answer(
+        self, worker: WorkerProcess, filename: str, timeout: float, on_progress: Callback | None
+    ) -> tuple[str, object, list]:
+        """The worker's answer, passing its progress reports to ``on_progress`` on the way; the time limit
+        grows with the units reported done (``sandbox_worker.time_limit``)."""
+        started, done, unit = time.monotonic(), 0, "page"
+        while True:
+            left = started + sandbox_worker.time_limit(timeout, done) - time.monotonic()
+            if not worker.inbox.poll(max(0.0, left)):
+                self._discard(kill=True)
+                raise ParseTimeoutError(_too_slow(filename, timeout, done, unit))
+            kind, payload, records = worker.inbox.recv()
+            if kind != "progress":
+                return kind, payload, records
+            done, unit = max(done, payload[0]), payload[2]
+            if on_progress is not None:
+                try:
+                    on_progress(*payload)
+                except BaseException:
+                    self._discard(kill=True)  # the worker is mid-parse: stop it
+                    raise
 
     def close(self) -> None:
         """Stop the worker (a later ``parse`` starts a new one)."""
@@ -162,6 +182,35 @@ class SandboxedParser:
 _LIVE: weakref.WeakSet[SandboxedParser] = weakref.WeakSet()
 
 
+def _too_slow(filename: str, timeout: float, done: int, unit: str) -> str:
+    spent = f"{timeout:g} s to parse"
+    if done:
+        limit, per = sandbox_worker.time_limit(timeout, done), sandbox_worker.SECONDS_PER_UNIT
+        spent = f"{limit:g} s to parse (the {timeout:g} s limit plus {per:g} s for each {unit} done: {done})"
+    return (
+        f"{filename} took longer than {spent}; it may be malformed or crafted to make the parser loop: "
+        "check that it opens in a viewer, or split it into smaller files"
+    )
+
+
+def _result(kind: str, payload, filename: str, memory: int) -> ParsedDocument:
+    """The document of an ``ok`` answer; any other answer raised as its error."""
+    if kind == "ok":
+        return payload
+    if kind == "memory":
+        raise ParseMemoryError(
+            f"{filename} needed more than {memory:,} MB of memory to parse; it may be malformed or a "
+            "decompression bomb: check that it opens in a viewer, or split it into smaller files"
+        )
+    if kind == "error":
+        raise payload
+    log.error("parsing %s failed in the worker:\n%s", filename, payload[1])
+    raise DocumentParseError(
+        f"{filename} could not be parsed ({payload[0]}); check that it opens in a viewer, "
+        "or export it again (the server log has the details)"
+    )
+
+
 class ParserPool:
     """Sandboxed parsers shared by threads: each parse takes an idle one, or starts one while fewer than
     ``size`` exist, or waits for one to be free."""
@@ -172,16 +221,8 @@ class ParserPool:
         self._started = 0
         self._free = threading.Condition()
 
-    def parse(
-        self,
-        data: bytes,
-        filename: str,
-        media_type: str | None = None,
-        *,
-        timeout_s: float | None = None,
-        memory_mb: int | None = None,
-    ) -> ParsedDocument:
-        """``SandboxedParser.parse`` on a parser of the pool."""
+    def parse(self, data: bytes, filename: str, media_type: str | None = None, **options: Any) -> ParsedDocument:
+        """``SandboxedParser.parse`` on a parser of the pool (``options``: its keyword arguments)."""
         with self._free:
             self._free.wait_for(lambda: self._idle or self._started < self.size)
             if self._idle:
@@ -190,7 +231,7 @@ class ParserPool:
                 parser = SandboxedParser()
                 self._started += 1
         try:
-            return parser.parse(data, filename, media_type, timeout_s=timeout_s, memory_mb=memory_mb)
+            return parser.parse(data, filename, media_type, **options)
         finally:
             with self._free:
                 self._idle.append(parser)  # the most recently used first: its worker is the one running
@@ -224,10 +265,14 @@ def parse_sandboxed(
     media_type: str | None = None,
     timeout_s: float | None = None,
     memory_mb: int | None = None,
+    *,
+    password: str | None = None,
+    on_progress: Callback | None = None,
 ) -> ParsedDocument:
     """``parse_bytes`` in a worker process of the shared pool, with a time and a memory limit (see the module
-    docstring)."""
-    return default_pool().parse(data, filename, media_type, timeout_s=timeout_s, memory_mb=memory_mb)
+    docstring); ``on_progress(done, total, unit)`` is called here with the parser's progress reports."""
+    options = {"timeout_s": timeout_s, "memory_mb": memory_mb, "password": password, "on_progress": on_progress}
+    return default_pool().parse(data, filename, media_type, **options)
 
 
 @atexit.register

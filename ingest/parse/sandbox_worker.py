@@ -2,13 +2,17 @@
 
 ``sandbox.SandboxedParser`` starts it as ``python -c`` with the two pipe
 descriptors and the parent's ``sys.path`` as arguments. Per request
-(``(target, data, filename, media_type, memory_mb, timeout_s)``) it lowers its
-soft ``RLIMIT_AS`` to its idle address space plus ``memory_mb``, sets an
-alarm (should the parent be gone, the kernel still ends a parse that loops),
-parses, lifts both and answers ``(kind, payload, log records)``: ``ok`` with
-the document, ``error`` with a platform error, ``memory`` when the parse ran out
-of memory (the parsers wrap what they catch: the cause chain is searched),
-``bug`` with the summary and traceback of any other exception.
+(``(target, data, filename, media_type, password, memory_mb, timeout_s)``) it
+lowers its soft ``RLIMIT_AS`` to its idle address space plus ``memory_mb``,
+sets an alarm (should the parent be gone, the kernel still ends a parse that
+loops), parses, lifts both and answers ``(kind, payload, log records)``: ``ok``
+with the document, ``error`` with a platform error, ``memory`` when the parse
+ran out of memory (the parsers wrap what they catch: the cause chain is
+searched), ``bug`` with the summary and traceback of any other exception.
+
+While it parses, each ``progress.report`` of the parser is sent at once as
+``("progress", (done, total, unit), None)``, and moves the alarm to the
+longer time limit it earns (``time_limit``).
 """
 
 from __future__ import annotations
@@ -18,11 +22,28 @@ import math
 import resource
 import signal
 import sys
+import time
 import traceback
 from multiprocessing.connection import Connection
 
 from core.errors import RAGError
 from ingest.worker_process import address_space, limit_memory
+
+from . import progress
+
+# Each unit of work a parse reports done (a page read by OCR: 1 to 3 s on one core, more when parses
+# share the cores) adds this to its time limit, for at most ``ocr.MAX_PAGES`` units: a 30-page scan is
+# not killed at a limit meant for text, and a parse that loops without progress still is.
+SECONDS_PER_UNIT = 20.0
+
+
+def time_limit(timeout_s: float, done: int) -> float:
+    """The seconds a parse may take once it has reported ``done`` units of work (see ``SECONDS_PER_UNIT``)."""
+    if done <= 0:
+        return timeout_s
+    from .ocr import MAX_PAGES  # imported (with Pillow) only once a parse reports progress
+
+    return timeout_s + SECONDS_PER_UNIT * min(done, MAX_PAGES)
 
 
 def serve() -> None:
@@ -36,14 +57,16 @@ def serve() -> None:
     outbox.send("ready")
     while True:
         try:
-            target, data, filename, media_type, memory_mb, timeout_s = inbox.recv()
+            target, data, filename, media_type, password, memory_mb, timeout_s = inbox.recv()
         except EOFError:  # the parent closed the pipe, or is gone
             return
         records.kept = []
         signal.alarm(math.ceil(timeout_s) + 30)
         limit_memory(idle + memory_mb * 2**20)
+        extra = {"password": password} if password is not None else {}  # a test's target takes three arguments
         try:
-            reply = ("ok", (target or parse_bytes)(data, filename, media_type))
+            with progress.reporting(_forward(outbox, timeout_s)):
+                reply = ("ok", (target or parse_bytes)(data, filename, media_type, **extra))
         except Exception as exc:  # MemoryError included
             if _caused_by_memory(exc):
                 reply = ("memory", None)
@@ -59,6 +82,18 @@ def serve() -> None:
             outbox.send((*reply, records.kept))
         except Exception as exc:  # a result or error that does not pickle
             outbox.send(("bug", (_summary(exc), traceback.format_exc()), records.kept))
+
+
+def _forward(outbox: Connection, timeout_s: float) -> progress.Callback:
+    """A progress callback that sends each report to the parent and moves the alarm to the limit it earns."""
+    started = time.monotonic()
+
+    def send(done: int, total: int, unit: str) -> None:
+        outbox.send(("progress", (done, total, unit), None))
+        left = time_limit(timeout_s, done) - (time.monotonic() - started)
+        signal.alarm(max(1, math.ceil(left)) + 30)
+
+    return send
 
 
 class _Records(logging.Handler):

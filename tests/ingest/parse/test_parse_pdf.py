@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import io
 import re
+import time
 
+import pypdfium2 as pdfium
 import pytest
 from pypdf import PageObject, PdfReader, PdfWriter
 
-from ingest.errors import DocumentParseError, EncryptedDocumentError, NoTextError
-from ingest.parse import parse_bytes
+from ingest.errors import DocumentParseError, EncryptedDocumentError, MissingToolError, NoTextError, WrongPasswordError
+from ingest.parse import ocr, parse_bytes, progress
+from ingest.parse.pdf.ocr_pages import render
+from ingest.parse.sandbox import TIMEOUT_S
+from tests.ingest.parse.scans import image_pdf, many_image_pages_pdf, merge_pdfs, text_image
 
 PYPDF = "py-pdf_sample-files"
 UNSTRUCTURED = "unstructured/example-docs/pdf"
@@ -96,15 +101,106 @@ def test_empty_user_password_still_parses(make_pdf):
         parse_bytes(buffer.getvalue(), "locked.pdf")
 
 
+def test_a_scanned_pdf_is_read_by_ocr(documents, valid_sections):
+    doc = _parse(documents / UNSTRUCTURED / "single_table.pdf")  # a table, scanned: an image and no text layer
+    valid_sections(doc)
+    assert "64,058" in doc.text and "mean chunks per document" in doc.text
+    assert doc.metadata["ocr_pages"] == [1] and doc.sections[0].ocr_confidence > 80
+
+
+@pytest.mark.slow
+def test_a_pdf_of_pictures_without_words_has_no_text(documents):
+    with pytest.raises(NoTextError, match="OCR found no words on its 6 scanned page"):
+        _parse(documents / PYPDF / "007-imagemagick-images/imagemagick-images.pdf")
+
+
 @pytest.mark.parametrize(
     "relative", [f"{PYPDF}/007-imagemagick-images/imagemagick-images.pdf", f"{UNSTRUCTURED}/single_table.pdf"]
 )
-def test_image_only_pdf_needs_ocr(documents, relative):
+def test_without_tesseract_a_scanned_pdf_says_what_to_install(documents, relative, monkeypatch):
+    monkeypatch.setattr(ocr, "TESSERACT", "tesseract-not-installed-here")  # shutil.which finds nothing
     path = documents / relative
-    with pytest.raises(NoTextError) as info:
+    with pytest.raises(MissingToolError) as info:
         _parse(path)
     message = str(info.value)
-    assert message.startswith(f"{path.name} has no extractable text (it looks like scanned images); run OCR")
+    assert message.startswith(
+        f"{path.name} has no extractable text (it looks like scanned images) and OCR is not installed on the server; "
+        "install Debian's tesseract-ocr and tesseract-ocr-eng packages (`make` does it"
+    )
+    assert message.endswith("or run OCR on it first (for example ocrmypdf) and upload the result")
+
+
+def test_an_image_only_pdf_is_read_page_by_page(valid_sections):
+    pages = [text_image(["Scanned page one says hello"]), text_image(["Scanned page two says goodbye"])]
+    reports = []
+    with progress.reporting(lambda *report: reports.append(report)):
+        doc = parse_bytes(image_pdf(pages), "scan.pdf")
+    valid_sections(doc)
+    assert doc.text == "Scanned page one says hello\n\nScanned page two says goodbye"
+    assert [s.page for s in doc.sections] == [1, 2] and all(s.ocr_confidence > 80 for s in doc.sections)
+    assert doc.metadata == {"pages_without_text": [], "ocr_pages": [1, 2], "low_confidence_pages": []}
+    assert reports == [(0, 2, "page"), (1, 2, "page"), (2, 2, "page")]
+
+
+def test_a_mixed_pdf_gets_ocr_only_where_a_page_has_no_text(make_pdf, monkeypatch, valid_sections):
+    read = []
+    original = ocr.recognize
+    monkeypatch.setattr(
+        ocr, "recognize", lambda image, name, page=None: read.append(page) or original(image, name, page)
+    )
+    typed = make_pdf([["This page was typed and has a real text layer."]])
+    data = merge_pdfs(typed, image_pdf([text_image(["This page was scanned"])]), typed)
+    doc = parse_bytes(data, "mixed.pdf")
+    valid_sections(doc)
+    assert read == [2]
+    assert doc.text.split("\n\n") == [
+        "This page was typed and has a real text layer.",
+        "This page was scanned",
+        "This page was typed and has a real text layer.",
+    ]
+    assert [s.ocr_confidence is None for s in doc.sections] == [True, False, True]
+    assert doc.metadata["ocr_pages"] == [2]
+    monkeypatch.setattr(ocr, "TESSERACT", "tesseract-not-installed-here")  # without OCR: the text layer still counts
+    doc = parse_bytes(data, "mixed.pdf")
+    assert [s.page for s in doc.sections] == [1, 3] and doc.metadata["pages_without_text"] == [2]
+
+
+def test_a_page_under_the_confidence_threshold_is_kept_and_flagged(monkeypatch):
+    monkeypatch.setattr(ocr, "LOW_CONFIDENCE", 101.0)  # every page read is under it
+    doc = parse_bytes(image_pdf([text_image(["Faint scanned words"])]), "faint.pdf")
+    assert doc.text == "Faint scanned words" and doc.metadata["low_confidence_pages"] == [1]
+
+
+def test_an_encrypted_scan_is_read_with_its_password():
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(image_pdf([text_image(["Locked scanned words"])]))))
+    writer.encrypt(user_password="secret", owner_password="owner", algorithm="AES-256")
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    assert parse_bytes(buffer.getvalue(), "locked.pdf", password="secret").text == "Locked scanned words"
+    with pytest.raises(WrongPasswordError, match="the password given does not open locked.pdf"):
+        parse_bytes(buffer.getvalue(), "locked.pdf", password="wrong")
+
+
+@pytest.mark.slow
+def test_a_pdf_of_5000_image_pages_is_refused_before_any_is_read():
+    started = time.monotonic()
+    with pytest.raises(DocumentParseError) as info:
+        parse_bytes(many_image_pages_pdf(5000), "many.pdf")
+    assert time.monotonic() - started < TIMEOUT_S / 2  # well within the sandbox's time limit
+    assert str(info.value).startswith(
+        "many.pdf has 5,000 pages without a text layer (scanned images); OCR reads at most 200 pages of one "
+        "document: split it into files of at most 200 pages"
+    )
+
+
+def test_a_poster_sized_page_is_rendered_within_the_pixel_limit():
+    writer = PdfWriter()
+    writer.add_blank_page(100 * 72, 60 * 72)  # 100 x 60 inches: 540 megapixels at 300 dpi
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    image = render(pdfium.PdfDocument(buffer.getvalue()), 0, "poster.pdf")
+    assert image.mode == "L" and image.width * image.height <= ocr.MAX_PIXELS
+    assert image.width / image.height == pytest.approx(100 / 60, rel=0.01)
 
 
 def test_korean_text(documents, valid_sections):

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import threading
 import time
 
 import pytest
+from pypdf import PdfReader, PdfWriter
 
 from core.errors import InvalidInputError
 from ingest.errors import DocumentParseError, UnsupportedMediaTypeError
-from ingest.parse import parse_bytes
+from ingest.parse import parse_bytes, sandbox_worker
 from ingest.parse.sandbox import (
+    TIMEOUT_S,
     ParseMemoryError,
     ParserCrashedError,
     ParseTimeoutError,
@@ -19,6 +22,7 @@ from ingest.parse.sandbox import (
     parse_sandboxed,
 )
 from tests.fixtures.hostile import make
+from tests.ingest.parse import scans
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +50,8 @@ def test_parser_errors_come_back_as_themselves(sandbox):
     with pytest.raises(DocumentParseError, match="looks like a binary file") as info:
         sandbox.parse(b"\x7fELF\x02\x01\x00\x00binary", "program.txt")
     assert type(info.value) is DocumentParseError
-    with pytest.raises(UnsupportedMediaTypeError, match=r"\.xlsx is not supported"):
-        sandbox.parse(b"data", "sheet.xlsx")
+    with pytest.raises(UnsupportedMediaTypeError, match=r"\.svg is not supported"):
+        sandbox.parse(b"data", "drawing.svg")
     with pytest.raises(InvalidInputError, match="is empty"):
         sandbox.parse(b"  \n", "blank.md")
 
@@ -214,8 +218,78 @@ def test_large_but_legal_inputs_parse_in_linear_time(name, data):
 
 
 def test_dehyphenation_is_linear_in_a_long_word():
-    from ingest.parse.pdf import _dehyphenate
+    from ingest.parse.pdf.structure import dehyphenate
 
     started = time.monotonic()
-    assert _dehyphenate(["A" * 5_000_000 + " exam-\nple"]) == ["A" * 5_000_000 + " example"]
+    assert dehyphenate(["A" * 5_000_000 + " exam-\nple"]) == ["A" * 5_000_000 + " example"]
     assert time.monotonic() - started < 5
+
+
+# -- progress reports and the time they buy ----------------------------------------------------------
+def test_progress_reports_reach_the_parent_and_each_buys_time():
+    """Five pages 0.4 s apart take 2 s under a 1 s limit: each page reported done extends it."""
+    parser = SandboxedParser(timeout_s=1, target=scans.steady_parse)
+    reports = []
+    try:
+        doc = parser.parse(b"5", "slow.pdf", on_progress=lambda *report: reports.append(report))
+        assert doc.text == "5 pages" and reports == [(done, 5, "page") for done in range(1, 6)]
+    finally:
+        parser.close()
+
+
+def test_a_parse_that_stalls_after_a_report_is_stopped(monkeypatch):
+    monkeypatch.setattr(sandbox_worker, "SECONDS_PER_UNIT", 0.5)  # the parent's clock: 1 s plus 0.5 s per page
+    parser = SandboxedParser(timeout_s=1, target=scans.stalled_parse)
+    reports = []
+    try:
+        started = time.monotonic()
+        with pytest.raises(ParseTimeoutError) as info:
+            parser.parse(b"x", "stalled.pdf", on_progress=lambda *report: reports.append(report))
+        assert 1.5 <= time.monotonic() - started < 5 and reports == [(1, 5, "page")]
+        assert str(info.value).startswith(
+            "stalled.pdf took longer than 1.5 s to parse (the 1 s limit plus 0.5 s for each page done: 1)"
+        )
+        parser.target = make.echo_parse
+        _recovers(parser)
+    finally:
+        parser.close()
+
+
+def test_a_callback_that_raises_stops_the_parse():
+    parser = SandboxedParser(timeout_s=30, target=scans.steady_parse)
+
+    def cancel(done, total, unit):
+        raise KeyboardInterrupt  # what a cancelled job's callback may raise
+
+    try:
+        started = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            parser.parse(b"50", "long.pdf", on_progress=cancel)
+        assert time.monotonic() - started < 5 and parser.worker_pid is None  # the worker was stopped
+        parser.target = make.echo_parse
+        _recovers(parser)
+    finally:
+        parser.close()
+
+
+@pytest.mark.slow
+def test_ocr_progress_and_the_password_pass_through_the_shared_pool():
+    pages = [scans.text_image([f"Scanned page number {n}"]) for n in (1, 2)]
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(scans.image_pdf(pages))))
+    writer.encrypt(user_password="secret", owner_password="owner", algorithm="AES-256")
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    reports = []
+    doc = parse_sandboxed(
+        buffer.getvalue(), "scan.pdf", password="secret", on_progress=lambda *report: reports.append(report)
+    )
+    assert doc.text == "Scanned page number 1\n\nScanned page number 2" and doc.metadata["ocr_pages"] == [1, 2]
+    assert reports == [(0, 2, "page"), (1, 2, "page"), (2, 2, "page")]
+
+
+@pytest.mark.slow
+def test_a_pdf_of_5000_image_pages_is_refused_within_the_time_limit():
+    started = time.monotonic()
+    with pytest.raises(DocumentParseError, match="many.pdf has 5,000 pages without a text layer"):
+        parse_sandboxed(scans.many_image_pages_pdf(5000), "many.pdf")
+    assert time.monotonic() - started < TIMEOUT_S
