@@ -71,8 +71,7 @@ class TorchGenerator(RetroGenerator):
         """Token ids of ``messages`` rendered with the model's chat template (ending with the assistant turn)."""
         if not messages:
             raise ConfigError("no messages to answer")
-        text = self.tokenizer.apply_chat_template([{"role": m.role, "content": m.content} for m in messages])
-        return self.tokenizer.encode(text)
+        return self.tokenizer.encode_chat([{"role": m.role, "content": m.content} for m in messages])
 
     def count_tokens(self, text: str) -> int:
         return len(self.token_ids(text))

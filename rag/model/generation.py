@@ -32,14 +32,14 @@ class Decoder:
 
     Args:
         model: the decoder (eval mode).
-        tokenizer: its tokenizer; ``eos_id`` ends generation.
+        tokenizer: its tokenizer; its ``stop_ids`` (eos and the end-of-turn tokens) end generation.
         lookup: prompt-lookup settings used for greedy decoding (None disables speculation).
     """
 
     def __init__(self, model: LlamaModel, tokenizer: GGUFTokenizer, lookup: PromptLookup | None = None) -> None:
         self.model, self.tokenizer = model, tokenizer
         self.lookup = lookup if lookup is not None else PromptLookup()
-        self.stop_ids = {i for i in (tokenizer.eos_id,) if i is not None}
+        self.stop_ids = set(tokenizer.stop_ids)  # eos and end-of-turn tokens (<|eot_id|>, <end_of_turn>, <|end|>...)
 
     def tokens(
         self,

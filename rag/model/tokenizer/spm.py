@@ -1,4 +1,4 @@
-"""SentencePiece vocabularies (``tokenizer.ggml.model == "llama"``: Llama-2, TinyLlama, Mistral).
+"""SentencePiece vocabularies (``tokenizer.ggml.model == "llama"``: Llama-2, Mistral, Gemma, Phi-3).
 
 The file holds pieces and scores but no merges. SentencePiece's BPE encoder
 repeatedly joins the adjacent pair whose joined piece is in the vocabulary
@@ -9,11 +9,13 @@ pieces. The text is escaped as SentencePiece does (spaces to "▁", one "▁"
 prepended unless ``tokenizer.ggml.add_space_prefix`` is false) and decoding
 drops that prepended space again.
 
-Control and user-defined tokens are matched whole in the raw text, like
-llama.cpp does, and each stretch of text between them is escaped on its own,
+Control, unknown and user-defined tokens are matched whole in the raw text,
+like llama.cpp does (:mod:`.special`), and each stretch of text between them is escaped on its own,
 so "<s>hi" encodes as "<s>" followed by what SentencePiece makes of "hi".
 SentencePiece's own normalizer (NFKC for some models, identity for Llama's)
-is not stored in a GGUF and is not applied, again like llama.cpp.
+is not stored in a GGUF and is not applied, again like llama.cpp. Gemma's
+files say ``add_space_prefix = false`` and list runs of spaces and newlines as
+user-defined tokens (written with real spaces), which are then matched whole.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers
+from tokenizers import Tokenizer, decoders, models, normalizers
 
 from core.errors import ConfigError
+from rag.model.tokenizer.special import added_tokens
 from rag.model.tokenizer.token_types import BYTE, CONTROL, NORMAL, UNKNOWN, UNUSED, USER_DEFINED
 
 SPACE = "\u2581"  # "▁", SentencePiece's escaped space
@@ -70,10 +73,9 @@ def build(metadata: dict[str, Any], tokens: Sequence[str], types: Sequence[int])
     tok.normalizer = normalizers.Sequence([normalizers.Prepend(SPACE), escape]) if prefix else escape
     steps = [decoders.Replace(SPACE, " "), decoders.ByteFallback(), decoders.Fuse()]
     tok.decoder = decoders.Sequence([*steps, decoders.Strip(" ", 1, 0)] if prefix else steps)
-    tok.add_special_tokens(
-        [AddedToken(t, normalized=False, special=True) for t, k in zip(tokens, types) if k == CONTROL]
-    )
-    tok.add_tokens([AddedToken(t, normalized=False, special=False) for t, k in zip(tokens, types) if k == USER_DEFINED])
+    special, plain = added_tokens(tokens, types, metadata)
+    tok.add_special_tokens(special)
+    tok.add_tokens(plain)
     return tok
 
 

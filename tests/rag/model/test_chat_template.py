@@ -1,0 +1,429 @@
+"""Chat templates from GGUF files rendered like transformers' ``apply_chat_template``; broken ones fail clearly.
+
+The templates are the ones the models ship (SmolLM2's from our bundled GGUF,
+Meta-Llama-3-8B-Instruct, Gemma-2-it, Qwen2.5-Instruct with its tool calling)
+or written from them (Llama 3.2's, with ``strftime_now``, ``tojson(indent=4)``
+and tools in the first user message; Phi-3-mini's; a Qwen3-style one with
+``enable_thinking``, ``{% break %}``/``{% continue %}`` and the
+``{% generation %}`` tag). The reference is transformers rendering the same
+template on a tokenizer built in the test
+(``PreTrainedTokenizerFast(tokenizer_object=..., chat_template=...)``).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+import gguf
+import jinja2
+import numpy as np
+import pytest
+from tokenizers import Tokenizer, models
+
+from core.errors import ConfigError
+from rag.model.gguf_file import GGUFFile
+from rag.model.tokenizer import GGUFTokenizer, chat_template
+from rag.model.tokenizer.chat_template import ChatTemplate, ChatTemplateError, fold_system
+
+transformers = pytest.importorskip("transformers")
+
+SMOLLM2 = (
+    "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\n"
+    "You are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n' }}{% endif %}{{'<|im_start|>'"
+    " + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}"
+    "{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+LLAMA3 = (
+    "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = '<|start_header_id|>' + "
+    "message['role'] + '<|end_header_id|>\n\n'+ message['content'] | trim + '<|eot_id|>' %}{% if loop.index0 == 0 %}"
+    "{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}{% if add_generation_prompt %}"
+    "{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}"
+)
+GEMMA2 = (
+    "{{ bos_token }}{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not supported') }}"
+    "{% endif %}{% for message in messages %}{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}"
+    "{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}"
+    "{% if (message['role'] == 'assistant') %}{% set role = 'model' %}{% else %}{% set role = message['role'] %}"
+    "{% endif %}{{ '<start_of_turn>' + role + '\n' + message['content'] | trim + '<end_of_turn>\n' }}{% endfor %}"
+    "{% if add_generation_prompt %}{{'<start_of_turn>model\n'}}{% endif %}"
+)
+PHI3 = (
+    "{% for message in messages %}{% if message['role'] == 'system' %}{{'<|system|>\n' + message['content'] + "
+    "'<|end|>\n'}}{% elif message['role'] == 'user' %}{{'<|user|>\n' + message['content'] + '<|end|>\n'}}"
+    "{% elif message['role'] == 'assistant' %}{{'<|assistant|>\n' + message['content'] + '<|end|>\n'}}{% endif %}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% else %}{{ eos_token }}{% endif %}"
+)
+QWEN25 = """{%- if tools %}
+    {{- '<|im_start|>system\\n' }}
+    {%- if messages[0]['role'] == 'system' %}
+        {{- messages[0]['content'] }}
+    {%- else %}
+        {{- 'You are Qwen, created by Alibaba Cloud. You are a helpful assistant.' }}
+    {%- endif %}
+    {{- "\\n\\n# Tools\\n\\nYou may call one or more functions to assist with the user query.\\n\\nYou are \
+provided with function signatures within <tools></tools> XML tags:\\n<tools>" }}
+    {%- for tool in tools %}
+        {{- "\\n" }}
+        {{- tool | tojson }}
+    {%- endfor %}
+    {{- "\\n</tools>\\n\\nFor each function call, return a json object with function name and arguments within \
+<tool_call></tool_call> XML tags:\\n<tool_call>\\n{\\"name\\": <function-name>, \\"arguments\\": <args-json-object>}\\n\
+</tool_call><|im_end|>\\n" }}
+{%- else %}
+    {%- if messages[0]['role'] == 'system' %}
+        {{- '<|im_start|>system\\n' + messages[0]['content'] + '<|im_end|>\\n' }}
+    {%- else %}
+        {{- '<|im_start|>system\\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\\n' }}
+    {%- endif %}
+{%- endif %}
+{%- for message in messages %}
+    {%- if (message.role == "user") or (message.role == "system" and not loop.first) or \
+(message.role == "assistant" and not message.tool_calls) %}
+        {{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>' + '\\n' }}
+    {%- elif message.role == "assistant" %}
+        {{- '<|im_start|>' + message.role }}
+        {%- if message.content %}
+            {{- '\\n' + message.content }}
+        {%- endif %}
+        {%- for tool_call in message.tool_calls %}
+            {%- if tool_call.function is defined %}
+                {%- set tool_call = tool_call.function %}
+            {%- endif %}
+            {{- '\\n<tool_call>\\n{"name": "' }}
+            {{- tool_call.name }}
+            {{- '", "arguments": ' }}
+            {{- tool_call.arguments | tojson }}
+            {{- '}\\n</tool_call>' }}
+        {%- endfor %}
+        {{- '<|im_end|>\\n' }}
+    {%- elif message.role == "tool" %}
+        {%- if (loop.index0 == 0) or (messages[loop.index0 - 1].role != "tool") %}
+            {{- '<|im_start|>user' }}
+        {%- endif %}
+        {{- '\\n<tool_response>\\n' }}
+        {{- message.content }}
+        {{- '\\n</tool_response>' }}
+        {%- if loop.last or (messages[loop.index0 + 1].role != "tool") %}
+            {{- '<|im_end|>\\n' }}
+        {%- endif %}
+    {%- endif %}
+{%- endfor %}
+{%- if add_generation_prompt %}
+    {{- '<|im_start|>assistant\\n' }}
+{%- endif %}
+"""
+LLAMA32 = """{{- bos_token }}
+{%- if custom_tools is defined %}
+    {%- set tools = custom_tools %}
+{%- endif %}
+{%- if not tools_in_user_message is defined %}
+    {%- set tools_in_user_message = true %}
+{%- endif %}
+{%- if not date_string is defined %}
+    {%- if strftime_now is defined %}
+        {%- set date_string = strftime_now("%d %b %Y") %}
+    {%- else %}
+        {%- set date_string = "26 Jul 2024" %}
+    {%- endif %}
+{%- endif %}
+{%- if not tools is defined %}
+    {%- set tools = none %}
+{%- endif %}
+
+{#- This block extracts the system message, so we can slot it into the right place. #}
+{%- if messages[0]['role'] == 'system' %}
+    {%- set system_message = messages[0]['content']|trim %}
+    {%- set messages = messages[1:] %}
+{%- else %}
+    {%- set system_message = "" %}
+{%- endif %}
+
+{{- "<|start_header_id|>system<|end_header_id|>\\n\\n" }}
+{%- if tools is not none %}
+    {{- "Environment: ipython\\n" }}
+{%- endif %}
+{{- "Cutting Knowledge Date: December 2023\\n" }}
+{{- "Today Date: " + date_string + "\\n\\n" }}
+{{- system_message }}
+{{- "<|eot_id|>" }}
+
+{%- if tools_in_user_message and not tools is none %}
+    {%- if messages | length != 0 %}
+        {%- set first_user_message = messages[0]['content']|trim %}
+        {%- set messages = messages[1:] %}
+    {%- else %}
+        {{- raise_exception("Cannot put tools in the first user message when there's no first user message!") }}
+    {%- endif %}
+    {{- '<|start_header_id|>user<|end_header_id|>\\n\\n' -}}
+    {{- "Given the following functions, please respond with a JSON for a function call " }}
+    {{- "with its proper arguments that best answers the given prompt.\\n\\n" }}
+    {{- 'Respond in the format {"name": function name, "parameters": dictionary of argument name and its value}.' }}
+    {{- "Do not use variables.\\n\\n" }}
+    {%- for t in tools %}
+        {{- t | tojson(indent=4) }}
+        {{- "\\n\\n" }}
+    {%- endfor %}
+    {{- first_user_message + "<|eot_id|>"}}
+{%- endif %}
+
+{%- for message in messages %}
+    {%- if not (message.role == 'ipython' or message.role == 'tool' or 'tool_calls' in message) %}
+        {{- '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n'+ message['content'] | trim + \
+'<|eot_id|>' }}
+    {%- elif 'tool_calls' in message %}
+        {%- if not message.tool_calls|length == 1 %}
+            {{- raise_exception("This model only supports single tool-calls at once!") }}
+        {%- endif %}
+        {%- set tool_call = message.tool_calls[0].function %}
+        {{- '<|start_header_id|>assistant<|end_header_id|>\\n\\n' -}}
+        {{- '{"name": "' + tool_call.name + '", ' }}
+        {{- '"parameters": ' }}
+        {{- tool_call.arguments | tojson }}
+        {{- "}" }}
+        {{- "<|eot_id|>" }}
+    {%- elif message.role == "tool" or message.role == "ipython" %}
+        {{- "<|start_header_id|>ipython<|end_header_id|>\\n\\n" }}
+        {%- if message.content is mapping or message.content is iterable %}
+            {{- message.content | tojson }}
+        {%- else %}
+            {{- message.content }}
+        {%- endif %}
+        {{- "<|eot_id|>" }}
+    {%- endif %}
+{%- endfor %}
+{%- if add_generation_prompt %}
+    {{- '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}
+{%- endif %}
+"""
+QWEN3_STYLE = """{%- for m in messages %}
+    {%- if m.role == 'system' %}{% continue %}{% endif %}
+<|im_start|>{{ m.role }}
+{% if m.role == 'assistant' %}{% generation %}{{ m.content }}{% endgeneration %}{% else %}{{ m.content }}{% endif %}\
+<|im_end|>
+    {%- if loop.index > 5 %}{% break %}{% endif %}
+{%- endfor %}
+{%- if add_generation_prompt %}
+<|im_start|>assistant
+{% if enable_thinking is defined and enable_thinking is false %}<think>
+
+</think>
+
+{% endif %}
+{%- endif %}"""
+
+
+@dataclass(frozen=True)
+class Case:
+    source: str
+    bos: str
+    eos: str
+
+
+CASES = {
+    "smollm2": Case(SMOLLM2, "<|im_start|>", "<|im_end|>"),
+    "llama3": Case(LLAMA3, "<|begin_of_text|>", "<|eot_id|>"),
+    "llama3.2": Case(LLAMA32, "<|begin_of_text|>", "<|eot_id|>"),
+    "gemma2": Case(GEMMA2, "<bos>", "<eos>"),
+    "phi3": Case(PHI3, "<s>", "<|endoftext|>"),
+    "qwen2.5": Case(QWEN25, "<|endoftext|>", "<|im_end|>"),
+    "qwen3-style": Case(QWEN3_STYLE, "<|endoftext|>", "<|im_end|>"),
+}
+ALTERNATING = [
+    [{"role": "user", "content": "hi"}],
+    [
+        {"role": "user", "content": "  Привет, 世界 🙂\n"},
+        {"role": "assistant", "content": "Hello! <b>&amp;</b> \"quoted\" 'single'"},
+        {"role": "user", "content": "def f():\n\treturn 1\n"},
+    ],
+]
+WITH_SYSTEM = [
+    [{"role": "system", "content": "Answer from the passages. Cite [1]."}, {"role": "user", "content": "What is RAG?"}],
+    [
+        {"role": "system", "content": "  Be brief.  "},
+        {"role": "user", "content": "Q1"},
+        {"role": "assistant", "content": "A1"},
+        {"role": "user", "content": "Q2 ß ẞ"},
+    ],
+]
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "search",
+            "description": "Search the library <fast> & exact",
+            "parameters": {"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]},
+        },
+    }
+]
+TOOL_CHAT = [
+    {"role": "user", "content": "Find RAG papers"},
+    {
+        "role": "assistant",
+        "content": "",
+        "tool_calls": [{"type": "function", "function": {"name": "search", "arguments": {"query": "RAG ü"}}}],
+    },
+    {"role": "tool", "content": "[1] Lewis et al. 2020"},
+]
+
+
+def reference(case: Case):
+    vocab = {"<unk>": 0, case.bos: 1, case.eos: 2}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    return transformers.PreTrainedTokenizerFast(
+        tokenizer_object=tok, chat_template=case.source, bos_token=case.bos, eos_token=case.eos, unk_token="<unk>"
+    )
+
+
+def conversations(name: str) -> list:
+    return ALTERNATING if name == "gemma2" else ALTERNATING + WITH_SYSTEM
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("add_generation_prompt", [True, False])
+def test_rendering_equals_transformers(name, add_generation_prompt):
+    case = CASES[name]
+    ref, ours = reference(case), ChatTemplate(case.source, case.bos, case.eos)
+    for messages in conversations(name):
+        expected = ref.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
+        assert ours.render(messages, add_generation_prompt=add_generation_prompt) == expected, messages
+        assert messages[-1]["content"].strip() in expected
+
+
+@pytest.mark.parametrize("name", ["qwen2.5", "llama3.2"])
+def test_tools_and_tool_calls_equal_transformers(name):
+    case = CASES[name]
+    ref, ours = reference(case), ChatTemplate(case.source, case.bos, case.eos)
+    chat = TOOL_CHAT if name == "qwen2.5" else TOOL_CHAT[:2] + [{"role": "user", "content": "thanks"}]
+    expected = ref.apply_chat_template(chat, tools=TOOLS, tokenize=False, add_generation_prompt=True)
+    assert ours.render(chat, tools=TOOLS) == expected
+    assert "<fast> & exact" in expected and "RAG ü" in expected  # tojson neither escapes HTML nor ASCII-fies
+
+
+def test_template_variables_equal_transformers():
+    case = CASES["qwen3-style"]
+    ref, ours = reference(case), ChatTemplate(case.source, case.bos, case.eos)
+    chat = WITH_SYSTEM[1] + [{"role": "assistant", "content": f"A{i}"} for i in range(8)]
+    for thinking in (True, False):
+        expected = ref.apply_chat_template(chat, tokenize=False, add_generation_prompt=True, enable_thinking=thinking)
+        assert ours.render(chat, enable_thinking=thinking) == expected
+    assert "<think>" in ours.render(chat, enable_thinking=False) and "A7" not in expected  # {% break %} stopped it
+    llama32 = ChatTemplate(LLAMA32, "<|begin_of_text|>", "<|eot_id|>")
+    assert f"Today Date: {datetime.now():%d %b %Y}" in llama32.render(ALTERNATING[0])  # strftime_now
+    assert "Today Date: 1 Jan 2025" in llama32.render(ALTERNATING[0], date_string="1 Jan 2025")
+
+
+def test_range_behaves_like_jinjas():
+    source = (
+        "{{ range(3)|length }}|{{ range(5)[2] }}|{{ range(10)[2:4]|list }}|{% for i in range(3)|reverse %}{{ i }}"
+        "{% if loop.last %}!{% endif %}{% endfor %}|{{ range(messages|length - 1, -1, -1)|list }}"
+    )
+    case = Case(source, "<s>", "</s>")
+    expected = reference(case).apply_chat_template(ALTERNATING[1], tokenize=False)
+    assert ChatTemplate(source).render(ALTERNATING[1]) == expected == "3|2|[2, 3]|210!|[2, 1, 0]"
+
+
+def test_a_refusal_by_the_template_is_a_config_error_with_its_message():
+    gemma = ChatTemplate(GEMMA2, "<bos>", "<eos>")
+    with pytest.raises(jinja2.TemplateError, match="System role not supported"):  # transformers refuses too
+        reference(CASES["gemma2"]).apply_chat_template(WITH_SYSTEM[0], tokenize=False)
+    with pytest.raises(ConfigError, match="System role not supported"):
+        gemma.render(WITH_SYSTEM[0])
+    with pytest.raises(ConfigError, match="must alternate"):
+        gemma.render([{"role": "user", "content": "a"}, {"role": "user", "content": "b"}])
+
+
+def test_system_messages_are_folded_for_a_template_without_a_system_role():
+    gemma = ChatTemplate(GEMMA2, "<bos>", "<eos>")
+    assert not gemma.supports_system_role
+    without = {name for name, c in CASES.items() if not ChatTemplate(c.source).supports_system_role}
+    assert without == {"gemma2", "qwen3-style"}  # the second drops system messages ({% continue %})
+    folded = fold_system(WITH_SYSTEM[1])
+    assert folded[0] == {"role": "user", "content": "  Be brief.  \n\nQ1"} and len(folded) == 3
+    expected = reference(CASES["gemma2"]).apply_chat_template(folded, tokenize=False, add_generation_prompt=True)
+    assert gemma.render(folded) == expected and "Be brief." in expected
+    assert fold_system([{"role": "system", "content": "s"}]) == [{"role": "user", "content": "s"}]
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("{% for m in messages %}{{ m.content }", "does not compile"),
+        ("{% endfor %}", "does not compile"),
+    ],
+)
+def test_a_template_that_does_not_compile_is_named(source, message):
+    with pytest.raises(ChatTemplateError, match=message):
+        ChatTemplate(source)
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("{{ messages[3]['content'] }}", "UndefinedError"),
+        ("{{ messages.append(1) }}", "SecurityError"),  # the sandbox is immutable
+        ("{{ ''.__class__.__mro__[1].__subclasses__() }}", "SecurityError|UndefinedError"),
+        ("{{ 1 / 0 }}", "ZeroDivisionError"),
+        ("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", "recursed without end"),
+    ],
+)
+def test_a_template_that_fails_gives_a_clear_error(source, message):
+    with pytest.raises(ChatTemplateError, match=message):
+        ChatTemplate(source).render(ALTERNATING[0])
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{% for i in range(100000) %}{% for j in range(100000) %}{% set x = j %}{% endfor %}{% endfor %}",
+        "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}",
+        "{% for i in range(100000) %}{% for m in messages * 100000 %}{{ m.role }}{% endfor %}{% endfor %}",
+    ],
+)
+def test_a_template_that_loops_is_stopped(source, monkeypatch):
+    monkeypatch.setattr(chat_template, "MAX_SECONDS", 0.3)
+    monkeypatch.setattr(chat_template, "MAX_CHARS", 10**9)
+    started = time.monotonic()
+    with pytest.raises(ChatTemplateError, match="ran for more than 0.3 s"):
+        ChatTemplate(source).render(ALTERNATING[0])
+    assert time.monotonic() - started < 3
+
+
+def test_a_template_that_writes_without_end_is_stopped(monkeypatch):
+    monkeypatch.setattr(chat_template, "MAX_CHARS", 100_000)
+    with pytest.raises(ChatTemplateError, match="more than 100,000 characters"):
+        ChatTemplate("{% for i in range(100000) %}{{ 'x' * 1000 }}{% endfor %}").render(ALTERNATING[0])
+
+
+def test_the_template_comes_from_the_gguf(tmp_path):
+    """Written with gguf's writer, read by our reader, rendered by the tokenizer with the file's BOS text."""
+    tokens = ["<unk>", "<|begin_of_text|>", "<|eot_id|>", "<|start_header_id|>", "<|end_header_id|>", "a", "b", "ab"]
+    path = tmp_path / "t.gguf"
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_tokenizer_model("gpt2")
+    writer.add_tokenizer_pre("llama-bpe")
+    writer.add_token_list(tokens)
+    writer.add_token_merges(["a b"])
+    writer.add_token_types([3, 3, 3, 3, 3, 1, 1, 1])
+    writer.add_bos_token_id(1)
+    writer.add_eos_token_id(2)
+    writer.add_chat_template(LLAMA3)
+    writer.add_tensor("token_embd.weight", np.zeros((len(tokens), 4), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    with GGUFFile(path) as f:
+        tok = GGUFTokenizer(f.metadata)
+    for messages in ALTERNATING + WITH_SYSTEM:
+        expected = reference(CASES["llama3"]).apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        assert tok.apply_chat_template(messages) == expected
+    assert tok.encode_chat(ALTERNATING[0])[:2] == [1, 3]  # one BOS (the template's), then the header
+    assert tok.stop_ids == {2}
+
+
+def test_no_template_in_the_file_is_a_config_error():
+    tok = GGUFTokenizer({"tokenizer.ggml.model": "gpt2", "tokenizer.ggml.tokens": ["a"], "tokenizer.ggml.pre": "gpt2"})
+    with pytest.raises(ConfigError, match="no tokenizer.chat_template"):
+        tok.apply_chat_template(ALTERNATING[0])
