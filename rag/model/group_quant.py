@@ -1,9 +1,12 @@
-"""Group-quantized linear layers run by numba kernels: 4-bit (Q4_1) and 8-bit (Q8_0) groups of 32.
+"""Group-quantized linear layers run by numba kernels: 4-bit and 8-bit groups of 32.
 
-Weights stay in the GGUF's own block formats, so nothing is re-quantized:
-a group of 32 values of a row has a scale ``d`` and, for 4-bit, a minimum
-``m``: ``w = d * q + m`` (q in 0..15) or ``w = d * q`` (q in -127..127).
-Scales stay half precision, as in the file (:mod:`rag.model.half`).
+Weights keep the GGUF's own integers (:class:`~rag.model.quants.QuantGroups`),
+so nothing is re-quantized: a group of 32 values of a row has a scale ``d``
+and, for 4-bit, a minimum ``m``: ``w = d * q + m`` (q in 0..15: Q4_0, Q4_1,
+Q4_K) or ``w = d * q`` (q in -127..127: Q8_0, Q5_0). Scales are half
+precision (:mod:`rag.model.half`): the file's own for the 32-value formats,
+the product of the block's half scale and the group's 6-bit one for Q4_K
+(rounded to half). The other K-quants: :mod:`rag.model.block_quant`.
 
 Layout and kernels: :mod:`rag.model.tile_kernels` (64-row tiles stored
 transposed, activations quantized per group of 32 to int8, exact 16-bit
@@ -28,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rag.model.half import from_half, to_half
-from rag.model.quants import QK
+from rag.model.quants import QK, QuantGroups
 from rag.model.tile_kernels import TILE, q4_dequantize, q4_matmul, q8_dequantize, q8_matmul
 
 _GEMV_MAX_ROWS = 16
@@ -92,7 +95,7 @@ class GroupQuantLinear(nn.Module, ABC):
 
 
 class Int4Linear(GroupQuantLinear):
-    """4-bit weights, groups of 32 with a scale and a minimum each (ggml Q4_1)."""
+    """4-bit weights, groups of 32 with a scale and a minimum each (ggml Q4_1; Q4_0 and Q4_K repacked)."""
 
     def __init__(self, nibbles: np.ndarray, d: np.ndarray, m: np.ndarray) -> None:
         """Args: nibbles uint8 (out, in // 32, 16); d, m float32 (out, in // 32)."""
@@ -102,17 +105,25 @@ class Int4Linear(GroupQuantLinear):
         self.q, self.d, self.m = _tiles(nibbles), _tiles(to_half(d)), _tiles(to_half(m))
 
     @classmethod
-    def from_q4_1(cls, raw: np.ndarray, in_features: int, scaled_rows: int = 0, row_scale: float = 1.0) -> Int4Linear:
-        """From Q4_1 bytes uint8 (out, in // 32 * 20), a GGUF tensor as stored.
+    def from_groups(cls, groups: QuantGroups) -> Int4Linear:
+        """From 4-bit groups (Q4_0, Q4_1, Q4_K) with one scale per group.
 
-        The first ``scaled_rows`` rows are multiplied by ``row_scale`` (exact for powers of two).
+        The group's scale ``d * sc`` and minimum become half precision: exact for Q4_0
+        and Q4_1; for Q4_K a product of a half and a 6-bit integer is rounded to 11 bits
+        (a relative change of at most 2^-12 of the group's scale).
         """
-        b = raw.reshape(raw.shape[0], in_features // QK, 20)
-        d = np.ascontiguousarray(b[..., 0:2]).view(np.float16)[..., 0].astype(np.float32)
-        m = np.ascontiguousarray(b[..., 2:4]).view(np.float16)[..., 0].astype(np.float32)
-        d[:scaled_rows] *= row_scale
-        m[:scaled_rows] *= row_scale
-        return cls(b[..., 4:], d, m)
+        if groups.sc.shape[2] != 1:
+            raise ValueError("Int4Linear takes one scale per group of 32")
+        d = groups.group_scales()[..., 0]
+        mins = groups.group_mins()
+        q = groups.q
+        if mins is None:  # symmetric (Q4_0): values -8..7 become 0..15 under a minimum of -8 d
+            q, m = (q + 8).astype(np.uint8), d * np.float32(-8.0)
+        else:
+            q, m = q.astype(np.uint8), -mins
+        if q.size and (q.max() > 15 or q.min() < 0):
+            raise ValueError("Int4Linear takes values of 4 bits")
+        return cls(q[..., :16] | (q[..., 16:] << 4), d, m)
 
     @classmethod
     def from_float(cls, weight: np.ndarray) -> Int4Linear:
@@ -123,6 +134,15 @@ class Int4Linear(GroupQuantLinear):
         inv = np.divide(1.0, d, out=np.zeros_like(d), where=d > 0)
         q = np.clip(np.rint((g - lo[..., None]) * inv[..., None]), 0, 15).astype(np.uint8)
         return cls(q[..., :16] | (q[..., 16:] << 4), d, lo.astype(np.float32))
+
+    def rows(self, ids: torch.Tensor) -> torch.Tensor:
+        """Dequantized rows: int64 (...) -> float32 (..., in_features); the embedding lookup."""
+        flat = ids.reshape(-1).numpy()
+        tile, pos = flat // TILE, flat % TILE
+        b = self.q[tile, :, :, pos]  # (n, G, 16)
+        q = np.concatenate([b & 15, b >> 4], axis=2).astype(np.float32)  # (n, G, 32)
+        w = q * from_half(self.d[tile, :, pos])[..., None] + from_half(self.m[tile, :, pos])[..., None]
+        return torch.from_numpy(w.reshape(*ids.shape, self.in_features))
 
     def _dequantize_tiles(self, tiles: slice) -> np.ndarray:
         q, d, m = self.q[tiles], self.d[tiles], self.m[tiles]
@@ -138,7 +158,7 @@ class Int4Linear(GroupQuantLinear):
 
 
 class Int8GroupLinear(GroupQuantLinear):
-    """8-bit weights, groups of 32 with a scale each (ggml Q8_0); also serves as a tied embedding."""
+    """8-bit weights, groups of 32 with a scale each (ggml Q8_0, Q5_0); also serves as a tied embedding."""
 
     def __init__(self, q: np.ndarray, d: np.ndarray) -> None:
         """Args: q int8 (out, in // 32, 32); d float32 (out, in // 32)."""
@@ -148,11 +168,11 @@ class Int8GroupLinear(GroupQuantLinear):
         self.q, self.d = _tiles(q), _tiles(to_half(d))
 
     @classmethod
-    def from_q8_0(cls, raw: np.ndarray, in_features: int) -> Int8GroupLinear:
-        """From Q8_0 bytes uint8 (out, in // 32 * 34), a GGUF tensor as stored."""
-        b = raw.reshape(raw.shape[0], in_features // QK, 34)
-        d = np.ascontiguousarray(b[..., 0:2]).view(np.float16)[..., 0].astype(np.float32)
-        return cls(b[..., 2:].view(np.int8), d)
+    def from_groups(cls, groups: QuantGroups) -> Int8GroupLinear:
+        """From symmetric groups with one scale per group and no block scale (Q8_0, Q5_0): exact."""
+        if groups.sc.shape[2] != 1 or groups.per != 1 or groups.mn is not None:
+            raise ValueError("Int8GroupLinear takes symmetric groups with one scale each")
+        return cls(groups.q, groups.group_scales()[..., 0])
 
     @classmethod
     def from_int8_rows(cls, q: np.ndarray, scale: np.ndarray) -> Int8GroupLinear:
@@ -193,9 +213,9 @@ class Int8GroupLinear(GroupQuantLinear):
 
 
 class GroupEmbedding(nn.Module):
-    """Token embedding that reads the rows of a (tied) :class:`Int8GroupLinear` output layer."""
+    """Token embedding that reads the rows of a (tied) quantized layer: any with a ``rows(ids)`` method."""
 
-    def __init__(self, table: Int8GroupLinear) -> None:
+    def __init__(self, table: nn.Module) -> None:
         super().__init__()
         self.table = table
 
@@ -205,3 +225,24 @@ class GroupEmbedding(nn.Module):
 
     def nbytes(self) -> int:
         return 0  # the table is counted once, as the output layer
+
+
+class RowConcat(nn.Module):
+    """A linear layer made of parts stacked along the output rows, each its own kind of layer.
+
+    A fused projection whose tensors are stored in different types (a Q4_K_M file's
+    Q4_K ``attn_q`` and Q6_K ``attn_v``) keeps each part in its own kernel.
+    """
+
+    def __init__(self, parts: list[nn.Module]) -> None:
+        super().__init__()
+        self.parts = nn.ModuleList(parts)
+        self.in_features = parts[0].in_features
+        self.out_features = sum(p.out_features for p in parts)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([p(x) for p in self.parts], dim=-1)
+
+    def dequantize(self) -> torch.Tensor:
+        """The weight as float32 (out, in)."""
+        return torch.cat([p.dequantize() for p in self.parts])

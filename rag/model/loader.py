@@ -3,7 +3,10 @@
 Tensors are converted one at a time straight from the file mapping into the
 chosen quantization mode, so the float32 copy of the whole model never exists
 (only the embedding is converted in row chunks); the mapping is closed before
-returning, so the file's pages leave resident memory.
+returning, so the file's pages leave resident memory. The weights cannot be
+served from the mapping itself: the kernels read 64-row tiles stored
+transposed, a layout unlike the file's row-major blocks, so each tensor is
+repacked once (its integers unchanged) and the repacked copy is what stays resident.
 
 Layouts differ by architecture only in ways fixed at load time: fused Q/K/V and
 gate/up tensors (Phi-3) are split the way our fused projections take them, and
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+from itertools import groupby
 
 import numba
 import numpy as np
@@ -22,17 +26,52 @@ from gguf import GGMLQuantizationType
 from torch import nn
 
 from core.errors import ConfigError
+from rag.model.block_quant import Int8BlockLinear
 from rag.model.config import LlamaConfig
 from rag.model.gguf_file import GGUFFile, default_gguf_path
-from rag.model.group_quant import GroupEmbedding, Int4Linear, Int8GroupLinear
+from rag.model.group_quant import GroupEmbedding, GroupQuantLinear, Int4Linear, Int8GroupLinear, RowConcat
 from rag.model.layers import Attention, FeedForward, RMSNorm
 from rag.model.model import Block, LlamaModel
 from rag.model.quant_linear import DEFAULT_QUANT, Fp32Embedding, Fp32Linear, check_mode
-from rag.model.quants import quantize_int8_rows
+from rag.model.quants import QuantGroups, check_type, quantize_int8_rows
 from rag.model.rope import interleave_heads
 from rag.model.tokenizer import GGUFTokenizer
 
 _CHUNK_ROWS = 8192  # rows of a vocabulary matrix converted at once
+
+
+# The layer that holds each block format's integers as they are (mode "int4"); float types are quantized to Int4Linear.
+_KERNELS: dict[GGMLQuantizationType, type[GroupQuantLinear]] = {
+    GGMLQuantizationType.Q4_0: Int4Linear,
+    GGMLQuantizationType.Q4_1: Int4Linear,
+    GGMLQuantizationType.Q4_K: Int4Linear,
+    GGMLQuantizationType.Q8_0: Int8GroupLinear,
+    GGMLQuantizationType.Q5_0: Int8GroupLinear,
+    GGMLQuantizationType.Q5_1: Int8BlockLinear,
+    GGMLQuantizationType.Q5_K: Int8BlockLinear,
+    GGMLQuantizationType.Q6_K: Int8BlockLinear,
+}
+_Part = tuple[tuple, "QuantGroups | np.ndarray"]  # (layout key, the part's rows as groups or float32)
+
+
+def _int4_part(f: GGUFFile, name: str, order: np.ndarray | None, scaled_rows: int, row_scale: float) -> _Part:
+    """Tensor ``name`` with its rows in ``order`` and the first ``scaled_rows`` scaled, as groups or float32."""
+    cls = _KERNELS.get(f.info(name).qtype)
+    if cls is None:
+        w = f.dequantize(name)
+        w = w if order is None else w[order]
+        w[:scaled_rows] *= row_scale
+        return ("float",), w
+    g = f.groups(name)
+    g = (g if order is None else g.take(order)).scale_rows(scaled_rows, row_scale)
+    return (cls, g.per, g.sc.shape[2], g.mn is None), g
+
+
+def _int4_linear(key: tuple, parts: list) -> nn.Module:
+    """One layer from parts of one layout, stacked along the rows."""
+    if key[0] == "float":
+        return Int4Linear.from_float(np.concatenate(parts))
+    return key[0].from_groups(QuantGroups.concat(parts))
 
 
 def _linear(
@@ -45,35 +84,42 @@ def _linear(
 ) -> nn.Module:
     """One linear layer whose weight is the row-wise concatenation of tensors ``names``.
 
-    Rows are then taken in ``order`` (None: as they are), and the first ``scaled_rows``
-    output rows multiplied by ``row_scale`` (how the attention's 1/sqrt(head_dim) is folded into Q).
+    Rows are then taken in ``order`` (None: as they are; it must keep each tensor's rows
+    among its own), and the first ``scaled_rows`` output rows multiplied by ``row_scale``
+    (how the attention's 1/sqrt(head_dim) is folded into Q). In mode "int4" each block
+    format keeps its integers (``_KERNELS``); tensors of different layouts become
+    parts of a :class:`RowConcat`.
     """
-    infos = [f.info(n) for n in names]
-    if mode == "int4" and all(i.qtype == GGMLQuantizationType.Q4_1 for i in infos):  # the file's groups as they are
-        raw = np.concatenate([f.raw(n) for n in names])
-        raw = raw if order is None else raw[order]
-        return Int4Linear.from_q4_1(raw, infos[0].shape[-1], scaled_rows, row_scale)
-    w = np.concatenate([f.dequantize(n) for n in names])  # float32 (out, in)
-    if order is not None:
-        w = w[order]
-    w[:scaled_rows] *= row_scale
-    if mode == "int4":
-        return Int4Linear.from_float(w)
-    if mode == "int8":
-        return Int8GroupLinear.from_int8_rows(*quantize_int8_rows(w))
-    return Fp32Linear(torch.from_numpy(w))
+    if mode != "int4":
+        w = np.concatenate([f.dequantize(n) for n in names])  # float32 (out, in)
+        w = w if order is None else w[order]
+        w[:scaled_rows] *= row_scale
+        if mode == "int8":
+            return Int8GroupLinear.from_int8_rows(*quantize_int8_rows(w))
+        return Fp32Linear(torch.from_numpy(w))
+    parts, start = [], 0
+    for name in names:
+        rows = f.info(name).shape[0]
+        local = None if order is None else order[start : start + rows] - start
+        if local is not None and (local.min() < 0 or local.max() >= rows):
+            raise AssertionError(f"row order mixes {name}'s rows with another tensor's")
+        parts.append(_int4_part(f, name, local, min(max(scaled_rows - start, 0), rows), row_scale))
+        start += rows
+    layers = [_int4_linear(key, [p for _, p in run]) for key, run in groupby(parts, key=lambda p: p[0])]
+    return layers[0] if len(layers) == 1 else RowConcat(layers)
 
 
 def _vocab_matrix(f: GGUFFile, name: str, mode: str) -> nn.Module:
     """A vocabulary-sized matrix (embedding or output layer) as a linear layer of ``mode``.
 
-    It is converted in row chunks, which bounds the float32 transient to ~19 MB.
+    Block formats keep their integers in mode "int4"; float ones are converted in row
+    chunks, which bounds the float32 transient to ~19 MB.
     """
     info = f.info(name)
     if mode == "fp32":
         return Fp32Linear(torch.from_numpy(f.dequantize(name)))
-    if mode == "int4" and info.qtype == GGMLQuantizationType.Q8_0:  # int8 groups: the file's Q8_0 as it is
-        return Int8GroupLinear.from_q8_0(f.raw(name), info.shape[-1])
+    if mode == "int4" and info.qtype in _KERNELS:
+        return _KERNELS[info.qtype].from_groups(f.groups(name))
     chunks = [f.dequantize(name, slice(r, r + _CHUNK_ROWS)) for r in range(0, info.shape[0], _CHUNK_ROWS)]
     if mode == "int4":
         return Int8GroupLinear.from_float(chunks)
@@ -108,6 +154,8 @@ def load_gguf(
     path = path or default_gguf_path()
     with GGUFFile(path) as f:
         config = LlamaConfig.from_gguf(f.metadata, set(f.tensors))
+        for t in f.tensors.values():  # refuse an unsupported type before converting anything
+            check_type(t.qtype, t.name)
         tokenizer = GGUFTokenizer(f.metadata)
         layers = []
         for i in range(config.n_layers):

@@ -1,9 +1,11 @@
 """Weight modes (``QUANT_MODES``) and the float32 reference layers.
 
-* ``int4`` (default): the GGUF's own 4-bit groups of 32 (``Q4_1``: a scale and
-  a minimum per group) for the transformer layers and its ``Q8_0`` vocabulary
-  matrix, as they are in the file. Nothing is re-quantized and the fewest
-  bytes are read per token; the fastest mode in benchmarks/generator.py.
+* ``int4`` (default): each block format's integers as the file stores them
+  (``loader._KERNELS``): 4-bit Q4_0/Q4_1/Q4_K groups, 8-bit Q8_0/Q5_0 groups,
+  and Q5_1/Q5_K/Q6_K in the 8-bit block layer (:mod:`rag.model.block_quant`);
+  nothing is re-quantized except float tensors (F32/F16/BF16): layers become
+  4-bit groups, a vocabulary matrix 8-bit groups. The fewest bytes are read per token; the fastest mode in
+  benchmarks/generator.py for the shipped Q4_1 model.
 * ``int8``: the weights dequantized and re-quantized to symmetric int8 with one
   scale per output channel (the vocabulary matrix too).
 * ``fp32``: dequantized float32 weights and ``F.linear``: the reference path.

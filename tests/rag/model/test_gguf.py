@@ -71,8 +71,8 @@ def test_other_architectures_and_types_are_refused(both):
         LlamaConfig.from_gguf({**ours.metadata, "general.architecture": "gpt2"})
     from gguf import GGMLQuantizationType
 
-    with pytest.raises(ConfigError, match="not supported"):
-        dequantize(np.zeros((1, 210), np.uint8), GGMLQuantizationType.Q6_K, 256)
+    with pytest.raises(ModelFileError, match="IQ4_NL is not supported"):
+        dequantize(np.zeros((1, 18), np.uint8), GGMLQuantizationType.IQ4_NL, 32)
 
 
 def test_bad_files_raise_clear_errors(tmp_path):
@@ -94,7 +94,7 @@ def test_missing_model_package_names_the_install(monkeypatch):
         gguf_file.default_gguf_path()
 
 
-@pytest.mark.parametrize("name", ["F32", "F16", "Q8_0", "Q4_0", "Q4_1"])
+@pytest.mark.parametrize("name", ["F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1"])
 def test_every_supported_type_dequantizes_like_the_gguf_package(name):
     """Each block format, written by gguf's own quantizer, reads back exactly as gguf reads it."""
     from gguf import GGMLQuantizationType

@@ -148,6 +148,7 @@ class ScriptedModel:
 
 class ScriptedTokenizer:
     eos_id = EOS
+    stop_ids = (EOS,)
 
     def decode(self, ids, skip_special: bool = True) -> str:
         return "".join(f"w{i} " for i in ids if i != EOS)
