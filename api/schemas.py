@@ -38,11 +38,22 @@ class QueryRequest(RetrievalFields, kw_only=True, forbid_unknown_fields=True):
     stream: bool = False  # true: Server-Sent Events (tokens, then citations, support marks, the whole response)
 
 
+class AttachmentOut(msgspec.Struct):
+    """What became of one attachment of an uploaded message (an e-mail's file)."""
+
+    filename: str  # "MESSAGE/ATTACHMENT"
+    state: str  # done | duplicate (stored: a document of its own, linked to the message) | skipped
+    document_id: int | None = None
+    n_chunks: int | None = None
+    reason: str | None = None  # why it was skipped (its type is not read, OCR is not installed, ...)
+
+
 class StoredDocument(msgspec.Struct):
     id: int
     filename: str
     duplicate: bool
     n_chunks: int
+    attachments: list[AttachmentOut] = []  # a message's attachments, stored as documents of their own or skipped
 
 
 class UploadResponse(msgspec.Struct):
@@ -62,6 +73,7 @@ class DocumentInfo(msgspec.Struct):
     n_pages: int | None
     n_chunks: int
     created_at: str
+    parent_id: int | None = None  # the document (an e-mail) this one was attached to; null: uploaded itself
 
 
 class DocumentList(msgspec.Struct):
@@ -85,6 +97,8 @@ class Hit(msgspec.Struct):
     dense_score: float | None = None  # cosine similarity, when the dense retriever found it
     bm25_score: float | None = None  # BM25 score, when the lexical retriever found it
     rerank_score: float | None = None
+    location: str | None = None  # "slide 7", "sheet Revenue", "chapter 3" where the format has no pages
+    ocr_confidence: float | None = None  # 0-100: the text was read by OCR with this mean word confidence
 
 
 class SearchResponse(msgspec.Struct):
@@ -111,6 +125,9 @@ class CitationOut(msgspec.Struct):
     quote: str | None = None
     quote_span_start: int | None = None
     quote_span_end: int | None = None
+    location: str | None = None  # "slide 7", "sheet Revenue", "chapter 3" where the format has no pages
+    ocr: bool = False  # the passage's text was read by OCR (from a scan or an image)
+    ocr_confidence: float | None = None  # its page's mean word confidence (0-100), when ocr
 
 
 class SpanOut(msgspec.Struct):
@@ -154,6 +171,8 @@ class PassageOut(msgspec.Struct):
     char_end: int
     text: str
     score: float
+    location: str | None = None  # "slide 7", "sheet Revenue", "chapter 3" where the format has no pages
+    ocr_confidence: float | None = None  # 0-100: the text was read by OCR with this mean word confidence
 
 
 class ToolCallOut(msgspec.Struct):
@@ -236,6 +255,9 @@ def citation_out(c: Citation) -> CitationOut:
         quote=c.quote,
         quote_span_start=c.quote_span_start,
         quote_span_end=c.quote_span_end,
+        location=c.location,
+        ocr=c.ocr,
+        ocr_confidence=c.ocr_confidence,
     )
 
 
@@ -277,6 +299,8 @@ def passage_out(p: Passage) -> PassageOut:
         char_end=c.char_end,
         text=c.text,
         score=float(c.score),
+        location=c.location,
+        ocr_confidence=c.ocr_confidence,
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from api.schemas import DocumentInfo
+from api.schemas import AttachmentOut, DocumentInfo
 
 
 class CollectionIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -55,6 +55,16 @@ class FileOut(msgspec.Struct):
     document_id: int | None
     n_chunks: int | None
     error: str | None
+    attachments: list[AttachmentOut] = []  # a message's attachments: stored as documents of their own, or skipped
+
+
+class ReadingOut(msgspec.Struct):
+    """How far the slow parse of a file got (OCR, a page at a time), as its parser reports it."""
+
+    filename: str
+    done: int
+    total: int
+    unit: str  # "page": pages read by OCR
 
 
 class ProgressOut(msgspec.Struct):
@@ -64,6 +74,7 @@ class ProgressOut(msgspec.Struct):
     chunks_total: int | None  # chunks of the files chunked so far (null: none yet)
     eta_seconds: float | None  # estimated seconds left, from the recent embedding speed (null: not known yet)
     files_searchable: int  # files whose chunks are stored and searchable now
+    reading: ReadingOut | None = None  # a file being read by OCR: pages done of its total (null: none now)
 
 
 class JobOut(msgspec.Struct):
@@ -104,9 +115,11 @@ class ChunkOut(msgspec.Struct):
     char_end: int
     heading_path: list[str]
     n_tokens: int
+    location: str | None = None  # "slide 7", "sheet Revenue", "chapter 3" where the format has no pages
+    ocr_confidence: float | None = None  # 0-100: the text was read by OCR with this mean word confidence
 
 
-class DocumentDetail(DocumentInfo):
+class DocumentDetail(DocumentInfo, kw_only=True):
     """A document's row (as listed) with its chunks."""
 
     chunks: list[ChunkOut]
@@ -116,4 +129,5 @@ class DocumentDetail(DocumentInfo):
 class DocumentDeleted(msgspec.Struct):
     collection: str
     document_id: int
-    deleted_chunks: int
+    deleted_chunks: int  # the document's chunks and its attachments'
+    deleted_attachments: list[int] = []  # the documents attached to it (an e-mail's files), deleted with it

@@ -24,6 +24,10 @@ client's name), so a safe label is all that matters.
 
 What the file is (its type) is decided later from its extension, Content-Type
 and first bytes (``ingest.parse.check_upload``).
+
+The optional text field ``password`` opens encrypted Office files of the upload.
+It is handed to the job in memory and never saved, logged or echoed (an error
+about it names the field, never its value).
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ from ingest.check import size_limit_message
 from ingest.errors import PayloadTooLargeError, UnsupportedMediaTypeError
 
 FIELD = "files"
+PASSWORD_FIELD = "password"
+MAX_PASSWORD_BYTES = 1024
 MAX_FILENAME_CHARS = 255  # what common file systems allow
 MAX_FILES = 100
 # The most a request's body may hold: this many maximum-size files, plus room for the parts' headers. Litestar's
@@ -61,13 +67,24 @@ class Upload:
     media_type: str | None  # None when the client sent none or application/octet-stream
 
 
+@dataclass(frozen=True)
+class UploadForm:
+    """An upload request's files, and the password for its encrypted files if one was sent."""
+
+    files: list[Upload]
+    password: str | None = None
+
+    def __repr__(self) -> str:  # never the password, should the form reach a log
+        return f"UploadForm(files={[u.filename for u in self.files]}, password={'***' if self.password else None})"
+
+
 def upload_body_limit(max_file_bytes: int) -> int:
     """The largest body an upload request may send (``MAX_FILES_PER_REQUEST`` files of ``max_file_bytes``)."""
     return max_file_bytes * MAX_FILES_PER_REQUEST + PART_HEADERS_BYTES
 
 
-async def read_uploads(request: Request, max_file_bytes: int) -> list[Upload]:
-    """The files of the multipart field ``files``, each read up to ``max_file_bytes``.
+async def read_uploads(request: Request, max_file_bytes: int) -> UploadForm:
+    """The files of the multipart field ``files``, each read up to ``max_file_bytes``, and the field ``password``.
 
     Raises:
         BadRequestError: not multipart, malformed, a part without a usable filename, an unknown field.
@@ -89,6 +106,7 @@ async def read_uploads(request: Request, max_file_bytes: int) -> list[Upload]:
     filename = ""
     body = bytearray()
     received = 0
+    password: str | None = None
     try:
         with PushMultipartParser(
             options["boundary"], max_header_size=MAX_PART_HEADER_BYTES, max_segment_count=MAX_FILES + 1
@@ -105,13 +123,17 @@ async def read_uploads(request: Request, max_file_bytes: int) -> list[Upload]:
                                 f"per request: send them in several requests of at most {MAX_FILES}"
                             )
                         segment, body = event, bytearray()
-                        filename = _filename(event, len(uploads) + 1)
+                        filename = "" if event.name == PASSWORD_FIELD else _filename(event, len(uploads) + 1)
                     elif event:
                         body += event
-                        if len(body) > max_file_bytes:
-                            raise PayloadTooLargeError(size_limit_message(filename, None, max_file_bytes))
+                        limit = MAX_PASSWORD_BYTES if not filename else max_file_bytes
+                        if len(body) > limit:
+                            raise _too_long(filename, max_file_bytes)
                     elif segment is not None:
-                        uploads.append(Upload(filename, bytes(body), _media_type(segment)))
+                        if filename:
+                            uploads.append(Upload(filename, bytes(body), _media_type(segment)))
+                        else:
+                            password = _password(body)
                         segment = None
             for _ in parser.parse(b""):  # the end of the stream: an unfinished body is an error here
                 pass
@@ -124,7 +146,21 @@ async def read_uploads(request: Request, max_file_bytes: int) -> list[Upload]:
         raise BadRequestError(f"the multipart body is malformed ({exc}); check how the files are sent") from None
     if not uploads:
         raise BadRequestError(f"send at least one file in the multipart field '{FIELD}'")
-    return uploads
+    return UploadForm(uploads, password)
+
+
+def _too_long(filename: str, max_file_bytes: int) -> Exception:
+    if filename:
+        return PayloadTooLargeError(size_limit_message(filename, None, max_file_bytes))
+    return BadRequestError(f"the field '{PASSWORD_FIELD}' is longer than {MAX_PASSWORD_BYTES} bytes; send the password")
+
+
+def _password(body: bytearray) -> str | None:
+    """The field ``password`` as text (None when empty); its value never enters a message."""
+    try:
+        return bytes(body).decode("utf-8") or None
+    except UnicodeDecodeError:
+        raise BadRequestError(f"the field '{PASSWORD_FIELD}' is not UTF-8 text; send the password as text") from None
 
 
 def _body_limit_message(max_body: int, max_file_bytes: int) -> str:
@@ -136,7 +172,10 @@ def _body_limit_message(max_body: int, max_file_bytes: int) -> str:
 
 def _filename(segment: MultipartSegment, number: int) -> str:
     if segment.name != FIELD:
-        raise BadRequestError(f"unknown form field {segment.name!r} (part {number}); send the files in '{FIELD}'")
+        raise BadRequestError(
+            f"unknown form field {segment.name!r} (part {number}); send the files in '{FIELD}' "
+            f"(and a password for encrypted files in '{PASSWORD_FIELD}')"
+        )
     sent = segment.filename or _rfc5987_filename(segment) or ""
     name = clean_filename(sent)
     if not name:

@@ -5,7 +5,8 @@ Each section of a parsed document is cut into windows of at most
 at the last sentence boundary in its second half where there is one (inside a
 table, every row starts one), so chunks read as whole sentences; otherwise it
 is cut at the token limit. A chunk never crosses a section, so it has one page
-and one heading path.
+(or location: "slide 7", "sheet Revenue"), one heading path and, for text read
+by OCR, its page's confidence.
 
 A chunk that starts among the rows of a table (``ParsedDocument.tables``)
 after its header gets the header repeated in front of it, so rows are never
@@ -56,6 +57,8 @@ class Chunk:
     heading_path: tuple[str, ...]
     n_tokens: int  # tokens of text, the repeated header included
     prefix_chars: int = 0  # length of the repeated table header and its newline; 0 when none
+    location: str | None = None  # "slide 7", "sheet Revenue", "chapter 3"; None where ``page`` says it
+    ocr_confidence: float | None = None  # 0-100 where the text was read by OCR; None: the file's own text
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,8 @@ class Chunker:
                         heading_path=section.heading_path,
                         n_tokens=n_tok,
                         prefix_chars=len(prefix),
+                        location=section.location,
+                        ocr_confidence=section.ocr_confidence,
                     )
                 )
         return chunks

@@ -16,9 +16,10 @@ from litestar.params import Parameter
 from api.auth import request_grant
 from api.controllers.jobs import job_out
 from api.openapi import error_responses
-from api.schemas import DocumentInfo, DocumentList, StoredDocument, UploadResponse
+from api.schemas import AttachmentOut, DocumentInfo, DocumentList, StoredDocument, UploadResponse
 from api.service_schemas import ChunkOut, DocumentDeleted, DocumentDetail, FileOut, UploadAccepted
-from api.uploads import FIELD, read_uploads
+from api.uploads import FIELD, PASSWORD_FIELD, read_uploads
+from ingest.parse import SUPPORTED_TYPES
 from rag.jobs import Job, failed_upload_error
 from rag.platform import Platform
 from rag.store import Catalog, ChunkRecord, Collection, DocumentRecord, DocumentWithChunks, Store
@@ -30,12 +31,21 @@ class UploadOperation(Operation):
 
     def __post_init__(self) -> None:
         file_list = Schema(type=OpenAPIType.ARRAY, items=Schema(type=OpenAPIType.STRING, format="binary"))
+        password = Schema(
+            type=OpenAPIType.STRING,
+            description="opens encrypted Office files of the upload; kept in memory for the job only, never stored",
+        )
         self.request_body = RequestBody(
             required=True,
-            description=f"one or more files (.txt, .md, .html, .pdf, .csv) in the field '{FIELD}'",
+            description=f"one or more files ({', '.join(sorted(SUPPORTED_TYPES))}) in the field '{FIELD}', "
+            f"and optionally the field '{PASSWORD_FIELD}'",
             content={
                 "multipart/form-data": OpenAPIMediaType(
-                    schema=Schema(type=OpenAPIType.OBJECT, properties={FIELD: file_list}, required=[FIELD])
+                    schema=Schema(
+                        type=OpenAPIType.OBJECT,
+                        properties={FIELD: file_list, PASSWORD_FIELD: password},
+                        required=[FIELD],
+                    )
                 )
             },
         )
@@ -61,10 +71,11 @@ SYNCHRONOUS = ResponseSpec(
 async def submit_upload(platform: Platform, request: Request, name: str, wait: bool, **how) -> Response:
     """Read the request's files and submit their ingest job (``how``: index_spec, replace); 202 at once, or
     with ``wait`` the job's outcome."""
-    uploads = await read_uploads(request, platform.settings.max_upload_bytes)
-    files = [(u.filename, u.data, u.media_type) for u in uploads]
+    form = await read_uploads(request, platform.settings.max_upload_bytes)
+    files = [(u.filename, u.data, u.media_type) for u in form.files]
     grant = request_grant(request)  # checked again against the collection the name names once the body is read
-    job = await anyio.to_thread.run_sync(lambda: platform.ingest_jobs.submit(name, files, grant=grant, **how))
+    submit = platform.ingest_jobs.submit
+    job = await anyio.to_thread.run_sync(lambda: submit(name, files, grant=grant, password=form.password, **how))
     return await finished(platform, job) if wait else accepted(job)
 
 
@@ -83,7 +94,16 @@ async def finished(platform: Platform, job: Job) -> Response:
         await asyncio.sleep(WAIT_POLL_SECONDS)
     if job.status == "failed":
         raise failed_upload_error(job)
-    docs = [StoredDocument(f.document_id, f.filename, f.state == "duplicate", f.n_chunks or 0) for f in job.files]
+    docs = [
+        StoredDocument(
+            f.document_id,
+            f.filename,
+            f.state == "duplicate",
+            f.n_chunks or 0,
+            msgspec.convert(f.attachments, list[AttachmentOut]),
+        )
+        for f in job.files
+    ]
     body = UploadResponse(job.collection, [d.id for d in docs], docs, job.id)
     return Response(body, status_code=201)
 
@@ -100,6 +120,7 @@ def document_info(doc: DocumentRecord) -> DocumentInfo:
         n_pages=doc.n_pages,
         n_chunks=doc.n_chunks,
         created_at=doc.created_at.isoformat(),
+        parent_id=doc.parent_id,
     )
 
 
@@ -114,6 +135,8 @@ def chunk_out(chunk: ChunkRecord) -> ChunkOut:
         char_end=chunk.char_end,
         heading_path=list(chunk.heading_path),
         n_tokens=chunk.n_tokens,
+        location=chunk.location,
+        ocr_confidence=chunk.ocr_confidence,
     )
 
 
@@ -195,7 +218,9 @@ class DocumentController(Controller):
         self, collection: Collection, document_id: int, catalog: Catalog, store: Store
     ) -> DocumentDeleted:
         catalog.get_document(collection.id, document_id)  # 404 for a document that is not there
-        return DocumentDeleted(collection.name, document_id, store.delete_documents(collection, [document_id]))
+        attached = catalog.with_attachments(collection.id, [document_id])
+        deleted = store.delete_documents(collection, [document_id])  # with its attachments
+        return DocumentDeleted(collection.name, document_id, deleted, [d for d in attached if d != document_id])
 
     @put(
         "/{document_id:int}",

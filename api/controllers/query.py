@@ -65,6 +65,8 @@ def hit_out(h: PipelineHit) -> Hit:
         dense_score=h.dense,
         bm25_score=h.bm25,
         rerank_score=h.rerank,
+        location=c.location,
+        ocr_confidence=c.ocr_confidence,
     )
 
 

@@ -26,6 +26,7 @@ class PassageOut:
     text: str
     score: float
     resource: str  # the document as an MCP resource (localrag://collection/document_id)
+    location: str | None = None  # "slide 7", "sheet Revenue", "chapter 3" where the format has no pages
 
 
 @dataclass
@@ -49,6 +50,8 @@ class CitationOut:
     score: float
     how: str
     resource: str
+    location: str | None = None  # "slide 7", "sheet Revenue", "chapter 3" where the format has no pages
+    ocr: bool = False  # the passage's text was read by OCR
 
 
 @dataclass
@@ -103,14 +106,14 @@ def passage_out(collection: str, rank: int, hit: Hit) -> PassageOut:
     assert c is not None  # the pipeline reads the rows of the hits it returns
     return PassageOut(
         rank, c.document_id, c.filename, c.page, c.char_start, c.char_end, c.text, float(hit.score),
-        resource_uri(collection, c.document_id),
+        resource_uri(collection, c.document_id), c.location,
     )  # fmt: skip
 
 
 def citation_out(collection: str, c: Citation) -> CitationOut:
     return CitationOut(
         c.number, c.document_id, c.filename, c.page, c.char_start, c.char_end, c.text, float(c.score), c.how,
-        resource_uri(collection, c.document_id),
+        resource_uri(collection, c.document_id), c.location, c.ocr,
     )  # fmt: skip
 
 

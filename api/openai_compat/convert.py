@@ -131,8 +131,10 @@ class StreamLimiter:
 
 
 def source_line(c: Citation) -> str:
-    page = f", page {c.page}" if c.page is not None else ""
-    return f"{c.number}. {c.filename}{page}, chars {c.char_start}-{c.char_end}"
+    """``1. deck.pptx, slide 7, chars 0-120`` (``page 3`` where the format has pages; ``read by OCR`` for scans)."""
+    where = f", {c.location}" if c.location else f", page {c.page}" if c.page is not None else ""
+    ocr = ", read by OCR" if c.ocr else ""
+    return f"{c.number}. {c.filename}{where}, chars {c.char_start}-{c.char_end}{ocr}"
 
 
 def sources(citations: list[Citation], text: str = "") -> str:

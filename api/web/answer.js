@@ -2,7 +2,7 @@
 // (dimmed, a warning sign, the reason in plain words); mode "reader": the span first, highlighted, and the
 // sentence of the document that holds it. Built from DOM nodes: `code` and **bold** are the only formatting.
 
-import { $, el, fmt, inline } from "./dom.js";
+import { $, el, fmt, inline, whereText } from "./dom.js";
 import { sentenceWhy } from "./meta.js";
 
 /** ``text`` with each [n] as a link to its citation card, the rest formatted inline. */
@@ -69,7 +69,7 @@ function renderQuote(r) {
   const where = c.span_start === null || c.span_start === undefined
     ? `characters ${c.char_start}–${c.char_end}`
     : `characters ${c.span_start}–${c.span_end}`;
-  const page = c.page === null || c.page === undefined ? "" : `, page ${c.page}`;
+  const page = whereText(c) ? `, ${whereText(c)}` : "";
   $("answer-quote-source").replaceChildren(
     "— ",
     el("span", { class: "quote-file", text: c.filename }),

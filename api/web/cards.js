@@ -1,7 +1,7 @@
 // The cards under an answer: citations (the cited range marked in the rendered passage), tool calls,
 // and, when the answer abstains, the closest passages ("These may help").
 
-import { $, el, fmt } from "./dom.js";
+import { $, el, fmt, ocrText, whereText } from "./dom.js";
 import { openCitation, openDocument, setCitationTrail } from "./docview.js";
 import { howWords } from "./meta.js";
 import { renderInto } from "./render.js";
@@ -46,8 +46,9 @@ function citationCard(c, passage, span, trailIndex) {
       el("span", { class: "number", text: `[${c.number}]` }),
       " ",
       el("span", { class: "doc-name", text: c.filename }),
-      el("span", { class: "page", text: c.page === null || c.page === undefined ? "" : `page ${c.page}` }),
+      el("span", { class: "page", text: whereText(c) }),
       isTool ? el("span", { class: "tag", text: "tool result" }) : null,
+      ocrText(c) ? el("span", { class: "tag ocr", text: ocrText(c) }) : null,
     ),
     passageBody(c, passage, span),
     el(
@@ -114,7 +115,8 @@ export function renderClosest(passages, collection) {
           "div",
           { class: "citation-head" },
           el("span", { class: "closest-name", text: p.filename }),
-          el("span", { class: "closest-page", text: p.page === null || p.page === undefined ? "" : `page ${p.page}` }),
+          el("span", { class: "closest-page", text: whereText(p) }),
+          ocrText(p) ? el("span", { class: "tag ocr", text: ocrText(p) }) : null,
         ),
         body,
         el("div", { class: "buttons" }, el("button", {

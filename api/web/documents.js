@@ -61,6 +61,9 @@ function documentItem(collection, d) {
     el("span", { class: "filename", text: d.filename }),
     el("span", { class: "chunks muted", text: plural(d.n_chunks, "chunk") }),
     el("span", { class: "size muted small", text: bytes(d.size_bytes) }),
+    d.parent_id === null || d.parent_id === undefined
+      ? null
+      : el("span", { class: "parent muted small", text: `attached to document ${d.parent_id}` }),
     el(
       "span",
       { class: "buttons" },
@@ -84,18 +87,22 @@ function documentItem(collection, d) {
 
 /** Delete at once; then say what is left and put the focus on the list's heading (never on the next Delete). */
 async function deleteDocument(collection, doc, item) {
-  if (!window.confirm(`Delete ${doc.filename}? It is removed from the collection and its search indexes at once; this cannot be undone.`)) return;
+  if (!window.confirm(`Delete ${doc.filename}? It is removed from the collection and its search indexes at once, with its attachments if it is a message; this cannot be undone.`)) return;
   setError("documents-error", "");
+  let deleted;
   try {
-    await api(`/v1/collections/${enc(collection)}/documents/${doc.id}`, { method: "DELETE" });
+    deleted = await api(`/v1/collections/${enc(collection)}/documents/${doc.id}`, { method: "DELETE" });
   } catch (err) {
     setError("documents-error", `${doc.filename}: ${err.message}`);
     return;
   }
+  const attached = deleted.deleted_attachments || [];
   item.remove();
-  state.documentsTotal = Math.max(0, (state.documentsTotal ?? 1) - 1);
+  for (const id of attached) document.querySelector(`li.document[data-document-id="${id}"]`)?.remove();
+  state.documentsTotal = Math.max(0, (state.documentsTotal ?? 1) - 1 - attached.length);
   const left = state.documentsTotal;
-  $("documents-summary").textContent = `Deleted ${doc.filename}. ${collection} has ${plural(left, "document")} now.`;
+  const also = attached.length ? ` and its ${plural(attached.length, "attachment")}` : "";
+  $("documents-summary").textContent = `Deleted ${doc.filename}${also}. ${collection} has ${plural(left, "document")} now.`;
   focusOn($("h-documents"));
   afterDelete();
 }

@@ -24,6 +24,19 @@ export function el(tag, props = {}, ...children) {
   return node;
 }
 
+/** Where a passage is in its file: "slide 7", "sheet Revenue", "chapter 3", else "page 3", else "". */
+export function whereText(c) {
+  if (c.location) return c.location;
+  return c.page === null || c.page === undefined ? "" : `page ${c.page}`;
+}
+
+/** "read by OCR (confidence 72%)" for a passage whose text was read by OCR; "" for a file's own text. */
+export function ocrText(c) {
+  const confidence = c.ocr_confidence;
+  if (confidence === null || confidence === undefined) return c.ocr ? "read by OCR" : "";
+  return `read by OCR (confidence ${Math.round(confidence)}%)`;
+}
+
 export function setError(id, message) {
   $(id).textContent = message || "";
 }

@@ -34,6 +34,37 @@ function setUploadState(item, file) {
   else if (word === "duplicate") detail = `already stored as document ${file.document_id}`;
   item.querySelector(".detail").textContent = detail;
   item.querySelector(".error").textContent = file.error || "";
+  renderAttachments(item, file.attachments || []);
+}
+
+/** A message's attachments under its item: each stored as a document of its own, or skipped and why. */
+function renderAttachments(item, attachments) {
+  let list = item.querySelector("ul.attachments");
+  if (!attachments.length) {
+    if (list) list.remove();
+    return;
+  }
+  if (!list) {
+    list = el("ul", { class: "attachments small", "aria-label": "Attachments" });
+    item.append(list);
+  }
+  list.replaceChildren(
+    ...attachments.map((a) => {
+      const what = a.state === "skipped"
+        ? `skipped: ${a.reason}`
+        : a.state === "duplicate"
+          ? `already stored as document ${a.document_id}`
+          : `document ${a.document_id}, ${plural(a.n_chunks ?? 0, "chunk")}`;
+      return el("li", { class: "attachment", dataset: { state: a.state } }, el("span", { class: "filename", text: a.filename }), ` ${what}`);
+    }),
+  );
+}
+
+/** "page 3 of 12 read by OCR (scan.pdf)" while a file is read by OCR; hidden otherwise. */
+function renderReading(reading) {
+  const line = $("upload-reading");
+  line.hidden = !reading;
+  line.textContent = reading ? `${reading.unit} ${reading.done} of ${reading.total} read by OCR (${reading.filename})` : "";
 }
 
 function seconds(s) {
@@ -59,6 +90,7 @@ function renderProgress(progress) {
   if (typeof progress.eta_seconds === "number" && !finished) parts.push(`${seconds(progress.eta_seconds)} left`);
   parts.push(`${progress.files_searchable ?? 0} of ${plural(progress.files_total, "file")} searchable`);
   $("upload-progress-text").textContent = parts.join(" · ");
+  renderReading(finished ? null : progress.reading);
   $("upload-progress").hidden = false;
 }
 
@@ -135,6 +167,8 @@ async function uploadFiles(fileList) {
     if (!name) return fail("Choose a collection first, or create one on the Collections view.");
     const form = new FormData();
     for (const f of files) form.append("files", f, f.name);
+    const password = $("upload-password").value;
+    if (password) form.append("password", password); // for this upload only: the field is cleared below
     let accepted;
     try {
       accepted = await api(`/v1/collections/${enc(name)}/documents`, { method: "POST", body: form });
@@ -154,6 +188,7 @@ async function uploadFiles(fileList) {
   } finally {
     batch.finished = true;
     $("file-input").value = "";
+    $("upload-password").value = "";
   }
 }
 

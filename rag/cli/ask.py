@@ -165,6 +165,7 @@ def quote_line(citation: dict) -> str:
     """``> "...sentence..." — file.md, page 2, characters a-b``: the span's sentence and the span's characters."""
     quote = shorten(citation["quote"], citation["quote_span_start"], citation["quote_span_end"])
     page = f", page {citation['page']}" if citation.get("page") is not None else ""
+    page = f", {citation['location']}" if citation.get("location") else page
     if citation.get("span_start") is not None:
         where = f"characters {citation['span_start']}-{citation['span_end']}"
     else:  # the span lies in a table header repeated into the passage: the passage's range

@@ -41,6 +41,10 @@ def register(sub) -> None:
     p.add_argument("--collection", default="default", help="collection name (created if missing)")
     p.add_argument("--batch", type=int, default=16, help="files stored per write (the next batch is parsed meanwhile)")
     p.add_argument(
+        "--password",
+        help="opens encrypted Office files among the paths (kept in memory only; the files it does not open fail)",
+    )
+    p.add_argument(
         "--engine",
         choices=("local", "ray"),
         default="local",
@@ -174,6 +178,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     engine = getattr(args, "engine", "local")
     if engine != "local" and running_server_for(args) is not None:
         raise InvalidInputError("--engine ray writes the data directory itself: stop the server that holds it first")
+    password = getattr(args, "password", None)
+    if password and engine != "local":
+        raise InvalidInputError("--password works with --engine local; leave --engine out to ingest encrypted files")
     server = running_server_for(args) if engine == "local" else None
     stored = duplicates = 0
     failed: list[Path] = []
@@ -195,12 +202,15 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             )  # fmt: skip
         elif server is None:
             readers = [(path.name, path.read_bytes) for path in files]
-            outcomes = pipeline.ingest_files(args.collection, readers, args.batch, _bar_progress(bar))
+            outcomes = pipeline.ingest_files(
+                args.collection, readers, args.batch, _bar_progress(bar), password=password
+            )
         else:
             from rag.cli.remote import RemoteClient
 
             client = stack.enter_context(RemoteClient(server))
-            outcomes = client.ingest(args.collection, files, args.batch, index_spec=args.index_spec)
+            how = {"password": password} if password else {}  # sent as the upload's form field
+            outcomes = client.ingest(args.collection, files, args.batch, index_spec=args.index_spec, **how)
         for path, (_, result) in zip(files, outcomes, strict=True):
             if isinstance(result, Exception):
                 failed.append(path)
@@ -214,11 +224,25 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 stored += 1
             state = "duplicate of" if result.duplicate else "stored as"
             tqdm.write(f"{path}: {state} document {result.document_id} ({result.n_chunks} chunks)", file=sys.stdout)
+            for line in attachment_lines(result) if server is None else []:  # a server's answer lists none
+                tqdm.write(line, file=sys.stdout)
     summary = f"ingest: stored {stored}, duplicates {duplicates}, failed {len(failed)} of {len(files)} files"
     if failed:
         summary += ": " + ", ".join(str(path) for path in failed)
     print(summary, file=sys.stderr)
     return 1 if failed else 0
+
+
+def attachment_lines(result) -> list[str]:
+    """``  attachment m.eml/a.pdf: stored as document 9 (3 chunks)`` or ``... skipped: why`` per attachment of a
+    stored message (an :class:`IngestResult`)."""
+    lines = []
+    for a in result.attachments:
+        state = "duplicate of" if a.duplicate else "stored as"
+        lines.append(f"  attachment {a.filename}: {state} document {a.document_id} ({a.n_chunks} chunks)")
+        lines += ["  " + line for line in attachment_lines(a)]
+    lines += [f"  attachment {s.filename}: skipped: {s.reason}" for s in result.skipped]
+    return lines
 
 
 def add_retrieval_options(p: argparse.ArgumentParser) -> None:
@@ -246,7 +270,8 @@ def _options(platform, args: argparse.Namespace):
 # The keys of hit_json, in its order: StoredChunk's fields, then each stage's score.
 HIT_KEYS = (
     "chunk_id", "document_id", "filename", "title", "ord", "text", "page", "char_start", "char_end",
-    "heading_path", "score", "prefix_chars", "dense_score", "bm25_score", "rerank_score",
+    "heading_path", "score", "prefix_chars", "location", "ocr_confidence", "dense_score", "bm25_score",
+    "rerank_score",
 )  # fmt: skip
 
 
@@ -301,15 +326,29 @@ def _field(source, name: str):
 def passage_source(source: Citation | StoredChunk | Mapping) -> str:
     """Where a passage comes from, e.g. ``notes.md (document 7), page 3, chars 120-480``.
 
-    The document id tells apart files that share a name; pages are left out for types without them.
-    ``source`` is a pipeline object or its JSON form (a search hit, citation or passage).
+    The document id tells apart files that share a name; pages are left out for types without them, and a
+    location says where instead in those that have one (``deck.pptx (document 9), slide 7, ...``). Text read
+    by OCR ends with ``read by OCR (confidence 72%)``. ``source`` is a pipeline object or its JSON form (a
+    search hit, citation or passage).
     """
     filename, page = _field(source, "filename"), _field(source, "page")
     if _field(source, "document_id") < 0:
         return filename  # a tool's result with no source document ("calculator tool")
-    page = f", page {page}" if page is not None else ""
+    location = _optional(source, "location")
+    where = f", {location}" if location else f", page {page}" if page is not None else ""
     span = f"chars {_field(source, 'char_start')}-{_field(source, 'char_end')}"
-    return f"{filename} (document {_field(source, 'document_id')}){page}, {span}"
+    return f"{filename} (document {_field(source, 'document_id')}){where}, {span}{ocr_note(source)}"
+
+
+def _optional(source, name: str):
+    """A field that older servers' JSON (and some records) leave out: None there."""
+    return source.get(name) if isinstance(source, Mapping) else getattr(source, name)
+
+
+def ocr_note(source) -> str:
+    """ ", read by OCR (confidence 72%)" for a passage read by OCR; "" for a file's own text."""
+    confidence = _optional(source, "ocr_confidence")
+    return "" if confidence is None else f", read by OCR (confidence {confidence:.0f}%)"
 
 
 def citation_line(citation: Citation | Mapping) -> str:

@@ -82,6 +82,7 @@ class RemoteClient:
         batch: int = 16,
         index_spec: str | None = None,
         max_request_bytes: int = MAX_REQUEST_BYTES,
+        password: str | None = None,
     ) -> Iterator[tuple[Path, RemoteDocument | Exception]]:
         """Upload ``files``, ``batch`` per request; yields (path, its document or its error) per file, in order.
 
@@ -89,7 +90,8 @@ class RemoteClient:
         where the server names one (files it stored are reported stored); otherwise the files
         are sent again one at a time, so one bad file fails only itself, with its own message.
         An unreadable file is reported without being sent. ``index_spec``: the index of a
-        collection the upload creates (None: the server's setting).
+        collection the upload creates (None: the server's setting). ``password``: sent as the upload's
+        ``password`` form field, for password-protected Office files (the server keeps it in memory only).
 
         Raises:
             RemoteError: the server cannot be reached (the files yielded so far were stored).
@@ -105,7 +107,7 @@ class RemoteClient:
                 except OSError as exc:
                     outcomes[i] = exc
             if entries:
-                outcomes.update(self._upload(path, params, entries))
+                outcomes.update(self._upload(path, params, entries, password))
             for i, file in enumerate(group):
                 yield file, outcomes[i]
 
@@ -153,13 +155,14 @@ class RemoteClient:
         return self._json(self._request("POST", f"/v1/collections/{quote(collection, safe='')}/query", json=body))
 
     def _upload(
-        self, path: str, params: dict, entries: list[tuple[int, str, bytes]]
+        self, path: str, params: dict, entries: list[tuple[int, str, bytes]], password: str | None = None
     ) -> dict[int, RemoteDocument | Exception]:
         try:
             response = self._request(
                 "POST",
                 path,
                 params=params,
+                data={"password": password} if password else None,
                 # octet-stream: the server tells the type from the extension, as a local ingest does
                 files=[("files", (name, data, "application/octet-stream")) for _, name, data in entries],
             )
@@ -173,7 +176,7 @@ class RemoteClient:
                 return {i: _document(f) for (i, _, _), f in zip(entries, files, strict=True)}
             outcomes: dict[int, RemoteDocument | Exception] = {}
             for entry in entries:  # one refused file fails its whole request: send each alone to tell which
-                outcomes.update(self._upload(path, params, [entry]))
+                outcomes.update(self._upload(path, params, [entry], password))
             return outcomes
         body = self._json(response)
         docs = body.get("documents")

@@ -67,6 +67,7 @@ class IngestJobs(IngestTurns):
         self.max_queued_bytes = max_queued_bytes
         self.admission = Admission(runner, max_queued_jobs)
         self.root = store.data_dir / "jobs"
+        self.passwords: dict[int, str] = {}  # job id -> its upload's password, until the job ends (memory only)
 
     # -- the request ------------------------------------------------------
     def submit(
@@ -76,6 +77,7 @@ class IngestJobs(IngestTurns):
         index_spec: str | None = None,
         replace: int | None = None,
         grant: Grant | None = None,
+        password: str | None = None,
     ) -> Job:
         """Check ``files`` (filename, bytes, media type or None), save them and queue their job.
 
@@ -84,6 +86,9 @@ class IngestJobs(IngestTurns):
             replace: a document of the collection that the (single) file replaces once it is stored.
             grant: what the request's key allows (checked again here, against the collection the name
                 names now: a key of a collection deleted while the upload was sent gets nothing).
+            password: opens the encrypted Office files of the upload. It is kept in this process's memory for
+                the job only: never saved with the files nor recorded, so a job resumed after a stop parses
+                without it (an encrypted file then fails, saying a password is needed).
         Raises:
             a 4xx-class RAGError for a bad file, name or spec, QueueFullError for a full queue; nothing is
             saved then (a new collection is created once the files are checked).
@@ -108,10 +113,13 @@ class IngestJobs(IngestTurns):
             staging = self.save(files)
             try:
                 self.runner.create("ingest", target.id, job)
+                if password:
+                    self.passwords[job.id] = password
                 staging.rename(self.folder(job.id))
                 fsync_paths([self.root])
             except BaseException as exc:
                 shutil.rmtree(staging, ignore_errors=True)
+                self.passwords.pop(job.id, None)
                 if job.id:  # recorded but not saved: never to run
                     self.runner.update(job, status="failed", error=f"the upload could not be saved: {exc}")
                 raise

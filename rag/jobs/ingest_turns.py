@@ -9,7 +9,11 @@ Progress is reported per embedder batch, not per file: the job's chunk count
 grows as each batch of files is chunked, its embedded chunks after each of the
 embedder's batches (every report bumps the job's version, so its watchers see
 it), and the time left is estimated from the recent embedding speed
-(:meth:`Job.estimate`).
+(:meth:`Job.estimate`). A parse that reports its steps (OCR, a page at a time)
+shows them as the job's ``reading`` while the file is parsed. A message's
+attachments are stored after it, as documents linked to it; each file records
+what became of them (stored, or skipped and why). An upload's password is held
+in memory for its job (``IngestJobs.passwords``) and dropped when the job ends.
 
 A job belongs to its collection by id: an upload to a new name creates the
 collection when it is submitted (with the pipeline's embedder and the upload's
@@ -63,6 +67,7 @@ class IngestTurns:
     pipeline: Callable[[], IngestPipeline]
     engine: Engine | None
     root: Path  # the jobs' saved uploads, one folder each
+    passwords: dict[int, str]  # job id -> its upload's password (memory only)
 
     def folder(self, job_id: int) -> Path:
         return self.root / str(job_id)
@@ -97,6 +102,7 @@ class IngestTurns:
         # The saved uploads go before the job is final (a stop in between: every file is final, so the
         # next start finishes the job without them).
         shutil.rmtree(self.folder(job.id), ignore_errors=True)
+        self.passwords.pop(job.id, None)
         self.runner.update(job, status="failed" if failed else "done", error=error)
 
     def _collection(self, job: Job) -> Collection | None:
@@ -152,6 +158,7 @@ class IngestTurns:
         f = job.files[i]
         f.state = "duplicate" if result.duplicate else "done"
         f.document_id, f.n_chunks = result.document_id, result.n_chunks
+        f.attachments = attachment_states(result)
 
     def _run_local(self, job: Job, batch: list[int], collection: Collection | None) -> None:
         """Parse the files ``batch``, then embed and store them as one write."""
@@ -165,9 +172,12 @@ class IngestTurns:
             try:
                 data = (folder / f"{i}.upload").read_bytes()
                 media = f.media_type or pipeline.check_file(f.filename, data)  # the type its check chose at submit
-                prepared.append((i, pipeline.prepare(f.filename, data, media)))
+                how = {"password": self.passwords.get(job.id), "on_progress": self._reading(job, f.filename)}
+                prepared.append((i, pipeline.prepare(f.filename, data, media, **how)))
             except (RAGError, OSError) as exc:
                 self._fail(job, i, exc)
+        if job.reading is not None:  # the batch is read: its OCR pages are no longer news
+            self.runner.update(job, persist=False, reading=None)
         if not prepared:
             return
         stored = [i for i, _ in prepared]
@@ -191,16 +201,29 @@ class IngestTurns:
     def _progress(self, job: Job, batch_bytes: int) -> Callable[[EmbedProgress], None]:
         """What hears a write batch's embedding: the job's chunk counts and estimate, after each embedder batch
         (in memory: the catalog keeps states, not counts)."""
-        rate, base = EmbedRate(), job.chunks_embedded
+        rate, base, first = EmbedRate(), job.chunks_embedded, True
 
         def report(p: EmbedProgress) -> None:
+            nonlocal base, first
+            if p.embedded == 0:  # a write's chunks are counted: the batch's, then its attachments'
+                base = job.chunks_embedded
             changes: dict = {"chunks_embedded": base + p.embedded}
-            if p.embedded == 0:  # the batch's chunks are counted
+            if p.embedded == 0:
                 changes["chunks_total"] = (job.chunks_total or 0) + p.chunks
-                changes["bytes_chunked"] = job.bytes_chunked + batch_bytes
+                changes["bytes_chunked"] = job.bytes_chunked + (batch_bytes if first else 0)
+                first = False
             rate.add(base + p.embedded)
             eta = dataclasses.replace(job, **changes).estimate(rate)
             self.runner.update(job, persist=False, eta_seconds=eta, **changes)
+
+        return report
+
+    def _reading(self, job: Job, filename: str) -> Callable[[int, int, str], None]:
+        """What hears a file's parse as it goes (OCR pages): the job's ``reading``, in memory, one change each."""
+
+        def report(done: int, total: int, unit: str) -> None:
+            reading = {"filename": filename, "done": done, "total": total, "unit": unit}
+            self.runner.update(job, persist=False, reading=reading)
 
         return report
 
@@ -237,3 +260,25 @@ class IngestTurns:
             f"document {old} was deleted or replaced while this replacement ran; the file was not kept: upload "
             "it as a new document"
         )
+
+
+def attachment_states(result: IngestResult) -> list[dict]:
+    """What became of a message's attachments, attachments of attachments included, as a file's job records it."""
+    states = []
+    for a in result.attachments:
+        state = "duplicate" if a.duplicate else "done"
+        states.append(
+            {
+                "filename": a.filename,
+                "state": state,
+                "document_id": a.document_id,
+                "n_chunks": a.n_chunks,
+                "reason": None,
+            }
+        )
+        states += attachment_states(a)
+    for s in result.skipped:
+        states.append(
+            {"filename": s.filename, "state": "skipped", "document_id": None, "n_chunks": None, "reason": s.reason}
+        )
+    return states

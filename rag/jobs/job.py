@@ -47,6 +47,9 @@ class FileState:
     document_id: int | None = None
     n_chunks: int | None = None
     error: str | None = None
+    # a message's attachments: {"filename": "MESSAGE/ATTACHMENT", "state": done | duplicate | skipped,
+    # "document_id", "n_chunks", "reason"} each, attachments of attachments included
+    attachments: list[dict] = field(default_factory=list)
 
     @property
     def final(self) -> bool:
@@ -70,6 +73,8 @@ class Job:
         chunks_total: chunks known so far, of the files chunked so far (None: none chunked yet).
         bytes_chunked: the bytes of the files whose chunks ``chunks_total`` counts (to estimate the rest's).
         eta_seconds: estimated seconds of embedding left (None: not known yet).
+        reading: how far the slow parse of a file got, as its parser reports it (OCR, a page at a time):
+            ``{"filename", "done", "total", "unit"}``; None when none is reported (in memory only).
         version: bumped by every change, so a watcher can wait for the next one (not stored).
     """
 
@@ -88,6 +93,7 @@ class Job:
     chunks_total: int | None = None
     bytes_chunked: int = 0
     eta_seconds: float | None = None
+    reading: dict | None = None
     version: int = 0
 
     @property
@@ -128,6 +134,7 @@ class Job:
             "chunks_total": self.chunks_total,
             "eta_seconds": 0.0 if self.final else self.eta_seconds,
             "files_searchable": sum(f.state in ("done", "duplicate") for f in self.files),
+            "reading": None if self.final else self.reading,
         }
 
     def estimate(self, rate: EmbedRate) -> float | None:

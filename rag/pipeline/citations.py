@@ -55,6 +55,9 @@ class Citation:
     quote: str | None = None
     quote_span_start: int | None = None
     quote_span_end: int | None = None
+    location: str | None = None  # "slide 7", "sheet Revenue", "chapter 3" in a file without pages
+    ocr: bool = False  # the passage's text was read by OCR from a scan or an image
+    ocr_confidence: float | None = None  # Tesseract's mean word confidence (0-100) for its page, when ``ocr``
 
 
 def marker_numbers(match: re.Match[str]) -> list[int]:
@@ -117,6 +120,9 @@ def citation_of(passage: Passage, how: str, span=None) -> Citation:
         text=chunk.text,
         score=chunk.score,
         how=how,
+        location=chunk.location,
+        ocr=chunk.ocr_confidence is not None,
+        ocr_confidence=chunk.ocr_confidence,
         **extra,
     )
 

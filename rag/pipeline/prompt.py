@@ -29,8 +29,15 @@ class Passage:
 
 
 def source_label(chunk: StoredChunk) -> str:
-    where = f", page {chunk.page}" if chunk.page else ""
-    return f"{chunk.filename}{where}"
+    """``report.pdf, page 3``, ``deck.pptx, slide 7``, or the filename alone where the format has no places."""
+    return f"{chunk.filename}{where_label(chunk.page, chunk.location)}"
+
+
+def where_label(page: int | None, location: str | None) -> str:
+    """The place after a filename: ", page 3", or ", slide 7" where the format has no pages; "" for neither."""
+    if location:
+        return f", {location}"
+    return f", page {page}" if page else ""
 
 
 class PromptBuilder:

@@ -134,12 +134,18 @@ class CollectionLifecycle:
         )
 
     def delete_documents(self, collection: Collection, document_ids: list[int]) -> int:
-        """Delete documents: catalog rows, vectors, BM25 terms and tables; return how many chunks went."""
+        """Delete documents and the documents attached to them (a message's attachments): catalog rows, vectors,
+        BM25 terms and tables; return how many chunks went."""
         with self._write_lock:
-            chunk_ids = self.catalog.delete_documents(collection.id, document_ids)
-            if chunk_ids.size:
-                self.vectors(collection).remove(chunk_ids)
-            remove_tables(self.tables_dir(collection), {int(d) for d in document_ids})
+            return self._delete(collection, document_ids)
+
+    def _delete(self, collection: Collection, document_ids: list[int]) -> int:
+        """:meth:`delete_documents` under the write lock (the caller holds it)."""
+        doomed = self.catalog.with_attachments(collection.id, document_ids)
+        chunk_ids = self.catalog.delete_documents(collection.id, doomed)
+        if chunk_ids.size:
+            self.vectors(collection).remove(chunk_ids)
+        remove_tables(self.tables_dir(collection), set(doomed))
         return int(chunk_ids.size)
 
     def delete_collection(self, collection: Collection) -> int:

@@ -29,6 +29,8 @@ class StoredChunk:
     # ``text`` may begin with a repeated table header (ingest.chunk); the document's own
     # characters [char_start, char_end) are ``text[prefix_chars:]``.
     prefix_chars: int = 0
+    location: str | None = None  # "slide 7", "sheet Revenue", "chapter 3"; None where ``page`` says it
+    ocr_confidence: float | None = None  # 0-100 where the text was read by OCR; None: the file's own text
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class NewDocument:
     title: str | None
     n_pages: int | None
     text: str
+    parent_id: int | None = None  # the stored document (an e-mail) this one is attached to
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,8 @@ def stored_chunk(row: dict, score: float) -> StoredChunk:
         heading_path=tuple(row["heading_path"] or ()),
         score=score,
         prefix_chars=row.get("prefix_chars") or 0,
+        location=row.get("location"),
+        ocr_confidence=row.get("ocr_confidence"),
     )
 
 
@@ -100,4 +105,6 @@ def catalog_rows(
         columns["heading_path"] += [list(c.heading_path) for c in chunks]
         columns["n_tokens"] += [c.n_tokens for c in chunks]
         columns["prefix_chars"] += [c.prefix_chars for c in chunks]
+        columns["location"] += [c.location for c in chunks]
+        columns["ocr_confidence"] += [c.ocr_confidence for c in chunks]
     return rows, pa.table(columns, schema=CHUNK_SCHEMA)

@@ -36,7 +36,7 @@ from rag.store.catalog import Catalog, Collection
 from rag.store.lifecycle import CollectionLifecycle, check_index_choice
 from rag.store.records import AddedDocument, DocumentToAdd, NewDocument, catalog_rows
 from rag.store.search import StoreSearch
-from rag.store.tables import StoredTable, list_tables, remove_tables, save_tables
+from rag.store.tables import StoredTable, list_tables, save_tables
 from rag.store.vectors import VectorStore
 
 log = logging.getLogger(__name__)
@@ -208,10 +208,7 @@ class Store(CollectionLifecycle, StoreSearch):
             replaced = self.catalog.has_document(collection.id, old_id)
             gone = old_id if replaced else new_id
             if gone is not None:
-                chunk_ids = self.catalog.delete_documents(collection.id, [gone])
-                if chunk_ids.size:
-                    self.vectors(collection).remove(chunk_ids)
-                remove_tables(self.tables_dir(collection), {gone})
+                self._delete(collection, [gone])  # with its attachments
         return replaced
 
     # -- tables (for the SQL tool) -------------------------------------------

@@ -72,6 +72,7 @@ def test_a_listed_document_is_its_record_with_an_iso_date(client):
                 "n_pages": None,
                 "n_chunks": 2,
                 "created_at": record.created_at.isoformat(),
+                "parent_id": None,  # a document attached to another (an e-mail's attachment) names it
             }
         ],
         "total": 1,
@@ -84,7 +85,7 @@ def test_a_document_has_its_chunks_without_their_header_length_and_its_text_only
     body = client.get(f"/v1/collections/notes/documents/{client.document_id}", headers=HEADERS).json()
     assert list(body) == [
         *("id", "filename", "media_type", "sha256", "size_bytes", "title", "n_pages", "n_chunks", "created_at"),
-        *("chunks", "text"),
+        *("parent_id", "chunks", "text"),
     ]
     assert body["text"] is None
     first, second = body["chunks"]
@@ -97,6 +98,8 @@ def test_a_document_has_its_chunks_without_their_header_length_and_its_text_only
         "char_end": 6,
         "heading_path": [],
         "n_tokens": 2,
+        "location": None,  # "slide 7", "sheet Revenue"... where the format has no pages
+        "ocr_confidence": None,  # set on text read by OCR
     }
     assert second["heading_path"] == ["Kettle", "Noon"] and "prefix_chars" not in second
     with_text = client.get(f"/v1/collections/notes/documents/{client.document_id}?text=true", headers=HEADERS)

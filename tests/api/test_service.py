@@ -104,6 +104,7 @@ def test_an_upload_is_a_job_whose_progress_streams_as_events(client):
         "chunks_total": 2,
         "eta_seconds": 0.0,
         "files_searchable": 2,
+        "reading": None,  # no file is being read by OCR
     }
     listed = client.get("/v1/jobs?kind=ingest&limit=5").json()["jobs"]
     assert listed[0]["id"] == job

@@ -6,9 +6,11 @@ from rag.pipeline.ingest.records import (
     EmbedProgress,
     IngestResult,
     IngestTimings,
+    ParseProgress,
     PreparedDocument,
     Progress,
     SavedFile,
+    SkippedAttachment,
     embedding_input,
     new_document,
 )
@@ -19,9 +21,11 @@ __all__ = [
     "IngestPipeline",
     "IngestResult",
     "IngestTimings",
+    "ParseProgress",
     "PreparedDocument",
     "Progress",
     "SavedFile",
+    "SkippedAttachment",
     "embedding_input",
     "new_document",
 ]

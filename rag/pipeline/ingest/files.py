@@ -25,6 +25,7 @@ class IngestFiles:
         batch: int = 16,
         progress: Progress | None = None,
         index_spec: str | None = None,
+        password: str | None = None,
     ) -> Iterator[tuple[str, IngestResult | Exception]]:
         """Ingest many files, ``batch`` at a time, each batch one write (:meth:`commit_batch`).
 
@@ -36,6 +37,7 @@ class IngestFiles:
 
         Args:
             files: (filename, a function that reads its bytes) per file.
+            password: opens the encrypted Office files among them (kept in memory only).
         Yields:
             (filename, its result, or the error that kept it out) per file, in order. A file
             that cannot be read or parsed is skipped; an error storing a batch fails its files.
@@ -48,7 +50,7 @@ class IngestFiles:
             for name, read in group:
                 try:
                     data = read()
-                    out.append((name, self.prepare(name, data, self.check_file(name, data))))
+                    out.append((name, self.prepare(name, data, self.check_file(name, data), password=password)))
                 except (RAGError, OSError) as exc:
                     out.append((name, exc))
             return out

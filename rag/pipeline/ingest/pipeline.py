@@ -4,7 +4,8 @@ One write path, in steps each engine shares: :meth:`IngestPipeline.check` once w
 (a 4xx before anything is saved), ``prepare`` parses, ``embed_batch`` chunks and embeds, ``store_batch``
 writes. The local engine runs ``embed_batch`` here; the Ray engine embeds on its actors and hands
 :class:`EmbeddedDocument` s to the same ``store_batch``. A batch prepares every file before storing
-any, so a collection is created only once a file of it was checked.
+any, so a collection is created only once a file of it was checked. A message's attachments are
+parsed with it and stored after it, linked to it (:mod:`rag.pipeline.ingest.attachments`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from ingest.embed import Embedder
 from ingest.parse import parse_bytes
 from ingest.parse.sandbox import parse_sandboxed
 from ingest.tables import extract_tables
+from rag.pipeline.ingest.attachments import IngestAttachments, prepare_attachments
 from rag.pipeline.ingest.claims import Claims
 from rag.pipeline.ingest.files import IngestFiles
 from rag.pipeline.ingest.records import (
@@ -30,6 +32,7 @@ from rag.pipeline.ingest.records import (
     EmbedProgress,
     IngestResult,
     IngestTimings,
+    ParseProgress,
     PreparedDocument,
     Progress,
     embedding_input,
@@ -40,7 +43,7 @@ from rag.store.lifecycle import check_chunking, check_shards, chunking_of
 from rag.store.records import DocumentToAdd
 
 
-class IngestPipeline(IngestFiles):
+class IngestPipeline(IngestFiles, IngestAttachments):
     def __init__(
         self,
         store: Store,
@@ -79,17 +82,44 @@ class IngestPipeline(IngestFiles):
         """One file's size, type and emptiness; returns its media type."""
         return check_file(filename, data, media_type, self.max_upload_bytes)
 
-    def prepare(self, filename: str, data: bytes, media_type: str, *, sandbox: bool = True) -> PreparedDocument:
-        """Parse one checked upload (``media_type``: what its check returned).
+    def prepare(
+        self,
+        filename: str,
+        data: bytes,
+        media_type: str,
+        *,
+        sandbox: bool = True,
+        password: str | None = None,
+        on_progress: ParseProgress | None = None,
+        depth: int = 0,
+    ) -> PreparedDocument:
+        """Parse one checked upload (``media_type``: what its check returned), and check and parse its attachments.
 
         The parse runs in a worker process with a time and a memory limit
         (:mod:`ingest.parse.sandbox`), so a file crafted to loop or to expand fails alone
         (422) and the process is unharmed; ``sandbox=False`` parses in this process
         (tests and benchmarks of many small, trusted files).
+
+        Args:
+            password: opens an encrypted Office file (and the message's encrypted attachments); never stored.
+            on_progress: hears ``(done, total, unit)`` as a slow parse goes (OCR, a page at a time).
+            depth: how deep in messages this file is attached (0: an upload).
         """
         t0 = time.perf_counter()
-        doc = parse_sandboxed(data, filename, media_type) if sandbox else parse_bytes(data, filename, media_type)
-        return PreparedDocument(filename, hashlib.sha256(data).hexdigest(), len(data), doc, time.perf_counter() - t0)
+        if sandbox:
+            doc = parse_sandboxed(data, filename, media_type, password=password, on_progress=on_progress)
+        else:
+            doc = parse_bytes(data, filename, media_type, password=password)
+        seconds = time.perf_counter() - t0
+
+        def attachment(name: str, content: bytes, declared: str | None) -> PreparedDocument:
+            media = self.check_file(name, content, declared)
+            how = {"sandbox": sandbox, "password": password, "on_progress": on_progress, "depth": depth + 1}
+            return self.prepare(name, content, media, **how)
+
+        attachments, skipped = prepare_attachments(filename, doc, attachment, depth)
+        sha = hashlib.sha256(data).hexdigest()
+        return PreparedDocument(filename, sha, len(data), doc, seconds, attachments, skipped)
 
     def open_collection(self, name: str, index_spec: str | None = None) -> Collection:
         """The collection ``name``, created for this pipeline's embedder (with ``index_spec``) if missing."""
@@ -105,11 +135,13 @@ class IngestPipeline(IngestFiles):
         progress: Progress | None = None,
         on_stage: Callable[[str], None] | None = None,
     ) -> list[IngestResult]:
-        """Chunk, embed and store prepared documents as one write (:meth:`embed_batch`, :meth:`store_batch`).
+        """Chunk, embed and store prepared documents as one write (:meth:`embed_batch`, :meth:`store_batch`),
+        then their attachments as another (:meth:`commit_attachments`).
 
-        The bytes' claims are held throughout, so a second upload of the same bytes waits while the first is
-        embedded, then finds it stored and is not embedded again. ``on_stage`` hears "embedding" and then
-        "indexing" as the batch reaches them.
+        The bytes' claims are held throughout the first write, so a second upload of the same bytes waits while
+        the first is embedded, then finds it stored and is not embedded again; they are given back before the
+        attachments are stored (an attachment may be the bytes of another file of the batch). ``on_stage``
+        hears "embedding" and then "indexing" as the batch reaches them.
         """
         with self._claims.hold_all(collection.id, [p.sha256 for p in prepared]):
             if on_stage is not None:
@@ -117,7 +149,8 @@ class IngestPipeline(IngestFiles):
             embedded = self.embed_batch(collection, prepared, progress)
             if on_stage is not None:
                 on_stage("indexing")
-            return self.store_batch(collection, embedded)
+            results = self.store_batch(collection, embedded)
+        return self.commit_attachments(collection, prepared, results, progress)
 
     def embed_batch(
         self, collection: Collection, prepared: list[PreparedDocument], progress: Progress | None = None

@@ -39,6 +39,14 @@ class IngestTimings:
 
 
 @dataclass(frozen=True)
+class SkippedAttachment:
+    """An attachment that was not stored (a type no parser reads, an image without OCR...), and why."""
+
+    filename: str  # "MESSAGE/ATTACHMENT"
+    reason: str
+
+
+@dataclass(frozen=True)
 class IngestResult:
     document_id: int
     filename: str
@@ -46,17 +54,30 @@ class IngestResult:
     duplicate: bool  # True when the same bytes were already in the collection
     n_chunks: int
     seconds: IngestTimings = field(default_factory=IngestTimings)
+    # a message's attachments: each stored as its own document (with its own attachments, if any), or skipped
+    attachments: tuple[IngestResult, ...] = ()
+    skipped: tuple[SkippedAttachment, ...] = ()
 
 
 @dataclass(frozen=True)
 class PreparedDocument:
-    """An upload that passed every check and was parsed, not yet stored."""
+    """An upload that passed every check and was parsed, not yet stored.
+
+    Attributes:
+        attachments: a message's attachments, checked and parsed (their ``filename`` "MESSAGE/ATTACHMENT"),
+            stored as documents of their own once the message is.
+        skipped: its attachments that cannot be stored, and why.
+        parent_id: the stored document this one is attached to (set when its message is stored).
+    """
 
     filename: str
     sha256: str
     size_bytes: int
     parsed: ParsedDocument
     parse_seconds: float
+    attachments: tuple[PreparedDocument, ...] = ()
+    skipped: tuple[SkippedAttachment, ...] = ()
+    parent_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +108,8 @@ class EmbedProgress:
 
 
 Progress = Callable[[EmbedProgress], None]
+# What a parse reports as it goes (OCR, a page at a time): (done, total, unit), e.g. (3, 12, "page").
+ParseProgress = Callable[[int, int, str], None]
 
 
 def embedding_input(title: str | None, heading_path: tuple[str, ...], text: str) -> str:
@@ -106,4 +129,5 @@ def new_document(prepared: PreparedDocument) -> NewDocument:
         title=doc.title,
         n_pages=doc.n_pages,
         text=doc.text,
+        parent_id=prepared.parent_id,
     )

@@ -8,9 +8,11 @@ import pyarrow as pa
 from core.errors import NotFoundError
 from rag.store.catalog.schema import ChunkRecord, DocumentRecord, DocumentWithChunks, now
 
-DOCUMENT_COLUMNS = "id, filename, media_type, sha256, size_bytes, title, n_pages, n_chunks, created_at"
+DOCUMENT_COLUMNS = "id, filename, media_type, sha256, size_bytes, title, n_pages, n_chunks, created_at, parent_id"
 MAX_BIGINT = 2**63 - 1  # DuckDB's BIGINT, the type of ids, LIMIT and OFFSET
-CHUNK_COLUMNS = "id, ord, text, page, char_start, char_end, heading_path, n_tokens, prefix_chars"
+CHUNK_COLUMNS = (
+    "id, ord, text, page, char_start, char_end, heading_path, n_tokens, prefix_chars, location, ocr_confidence"
+)
 
 
 class DocumentRows:
@@ -30,18 +32,21 @@ class DocumentRows:
 
     def insert_documents(self, docs: list[dict], chunks: pa.Table) -> None:
         """Insert document rows and all their chunk rows in a single transaction."""
-        columns = ("id", "collection_id", "filename", "media_type", "sha256", "size_bytes", "title", "n_pages")
+        columns = (
+            "id", "collection_id", "filename", "media_type", "sha256", "size_bytes", "title", "n_pages", "parent_id"
+        )  # fmt: skip
         stamp = now()
         rows = [[*(d.get(c) for c in columns), d["n_chunks"], d["text"], stamp] for d in docs]
         with self.transaction() as cur:
             cur.executemany(
                 f"INSERT INTO documents ({', '.join(columns)}, n_chunks, text, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"VALUES ({', '.join('?' * (len(columns) + 3))})",
                 rows,
             )
             if chunks.num_rows:
                 cur.register("chunk_batch", chunks)
-                cur.execute("INSERT INTO chunks SELECT * FROM chunk_batch")
+                # by name: a catalog whose columns were added over releases may hold them in another order
+                cur.execute("INSERT INTO chunks BY NAME SELECT * FROM chunk_batch")
                 cur.unregister("chunk_batch")
 
     def list_documents(self, collection_id: int, offset: int = 0, limit: int | None = None) -> list[DocumentRecord]:
@@ -84,10 +89,33 @@ class DocumentRows:
             ).fetchone()
         return row is not None
 
+    def with_attachments(self, collection_id: int, document_ids: list[int]) -> list[int]:
+        """``document_ids`` and every document attached to them, at any depth (a message's attachments), sorted."""
+        if not document_ids:
+            return []
+        with self.cursor() as cur:
+            rows = cur.execute(
+                "WITH RECURSIVE tree(id) AS (SELECT id FROM documents WHERE id = ANY($1::BIGINT[]) "
+                "AND collection_id = $2 UNION SELECT d.id FROM documents d JOIN tree t ON d.parent_id = t.id "
+                "WHERE d.collection_id = $2) SELECT id FROM tree ORDER BY id",
+                [list(map(int, document_ids)), collection_id],
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def attachments_of(self, collection_id: int, document_id: int) -> list[int]:
+        """The ids of the documents attached to ``document_id`` (one level), by id."""
+        with self.cursor() as cur:
+            rows = cur.execute(
+                "SELECT id FROM documents WHERE collection_id = ? AND parent_id = ? ORDER BY id",
+                [collection_id, document_id],
+            ).fetchall()
+        return [r[0] for r in rows]
+
     def delete_documents(self, collection_id: int, document_ids: list[int]) -> np.ndarray:
         """Delete documents and their chunk rows in one transaction; return the int64 ids of the chunks deleted.
 
-        Ids that are not documents of the collection are ignored.
+        Ids that are not documents of the collection are ignored. The caller deletes a message's attachments
+        with it by passing :meth:`with_attachments`.
         """
         if not document_ids:
             return np.zeros(0, np.int64)

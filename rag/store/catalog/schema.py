@@ -40,6 +40,11 @@ ALTER TABLE collections ADD COLUMN IF NOT EXISTS chunk_tokens INTEGER;
 ALTER TABLE collections ADD COLUMN IF NOT EXISTS chunk_overlap INTEGER;
 -- Sharded collections (Ray, rag.distributed): how many shards hold the vectors; 1 = one local store.
 ALTER TABLE collections ADD COLUMN IF NOT EXISTS shards INTEGER DEFAULT 1;
+-- Where a chunk is in a file without pages ("slide 7", "sheet Revenue", "chapter 3") and, for text read by
+-- OCR, its page's mean word confidence (0-100); a document's parent: the message it was attached to.
+ALTER TABLE chunks ADD COLUMN IF NOT EXISTS location VARCHAR;
+ALTER TABLE chunks ADD COLUMN IF NOT EXISTS ocr_confidence FLOAT;
+ALTER TABLE documents ADD COLUMN IF NOT EXISTS parent_id BIGINT;
 -- API keys of collections (only a hash of each key is kept), added with access control.
 CREATE SEQUENCE IF NOT EXISTS key_ids START 1;
 CREATE TABLE IF NOT EXISTS api_keys (
@@ -63,6 +68,8 @@ CHUNK_SCHEMA = pa.schema(
         ("heading_path", pa.list_(pa.string())),
         ("n_tokens", pa.int32()),
         ("prefix_chars", pa.int32()),
+        ("location", pa.string()),
+        ("ocr_confidence", pa.float32()),
     ]
 )
 
@@ -96,6 +103,7 @@ class DocumentRecord:
     n_pages: int | None
     n_chunks: int
     created_at: datetime
+    parent_id: int | None = None  # the document (an e-mail) this one was attached to; None: an upload
 
 
 @dataclass(frozen=True)
@@ -112,6 +120,8 @@ class ChunkRecord:
     n_tokens: int
     # ``text`` may begin with a repeated table header (ingest.chunk) outside [char_start, char_end)
     prefix_chars: int = 0
+    location: str | None = None  # "slide 7", "sheet Revenue", "chapter 3"; None where ``page`` says it
+    ocr_confidence: float | None = None  # 0-100 where the text was read by OCR; None: the file's own text
 
     @classmethod
     def of_row(cls, row: dict) -> ChunkRecord:
