@@ -29,6 +29,7 @@ from api.openai_compat import OpenAIController
 from api.openapi import openapi_config
 from api.origin import RequestChecks
 from api.tracing import RequestIds, install_logging
+from rag.jobs.sync import check_sync_dirs, start_sync_dirs
 from rag.platform import Platform
 from rag.server_file import data_dir_id, remove_server_file, write_server_file
 from rag.settings import Settings
@@ -47,12 +48,14 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     """Build the app; ``platform`` may be given (tests), else one is opened from ``settings``."""
     settings = settings or (platform.settings if platform else Settings.from_env())
     metrics = Metrics(lambda: app.state.get("platform"))
+    check_sync_dirs(settings.sync_folders)  # RAG_SYNC_DIRS names folders that exist, before anything opens
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         owned = platform is None
         opened = app.state.platform = platform or Platform(settings)  # handed to handlers by api.dependencies
         opened.resume_jobs()
+        stop_syncing = start_sync_dirs(settings.sync_folders, opened.jobs, lambda: opened.ingest_pipeline)
         if not opened.keys.enforced:
             log.warning(
                 "RAG_ADMIN_KEY is not set: API keys are not enforced and anyone who can reach this server may use "
@@ -67,6 +70,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
             async with serve_mcp(app, opened):  # the MCP sessions of /mcp (api.mcp_server.http)
                 yield
         finally:
+            stop_syncing()  # the watchers stop; a pass under way stops with the jobs (its next start redoes it)
             stop_listening()
             remove_server_file(settings.data_dir)
             if owned:

@@ -10,9 +10,46 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.errors import ConfigError
+from core.errors import ConfigError, InvalidInputError
 from indexes import parse_spec
 from rag.hosts import host_name
+
+
+@dataclass(frozen=True)
+class SyncDir:
+    """A folder kept in sync with a collection (one entry of RAG_SYNC_DIRS)."""
+
+    collection: str
+    path: Path
+
+
+def parse_sync_dirs(raw: str) -> tuple[SyncDir, ...]:
+    """``name:path,...`` as :class:`SyncDir` s; a path may hold ':' (only the first one splits).
+
+    Raises:
+        ConfigError: an entry without a name or a path, a name that is no collection name, or a
+            collection named twice.
+    """
+    entries: list[SyncDir] = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        name, colon, path = (s.strip() for s in item.partition(":"))
+        if not colon or not name or not path:
+            raise ConfigError(
+                f"RAG_SYNC_DIRS entry {item!r} should be collection:folder, e.g. docs:/srv/docs (entries separated "
+                "by commas)"
+            )
+        from rag.store import check_collection_name  # only where the setting is set: the store is a heavy import
+
+        try:
+            check_collection_name(name)
+        except InvalidInputError as exc:
+            raise ConfigError(f"RAG_SYNC_DIRS: {exc}") from None
+        if any(e.collection == name for e in entries):
+            raise ConfigError(f"RAG_SYNC_DIRS names the collection {name!r} twice: sync one folder into each")
+        entries.append(SyncDir(name, Path(path).expanduser()))
+    return tuple(entries)
 
 
 @dataclass(frozen=True)
@@ -52,6 +89,10 @@ class Settings:
     # bearer token); the admin key reads them too. Only checked where keys are enforced (RAG_ADMIN_KEY set)
     metrics_key: str = field(default="", repr=False)
     log_format: str = "text"  # RAG_LOG_FORMAT: text | json (one JSON object a line, with each request's id)
+    # RAG_SYNC_DIRS: folders the server keeps in sync with collections, "name:path,..." (docs:/srv/docs): each is
+    # synced when the server starts and then watched (rag.sync; `rag sync` does the same once). Read as
+    # :attr:`sync_folders`; paths cannot hold commas
+    sync_dirs: str = ""
 
     def __post_init__(self) -> None:
         if self.chunk_tokens < 16:
@@ -76,6 +117,7 @@ class Settings:
             raise ConfigError("RAG_GENERATOR=openai needs RAG_OPENAI_BASE_URL, e.g. http://127.0.0.1:8080/v1")
         if self.log_format not in ("text", "json"):
             raise ConfigError(f"log_format must be text or json, got {self.log_format!r}")
+        self.sync_folders  # noqa: B018 -- parsing RAG_SYNC_DIRS raises ConfigError on a bad value
         if "*" in self.allowed_host_names and not self.admin_key:
             raise ConfigError(
                 "RAG_ALLOWED_HOSTS=* lets any web page reach an open server (DNS rebinding): list the host names "
@@ -87,6 +129,11 @@ class Settings:
         """RAG_ALLOWED_HOSTS as lower-case names, without ports or IPv6 brackets."""
         names = (name.strip().lower() for name in self.allowed_hosts.split(","))
         return tuple(host_name(name) for name in names if name)
+
+    @property
+    def sync_folders(self) -> tuple[SyncDir, ...]:
+        """RAG_SYNC_DIRS as (collection, folder) pairs, in order (:func:`parse_sync_dirs`)."""
+        return parse_sync_dirs(self.sync_dirs)
 
     @property
     def ray_cluster(self) -> str | None:

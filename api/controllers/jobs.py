@@ -62,11 +62,11 @@ class JobController(Controller):
         self,
         jobs: JobRunner,
         request: Request,
-        kind: Annotated[str | None, Parameter(description="ingest or benchmark (default: both)")] = None,
+        kind: Annotated[str | None, Parameter(description="ingest, sync or benchmark (default: all)")] = None,
         limit: Annotated[int, Parameter(ge=1, le=500, description="how many jobs")] = 50,
     ) -> JobList:
-        if kind not in (None, "ingest", "benchmark"):
-            raise InvalidInputError(f"kind must be 'ingest' or 'benchmark', got {kind!r}")
+        if kind not in (None, "ingest", "sync", "benchmark"):
+            raise InvalidInputError(f"kind must be 'ingest', 'sync' or 'benchmark', got {kind!r}")
         grant = request_grant(request)
         if grant.admin:
             return JobList([job_out(j) for j in jobs.list(kind, limit)])

@@ -13,7 +13,15 @@ from rag.private import UMASK
 from rag.settings import Settings
 
 # Subcommand modules; each exposes ``register(subparsers)`` and gives its parsers ``parents=[GLOBAL_OPTIONS]``.
-_COMMANDS = ("rag.cli.documents", "rag.cli.serve", "rag.cli.mcp", "rag.cli.generate", "rag.cli.bench", "rag.cli.eval")
+_COMMANDS = (
+    "rag.cli.documents",
+    "rag.cli.sync",
+    "rag.cli.serve",
+    "rag.cli.mcp",
+    "rag.cli.generate",
+    "rag.cli.bench",
+    "rag.cli.eval",
+)
 
 
 def _add_global_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
@@ -67,9 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
 def settings_from(args: argparse.Namespace) -> Settings:
     """Environment settings with the CLI's global flags applied on top."""
     return Settings.from_env().replace(
-        data_dir=args.data_dir,
-        index_spec=args.index_spec,
-        generator=args.generator,
+        data_dir=getattr(args, "data_dir", None),  # absent where a parser was built without the global options
+        index_spec=getattr(args, "index_spec", None),
+        generator=getattr(args, "generator", None),
         host=getattr(args, "host", None),
         port=getattr(args, "port", None),
     )
