@@ -130,7 +130,12 @@ class Platform:
                     from rag.generate.openai_backend import OpenAIServer
 
                     server = OpenAIServer(s.openai_base_url, s.openai_api_key, s.openai_model)
-                self._generator = shared_generator(s.generator, quant=s.quant, threads=s.threads or None, server=server)
+                from rag.model.catalog import resolve_model  # reads GGUF headers only
+
+                path = None if s.generator == "openai" else resolve_model(s.model, s.models_path)
+                self._generator = shared_generator(
+                    s.generator, gguf_path=path, quant=s.quant, threads=s.threads or None, server=server
+                )
             return self._generator
 
     @cached_property

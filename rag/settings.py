@@ -68,6 +68,10 @@ class Settings:
     openai_base_url: str = ""
     openai_api_key: str = field(default="", repr=False)  # RAG_OPENAI_API_KEY: its bearer token, if it wants one
     openai_model: str = ""  # RAG_OPENAI_MODEL: the model it serves to use; "" = the first it lists at /models
+    # RAG_MODEL: the GGUF our decoder answers with: a file name in RAG_MODELS_DIR (with or without .gguf) or a
+    # path; "" = the shipped SmolLM2-135M-Instruct. `rag models` lists the choices.
+    model: str = ""
+    models_dir: str = ""  # RAG_MODELS_DIR: the folder of the user's GGUF files; "" = <data_dir>/models
     quant: str = "int4"  # RAG_QUANT: int4 | int8 | fp32 (int4: fastest decode, least memory; see benchmarks)
     max_answer_tokens: int = 256  # RAG_MAX_ANSWER_TOKENS
     threads: int = 0  # RAG_THREADS: torch threads, 0 = all cores
@@ -139,6 +143,11 @@ class Settings:
     def ray_cluster(self) -> str | None:
         """The address ``ray.init`` takes (None: start a local Ray); only meaningful when ``ray_address`` is set."""
         return None if self.ray_address == "local" else self.ray_address
+
+    @property
+    def models_path(self) -> Path:
+        """The folder ``RAG_MODEL`` names are looked up in."""
+        return Path(self.models_dir) if self.models_dir else self.data_dir / "models"
 
     @property
     def max_upload_bytes(self) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -52,6 +53,7 @@ from api.openai_compat.schemas import (
     EmbeddingOut,
     EmbeddingRequest,
     EmbeddingUsage,
+    GeneratorModelInfo,
     ModelList,
     ModelOut,
     RagInfo,
@@ -63,6 +65,7 @@ from rag.pipeline import Answer, AnswerCancelled, AnswerOptions, QueryPipeline, 
 from rag.pipeline.followup import Rewrite, rewrite
 from rag.pipeline.request import check_text
 from rag.platform import Platform
+from rag.settings import Settings
 from rag.store import Catalog, Collection
 
 log = logging.getLogger(__name__)
@@ -82,6 +85,21 @@ def readable(catalog: Catalog, request: Request, model: str) -> Collection:
     if found is None or not request_grant(request).allows(found.id, "read"):
         raise ModelNotFoundError(model)
     return found
+
+
+def generator_models(settings: Settings) -> list[ModelOut]:
+    """The GGUF files the generator can load (``rag.model.catalog``), the one in use marked ``active``."""
+    from rag.model.catalog import list_models, resolve_model
+
+    active = resolve_model(settings.model, settings.models_path)
+    out = []
+    for m in list_models(settings.models_path):
+        info = GeneratorModelInfo(
+            m.architecture, m.parameters, m.tensor_types, m.context_length, m.file_bytes,
+            m.shipped if active is None else m.path == active, m.problem,
+        )  # fmt: skip
+        out.append(ModelOut(id=f"gguf:{m.name}", created=int(os.path.getmtime(m.path)), owned_by="local", gguf=info))
+    return out
 
 
 def rag_info(answer: Answer, asked: Rewrite) -> RagInfo:
@@ -118,16 +136,17 @@ class OpenAIController(Controller):
         operation_id="listModels",
         responses=openai_error_responses(400, 401, 500),
         sync_to_thread=True,
-        summary="The collections this key may read, as OpenAI models named rag:<collection>",
+        summary="The collections this key may read, as OpenAI models named rag:<collection>, and the GGUF "
+        "generator models (gguf:<name>, `rag models`)",
     )
-    def models(self, request: Request, catalog: Catalog) -> ModelList:
+    def models(self, request: Request, catalog: Catalog, settings: Settings) -> ModelList:
         grant = request_grant(request)
         data = [
             ModelOut(id=PREFIX + c.name, created=int(catalog.collection_created_at(c.id).timestamp()))
             for c in catalog.list_collections()
             if grant.allows(c.id, "read")
         ]
-        return ModelList(data=data)
+        return ModelList(data=data + generator_models(settings))
 
     @post(
         "/chat/completions",

@@ -39,10 +39,17 @@ class ModelNotFoundError(NotFoundError):
     """A ``model`` that names no collection this key may read (OpenAI's answer for both: the key learns nothing)."""
 
     def __init__(self, model: str) -> None:
-        super().__init__(
-            f"The model {model!r} does not exist or you do not have access to it. Models are collections, named "
-            "'rag:<collection>'; GET /v1/models lists those your key may read"
-        )
+        if model.startswith("gguf:"):
+            message = (
+                f"The model {model!r} is a generator model, which answers only through a collection: ask "
+                "'rag:<collection>' (the server answers with the generator model RAG_MODEL names)"
+            )
+        else:
+            message = (
+                f"The model {model!r} does not exist or you do not have access to it. Models are collections, "
+                "named 'rag:<collection>'; GET /v1/models lists those your key may read"
+            )
+        super().__init__(message)
         self.model = model
 
 

@@ -113,11 +113,24 @@ class ChatCompletionChunk(msgspec.Struct):
     usage: CompletionUsage | None = None
 
 
+class GeneratorModelInfo(msgspec.Struct):
+    """What a ``gguf:<name>`` entry is: a GGUF file the generator can load (``rag models`` lists the same)."""
+
+    architecture: str | None
+    parameters: int
+    tensor_types: dict[str, int]
+    context_length: int | None
+    file_bytes: int
+    active: bool  # the model this server answers with (RAG_MODEL)
+    problem: str | None  # why our decoder cannot run it; None when it can
+
+
 class ModelOut(msgspec.Struct):
-    id: str  # "rag:<collection>"
-    created: int  # when the collection was created (seconds since the epoch)
+    id: str  # "rag:<collection>", or "gguf:<name>" for a generator model
+    created: int  # when the collection was created, or the file last changed (seconds since the epoch)
     owned_by: str = "localrag"
     object: str = "model"
+    gguf: GeneratorModelInfo | None = None  # set on the generator models only
 
 
 class ModelList(msgspec.Struct):

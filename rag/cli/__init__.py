@@ -19,6 +19,7 @@ _COMMANDS = (
     "rag.cli.serve",
     "rag.cli.mcp",
     "rag.cli.generate",
+    "rag.cli.models",
     "rag.cli.bench",
     "rag.cli.eval",
 )

@@ -36,7 +36,12 @@ def register(subparsers) -> None:
     )
     p.add_argument("--quant", choices=QUANT_CHOICES, help="torch backend weight mode (default int4)")
     p.add_argument("--threads", type=int, help="CPU threads (default: all available)")
-    p.add_argument("--gguf", help="path of a Llama-architecture GGUF (default: bundled SmolLM2-135M-Instruct)")
+    p.add_argument(
+        "--model",
+        "--gguf",
+        dest="gguf",
+        help="a GGUF: a name `rag models` lists or a path (default: RAG_MODEL, else the shipped SmolLM2-135M-Instruct)",
+    )
     p.add_argument("--no-speculative", action="store_true", help="torch backend: no prompt-lookup speculation")
     p.add_argument(
         "--schema",
@@ -68,6 +73,15 @@ def _json_machine(schema: str):
         raise ConfigError(f"--schema is neither a file nor valid JSON ({exc})") from None
 
 
+def _model_path(args: argparse.Namespace) -> str | None:
+    """The GGUF ``--model`` (else ``RAG_MODEL``) names; None: the shipped one."""
+    from rag.cli import settings_from
+    from rag.model.catalog import resolve_model
+
+    settings = settings_from(args)
+    return resolve_model(args.gguf or settings.model, settings.models_path)
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     from rag.generate.base import ChatMessage, GenerationConfig
 
@@ -83,6 +97,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     )
     messages = ([ChatMessage("system", args.system)] if args.system else []) + [ChatMessage("user", args.prompt)]
     t0 = time.perf_counter()
+    args.gguf = _model_path(args)
     if args.backend == "llama-cpp":
         if args.schema:
             raise ConfigError("--schema needs the torch backend (llama.cpp here has no byte-level constraints)")

@@ -47,7 +47,8 @@ def client(server):
 
 
 def test_the_models_are_the_collections(client):
-    assert [m.id for m in client.models.list()] == [MODEL]
+    assert [m.id for m in client.models.list() if m.owned_by == "localrag"] == [MODEL]
+    assert "gguf:SmolLM2-135M-Instruct.Q4_1" in [m.id for m in client.models.list()]  # and the generator models
 
 
 def test_a_cited_answer(client):

@@ -48,10 +48,23 @@ def assert_openai_error(response, status: int, kind: str, code: str | None = Non
 def test_models_lists_the_collections_a_key_may_read(client):
     everything = client.get("/v1/models", headers=bearer(ADMIN)).json()
     assert everything["object"] == "list"
-    assert [m["id"] for m in everything["data"]] == ["rag:alpha", "rag:beta"]
-    assert all(m["object"] == "model" and m["owned_by"] == "localrag" and m["created"] > 0 for m in everything["data"])
+    collections = [m for m in everything["data"] if m["id"].startswith("rag:")]
+    assert [m["id"] for m in collections] == ["rag:alpha", "rag:beta"]
+    assert all(m["object"] == "model" and m["owned_by"] == "localrag" and m["created"] > 0 for m in collections)
     own = client.get("/v1/models", headers=bearer(client.alpha_key)).json()
-    assert [m["id"] for m in own["data"]] == ["rag:alpha"]
+    assert [m["id"] for m in own["data"] if m["id"].startswith("rag:")] == ["rag:alpha"]
+
+
+def test_models_lists_the_generator_models_as_rag_models_does(client):
+    listed = client.get("/v1/models", headers=bearer(ADMIN)).json()["data"]
+    (shipped,) = [m for m in listed if m["id"].startswith("gguf:")]  # the test data dir has no models folder
+    assert shipped["id"] == "gguf:SmolLM2-135M-Instruct.Q4_1" and shipped["owned_by"] == "local"
+    info = shipped["gguf"]
+    assert info["architecture"] == "llama" and info["active"] and info["problem"] is None
+    assert info["context_length"] == 8192 and 130e6 < info["parameters"] < 140e6 and info["file_bytes"] > 90e6
+    r = client.post("/v1/chat/completions", json={"model": shipped["id"], "messages": QUESTION}, headers=bearer(ADMIN))
+    error = assert_openai_error(r, 404, "invalid_request_error", "model_not_found")
+    assert "answers only through a collection" in error["message"]
 
 
 def test_no_key_or_a_wrong_key_is_a_401_in_openais_shape(client):
