@@ -54,6 +54,9 @@ class Generator(ABC):
     # Whether ``generate`` takes ``constraint=`` (a rag.model ByteMachine limiting the output) and the
     # backend scores given replies (``score_replies``, ``choose``): extractive answers and tool calls need it.
     supports_constraints: bool = False
+    # Whether ``generate`` takes ``constraint=`` a rag.model JsonMachine only, enforcing its JSON schema another
+    # way (a model server's response format): tool arguments work, extractive answers (which score) do not.
+    supports_json_schema: bool = False
 
     @abstractmethod
     def generate(self, messages: Sequence[ChatMessage], config: GenerationConfig | None = None) -> GenerationResult:

@@ -5,10 +5,15 @@ instead of loading one here. Replies come from ``POST {base}/chat/completions`` 
 
 What is lost against the in-process decoders:
 
-- No constrained decoding and no scoring of given replies (``supports_constraints = False``): the chat API
-  cannot score a reply we hand it, and the JSON-schema ``response_format`` servers offer differs between
-  them. So mode ``extract`` is refused when asked for by name, ``auto`` falls back to ``focus`` (the model
-  writes the answer), and tool calls are refused with a message naming this generator.
+- No byte-level constrained decoding and no scoring of given replies (``supports_constraints = False``): the
+  chat API cannot score a reply we hand it. So mode ``extract`` is refused when asked for by name and
+  ``auto`` falls back to ``focus`` (the model writes the answer).
+- Tool calls work through the server's JSON-schema response format (``supports_json_schema``): a
+  ``JsonMachine`` constraint is sent as OpenAI's ``{"type": "json_schema", ...}`` (vLLM, llama.cpp's server,
+  Ollama, LM Studio), and where a server refuses that shape (a 4xx, or a 500 naming the field), as llama.cpp's
+  ``{"type": "json_object", "schema": ...}`` (llama-cpp-python's server), remembered per generator. A server
+  that honours neither answers unconstrained: the reply is checked against the schema here, and a
+  non-conforming one fails that tool call with a message (the pipeline's retry gets the error).
 - Only the OpenAI sampling fields are sent (``max_tokens``, ``temperature``, ``top_p``, ``stop``, ``seed``):
   ``top_k``, the repetition penalty, ``logit_bias`` (our token ids are not the server's) and the repetition
   stop have no portable equivalent, so the server's own defaults apply. Beam search is refused.
@@ -28,60 +33,29 @@ import json
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 
 from core.errors import ConfigError, RAGError, ServiceUnavailableError
 from rag.generate.base import ChatMessage, GenerationConfig, GenerationResult, Generator
+from rag.generate.openai_server import (  # noqa: F401 (OpenAIServer, retry_wait: this module's public names)
+    MAX_WAIT_SECONDS,
+    RESPONSE_FORMATS,
+    OpenAIServer,
+    ServerConnection,
+    retry_wait,
+)
 
-TRIES = 3  # attempts of one request while the server answers 429 or 503
-BACKOFF_SECONDS = 0.5  # the first wait without Retry-After; doubles each try
-MAX_WAIT_SECONDS = 30.0  # a Retry-After longer than this is cut to it
 CHARS_PER_TOKEN = 3.0  # the estimate where the server has no tokenizer endpoint
-RETRY_STATUSES = (429, 503)
 
 
-@dataclass(frozen=True)
-class OpenAIServer:
-    """Where the model server is and how long to wait for it (hashable: one shared generator per server).
-
-    Args:
-        base_url: the API root, up to and including ``/v1`` (``http://127.0.0.1:8080/v1``).
-        api_key: sent as a bearer token when set (local servers need none).
-        model: the model name; "" means the first one the server lists at ``/models``.
-        connect_timeout: seconds to open a connection (a server that is down fails fast).
-        read_timeout: seconds to wait for the next bytes of a reply (a big model's prefill on a slow machine).
-    """
-
-    base_url: str
-    api_key: str = field(default="", repr=False)
-    model: str = ""
-    connect_timeout: float = 5.0
-    read_timeout: float = 300.0
-
-    def __post_init__(self) -> None:
-        if not self.base_url.startswith(("http://", "https://")):
-            raise ConfigError(
-                f"RAG_OPENAI_BASE_URL must be an http(s) URL such as http://127.0.0.1:8080/v1, got {self.base_url!r}"
-            )
-
-
-def retry_wait(response: httpx.Response, attempt: int) -> float:
-    """Seconds to wait before trying again after ``response`` (429/503), on the ``attempt``-th try (0-based)."""
-    header = response.headers.get("retry-after", "").strip()
-    if header:
-        try:
-            wait = float(header)
-        except ValueError:
-            try:
-                wait = parsedate_to_datetime(header).timestamp() - time.time()
-            except (TypeError, ValueError):
-                wait = BACKOFF_SECONDS * 2**attempt
-        return min(max(wait, 0.0), MAX_WAIT_SECONDS)
-    return BACKOFF_SECONDS * 2**attempt
+def _refuses_format(response: httpx.Response) -> bool:
+    """Whether the server refused the response format's shape: a 400/422, or the 500 that llama-cpp-python's
+    server answers for a request its schema rejects, naming the field."""
+    if response.status_code in (400, 422):
+        return True
+    return response.status_code == 500 and "response_format" in response.text
 
 
 class OpenAIGenerator(Generator):
@@ -89,69 +63,23 @@ class OpenAIGenerator(Generator):
 
     name = "openai"
     supports_constraints = False
+    supports_json_schema = True
 
     def __init__(self, server: OpenAIServer, sleep: Callable[[float], None] = time.sleep) -> None:
         self.server = server
-        self.base = server.base_url.rstrip("/")
-        headers = {"Authorization": f"Bearer {server.api_key}"} if server.api_key else {}
-        timeout = httpx.Timeout(server.read_timeout, connect=server.connect_timeout)
-        self.client = httpx.Client(headers=headers, timeout=timeout)
-        self._sleep = sleep
+        self.connection = ServerConnection(server, sleep)
+        self.base = self.connection.base
         self._model = server.model
         self._counter: Callable[[str], int] | None = None
         self.tokenizer = "unknown"  # "server" or "estimate" once count_tokens has looked
-
-    def _send(self, method: str, url: str, *, stream: bool = False, **kwargs: Any) -> httpx.Response:
-        """One request, tried again on 429/503; errors say what to change. A streamed response is open."""
-        for attempt in range(TRIES):
-            try:
-                request = self.client.build_request(method, url, **kwargs)
-                response = self.client.send(request, stream=stream)
-            except httpx.TimeoutException as exc:
-                raise ServiceUnavailableError(
-                    f"the model server at {self.base} did not answer in time ({exc!r}); "
-                    "check that it is running and not overloaded"
-                ) from exc
-            except httpx.TransportError as exc:
-                raise ServiceUnavailableError(
-                    f"cannot reach the model server at {self.base} ({exc}); start it or fix RAG_OPENAI_BASE_URL"
-                ) from exc
-            if response.status_code not in RETRY_STATUSES or attempt == TRIES - 1:
-                return response
-            wait = retry_wait(response, attempt)
-            response.close()
-            self._sleep(wait)
-        raise AssertionError("unreachable")
+        self._formats = list(RESPONSE_FORMATS)  # the JSON-schema shapes still to try; the first one worked last
 
     def _checked(self, response: httpx.Response) -> httpx.Response:
-        """``response`` when it succeeded; else the error it means."""
-        if response.is_success:
-            return response
-        response.read()  # a streamed response's body; then its connection goes back to the pool
-        response.close()
-        detail = response.text[:300]
-        status = response.status_code
-        if status in RETRY_STATUSES:
-            raise ServiceUnavailableError(
-                f"the model server at {self.base} is busy (HTTP {status} after {TRIES} tries): {detail}"
-            )
-        if status == 404:
-            raise ConfigError(
-                f"the model server at {self.base} does not serve model {self._model!r} (HTTP 404: {detail}); "
-                f"set RAG_OPENAI_MODEL to one it lists ({self._listing()}), or check that RAG_OPENAI_BASE_URL "
-                "ends where the API's /chat/completions and /models live (usually /v1)"
-            )
-        if status in (401, 403):
-            raise ConfigError(
-                f"the model server at {self.base} refused the key (HTTP {status}); set RAG_OPENAI_API_KEY"
-            )
-        if status >= 500:
-            raise ServiceUnavailableError(f"the model server at {self.base} failed (HTTP {status}): {detail}")
-        raise ConfigError(f"the model server at {self.base} refused the request (HTTP {status}): {detail}")
+        return self.connection.checked(response, self._model, self._listing)
 
     def list_models(self) -> list[str]:
         """The model ids the server lists at ``/models``."""
-        response = self._send("GET", f"{self.base}/models")
+        response = self.connection.send("GET", f"{self.base}/models")
         if not response.is_success:
             raise ConfigError(f"GET {self.base}/models answered HTTP {response.status_code}; check RAG_OPENAI_BASE_URL")
         return [str(m.get("id")) for m in response.json().get("data", [])]
@@ -195,11 +123,14 @@ class OpenAIGenerator(Generator):
         return body
 
     # -- the Generator interface -------------------------------------------------
-    def generate(self, messages: Sequence[ChatMessage], config: GenerationConfig | None = None) -> GenerationResult:
+    def generate(
+        self, messages: Sequence[ChatMessage], config: GenerationConfig | None = None, constraint: Any = None
+    ) -> GenerationResult:
+        """A full reply; ``constraint`` (a ``JsonMachine``) is enforced through the server's response format."""
         config = config or GenerationConfig()
         body = self._body(messages, config, stream=False)
         t0 = time.perf_counter()
-        reply = self._checked(self._send("POST", f"{self.base}/chat/completions", json=body)).json()
+        reply = self._post_reply(body, constraint)
         total = time.perf_counter() - t0
         choice = reply["choices"][0]
         text = choice.get("message", {}).get("content") or ""
@@ -234,7 +165,7 @@ class OpenAIGenerator(Generator):
 
     def _events(self, body: dict[str, Any]) -> Iterator[tuple[str, Any]]:
         """("text", piece), ("finish", reason) and ("usage", dict) from the server-sent events of a stream."""
-        response = self._checked(self._send("POST", f"{self.base}/chat/completions", stream=True, json=body))
+        response = self._checked(self.connection.send("POST", f"{self.base}/chat/completions", stream=True, json=body))
         try:
             for line in response.iter_lines():
                 if not line.startswith("data:"):
@@ -254,6 +185,22 @@ class OpenAIGenerator(Generator):
             raise ServiceUnavailableError(f"the model server at {self.base} broke off its reply ({exc})") from exc
         finally:
             response.close()
+
+    def _post_reply(self, body: dict[str, Any], constraint: Any) -> dict:
+        """The server's reply to ``body``, with ``constraint``'s schema as the first response format it takes."""
+        url = f"{self.base}/chat/completions"
+        if constraint is None:
+            return self._checked(self.connection.send("POST", url, json=body)).json()
+        schema = getattr(constraint, "schema", None)
+        if schema is None:
+            raise ConfigError("the openai generator enforces JSON-schema constraints only (a JsonMachine)")
+        while len(self._formats) > 1:
+            response = self.connection.send("POST", url, json={**body, "response_format": self._formats[0](schema)})
+            if not _refuses_format(response):
+                return self._checked(response).json()
+            response.close()
+            self._formats.pop(0)  # this server refuses that shape: the next one, from now on
+        return self._checked(self.connection.send("POST", url, json={**body, **self._formats[0](schema)})).json()
 
     def _result(
         self, messages: Sequence[ChatMessage], text: str, finish: str | None, usage: dict | None, seconds: tuple
@@ -283,12 +230,12 @@ class OpenAIGenerator(Generator):
         ]
         for url, request, read in candidates:
             try:
-                response = self._send("POST", url, json=request("probe"))
+                response = self.connection.send("POST", url, json=request("probe"))
                 if response.is_success:
                     read(response.json())
                     self.tokenizer = "server"
                     return lambda text, url=url, request=request, read=read: read(
-                        self._checked(self._send("POST", url, json=request(text))).json()
+                        self._checked(self.connection.send("POST", url, json=request(text))).json()
                     )
             except (ValueError, KeyError, TypeError):
                 continue  # an endpoint of that name that answers something else
@@ -296,4 +243,4 @@ class OpenAIGenerator(Generator):
         return lambda text: math.ceil(len(text) / CHARS_PER_TOKEN)
 
     def close(self) -> None:
-        self.client.close()
+        self.connection.close()

@@ -170,7 +170,7 @@ class ToolCalls:
         if not tools:
             return []
         generator = self.generator()
-        if not generator.supports_constraints:
+        if not (generator.supports_constraints or generator.supports_json_schema):
             raise InvalidInputError(
                 f"tool calls need constrained decoding, which the {generator.name} generator does not offer; "
                 "use the torch generator or tools: false"

@@ -68,6 +68,7 @@ class JsonMachine(SchemaCompiler):
 
     def __init__(self, schema: dict | bool | None = None) -> None:
         super().__init__()
+        self.schema = schema  # as given: what a model server's JSON-schema response format is sent instead
         self._handlers = {"V": self._value, "L": self._in_literal, "N": self._in_number, "S": self._in_string}
         self._handlers.update({"A": self._in_array, "M": self._in_map, "O": self._in_object})
         self._key_leaf = self._add(("str", 0, -1, 0))

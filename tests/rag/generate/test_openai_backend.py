@@ -49,8 +49,9 @@ class Scripted(BaseHTTPRequestHandler):
         self._answer(200, {}, json.dumps({"object": "list", "data": [{"id": "served-model"}]}))
 
     def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         self.server.paths.append(self.path)
+        self.server.bodies.append(json.loads(body or b"null"))
         status, headers, body = self.server.script.pop(0) if self.server.script else (404, {}, "no such path")
         self._answer(status, headers, body)
 
@@ -79,11 +80,12 @@ def scripted(
 ) -> Iterator[tuple[OpenAIGenerator, list[float], list[str]]]:
     """A generator pointed at a loopback server that plays ``script``; yields it, its waits and the paths hit."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.script, server.paths = list(script), []
+    server.script, server.paths, server.bodies = list(script), [], []
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     waits: list[float] = []
     generator = OpenAIGenerator(OpenAIServer(f"http://127.0.0.1:{server.server_port}/v1", model="m"), waits.append)
+    generator.sent = server.bodies  # what the server received, for the tests that look
     try:
         yield generator, waits, server.paths
     finally:
@@ -159,6 +161,47 @@ def test_a_server_without_a_tokenizer_endpoint_gets_the_documented_estimate():
     with scripted() as (generator, _, paths):  # every POST is a 404
         assert generator.count_tokens("x" * 30) == 10 and generator.tokenizer == "estimate"
     assert paths == ["/extras/tokenize/count", "/tokenize"]  # looked for once, then remembered
+
+
+ARGUMENTS = {"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]}
+
+
+def json_reply(text: str) -> str:
+    usage = {"prompt_tokens": 9, "completion_tokens": 5}
+    return json.dumps({"choices": [{"message": {"content": text}, "finish_reason": "stop"}], "usage": usage})
+
+
+def test_a_json_constraint_is_sent_as_openais_response_format_first():
+    from rag.model.json_machine import JsonMachine
+
+    with scripted((200, {}, json_reply('{"query": "x"}'))) as (generator, _, _):
+        result = generator.generate(QUESTION, GREEDY, constraint=JsonMachine(ARGUMENTS))
+        sent = generator.sent[0]["response_format"]
+    assert result.text == '{"query": "x"}'
+    assert sent == {"type": "json_schema", "json_schema": {"name": "arguments", "schema": ARGUMENTS, "strict": True}}
+
+
+def test_a_server_refusing_that_shape_gets_llama_cpps_and_the_choice_is_kept():
+    from rag.model.json_machine import JsonMachine
+
+    refused = (422, {}, '{"detail": "response_format.type: unexpected value json_schema"}')
+    ok = (200, {}, json_reply('{"query": "x"}'))
+    with scripted(refused, ok, ok) as (generator, _, _):
+        generator.generate(QUESTION, GREEDY, constraint=JsonMachine(ARGUMENTS))
+        generator.generate(QUESTION, GREEDY, constraint=JsonMachine(ARGUMENTS))
+        formats = [body.get("response_format") for body in generator.sent]
+    llama = {"type": "json_object", "schema": ARGUMENTS}
+    assert formats == [formats[0], llama, llama] and formats[0]["type"] == "json_schema"
+
+
+def test_a_server_refusing_both_shapes_answers_unconstrained():
+    from rag.model.json_machine import JsonMachine
+
+    refused = (400, {}, "unknown field response_format")
+    with scripted(refused, refused, (200, {}, json_reply("free text"))) as (generator, _, _):
+        result = generator.generate(QUESTION, GREEDY, constraint=JsonMachine(ARGUMENTS))
+        assert "response_format" not in generator.sent[-1] and len(generator.sent) == 3
+    assert result.text == "free text"  # the caller's schema check fails this tool call (tool_calls)
 
 
 def test_a_server_that_is_not_running_is_a_503_class_error_naming_the_setting():
@@ -290,6 +333,22 @@ def test_a_query_is_answered_and_cited_through_the_server(llama_server, tmp_path
         body = r.json()
     assert "Eiffel" in body["answer"], body["answer"]
     assert body["citations"] and body["citations"][0]["filename"] == "t.md", body
+
+
+@pytest.mark.slow
+@needs_server
+def test_tool_arguments_are_written_under_the_schema_by_the_server(llama_server):
+    from rag.model.json_machine import JsonMachine
+
+    schema = {"type": "object", "properties": {"city": {"type": "string"}, "year": {"type": "integer"}},
+              "required": ["city", "year"], "additionalProperties": False}  # fmt: skip
+    generator = OpenAIGenerator(OpenAIServer(llama_server.base_url))
+    ask = [ChatMessage("user", "Which city hosted the 1900 World's Fair, and in which year? Answer in JSON.")]
+    result = generator.generate(ask, GenerationConfig(max_tokens=40, temperature=0.0), constraint=JsonMachine(schema))
+    value = json.loads(result.text)
+    assert set(value) == {"city", "year"} and isinstance(value["year"], int), result.text
+    assert generator.connection is not None and len(generator._formats) == 2  # llama-cpp-python's shape was used
+    generator.close()
 
 
 @pytest.mark.slow
