@@ -18,6 +18,8 @@ from ingest.parse import sandbox
 from rag.platform import Platform
 from tests.conftest import FIXTURES
 from tests.fixtures.hostile import make
+from tests.ingest.parse.scans import many_image_pages_pdf
+from tests.ingest.parse.test_container import docx_with_bomb
 
 TIMEOUT_S = 3.0
 QUERY = {"query": "how do I install the tool?", "k": 5}
@@ -145,8 +147,10 @@ def test_lying_names_and_content_types_are_refused_before_anything_is_queued(cli
         ("text-bomb.pdf", make.text_bomb_pdf(3_000_000), "expands to more than"),
         ("deep.html", make.nested_html(), "nests elements more than 256 deep"),
         ("wide.csv", make.wide_csv(), "has 100,000 columns; the limit is 16,384"),
+        ("poster.png", make.huge_png(), "megapixels"),
+        ("scans.pdf", many_image_pages_pdf(5000), "has more than 200 pages without a text layer"),
     ],
-    ids=["flate-bomb-pdf", "text-bomb-pdf", "nested-html", "wide-csv"],
+    ids=["flate-bomb-pdf", "text-bomb-pdf", "nested-html", "wide-csv", "huge-image", "5000-scans"],
 )
 def test_bombs_fail_alone_with_a_422(client, name, data, words):
     r = _upload(client, "bombs", (name, data, None), ("fine.txt", b"A fine file beside the bomb.", "text/plain"))
@@ -154,6 +158,13 @@ def test_bombs_fail_alone_with_a_422(client, name, data, words):
     assert name in message and "the other 1 file(s) were stored" in message
     files = {f["filename"]: f for f in r.json()["error"]["detail"]["files"]}
     assert files[name]["state"] == "failed" and files["fine.txt"]["state"] in ("done", "duplicate")
+
+
+def test_a_zip_bomb_in_an_office_file_is_refused_at_the_door(client):
+    r = _upload(client, "zips", ("report.docx", docx_with_bomb(1024), None))  # 1 GiB of zeros in ~1 MB
+    message = _error(r, 422, "may be a decompression bomb")
+    assert "report.docx" in message
+    assert client.get("/v1/collections/zips/documents").status_code == 404  # nothing queued, no collection
 
 
 def test_a_pdf_that_makes_the_parser_loop_is_stopped_by_the_time_limit(client):

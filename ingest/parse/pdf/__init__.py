@@ -64,7 +64,7 @@ def parse(data: bytes, filename: str, password: str | None = None) -> ParsedDocu
     """
     if b"%PDF-" not in data[:1024]:
         raise DocumentParseError(f"{filename} is not a PDF (no %PDF header); check the file and its extension")
-    layer = read(data, filename, password)
+    layer = read(data, filename, password, _ScanCounter(filename))
     counts = [sum(ch.isalnum() for ch in page) for page in layer.pages]
     scanned = [i for i, count in enumerate(counts) if layer.images[i] and count < MIN_PAGE_CHARS]
     _check_text(filename, layer, counts, scanned)
@@ -105,6 +105,24 @@ def _build(pages: list[str], outline: dict[int, list[tuple[str, ...]]]) -> tuple
     return text, sections
 
 
+class _ScanCounter:
+    """Told each page as it is read; refuses the PDF as soon as more pages than OCR reads look scanned,
+    before the rest are read (a 5,000-page scan is refused after 201 pages)."""
+
+    def __init__(self, filename: str) -> None:
+        self.filename, self.scanned = filename, 0
+
+    def __call__(self, text: str, has_images: bool) -> bool:
+        self.scanned += has_images and sum(ch.isalnum() for ch in text) < MIN_PAGE_CHARS
+        if self.scanned > ocr.MAX_PAGES:
+            raise DocumentParseError(
+                f"{self.filename} has more than {ocr.MAX_PAGES} pages without a text layer (scanned images); OCR "
+                f"reads at most {ocr.MAX_PAGES} pages of one document: split it into files of at most "
+                f"{ocr.MAX_PAGES} pages, or run OCR on it first (for example ocrmypdf) and upload the result"
+            )
+        return False
+
+
 def _check_text(filename: str, layer: PdfText, counts: list[int], scanned: list[int]) -> None:
     """Refuse a PDF with nothing to read, or too much to read by OCR, saying why."""
     texts = [i for i, count in enumerate(counts) if count and i not in scanned]  # pages that keep their text
@@ -118,12 +136,6 @@ def _check_text(filename: str, layer: PdfText, counts: list[int], scanned: list[
         )
     if not texts and not scanned:
         raise NoTextError(f"{filename} has pages but no text on them; upload a PDF that contains text")
-    if len(scanned) > ocr.MAX_PAGES:
-        raise DocumentParseError(
-            f"{filename} has {len(scanned):,} pages without a text layer (scanned images); OCR reads at most "
-            f"{ocr.MAX_PAGES} pages of one document: split it into files of at most {ocr.MAX_PAGES} pages, or run "
-            "OCR on it first (for example ocrmypdf) and upload the result"
-        )
     if not texts:
         ocr.require(filename, "it looks like scanned images")
 

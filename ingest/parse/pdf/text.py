@@ -20,7 +20,7 @@ import io
 import logging
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -93,13 +93,19 @@ class PdfText:
     problems: Problems  # what pypdf logged on the way
 
 
-def read(data: bytes, filename: str, password: str | None) -> PdfText:
+def read(
+    data: bytes, filename: str, password: str | None, too_many: Callable[[str, bool], bool] | None = None
+) -> PdfText:
     """Pages, outline and title; any error of pypdf's becomes a :class:`DocumentParseError`, and what pypdf
-    logged is reported as one warning for the file."""
+    logged is reported as one warning for the file.
+
+    ``too_many(text, has_images)`` is told each page as it is read; when it returns True the reading
+    stops there (a 5,000-page scan is refused after the pages that prove it, not after all of them).
+    """
     with _PROBLEMS.collect() as problems:
         try:
             reader = _open(data, filename, password)
-            pages, images, failures = _extract_pages(reader, filename, len(data))
+            pages, images, failures = _extract_pages(reader, filename, len(data), too_many)
             headings = outline(reader)
             title = clip_heading((reader.metadata.title or "").strip()) if reader.metadata else ""
         except (RAGError, MemoryError):
@@ -142,7 +148,9 @@ def short(exc: Exception) -> str:
     return text if len(text) <= 160 else text[:157] + "..."
 
 
-def _extract_pages(reader: PdfReader, filename: str, n_bytes: int) -> tuple[list[str], list[bool], int]:
+def _extract_pages(
+    reader: PdfReader, filename: str, n_bytes: int, too_many: Callable[[str, bool], bool] | None
+) -> tuple[list[str], list[bool], int]:
     """Cleaned text and an "has images" flag per page, and how many pages failed (those are left empty).
 
     A bomb (text past ``common.text_limit``, a stream past pypdf's limits) is stopped page by page.
@@ -168,6 +176,8 @@ def _extract_pages(reader: PdfReader, filename: str, n_bytes: int) -> tuple[list
             images.append(_has_images(page))
         except Exception:  # a broken resource dictionary: no images known
             images.append(False)
+        if too_many is not None and too_many(pages[-1], images[-1]):
+            break
     if failures == len(pages):
         raise DocumentParseError(f"{filename}: no page of this PDF could be read; check that the file is complete")
     return pages, images, failures
