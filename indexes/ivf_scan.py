@@ -58,6 +58,17 @@ class RowTerms:
         return self.values
 
 
+def merge_rows(old: np.ndarray, new: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """``np.concatenate([old, new])[order]``, the rows regrouped by list after an add, written straight
+    into one new array (no concatenated copy of the index)."""
+    out = np.empty((old.shape[0] + new.shape[0], *old.shape[1:]), dtype=old.dtype)
+    where = np.empty_like(order)
+    where[order] = np.arange(order.shape[0])  # where each row of old, then new, lands
+    out[where[: old.shape[0]]] = old
+    out[where[old.shape[0] :]] = new
+    return out
+
+
 @njit(nogil=True, cache=True, fastmath=True)
 def _norm_table(centroid, books_t, book_norms, out):
     """Fill ``out`` (m, ksub) with ``||b||^2 + 2<c_j, b>`` per codeword; return ``||c||^2``."""

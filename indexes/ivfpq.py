@@ -22,14 +22,18 @@ import numpy as np
 from core.errors import ConfigError
 from indexes.approximate import ApproximateIndex, FilteredParams, positive
 from indexes.base import IndexConfig, as_matrix, normalize, register
-from indexes.ivf_scan import RowTerms, ivfpq_scan_rows, ivfpq_search
+from indexes.ivf_scan import RowTerms, ivfpq_scan_rows, ivfpq_search, merge_rows
 from indexes.kernels import IP, L2, kernel_metric, mask_or_empty, rescore, to_scores
-from indexes.kmeans import assign, kmeans
+from indexes.kmeans import assign, kmeans, sample_rows
 from indexes.pq import check_pq, pq_internal_metric
 from indexes.quantizer import ProductQuantizer
 
 # Most inverted lists a spec may ask for (FAISS uses up to 2**16 below a billion vectors).
 MAX_NLIST = 65536
+# Lloyd iterations of the coarse k-means, FAISS's IVF default (20 took twice as long for no
+# recall on the scale curve, benchmarks/README.md).
+COARSE_NITER = 10
+_SEED = 1234
 
 
 @dataclass(frozen=True)
@@ -118,9 +122,11 @@ class IVFPQ(ApproximateIndex):
                 f"{self.config.spec()} needs at least {max(nlist, self._pq.ksub)} training vectors, "
                 f"got {x.shape[0]}; train on more data or lower nlist"
             )
-        centroids = kmeans(x, nlist, niter=20)
-        labels, _ = assign(x, centroids)
-        self._pq.train(x - centroids[labels])
+        centroids = kmeans(x, nlist, niter=COARSE_NITER, seed=_SEED)
+        # PQ learns from its own sample's residuals (as FAISS does), not from another pass over all rows.
+        sample = sample_rows(x, self._pq.sample_size(), np.random.default_rng(_SEED))
+        labels, _ = assign(sample, centroids)
+        self._pq.train(sample - centroids[labels], seed=_SEED)
         self._centroids = centroids
 
     def empty_like(self) -> IVFPQ:
@@ -137,12 +143,11 @@ class IVFPQ(ApproximateIndex):
     def add(self, x: np.ndarray, ids: np.ndarray | None = None) -> np.ndarray:
         x, ids = self._prepare_add(x, ids)
         labels, _ = assign(x, self._centroids)
-        codes = self._pq.encode(x - self._centroids[labels])
         all_lists = np.concatenate([self._row_lists(), labels])
         order = np.argsort(all_lists, kind="stable")  # old rows stay ahead of new ones in a list
-        self._codes = np.ascontiguousarray(np.concatenate([self._codes, codes])[order])
+        self._codes = merge_rows(self._codes, self._pq.encode_residuals(x, self._centroids, labels), order)
         if self._x is not None:
-            self._x = np.ascontiguousarray(np.concatenate([self._x, x])[order])
+            self._x = merge_rows(self._x, x, order)
         self._append_ids(ids)
         self._ids = self._ids[order]
         if self._live is not None:

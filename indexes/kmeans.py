@@ -1,7 +1,10 @@
 """Lloyd's k-means, used for PQ codebooks and the IVF coarse quantizer.
 
-Assignment is a BLAS matrix product (``||x||^2 - 2 x.c + ||c||^2``) in blocks;
-the centroid update is a numba loop. Empty clusters are re-seeded by splitting
+Assignment ranks centroids by ``||c||^2 - 2 x.c``: for ``d >= 16`` the dot
+products are a BLAS matrix product over blocks of rows (as FAISS does; about
+twice the speed of a loop at 96-d and 4096 centroids), and for the few
+dimensions of a PQ subspace a numba loop that never writes the (n, k) products.
+The centroid update is a numba loop. Empty clusters are re-seeded by splitting
 the largest cluster, as FAISS does, so every centroid stays useful.
 """
 
@@ -14,6 +17,10 @@ from numba import njit
 # the centroids are poor (FAISS warns), past the second a fixed-seed sample is drawn.
 MIN_POINTS_PER_CENTROID = 39
 MAX_POINTS_PER_CENTROID = 256
+# Below this many dimensions per point, the loop beats a BLAS product (measured at 2-8 vs 38-96).
+_BLAS_MIN_DIM = 16
+# Float32 products per block of the BLAS assignment: 16 MiB of scratch whatever k is.
+_BLOCK_PRODUCTS = 1 << 22
 
 
 def assign(x: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -26,12 +33,39 @@ def assign(x: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray
         labels int64 (n,), squared distances float32 (n,).
     """
     centroids = np.ascontiguousarray(centroids, dtype=np.float32)
+    x = np.ascontiguousarray(x, dtype=np.float32)
     c_t = np.ascontiguousarray(centroids.T)  # (d, k): the inner loop runs over centroids
     c_norm = np.einsum("ij,ij->i", centroids, centroids).astype(np.float32)
     labels = np.empty(x.shape[0], dtype=np.int64)
     dists = np.empty(x.shape[0], dtype=np.float32)
-    _assign(np.ascontiguousarray(x, dtype=np.float32), c_t, c_norm, labels, dists)
+    if x.shape[1] < _BLAS_MIN_DIM:
+        _assign(x, c_t, c_norm, labels, dists)
+        return labels, dists
+    block = max(1, _BLOCK_PRODUCTS // c_t.shape[1])
+    dots = np.empty((min(block, x.shape[0]), c_t.shape[1]), dtype=np.float32)  # (rows, k) scratch
+    for start in range(0, x.shape[0], block):
+        rows = x[start : start + block]
+        out = dots[: rows.shape[0]]
+        np.matmul(rows, c_t, out=out)
+        _pick(rows, out, c_norm, labels[start : start + block], dists[start : start + block])
     return labels, dists
+
+
+@njit(nogil=True, cache=True, fastmath=True)
+def _pick(x, dots, c_norm, labels, dists):
+    """Fill labels (n,) and dists (n,) from points x (n, d) and their dot products (n, k) with the centroids."""
+    for i in range(x.shape[0]):
+        x_norm = np.float32(0.0)
+        for t in range(x.shape[1]):
+            x_norm += x[i, t] * x[i, t]
+        best = 0
+        best_val = c_norm[0] - np.float32(2.0) * dots[i, 0]
+        for c in range(1, dots.shape[1]):
+            val = c_norm[c] - np.float32(2.0) * dots[i, c]
+            if val < best_val:
+                best, best_val = c, val
+        labels[i] = best
+        dists[i] = max(best_val + x_norm, np.float32(0.0))
 
 
 @njit(nogil=True, cache=True, fastmath=True)
@@ -84,11 +118,8 @@ def kmeans(
         float32 (k, d) centroids.
     """
     rng = np.random.default_rng(seed)
+    x = sample_rows(x, k * max_points_per_centroid, rng)
     n = x.shape[0]
-    if n > k * max_points_per_centroid:
-        x = x[np.sort(rng.choice(n, k * max_points_per_centroid, replace=False))]
-        n = x.shape[0]
-    x = np.ascontiguousarray(x, dtype=np.float32)
     centroids = x[rng.choice(n, k, replace=False)].copy()
     for _ in range(niter):
         labels, _dists = assign(x, centroids)
@@ -97,6 +128,14 @@ def kmeans(
         centroids[nonempty] = (sums[nonempty] / counts[nonempty, None]).astype(np.float32)
         _split_empty(centroids, counts, rng)
     return centroids
+
+
+def sample_rows(x: np.ndarray, limit: int, rng: np.random.Generator) -> np.ndarray:
+    """float32 (min(n, limit), d) C-contiguous rows of ``x`` (n, d): all of them, or a sorted random
+    sample of ``limit``. No copy when ``x`` is float32, C-contiguous and small enough."""
+    if x.shape[0] > limit:
+        x = x[np.sort(rng.choice(x.shape[0], limit, replace=False))]
+    return np.ascontiguousarray(x, dtype=np.float32)
 
 
 def _split_empty(centroids: np.ndarray, counts: np.ndarray, rng: np.random.Generator) -> None:

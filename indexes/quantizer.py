@@ -16,7 +16,10 @@ from numba import njit
 
 from core.errors import ConfigError
 from indexes.kernels import L2, topk_push, topk_worst, topk_write
-from indexes.kmeans import assign, kmeans
+from indexes.kmeans import MAX_POINTS_PER_CENTROID, assign, kmeans, sample_rows
+
+# Rows whose residuals :meth:`ProductQuantizer.encode_residuals` makes at a time.
+ENCODE_BLOCK = 65536
 
 
 class ProductQuantizer:
@@ -49,17 +52,26 @@ class ProductQuantizer:
             )
 
     def train(self, x: np.ndarray, *, niter: int = 25, seed: int = 1234) -> None:
-        """Learn the codebooks from float32 (n, dim) vectors, n >= ksub."""
+        """Learn the codebooks from float32 (n, dim) vectors, n >= ksub.
+
+        At most :meth:`sample_size` rows are used, one seeded sample for every
+        subspace (as FAISS does), so a caller may pass just that many.
+        """
         self.check_dim()
         if x.shape[0] < self.ksub:
             raise ConfigError(
                 f"PQ with nbits={self.nbits} needs at least {self.ksub} training vectors, got {x.shape[0]}"
             )
+        x = sample_rows(x, self.sample_size(), np.random.default_rng(seed))
         books = np.empty((self.m, self.ksub, self.dsub), dtype=np.float32)
         for j in range(self.m):
             sub = np.ascontiguousarray(x[:, j * self.dsub : (j + 1) * self.dsub])
             books[j] = kmeans(sub, self.ksub, niter=niter, seed=seed + j)
         self.set_codebooks(books)
+
+    def sample_size(self) -> int:
+        """Most training rows :meth:`train` uses (k-means' points-per-centroid bound)."""
+        return self.ksub * MAX_POINTS_PER_CENTROID
 
     def encode(self, x: np.ndarray) -> np.ndarray:
         """Codes uint8 (n, m) of float32 (n, dim) vectors (nearest codeword per subspace)."""
@@ -67,6 +79,17 @@ class ProductQuantizer:
         for j in range(self.m):
             labels, _ = assign(x[:, j * self.dsub : (j + 1) * self.dsub], self.codebooks[j])
             codes[:, j] = labels
+        return codes
+
+    def encode_residuals(self, x: np.ndarray, centroids: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """Codes uint8 (n, m) of the residuals ``x - centroids[labels]`` of float32 (n, dim) rows.
+
+        The residuals are made a block of rows at a time, never all at once.
+        """
+        codes = np.empty((x.shape[0], self.m), dtype=np.uint8)
+        for start in range(0, x.shape[0], ENCODE_BLOCK):
+            end = start + ENCODE_BLOCK
+            codes[start:end] = self.encode(x[start:end] - centroids[labels[start:end]])
         return codes
 
     def decode(self, codes: np.ndarray) -> np.ndarray:

@@ -105,8 +105,21 @@ class HNSW(ApproximateIndex):
                 self._g[name] = grown
                 self._graph_views = None
 
+    def _adopt(self, x: np.ndarray, given: Any) -> bool:
+        """Make ``x`` the graph's vector array if the graph is empty and ``x`` is a copy the checks made
+        (the normalised batch, for cosine), sharing no memory with ``given``, what the caller passed:
+        a build then holds one float32 copy of its input, as hnswlib does, instead of two."""
+        shared = isinstance(given, np.ndarray) and np.may_share_memory(x, given)
+        if self._n_rows or shared or not x.flags.writeable:
+            return False
+        self._g["vectors"] = x
+        self._graph_views = None
+        return True
+
     def add(self, x: np.ndarray, ids: np.ndarray | None = None) -> np.ndarray:
+        given = x
         x, ids = self._prepare_add(x, ids)
+        adopted = self._adopt(x, given)
         start, end = self._n_rows, self._n_rows + x.shape[0]
         rng = np.random.default_rng([_SEED, start])
         draw = -np.log(1.0 - rng.random(x.shape[0])) / math.log(self.config.M)
@@ -114,7 +127,8 @@ class HNSW(ApproximateIndex):
         up_counts = levels.astype(np.int64)
         self._reserve(end, self._n_up + int(up_counts.sum()))
         g = self._g
-        g["vectors"][start:end] = x
+        if not adopted:
+            g["vectors"][start:end] = x
         g["levels"][start:end] = levels
         offsets = self._n_up + np.cumsum(up_counts) - up_counts
         g["up_off"][start:end] = np.where(levels > 0, offsets, -1)

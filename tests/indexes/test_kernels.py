@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import indexes.kmeans
 from indexes.kernels import IP, L2, heap_pop, heap_push, rescore, to_scores, topk_push, topk_write
 from indexes.kmeans import assign, kmeans
 
@@ -67,6 +68,18 @@ def test_assign_matches_brute_force():
     c = rng.normal(size=(20, 7)).astype(np.float32)
     labels, dists = assign(x, c)
     full = ((x[:, None, :] - c[None]) ** 2).sum(-1)
+    np.testing.assert_array_equal(labels, full.argmin(1))
+    np.testing.assert_allclose(dists, full.min(1), rtol=1e-4, atol=1e-4)
+
+
+def test_blas_assignment_matches_brute_force_across_blocks(monkeypatch):
+    """From 16 dimensions the dot products come from BLAS, a block of rows at a time."""
+    monkeypatch.setattr(indexes.kmeans, "_BLOCK_PRODUCTS", 23 * 40)  # blocks of 23 rows: 300 is not a multiple
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(300, 24)).astype(np.float32)
+    c = rng.normal(size=(40, 24)).astype(np.float32)
+    labels, dists = assign(x, c)
+    full = ((x[:, None, :].astype(np.float64) - c[None]) ** 2).sum(-1)
     np.testing.assert_array_equal(labels, full.argmin(1))
     np.testing.assert_allclose(dists, full.min(1), rtol=1e-4, atol=1e-4)
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import indexes.quantizer
 from indexes.kernels import IP, L2
+from indexes.kmeans import sample_rows
 from indexes.quantizer import ProductQuantizer
 from tests.indexes.conftest import build, clustered, recall_at
 
@@ -78,6 +80,29 @@ def test_lists_stay_grouped_after_adds_and_compaction(points):
     assert offsets[0] == 0 and offsets[-1] == len(index) and (np.diff(offsets) >= 0).all()
     labels = np.searchsorted(offsets, np.arange(len(index)), side="right") - 1
     np.testing.assert_array_equal(labels, index._row_lists())
+
+
+def test_added_rows_keep_their_vector_and_code_across_blocks_and_adds(points, monkeypatch):
+    """Rows are encoded a block at a time and merged into the lists without a concatenated copy:
+    every row still holds its own vector and the code of its own residual."""
+    monkeypatch.setattr(indexes.quantizer, "ENCODE_BLOCK", 97)  # blocks that do not divide the batches
+    index = build("IVF8,PQ4x6,RFlat", points[:1000], "l2")
+    index.add(points[1000:2000], ids=np.arange(1000, 2000))
+    rows = np.argsort(index._ids)
+    np.testing.assert_array_equal(index._ids[rows], np.arange(2000))
+    np.testing.assert_array_equal(index._x[rows], points[:2000])
+    residuals = points[:2000] - index._centroids[index._row_lists()[rows]]
+    np.testing.assert_array_equal(index._codes[rows], index._pq.encode(residuals))
+
+
+def test_pq_trains_on_one_bounded_sample_for_every_subspace():
+    """Past ``ksub * 256`` rows, one seeded sample serves all subspaces: training on it alone is the same."""
+    x = clustered(4500, 8, clusters=10, intrinsic=4, seed=9)
+    pq, on_sample = ProductQuantizer(8, 2, 4), ProductQuantizer(8, 2, 4)
+    pq.train(x)
+    assert pq.sample_size() == 16 * 256 < x.shape[0]
+    on_sample.train(sample_rows(x, pq.sample_size(), np.random.default_rng(1234)))
+    np.testing.assert_array_equal(pq.codebooks, on_sample.codebooks)
 
 
 def test_rerank_and_nprobe_raise_recall(points):

@@ -22,8 +22,10 @@ GLOVE_CASES = [
     ("KD32", {"max_leaves": 64}, 0.844, 0.80),
     ("KD32", {"max_leaves": 256}, 0.993, 0.97),
     ("PQ10x8", {}, 0.710, 0.68),
-    ("IVF64,PQ10x8", {"nprobe": 16}, 0.755, 0.72),
-    ("IVF64,PQ10x8,RFlat", {"nprobe": 16, "rerank": 200}, 0.987, 0.96),
+    # IVF-PQ re-measured with the 10-iteration coarse k-means and PQ trained on its sample's residuals
+    # (were 0.755 and 0.987 with 20 iterations; 0.906 and 0.982 below).
+    ("IVF64,PQ10x8", {"nprobe": 16}, 0.768, 0.72),
+    ("IVF64,PQ10x8,RFlat", {"nprobe": 16, "rerank": 200}, 0.986, 0.96),
     ("HNSW32", {"ef_search": 16}, 0.957, 0.93),
     ("HNSW32", {"ef_search": 32}, 0.992, 0.95),  # the stated HNSW operating point: >= 0.95 at ef_search=32
     ("HNSW32", {"ef_search": 64}, 0.999, 0.98),
@@ -87,8 +89,8 @@ SYNTHETIC_CASES = [
     ("LSH256", {}, 1.000, 0.97),
     ("KD32", {"max_leaves": 32}, 0.952, 0.92),
     ("PQ48x6", {}, 0.914, 0.88),
-    ("IVF32,PQ48x6", {"nprobe": 4}, 0.906, 0.87),
-    ("IVF32,PQ48x6,RFlat", {"nprobe": 4}, 0.982, 0.95),
+    ("IVF32,PQ48x6", {"nprobe": 4}, 0.902, 0.87),
+    ("IVF32,PQ48x6,RFlat", {"nprobe": 4}, 0.990, 0.95),
 ]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tracemalloc
+
 import numpy as np
 
 from indexes.hnsw.build import select_heuristic
@@ -63,3 +65,23 @@ def test_incremental_batches_match_one_batch():
     a = recall_at(whole.search(q, 10, ef_search=32).ids, truth)
     b = recall_at(parts.search(q, 10, ef_search=32).ids, truth)
     assert b >= a - 0.03 and b > 0.9
+
+
+def test_a_build_holds_one_copy_of_its_vectors():
+    """The normalised batch becomes the graph's vector array: no second float32 copy of the input.
+    The caller's own array is never taken over (l2 keeps the input as is, so it is copied)."""
+    x = clustered(6000, 128, clusters=20, seed=3)
+    build("HNSW4,ef_construction=16", x[:50])  # the kernels loaded before tracing
+    tracemalloc.start()
+    cosine = build("HNSW4,ef_construction=16", x)
+    _, peak = tracemalloc.get_traced_memory()  # numpy's and numba's arrays
+    tracemalloc.stop()
+    # The normalised batch (x.nbytes) and the links; a second copy would pass 2 * x.nbytes.
+    assert peak < 1.5 * x.nbytes, f"building allocated {peak} bytes at its peak for {x.nbytes} bytes of vectors"
+    np.testing.assert_allclose(cosine._view("vectors"), x / np.linalg.norm(x, axis=1, keepdims=True), rtol=1e-6)
+    given = x.copy()
+    l2 = build("HNSW4,ef_construction=16", given, "l2")
+    assert not np.shares_memory(l2._view("vectors"), given)
+    before = l2.search(x[:5], 3)
+    given[:] = 0.0
+    np.testing.assert_array_equal(l2.search(x[:5], 3).ids, before.ids)
