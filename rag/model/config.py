@@ -2,10 +2,12 @@
 
 Every supported architecture is a Llama with a few switches: ``qwen2`` adds a
 bias to Q, K and V, ``qwen3`` normalizes each Q and K head, ``phi3`` stores Q/K/V
-and gate/up fused and slides its attention window, ``gemma2`` scales the embedding, soft-caps attention scores
-and logits, alternates sliding-window layers and norms each sub-layer's output,
-and ``mistral`` is ``llama``. One :class:`LlamaConfig` carries the switches;
-the model reads them, so there is one forward pass for all of them.
+and gate/up fused and slides its attention window, ``gemma2`` scales the embedding,
+soft-caps attention scores and logits, alternates sliding-window layers and norms each
+sub-layer's output, ``gemma3`` is ``gemma2`` without attention soft-capping, with Q/K
+norms, five sliding layers to one global and a rope of their own on the sliding ones,
+and ``mistral`` is ``llama``. One :class:`LlamaConfig` carries the switches; the model
+reads them, so there is one forward pass for all of them.
 """
 
 from __future__ import annotations
@@ -17,10 +19,14 @@ from core.errors import ConfigError
 
 # Architectures whose GGUF Q/K rows rotate halves (HF's order, llama.cpp's NEOX rope);
 # llama.cpp's converter permutes llama's and mistral's rows to rotate adjacent pairs instead.
-_NEOX = {"qwen2", "qwen3", "phi3", "gemma2"}
-# Architectures with sliding-window layers: layer i slides when i % n == 0 (every layer, or every other one).
-_SLIDING = {"phi3": 1, "gemma2": 2}
-SUPPORTED_ARCHS = ("llama", "mistral", "qwen2", "qwen3", "phi3", "gemma2")
+_NEOX = {"qwen2", "qwen3", "phi3", "gemma2", "gemma3"}
+_GEMMA = {"gemma2", "gemma3"}
+# Architectures with sliding-window layers, and llama.cpp's pattern for each: every n-th layer is global
+# (layer i slides when i % n < n - 1); 0: every layer slides.
+_SLIDING = {"phi3": 0, "gemma2": 2, "gemma3": 6}
+# llama.cpp's layer counts of the 27B Gemmas, which scale queries by 1/sqrt(dim / n_heads), not 1/sqrt(head_dim)
+_GEMMA_27B = {"gemma2": 46, "gemma3": 62}
+SUPPORTED_ARCHS = ("llama", "mistral", "qwen2", "qwen3", "phi3", "gemma2", "gemma3")
 _ROPE_SCALING = ("none", "linear", "llama3")
 
 
@@ -57,9 +63,10 @@ class LlamaConfig:
     embed_scale: float = 1.0  # the token embedding is multiplied by this (Gemma: sqrt(dim))
     attn_softcap: float = 0.0  # scores become cap * tanh(scores / cap); 0: none
     final_softcap: float = 0.0  # the same on the logits
-    sliding_window: int = 0  # a query sees at most this many positions (itself included) in sliding layers
-    sliding_every: int = 0  # layers i with i % sliding_every == 0 slide (Gemma 2: 2); 0: none
-    post_norms: bool = False  # RMSNorm on the attention's and the feed-forward's output (Gemma 2)
+    sliding_window: int = 0  # a query sees at most this many positions (itself included) in sliding layers; 0: none
+    global_every: int = 0  # with a window, layers i % n == n - 1 stay global (Gemma 2: 2, Gemma 3: 6); 0: none do
+    rope_local_base: float = 0.0  # sliding layers rotate with this base and no scaling (Gemma 3: 10000); 0: as global
+    post_norms: bool = False  # RMSNorm on the attention's and the feed-forward's output (Gemma)
     gelu: bool = False  # the feed-forward gate is GELU (tanh approximation) rather than SiLU
 
     def __post_init__(self) -> None:
@@ -93,11 +100,20 @@ class LlamaConfig:
 
     @property
     def fused_attention_off(self) -> bool:
-        """Whether attention needs what the fused kernel lacks (soft-capping, a sliding window)."""
-        return self.attn_softcap > 0 or (self.sliding_window > 0 and self.sliding_every > 0)
+        """Whether attention needs what the one-call step lacks (soft-capping, a sliding window, a second rope)."""
+        return self.attn_softcap > 0 or self.sliding_window > 0 or self.rope_local_base > 0
+
+    @property
+    def attn_scale(self) -> float:
+        """The softmax scale of the scores; llama.cpp's choice, as a GGUF does not store ``query_pre_attn_scalar``."""
+        if _GEMMA_27B.get(self.arch) == self.n_layers:
+            return (self.dim / self.n_heads) ** -0.5
+        return self.head_dim**-0.5
 
     def sliding(self, layer: int) -> bool:
-        return self.sliding_every > 0 and self.sliding_window > 0 and layer % self.sliding_every == 0
+        """Whether layer ``layer`` attends through the sliding window (llama.cpp's ``set_swa_pattern``)."""
+        n = self.global_every
+        return self.sliding_window > 0 and (n == 0 or layer % n < n - 1)
 
     @classmethod
     def from_gguf(cls, metadata: dict[str, Any], tensor_names: set[str] | None = None) -> LlamaConfig:
@@ -125,7 +141,8 @@ class LlamaConfig:
                 "use the model's 4k-context GGUF"
             )
         n_heads = int(get("attention.head_count"))
-        gemma = arch == "gemma2"
+        gemma = arch in _GEMMA
+        window = int(get("attention.sliding_window", 0)) if arch in _SLIDING else 0
         return cls(
             vocab_size=_vocab_size(metadata, arch),
             dim=int(get("embedding_length")),
@@ -146,10 +163,11 @@ class LlamaConfig:
             qkv_bias="blk.0.attn_q.bias" in names or "blk.0.attn_qkv.bias" in names,
             qk_norm="blk.0.attn_q_norm.weight" in names,
             embed_scale=float(get("embedding_length")) ** 0.5 if gemma else 1.0,
-            attn_softcap=float(get("attn_logit_softcapping", 0.0)) if gemma else 0.0,
+            attn_softcap=float(get("attn_logit_softcapping", 0.0)) if arch == "gemma2" else 0.0,
             final_softcap=float(get("final_logit_softcapping", 0.0)) if gemma else 0.0,
-            sliding_window=int(get("attention.sliding_window", 0)) if arch in _SLIDING else 0,
-            sliding_every=_SLIDING.get(arch, 0),
+            sliding_window=window,
+            global_every=_SLIDING.get(arch, 0),
+            rope_local_base=float(get("rope.freq_base_swa", 10000.0)) if arch == "gemma3" and window else 0.0,
             post_norms=gemma,
             gelu=gemma,
         )

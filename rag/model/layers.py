@@ -30,6 +30,14 @@ class Step:
     mask: torch.Tensor | None  # bool (T, start + T) where the torch path needs an explicit mask
     fused: bool  # whether the numba kernels apply (few tokens, CPU, no autograd)
     rot: np.ndarray | None = None  # float32 (T, head_dim // 2, 2): cis as (cos, sin), for the kernels
+    local_cis: torch.Tensor | None = None  # the same for sliding-window layers where their rope differs (Gemma 3)
+    local_rot: np.ndarray | None = None  # local_cis as (cos, sin)
+
+    def rotations(self, local: bool) -> tuple[torch.Tensor, np.ndarray | None]:
+        """(cis, rot) of a global layer, or of a sliding one with ``local``."""
+        if local and self.local_cis is not None:
+            return self.local_cis, self.local_rot
+        return self.cis, self.rot
 
 
 def _rows(x: torch.Tensor) -> torch.Tensor:
@@ -56,6 +64,8 @@ class Attention(nn.Module):
 
     The 1/sqrt(head_dim) softmax scale is folded into the Q rows of ``wqkv`` (and
     of ``bias``, or into ``q_norm``) by the loader, so scores here are plain dot products.
+    A layer with a ``window`` is a sliding layer: it rotates with the step's local rope where
+    the model has one (Gemma 3).
     """
 
     def __init__(
@@ -83,6 +93,7 @@ class Attention(nn.Module):
             qkv = qkv + self.bias
         if self.q_norm is not None:
             qkv = self._norm_heads(qkv)
+        cis, rot = step.rotations(self.window > 0)
         # soft-capping, or a window that some query's history exceeds, needs the explicit attention
         explicit = self.softcap or (self.window and step.start + T > self.window)
         if not explicit and step.fused and step.cache is not None:
@@ -91,9 +102,9 @@ class Attention(nn.Module):
             qkv_np, out_np = qkv.contiguous().numpy(), out.numpy()
             k_np, v_np = step.cache.arrays()
             for b in range(B):
-                fused.attend(qkv_np[b], step.rot, k_np[layer, b], v_np[layer, b], step.start, H, out_np[b])
+                fused.attend(qkv_np[b], rot, k_np[layer, b], v_np[layer, b], step.start, H, out_np[b])
             return self.wo(out)
-        qk = apply_rope(qkv[..., : (H + KV) * hd].unflatten(-1, (H + KV, hd)), step.cis)  # (B, T, H + KV, hd)
+        qk = apply_rope(qkv[..., : (H + KV) * hd].unflatten(-1, (H + KV, hd)), cis)  # (B, T, H + KV, hd)
         q = qk[:, :, :H].transpose(1, 2)  # (B, H, T, hd)
         k = qk[:, :, H:].transpose(1, 2)  # (B, KV, T, hd)
         v = qkv[..., (H + KV) * hd :].unflatten(-1, (KV, hd)).transpose(1, 2)  # (B, KV, T, hd)
@@ -108,14 +119,14 @@ class Attention(nn.Module):
         return self.wo(out.transpose(1, 2).reshape(B, T, H * hd))
 
     def _norm_heads(self, qkv: torch.Tensor) -> torch.Tensor:
-        """RMSNorm each Q and each K head (Qwen3); V passes as it is."""
+        """RMSNorm each Q and each K head (Qwen3, Gemma 3); V passes as it is."""
         H, KV, hd = self.n_heads, self.n_kv_heads, self.head_dim
         q = self.q_norm(qkv[..., : H * hd].unflatten(-1, (H, hd))).flatten(-2)
         k = self.k_norm(qkv[..., H * hd : (H + KV) * hd].unflatten(-1, (KV, hd))).flatten(-2)
         return torch.cat([q, k, qkv[..., (H + KV) * hd :]], dim=-1)
 
     def _attend_explicit(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, start: int) -> torch.Tensor:
-        """Attention with soft-capped scores and/or a sliding window, which SDPA cannot express (Gemma 2).
+        """Attention with soft-capped scores and/or a sliding window, which SDPA cannot express (Gemma, Phi-3).
 
         q (B, H, T, hd) at positions start..start+T-1; k, v (B, KV, S, hd) at positions 0..S-1.
         """

@@ -196,7 +196,7 @@ def _attention(f: GGUFFile, config: LlamaConfig, layer: int, mode: str) -> Atten
     p = f"blk.{layer}."
     fused = p + "attn_qkv.weight" in f.tensors
     names = [p + "attn_qkv.weight"] if fused else [p + "attn_q.weight", p + "attn_k.weight", p + "attn_v.weight"]
-    q_rows, scale, order = config.n_heads * config.head_dim, config.head_dim**-0.5, _qkv_order(config)
+    q_rows, scale, order = config.n_heads * config.head_dim, config.attn_scale, _qkv_order(config)
     # with Q/K norms the softmax scale goes into the Q norm (the norm would undo it in the rows)
     row_scale = 1.0 if config.qk_norm else scale
     bias = None

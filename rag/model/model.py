@@ -1,8 +1,9 @@
 """The Llama decoder: Block and LlamaModel over the layers of :mod:`rag.model.layers` (read bottom-up).
 
 The other architectures (:mod:`rag.model.config`) are the same graph with optional parts: a Q/K/V
-bias, per-head Q/K norms, soft-capped or sliding-window attention, a GELU gate, norms after each
-sub-layer, a scaled embedding and soft-capped logits; each is None or off for a Llama.
+bias, per-head Q/K norms, soft-capped or sliding-window attention (with a rope of its own on the
+sliding layers), a GELU gate, norms after each sub-layer, a scaled embedding and soft-capped logits;
+each is None or off for a Llama.
 
 Weights come from :mod:`rag.model.loader`; a linear layer is any module mapping
 (..., in) -> (..., out), so one graph serves every quantization mode. Q, K and
@@ -43,7 +44,7 @@ class Block(nn.Module):
     passed to :meth:`LlamaModel.forward` (e.g. encoded retrieved chunks). A context
     with a ``begin(tokens, start)`` method is told where each pass starts before the
     layers run (:mod:`rag.model.retro` reads positions that way). ``post_norms``
-    (Gemma 2) normalize the attention's and the feed-forward's outputs before they join the residual.
+    (Gemma) normalize the attention's and the feed-forward's outputs before they join the residual.
     """
 
     def __init__(
@@ -100,6 +101,9 @@ class LlamaModel(nn.Module):
             )
         cis = rope_frequencies(c.head_dim, c.rope_base, c.max_seq_len, factors=rope_factors, linear=c.rope_linear)
         self.register_buffer("cis", cis, persistent=False)  # complex64 (max_seq_len, head_dim // 2)
+        # sliding-window layers' own rotations, unscaled (Gemma 3); None: they rotate as the global ones
+        local = rope_frequencies(c.head_dim, c.rope_local_base, c.max_seq_len) if c.rope_local_base else None
+        self.register_buffer("local_cis", local, persistent=False)
         self.use_fused = True  # False forces the plain torch path (tests compare the two)
         self.decode_step: DecodeStep | None = None  # the one-call step for int4 models (see attach_decode_step)
 
@@ -194,11 +198,16 @@ class LlamaModel(nn.Module):
         """The per-pass state of T new tokens from ``start`` (the causal mask only where the torch path needs it)."""
         T = tokens.shape[1]
         cis = self.cis[start : start + T]
+        local = None if self.local_cis is None else self.local_cis[start : start + T]
         mask = None
         if start > 0 and T > 1:  # new queries see the whole cache and the new tokens causally
             mask = torch.ones(T, start + T, dtype=torch.bool, device=tokens.device).tril(start)
         fast = cpu and tokens.numel() <= fused.MAX_TOKENS
-        return Step(start, cis, cache, mask, fast, torch.view_as_real(cis).numpy() if fast else None)
+
+        def rot(c: torch.Tensor | None) -> np.ndarray | None:
+            return torch.view_as_real(c).numpy() if fast and c is not None else None
+
+        return Step(start, cis, cache, mask, fast, rot(cis), local, rot(local))
 
     def hidden(self, tokens: torch.Tensor, n_layers: int) -> torch.Tensor:
         """The residual stream after the first ``n_layers`` blocks, without a cache or cross-attention.
