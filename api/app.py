@@ -29,6 +29,7 @@ from api.openai_compat import OpenAIController
 from api.openapi import openapi_config
 from api.origin import RequestChecks
 from api.tracing import RequestIds, install_logging
+from rag.heap import Trimmer
 from rag.jobs.sync import check_sync_dirs, start_sync_dirs
 from rag.platform import Platform
 from rag.server_file import data_dir_id, remove_server_file, write_server_file
@@ -66,12 +67,15 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         app.state.data_dir_id = data_dir_id(settings.data_dir, secret)
         write_server_file(settings.data_dir, settings.host, settings.port, secret)
         stop_listening = metrics.listen(opened.query_pipeline.listeners)  # searches and answers, whatever the door
+        # each answer's activations (and a model loaded for it) go back to the OS, off the answer's path
+        opened.query_pipeline.listeners.answered.append(trimmer := Trimmer().soon)
         try:
             async with serve_mcp(app, opened):  # the MCP sessions of /mcp (api.mcp_server.http)
                 yield
         finally:
             stop_syncing()  # the watchers stop; a pass under way stops with the jobs (its next start redoes it)
             stop_listening()
+            opened.query_pipeline.listeners.answered.remove(trimmer)
             remove_server_file(settings.data_dir)
             if owned:
                 opened.close()  # running jobs stop at a safe point; the next start resumes them

@@ -16,6 +16,7 @@ from ingest.chunk import Chunker
 from ingest.embed import Embedder, embedder_for, embedders_loaded, load_tokenizer, shared_embedder
 from rag.access import Keys
 from rag.generate import Generator, shared_generator
+from rag.heap import release_free_heap
 from rag.jobs import BenchmarkJobs, IngestJobs, JobRunner
 from rag.pipeline import IngestPipeline, QueryPipeline
 from rag.pipeline.ingest import SavedFile
@@ -32,6 +33,15 @@ class LazyEmbedder:
 
     def __getattr__(self, name: str):
         return getattr(self._load(), name)
+
+
+def _trimmed_after_load(get: Callable[[], Embedder]) -> Embedder:
+    """``get()``; where it loaded an embedder, the heap its fp32 weights were read into goes back to the OS."""
+    loaded = embedders_loaded()
+    embedder = get()
+    if embedders_loaded() != loaded:
+        release_free_heap()
+    return embedder
 
 
 class Platform:
@@ -104,12 +114,12 @@ class Platform:
     def embedder(self) -> Embedder:
         """The embedder of new collections (its kind from RAG_EMBED_QUANT)."""
         with self._lock:
-            return shared_embedder(self.settings.embed_batch_size)
+            return _trimmed_after_load(lambda: shared_embedder(self.settings.embed_batch_size))
 
     def embedder_for(self, model_name: str) -> Embedder:
         """The embedder that wrote a collection (``Collection.embed_model``): its queries and uploads use it."""
         with self._lock:
-            return embedder_for(model_name, self.settings.embed_batch_size)
+            return _trimmed_after_load(lambda: embedder_for(model_name, self.settings.embed_batch_size))
 
     def loaded_models(self) -> dict[str, bool]:
         """Which of the embedder, the span reader and the generator this process has loaded (loads nothing)."""

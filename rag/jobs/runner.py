@@ -22,6 +22,7 @@ from collections.abc import Callable, Hashable
 from datetime import UTC, datetime
 
 from core.errors import ConflictError, NotFoundError
+from rag.heap import release_free_heap
 from rag.jobs.job import Job
 from rag.jobs.lanes import FairQueue
 from rag.store import Catalog
@@ -104,6 +105,7 @@ class JobRunner:
                 log.exception("job %d failed", job.id)
                 self.update(job, status="failed", error=f"{type(exc).__name__}: {exc}")
             finally:
+                release_free_heap()  # a turn's activations (an embedding batch: ~130 MB) go back to the OS
                 lanes.release(key, (job, work) if more and not job.final else None)
 
     def checkpoint(self) -> None:
