@@ -19,6 +19,11 @@ kernels are compiled for Haswell (``NUMBA_CPU_NAME=haswell``) and llama.cpp
 is taken from ``--llama-cpp-path``, a build with AVX-512 off.
 
     python -m benchmarks.generator [--engines torch-int4,llama-cpp] [--modes quiet,loaded,short] [--smoke]
+    python -m benchmarks.generator --model random-qwen2.5-0.5b-q4_k_m --modes quiet,loaded --prompt-kind medium --raw
+
+``--model`` takes another GGUF, or builds a random model of Qwen2.5-0.5B's shape quantized to Q4_K_M by
+llama.cpp (:mod:`benchmarks.random_model`); ``--raw`` times the engine loop only (a random model's text
+means nothing, so neither does its product path or perplexity).
 
 Writes ``--out``/results.jsonl (one row per engine, mode and round) and summary.json.
 """
@@ -35,6 +40,7 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
+RANDOM_QWEN = "random-qwen2.5-0.5b-q4_k_m"
 MODES = {"quiet": ("rag", None), "loaded": ("rag", "busy"), "ingest": ("rag", "ingest"), "short": ("short", None)}
 # numba takes the host's features unless told otherwise, even with another CPU name: list Haswell's
 HASWELL_FEATURES = (
@@ -71,6 +77,37 @@ def busy_neighbour(active: bool):
     finally:
         proc.kill()
         proc.wait()
+
+
+def model_file(model: str, cache: Path) -> str | None:
+    """The GGUF path that ``--model`` names (None: the shipped one), building the random model when asked."""
+    if model == "shipped":
+        return None
+    if model == RANDOM_QWEN:
+        from benchmarks.random_model import q4_k_m_model
+
+        return str(q4_k_m_model(cache))
+    if not Path(model).is_file():
+        raise SystemExit(f"--model {model!r} is neither 'shipped', '{RANDOM_QWEN}' nor a .gguf file")
+    return model
+
+
+def model_facts(path: str | None) -> dict:
+    """Name, file size and tensor types of the benchmarked file, and its KV cache bytes per position (float16)."""
+    from rag.model.config import LlamaConfig
+    from rag.model.gguf_file import GGUFFile, default_gguf_path
+
+    path = path or default_gguf_path()
+    with GGUFFile(path) as f:
+        config = LlamaConfig.from_gguf(f.metadata, set(f.tensors))
+        types = sorted({t.qtype.name for t in f.tensors.values()})
+    return {
+        "name": Path(path).name,
+        "arch": config.arch,
+        "file_mb": os.path.getsize(path) / 2**20,
+        "tensor_types": types,
+        "kv_bytes_per_position_f16": 2 * 2 * config.n_layers * config.kv_dim,
+    }
 
 
 def worker_env(engine: str, isa: str, llama_cpp_path: str | None) -> dict:
@@ -156,7 +193,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--llama-cpp-path", help="a directory holding another llama_cpp package (e.g. an AVX2 build)")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/generator"))
     ap.add_argument("--smoke", action="store_true", help="a few seconds: 16 steps, 1 repeat, 1 round")
+    ap.add_argument(
+        "--model",
+        default="shipped",
+        help=f"'shipped' (SmolLM2-135M Q4_1), '{RANDOM_QWEN}' (Qwen2.5-0.5B's shape, random weights, Q4_K_M by "
+        "llama.cpp, built once into --cache) or a .gguf path",
+    )
+    ap.add_argument("--cache", type=Path, default=Path("benchmarks/results/cache"), help="where a built model is kept")
+    ap.add_argument("--prompt-kind", choices=("rag", "medium", "short"), help="one prompt for every mode")
+    ap.add_argument("--raw", action="store_true", help="the engine loop only: no product path, no perplexity")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--model-path", help=argparse.SUPPRESS)
     ap.add_argument("--prompt", default="rag", help=argparse.SUPPRESS)
     ap.add_argument("--perplexity", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--ingest", action="store_true", help=argparse.SUPPRESS)
@@ -167,27 +214,34 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks import generator_workers as w
 
         text = w.ppl_text() if args.perplexity else None
+        path = args.model_path
         with w.background_ingest(args.ingest) as ingested:
             if args.worker == "llama-cpp":
-                row = w.llama_worker(args.threads, args.steps, args.repeats, args.prompt, text)
+                row = w.llama_worker(args.threads, args.steps, args.repeats, args.prompt, text, path)
             else:
                 quant = args.worker.removeprefix("torch-")
-                row = w.torch_worker(quant, args.threads, args.steps, args.repeats, args.prompt, text)
+                row = w.torch_worker(
+                    quant, args.threads, args.steps, args.repeats, args.prompt, text, path, not args.raw
+                )
         if args.ingest:
             row["ingested_passages"] = ingested[0]
         print(json.dumps({"engine": args.worker, **row}))
         return 0
     args.out.mkdir(parents=True, exist_ok=True)
+    model_path = model_file(args.model, args.cache)
     rows = []
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     for round_no in range(args.rounds):
         for mode in modes:
             prompt, load = MODES[mode]
+            prompt = args.prompt_kind or prompt
             for engine in engines:
                 cmd = [sys.executable, "-m", "benchmarks.generator", "--worker", engine, "--prompt", prompt]
                 cmd += ["--threads", str(args.threads), "--steps", str(args.steps), "--repeats", str(args.repeats)]
-                if mode == "quiet":
+                cmd += ["--model-path", model_path] if model_path else []
+                cmd += ["--raw"] if args.raw else []
+                if mode == "quiet" and not args.raw:
                     cmd.append("--perplexity")
                 if load == "ingest":
                     cmd.append("--ingest")
@@ -199,16 +253,18 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 row = json.loads(done.stdout.strip().splitlines()[-1])
                 row.update(mode=mode, round=round_no, threads=args.threads, steps=args.steps, isa=args.isa)
+                row.update(model=args.model, prompt=prompt)
                 rows.append(row)
                 with open(args.out / "results.jsonl", "a", encoding="utf-8") as fh:
                     fh.write(json.dumps(row) + "\n")
-    summary = {"cpu": {**cpu_info(), "isa": args.isa}, "results": summarize(rows, args.steps)}
+    summary = {"cpu": {**cpu_info(), "isa": args.isa}, "model": model_facts(model_path), "command": sys.argv}
+    summary["results"] = summarize(rows, args.steps)
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
     if summary["results"]:
         from benchmarks.plot import plot_generator
 
         cpu = summary["cpu"]
-        title = f"SmolLM2-135M Q4_1, {args.threads} threads, {cpu['model']} ({args.isa})"
+        title = f"{summary['model']['name']}, {args.threads} threads, {cpu['model']} ({args.isa})"
         plot_generator(summary["results"], args.out / "plot", title)
     print(
         f"CPU: {summary['cpu']['model']}, {summary['cpu']['cpus']} CPUs, flags {' '.join(summary['cpu']['flags'])}, "

@@ -44,10 +44,12 @@ STORY = "Write a long story about a dragon."  # a short prompt whose answer copi
 
 
 def prompt_messages(kind: str, question: str = QUESTION) -> list[tuple[str, str]]:
-    """The benchmark's chat: "rag" (a ~330-token context and a question) or "short" (the story request alone)."""
+    """The benchmark's chat: "rag" (a ~330-token context and a question), "medium" (the context's first ~90
+    tokens and the question: ~128 tokens in all) or "short" (the story request alone)."""
     if kind == "short":
         return [("user", STORY)]
-    return [("system", SYSTEM), ("user", f"Context:\n{CONTEXT}\n\nQuestion: {question}")]
+    context = CONTEXT if kind == "rag" else ". ".join(CONTEXT.split(". ")[:4]) + "."
+    return [("system", SYSTEM), ("user", f"Context:\n{context}\n\nQuestion: {question}")]
 
 
 @contextmanager
@@ -104,7 +106,17 @@ def timed_runs(prefill, decode, repeats: int, steps: int) -> dict:
     return {"prefill_s": pre, "decode_s": dec}
 
 
-def torch_worker(quant: str, threads: int, steps: int, repeats: int, prompt_kind: str, ppl_text: str | None) -> dict:
+def torch_worker(
+    quant: str,
+    threads: int,
+    steps: int,
+    repeats: int,
+    prompt_kind: str,
+    ppl_text: str | None,
+    gguf_path: str | None = None,
+    product: bool = True,
+) -> dict:
+    """Our engine on ``gguf_path`` (None: the shipped model); ``product``: also time the product path."""
     before = {"rss_start_mb": memory()}
     import torch
 
@@ -114,7 +126,7 @@ def torch_worker(quant: str, threads: int, steps: int, repeats: int, prompt_kind
     from rag.model.perplexity import perplexity
 
     before["rss_after_imports_mb"] = memory()
-    gen = TorchGenerator(quant=quant, threads=threads)
+    gen = TorchGenerator(gguf_path, quant=quant, threads=threads)
     row = {"load_s": gen.load_seconds, **before, **{f"after_load_{k}": v for k, v in rss_split().items()}}
     row["weights_mb"] = sum(getattr(m, "nbytes", lambda: 0)() for m in gen.model.modules()) / 2**20
     model = gen.model
@@ -139,7 +151,20 @@ def torch_worker(quant: str, threads: int, steps: int, repeats: int, prompt_kind
             for _ in range(n):
                 token = int(model(torch.tensor([[token]]), cache)[0, -1].argmax())
 
-    row.update(timed_runs(prefill, decode, repeats, steps), prompt_tokens=len(prompt))
+    row.update(
+        timed_runs(prefill, decode, repeats, steps), prompt_tokens=len(prompt), decode_uses_pool=_uses_pool(model)
+    )
+    row["decode_runs_step"] = model.decode_step is not None
+    if product:
+        row.update(_product_path(gen, messages, prompt_kind, config))
+    row.update({f"after_decode_{k}": v for k, v in rss_split().items()}, peak_rss_mb=memory("VmHWM"))
+    if ppl_text is not None:  # after the peak: the perplexity pass holds logits of the whole text
+        row["perplexity"] = perplexity(model, gen.tokenizer.encode(ppl_text))
+    return row
+
+
+def _product_path(gen, messages, prompt_kind: str, config) -> dict:
+    """Tokens/s of what ``rag generate`` runs, with and without speculation, and how often drafts were accepted."""
     questions = RAG_QUESTIONS if prompt_kind == "rag" else [STORY]
     product = {"plain": [0.0, 0], "speculative": [0.0, 0]}
     drafted = accepted = 0
@@ -154,18 +179,13 @@ def torch_worker(quant: str, threads: int, steps: int, repeats: int, prompt_kind
         product["speculative"][1] += b.generated_tokens
         drafted, accepted = drafted + b.extra["drafted_tokens"], accepted + b.extra["accepted_tokens"]
         same &= all(r.text == a.text for r in runs)
-    row.update(
+    return dict(
         speculative_drafted=drafted,
         speculative_acceptance=accepted / max(drafted, 1),
         speculative_same_output=same,
         product_decode_tok_s_plain=product["plain"][1] / max(product["plain"][0], 1e-9),
         product_decode_tok_s_speculative=product["speculative"][1] / max(product["speculative"][0], 1e-9),
-        decode_uses_pool=_uses_pool(model),
     )
-    row.update({f"after_decode_{k}": v for k, v in rss_split().items()}, peak_rss_mb=memory("VmHWM"))
-    if ppl_text is not None:  # after the peak: the perplexity pass holds logits of the whole text
-        row["perplexity"] = perplexity(model, gen.tokenizer.encode(ppl_text))
-    return row
 
 
 def _uses_pool(model) -> bool | None:
@@ -173,7 +193,9 @@ def _uses_pool(model) -> bool | None:
     return None if step is None else bool(step.use_pool)
 
 
-def llama_worker(threads: int, steps: int, repeats: int, prompt_kind: str, ppl_text: str | None) -> dict:
+def llama_worker(
+    threads: int, steps: int, repeats: int, prompt_kind: str, ppl_text: str | None, gguf_path: str | None = None
+) -> dict:
     before = {"rss_start_mb": memory()}
     import jinja2
     import numpy as np
@@ -181,7 +203,7 @@ def llama_worker(threads: int, steps: int, repeats: int, prompt_kind: str, ppl_t
     from rag.generate.llamacpp_backend import LlamaCppGenerator
 
     before["rss_after_imports_mb"] = memory()
-    gen = LlamaCppGenerator(threads=threads, n_ctx=1024)
+    gen = LlamaCppGenerator(gguf_path, threads=threads, n_ctx=1024)
     row = {"load_s": gen.load_seconds, **before, **{f"after_load_{k}": v for k, v in rss_split().items()}}
     llm = gen.llm
     template = jinja2.Environment(trim_blocks=True, lstrip_blocks=True).from_string(

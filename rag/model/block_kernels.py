@@ -22,9 +22,9 @@ from rag.model.tile_kernels import quantize_activations
 
 
 @numba.njit(fastmath=True, cache=True, nogil=True)
-def block_tile(q, sc, mn, d, dmin, xq, xd, xs, t, i, s1, s2, acc, out) -> None:  # noqa: ANN001
-    # Token row i times tile t. A pair of int8 products is at most 2 * 128 * 127 < 2^15 (int16), eight
-    # pairs of a half group sum exactly in int32.
+def block_tile(q, sc, mn, d, dmin, xq, xd, xs, t, i, s1, s2, acc, col, out) -> None:  # noqa: ANN001
+    # Token row i times tile t, into out[i, col + t*TILE : col + (t+1)*TILE]. A pair of int8 products is at
+    # most 2 * 128 * 127 < 2^15 (int16), eight pairs of a half group sum exactly in int32.
     _, G, _, TL = q.shape
     per = G // d.shape[1]
     for n in range(TL):
@@ -49,19 +49,20 @@ def block_tile(q, sc, mn, d, dmin, xq, xd, xs, t, i, s1, s2, acc, out) -> None: 
             s = np.float32(sc[t, g, 0, n]) * np.float32(s1[n]) + np.float32(sc[t, g, 1, n]) * np.float32(s2[n])
             acc[n] += widen(d[t, b, n]) * dx * s - widen(dmin[t, b, n]) * np.float32(mn[t, g, n]) * sx
     for n in range(TL):
-        out[i, t * TL + n] = acc[n]
+        out[i, col + t * TL + n] = acc[n]
 
 
 @numba.njit(fastmath=True, cache=True, nogil=True)
-def block_tiles(q, sc, mn, d, dmin, xq, xd, xs, t0, t1, out) -> None:  # noqa: ANN001
+def block_tiles(q, sc, mn, d, dmin, xq, xd, xs, t0, t1, col, out) -> None:  # noqa: ANN001
     # q int8 (NT, G, 32, TILE); sc int8 (NT, G, 2, TILE); mn int8 (NT, G, TILE); d, dmin uint16 (NT, G // per, TILE)
+    # out float32 (T, >= col + NT * TILE): tiles t0..t1-1 into the columns from ``col``
     TL = q.shape[3]
     s1 = np.empty(TL, np.int32)
     s2 = np.empty(TL, np.int32)
     acc = np.empty(TL, np.float32)
     for t in range(t0, t1):
         for i in range(xq.shape[0]):
-            block_tile(q, sc, mn, d, dmin, xq, xd, xs, t, i, s1, s2, acc, out)
+            block_tile(q, sc, mn, d, dmin, xq, xd, xs, t, i, s1, s2, acc, col, out)
 
 
 @numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)
@@ -69,7 +70,7 @@ def block_matmul(q, sc, mn, d, dmin, x, out) -> None:  # noqa: ANN001
     """out (M, NT * TILE) = x float32 (M, K) times the block tile stack, each tile a part of numba's pool."""
     xq, xd, xs = quantize_activations(x)
     for t in prange(q.shape[0]):
-        block_tiles(q, sc, mn, d, dmin, xq, xd, xs, t, t + 1, out)
+        block_tiles(q, sc, mn, d, dmin, xq, xd, xs, t, t + 1, 0, out)
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)  # no fastmath: no fused multiply-add, equal to numpy's

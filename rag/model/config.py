@@ -88,15 +88,6 @@ class LlamaConfig:
     def kv_dim(self) -> int:
         return self.n_kv_heads * self.head_dim
 
-    @property
-    def plain(self) -> bool:
-        """Whether this is a Llama the one-call int4 step (:mod:`rag.model.step`) can run as it is."""
-        return (
-            self.head_dim * self.n_heads == self.dim
-            and not (self.qkv_bias or self.qk_norm or self.post_norms or self.gelu)
-            and self.embed_scale == 1.0
-            and not self.fused_attention_off
-        )
 
     @property
     def fused_attention_off(self) -> bool:

@@ -1,7 +1,9 @@
 """The fused decoding step (:mod:`rag.model.step`) bound to a model, and which thread count runs it.
 
-:class:`StepWeights` stacks the per-layer arrays of an int4 model along a
-layer axis and points the modules at views of the stacks (no second copy).
+:class:`StepWeights` lists the arrays of a quantized model's layers as the
+step takes them (the modules' own arrays, no second copy): every layer type
+the loader makes in the default mode (4-bit and 8-bit groups, 8-bit blocks,
+fused projections of parts of different types), for Llamas and Qwen 2.
 :class:`DecodeStep` runs a few-token forward pass through the compiled step
 and decides, from what it measures, whether the thread pool pays.
 
@@ -26,63 +28,121 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
-from rag.model.group_quant import GroupEmbedding, Int4Linear, Int8GroupLinear
+from rag.model.block_quant import Int8BlockLinear
+from rag.model.config import LlamaConfig
+from rag.model.group_quant import GroupEmbedding, Int4Linear, Int8GroupLinear, RowConcat
 from rag.model.kv_cache import KVCache
-from rag.model.step import step_parallel, step_serial
+from rag.model.step import BLOCK, Q4, Q8, Products, step_parallel, step_serial
+from rag.model.tile_kernels import TILE
+
+# each kernel's layer and the arrays of it that the step reads, with their dtypes
+_KERNELS: dict[type, tuple[int, tuple[tuple[str, type], ...]]] = {
+    Int4Linear: (Q4, (("q", np.uint8), ("d", np.uint16), ("m", np.uint16))),
+    Int8GroupLinear: (Q8, (("q", np.int8), ("d", np.uint16))),
+    Int8BlockLinear: (BLOCK, (("q", np.int8), ("sc", np.int8), ("mn", np.int8), ("d", np.uint16), ("dmin", np.uint16))),
+}
+
+
+def runs_in_step(config: LlamaConfig) -> bool:
+    """Whether the step computes this architecture: a Llama, with or without a Q/K/V bias (Qwen 2)."""
+    return (
+        config.head_dim * config.n_heads == config.dim
+        and not (config.qk_norm or config.post_norms or config.gelu or config.final_softcap)
+        and config.embed_scale == 1.0
+        and not config.fused_attention_off
+    )
 
 
 @dataclass
 class StepWeights:
-    """An int4 model's weights as the compiled step takes them."""
+    """A quantized model's weights as the compiled step takes them (the modules' own arrays, not copies)."""
 
     norms: np.ndarray  # float32 (L, 2, D)
-    wqkv: tuple[np.ndarray, np.ndarray, np.ndarray]  # (q, d, m) stacked over layers
-    wo: tuple[np.ndarray, np.ndarray, np.ndarray]
-    wgu: tuple[np.ndarray, np.ndarray, np.ndarray]
-    wdn: tuple[np.ndarray, np.ndarray, np.ndarray]
-    head: tuple[np.ndarray, np.ndarray, np.ndarray]  # final norm (D,), q int8 (NT, G, 32, TILE), d (NT, G, TILE)
-    embed: Int8GroupLinear
+    bias: np.ndarray  # float32 (L, (H + 2 KV) * hd): the Q/K/V bias; (L, 0) without one
+    products: Products  # every linear layer, the output layer last
+    head_norm: np.ndarray  # float32 (D,): the final norm
+    embed: nn.Module  # the embedding table: ``rows(ids)`` gives float32 rows
+    vocab: int
     eps: float
     n_heads: int
     ffn_dim: int
 
     @classmethod
     def from_model(cls, model: torch.nn.Module) -> StepWeights | None:
-        """Stack ``model``'s layers, or None when it is not an int4 model the step can run."""
-        layers = list(model.layers)
-        if model.quant != "int4" or not model.config.plain or not isinstance(model.output, Int8GroupLinear):
+        """The step's view of ``model``, or None when a layer or the architecture is one the step lacks."""
+        config, layers = model.config, list(model.layers)
+        if model.quant != "int4" or not runs_in_step(config) or not isinstance(model.embed, GroupEmbedding):
             return None
-        if not isinstance(model.embed, GroupEmbedding) or model.embed.table is not model.output:
+        linears = [m for b in layers for m in (b.attn.wqkv, b.attn.wo, b.ffn.w_gate_up, b.ffn.w_down)]
+        products = _products([*linears, model.output])
+        if products is None:
             return None
-        linears = {
-            "wqkv": [b.attn.wqkv for b in layers],
-            "wo": [b.attn.wo for b in layers],
-            "wgu": [b.ffn.w_gate_up for b in layers],
-            "wdn": [b.ffn.w_down for b in layers],
-        }
-        if not all(isinstance(m, Int4Linear) for group in linears.values() for m in group):
-            return None
-        stacks = {name: _stack(group) for name, group in linears.items()}
         norms = np.stack([np.stack([b.attn_norm.weight.numpy(), b.ffn_norm.weight.numpy()]) for b in layers])
-        config = model.config
+        biases = [b.attn.bias for b in layers]
+        bias = np.stack([b.numpy() for b in biases]) if biases[0] is not None else np.zeros((len(layers), 0))
         return cls(
             norms=np.ascontiguousarray(norms, dtype=np.float32),
-            head=(model.norm.weight.numpy(), model.output.q, model.output.d),
-            embed=model.output,
+            bias=np.ascontiguousarray(bias, dtype=np.float32),
+            products=products,
+            head_norm=model.norm.weight.numpy(),
+            embed=model.embed.table,
+            vocab=model.output.out_features,
             eps=float(config.norm_eps),
             n_heads=config.n_heads,
             ffn_dim=config.ffn_dim,
-            **stacks,
         )
 
 
-def _stack(linears: list[Int4Linear]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Stack the layers' (q, d, m) and make each module use its slice of the stacks."""
-    q, d, m = (np.stack([getattr(lin, name) for lin in linears]) for name in ("q", "d", "m"))
-    for i, lin in enumerate(linears):
-        lin.q, lin.d, lin.m = q[i], d[i], m[i]
-    return q, d, m
+def _products(linears: list[nn.Module]) -> Products | None:
+    """Products of ``linears`` (4 per layer, then the output layer); None if one has a part of no kernel.
+
+    Each kernel's arrays are moved into one flat buffer per field, and the modules then use views of
+    them (as :func:`_flatten` says), so the weights are held once.
+    """
+    parts, first, widths, members = [], [0], np.zeros(5, np.int64), []
+    for s, linear in enumerate(linears):
+        slot, col = (s % 4 if s < len(linears) - 1 else 4), 0
+        for part in linear.parts if isinstance(linear, RowConcat) else [linear]:
+            if type(part) not in _KERNELS:
+                return None
+            nt, groups = part.q.shape[:2]
+            parts.append([_KERNELS[type(part)][0], col, nt, groups, part.d.shape[1]])
+            members.append(part)
+            # a part's padding rows spill into the next part's columns, which that part then overwrites
+            widths[slot] = max(widths[slot], col + nt * TILE)
+            col += part.out_features
+        first.append(len(parts))
+    buffers = {
+        kind: _flatten([m for m in members if type(m) is cls], fields) for cls, (kind, fields) in _KERNELS.items()
+    }
+    offsets = {kind: iter(rows) for kind, (_, rows) in buffers.items()}
+    table = np.array([row + next(offsets[row[0]]) + [0] * (5 - len(_FIELDS[row[0]])) for row in parts], np.int64)
+    return Products(buffers[Q4][0], buffers[Q8][0], buffers[BLOCK][0], table.reshape(-1, 10), np.array(first), widths)
+
+
+_FIELDS = {kind: fields for kind, fields in _KERNELS.values()}
+
+
+def _flatten(modules: list[nn.Module], fields: tuple[tuple[str, type], ...]) -> tuple[tuple, list[list[int]]]:
+    """One flat buffer per field holding every module's array in turn; each module's array becomes a view of it.
+
+    Returns the buffers and, per module, the offset of its array in each. Each array is copied and released
+    in turn, so the weights are held about once (plus one array) meanwhile.
+    """
+    sizes = [[getattr(m, name).size for name, _ in fields] for m in modules]
+    buffers = tuple(np.empty(sum(row[i] for row in sizes), dtype) for i, (_, dtype) in enumerate(fields))
+    offsets, at = [], [0] * len(fields)
+    for m, row in zip(modules, sizes):
+        offsets.append(list(at))
+        for i, (name, _) in enumerate(fields):
+            a = getattr(m, name)
+            view = buffers[i][at[i] : at[i] + row[i]].reshape(a.shape)
+            view[...] = a
+            setattr(m, name, view)
+            at[i] += row[i]
+    return buffers, offsets
 
 
 class SpareCpus:
@@ -159,11 +219,11 @@ class DecodeStep:
         w = self.weights
         cache.reserve(start + tokens.shape[1])
         h = np.ascontiguousarray(w.embed.rows(tokens[0]).numpy(), dtype=np.float32)
-        logits = torch.empty(n_out, w.embed.out_features)
+        logits = torch.empty(n_out, w.vocab)
         k, v = cache.arrays()
         step, chunks = (step_parallel, 4 * self.threads) if pool else (step_serial, 1)
-        layers = (w.norms, w.eps, w.wqkv, w.wo, w.wgu, w.wdn)
-        step(h, start, rot, *layers, k[:, 0], v[:, 0], w.n_heads, w.ffn_dim, w.head, chunks, logits.numpy())
+        layers = (w.norms, w.eps, w.bias, w.products)
+        step(h, start, rot, *layers, k[:, 0], v[:, 0], w.n_heads, w.ffn_dim, w.head_norm, chunks, logits.numpy())
         return logits[None]
 
     def warm_up(self, cache: KVCache, rot: np.ndarray) -> None:

@@ -57,8 +57,8 @@ def quantize_activations(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
 
 
 @numba.njit(fastmath=True, cache=True, nogil=True)
-def q4_tile(q, d, m, xq, xd, xs, t, i, s1, s2, acc, dd, mm, out) -> None:  # noqa: ANN001
-    # Token row i times tile t: out[i, t*TILE:(t+1)*TILE]. The weights are unpacked in the loop that
+def q4_tile(q, d, m, xq, xd, xs, t, i, s1, s2, acc, dd, mm, col, out) -> None:  # noqa: ANN001
+    # Token row i times tile t: out[i, col + t*TILE : col + (t+1)*TILE]. The weights are unpacked in the loop that
     # multiplies them, with nothing staged through memory; a tile (18 KB at 576 inputs) stays in L1
     # while the other rows of a draft reuse it.
     _, G, _, TL = q.shape
@@ -88,13 +88,14 @@ def q4_tile(q, d, m, xq, xd, xs, t, i, s1, s2, acc, dd, mm, out) -> None:  # noq
             s = np.float32(s1[n]) + np.float32(s2[n])  # exact: |s| < 2^24
             acc[n] += dd[n] * dx * s + mm[n] * sx
     for n in range(TL):
-        out[i, t * TL + n] = acc[n]
+        out[i, col + t * TL + n] = acc[n]
 
 
 @numba.njit(fastmath=True, cache=True, nogil=True)
-def q4_tiles(q, d, m, xq, xd, xs, t0, t1, out) -> None:  # noqa: ANN001
+def q4_tiles(q, d, m, xq, xd, xs, t0, t1, col, out) -> None:  # noqa: ANN001
     # q uint8 (NT, G, 16, TILE); d, m uint16 half bits (NT, G, TILE); xq int8 (T, K); xd, xs float32 (T, G)
-    # out float32 (T, NT * TILE): columns of tiles t0..t1-1, each row by the same code whatever T is
+    # out float32 (T, >= col + NT * TILE): tiles t0..t1-1 into the columns from ``col``, each row by the same
+    # code whatever T is
     TL = q.shape[3]
     s1 = np.empty(TL, np.int16)
     s2 = np.empty(TL, np.int16)
@@ -103,11 +104,11 @@ def q4_tiles(q, d, m, xq, xd, xs, t0, t1, out) -> None:  # noqa: ANN001
     mm = np.empty(TL, np.float32)
     for t in range(t0, t1):
         for i in range(xq.shape[0]):
-            q4_tile(q, d, m, xq, xd, xs, t, i, s1, s2, acc, dd, mm, out)
+            q4_tile(q, d, m, xq, xd, xs, t, i, s1, s2, acc, dd, mm, col, out)
 
 
 @numba.njit(fastmath=True, cache=True, nogil=True)
-def q8_tile(q, d, xq, xd, t, i, s, acc, dd, out) -> None:  # noqa: ANN001
+def q8_tile(q, d, xq, xd, t, i, s, acc, dd, col, out) -> None:  # noqa: ANN001
     # Token row i times tile t of an 8-bit matrix; a pair of int8 products is at most 2 * 128 * 127 < 2^15,
     # so it is summed in int16, then widened.
     _, G, _, TL = q.shape
@@ -127,11 +128,11 @@ def q8_tile(q, d, xq, xd, t, i, s, acc, dd, out) -> None:  # noqa: ANN001
         for n in range(TL):
             acc[n] += dd[n] * dx * np.float32(s[n])
     for n in range(TL):
-        out[i, t * TL + n] = acc[n]
+        out[i, col + t * TL + n] = acc[n]
 
 
 @numba.njit(fastmath=True, cache=True, nogil=True)
-def q8_tiles(q, d, xq, xd, t0, t1, out) -> None:  # noqa: ANN001
+def q8_tiles(q, d, xq, xd, t0, t1, col, out) -> None:  # noqa: ANN001
     # q int8 (NT, G, 32, TILE); d uint16 half bits (NT, G, TILE); xq int8 (T, K); xd float32 (T, G)
     TL = q.shape[3]
     s = np.empty(TL, np.int32)
@@ -139,7 +140,7 @@ def q8_tiles(q, d, xq, xd, t0, t1, out) -> None:  # noqa: ANN001
     dd = np.empty(TL, np.float32)
     for t in range(t0, t1):
         for i in range(xq.shape[0]):
-            q8_tile(q, d, xq, xd, t, i, s, acc, dd, out)
+            q8_tile(q, d, xq, xd, t, i, s, acc, dd, col, out)
 
 
 @numba.njit(inline="always")
@@ -152,7 +153,7 @@ def q4_product(q, d, m, x, chunks, out) -> None:  # noqa: ANN001
     nt = q.shape[0]
     parts = min(chunks, nt)
     for c in prange(parts):
-        q4_tiles(q, d, m, xq, xd, xs, c * nt // parts, (c + 1) * nt // parts, out)
+        q4_tiles(q, d, m, xq, xd, xs, c * nt // parts, (c + 1) * nt // parts, 0, out)
 
 
 @numba.njit(inline="always")
@@ -162,7 +163,7 @@ def q8_product(q, d, x, chunks, out) -> None:  # noqa: ANN001
     nt = q.shape[0]
     parts = min(chunks, nt)
     for c in prange(parts):
-        q8_tiles(q, d, xq, xd, c * nt // parts, (c + 1) * nt // parts, out)
+        q8_tiles(q, d, xq, xd, c * nt // parts, (c + 1) * nt // parts, 0, out)
 
 
 @numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)
