@@ -6,7 +6,8 @@ import argparse
 import dataclasses
 import json
 
-from rag.cli.documents import _options, _platform, citation_line, ordered, running_server_for
+from rag.cli.documents import _options, _platform, running_server_for
+from rag.cli.show import citation_line, ordered
 from rag.pipeline import Answer
 
 # The keys of answer_json, in its order: a server's answer is printed with them first, as a local one.

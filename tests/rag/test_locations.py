@@ -14,7 +14,7 @@ from api.schemas import citation_out, passage_out
 from ingest.chunk import Chunker
 from ingest.embed import load_tokenizer
 from ingest.parse.types import ParsedDocument, Section
-from rag.cli.documents import passage_source
+from rag.cli.show import passage_source
 from rag.pipeline.citations import citation_of
 from rag.pipeline.ingest import IngestPipeline, PreparedDocument
 from rag.pipeline.prompt import Passage, source_label

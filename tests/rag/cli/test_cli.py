@@ -131,7 +131,7 @@ def test_ingest_help_documents_exit_codes(capsys):
 
 
 def test_citation_line_names_the_document():
-    from rag.cli.documents import citation_line
+    from rag.cli.show import citation_line
     from rag.pipeline.citations import Citation
 
     fields = {"text": "passage", "score": 0.5, "how": "marker"}

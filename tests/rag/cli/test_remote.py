@@ -13,7 +13,7 @@ import pytest
 
 from core.errors import RAGError
 from rag.cli import main
-from rag.cli.documents import HIT_KEYS, hit_json
+from rag.cli.show import HIT_KEYS, hit_json
 from rag.server_file import read_server_file, remove_server_file, running_server, write_server_file
 from tests.live import LiveServer, free_port
 
