@@ -45,6 +45,20 @@ def healthz(state: State) -> dict[str, str]:
     return {"status": "ok", "data_dir_id": state.data_dir_id}
 
 
+OPEN_SERVER_WARNING = (
+    "RAG_ADMIN_KEY is not set: API keys are not enforced and anyone who can reach this server may use it; "
+    "`rag serve` listens on 127.0.0.1 only. Set RAG_ADMIN_KEY to require keys."
+)
+
+
+def announce(settings: Settings) -> str:
+    """Write the server file through which the CLI finds this server (it holds the catalog while it runs);
+    returns the data directory's id that /healthz shows."""
+    secret = secrets.token_hex(32)
+    write_server_file(settings.data_dir, settings.host, settings.port, secret)
+    return data_dir_id(settings.data_dir, secret)
+
+
 def create_app(settings: Settings | None = None, platform: Platform | None = None) -> Litestar:
     """Build the app; ``platform`` may be given (tests), else one is opened from ``settings``."""
     settings = settings or (platform.settings if platform else Settings.from_env())
@@ -58,14 +72,8 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         opened.resume_jobs()
         stop_syncing = start_sync_dirs(settings.sync_folders, opened.jobs, lambda: opened.ingest_pipeline)
         if not opened.keys.enforced:
-            log.warning(
-                "RAG_ADMIN_KEY is not set: API keys are not enforced and anyone who can reach this server may use "
-                "it; `rag serve` listens on 127.0.0.1 only. Set RAG_ADMIN_KEY to require keys."
-            )
-        # The CLI finds a running server through this file (it holds the catalog while it runs).
-        secret = secrets.token_hex(32)
-        app.state.data_dir_id = data_dir_id(settings.data_dir, secret)
-        write_server_file(settings.data_dir, settings.host, settings.port, secret)
+            log.warning(OPEN_SERVER_WARNING)
+        app.state.data_dir_id = announce(settings)
         stop_listening = metrics.listen(opened.query_pipeline.listeners)  # searches and answers, whatever the door
         # each answer's activations (and a model loaded for it) go back to the OS, off the answer's path
         opened.query_pipeline.listeners.answered.append(trimmer := Trimmer().soon)
