@@ -64,9 +64,9 @@ def parse(data: bytes, filename: str, password: str | None = None) -> ParsedDocu
     """
     if b"%PDF-" not in data[:1024]:
         raise DocumentParseError(f"{filename} is not a PDF (no %PDF header); check the file and its extension")
-    layer = read(data, filename, password, _ScanCounter(filename))
-    counts = [sum(ch.isalnum() for ch in page) for page in layer.pages]
-    scanned = [i for i, count in enumerate(counts) if layer.images[i] and count < MIN_PAGE_CHARS]
+    pages_seen = _ScanCounter(filename)
+    layer = read(data, filename, password, pages_seen)
+    counts, scanned = pages_seen.counts, pages_seen.scanned
     _check_text(filename, layer, counts, scanned)
     if scanned and not ocr.available():
         log.warning("%s: pages %s look scanned; install tesseract-ocr to read them", filename, _pages(scanned))
@@ -110,11 +110,15 @@ class _ScanCounter:
     before the rest are read (a 5,000-page scan is refused after 201 pages)."""
 
     def __init__(self, filename: str) -> None:
-        self.filename, self.scanned = filename, 0
+        self.filename = filename
+        self.counts: list[int] = []  # letters and digits of each page's text layer
+        self.scanned: list[int] = []  # 0-based pages that draw an image and have fewer than MIN_PAGE_CHARS
 
     def __call__(self, text: str, has_images: bool) -> bool:
-        self.scanned += has_images and sum(ch.isalnum() for ch in text) < MIN_PAGE_CHARS
-        if self.scanned > ocr.MAX_PAGES:
+        self.counts.append(sum(ch.isalnum() for ch in text))
+        if has_images and self.counts[-1] < MIN_PAGE_CHARS:
+            self.scanned.append(len(self.counts) - 1)
+        if len(self.scanned) > ocr.MAX_PAGES:
             raise DocumentParseError(
                 f"{self.filename} has more than {ocr.MAX_PAGES} pages without a text layer (scanned images); OCR "
                 f"reads at most {ocr.MAX_PAGES} pages of one document: split it into files of at most "
