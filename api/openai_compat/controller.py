@@ -91,9 +91,10 @@ def generator_models(settings: Settings) -> list[ModelOut]:
     """The GGUF files the generator can load (``rag.model.catalog``), the one in use marked ``active``."""
     from rag.model.catalog import list_models, resolve_model
 
-    active = resolve_model(settings.model, settings.models_path)
+    models = list_models(settings.models_path)
+    active = resolve_model(settings.model, settings.models_path, models)
     out = []
-    for m in list_models(settings.models_path):
+    for m in models:
         info = GeneratorModelInfo(
             m.architecture, m.parameters, m.tensor_types, m.context_length, m.file_bytes,
             m.shipped if active is None else m.path == active, m.problem,

@@ -44,7 +44,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     models = list_models(settings.models_path)
-    active = resolve_model(settings.model, settings.models_path)
+    active = resolve_model(settings.model, settings.models_path, models)
     if args.json:
         for m in models:
             print(json.dumps({**asdict(m), "active": _is_active(m, active)}))

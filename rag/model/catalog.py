@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 import os
 from collections import Counter
 from dataclasses import dataclass
@@ -74,19 +75,12 @@ def describe(path: str | os.PathLike[str], shipped: bool = False) -> ModelInfo:
         return ModelInfo(name, path, None, 0, {}, None, size, shipped, f"unreadable: {exc}")
     arch = meta.get("general.architecture")
     counts = Counter(t.qtype.name for t in tensors.values())
-    params = sum(_count(t.shape) for t in tensors.values())
+    params = sum(math.prod(t.shape) for t in tensors.values())
     context = meta.get(f"{arch}.context_length")
     return ModelInfo(
         name, path, arch, params, dict(counts.most_common()), int(context) if context else None, size, shipped,
         _problem(arch, set(counts)),
     )  # fmt: skip
-
-
-def _count(shape: tuple[int, ...]) -> int:
-    n = 1
-    for d in shape:
-        n *= d
-    return n
 
 
 def _problem(arch: str | None, types: set[str]) -> str | None:
@@ -112,13 +106,16 @@ def list_models(models_dir: str | os.PathLike[str] | None) -> list[ModelInfo]:
     return found
 
 
-def resolve_model(spec: str, models_dir: str | os.PathLike[str] | None) -> str | None:
+def resolve_model(
+    spec: str, models_dir: str | os.PathLike[str] | None, models: list[ModelInfo] | None = None
+) -> str | None:
     """The GGUF path that ``spec`` names; None for an empty spec (the shipped model).
 
     Args:
         spec: a path to a ``.gguf`` file, or a name: a file in ``models_dir`` with or
             without ``.gguf``, or the shipped model's name.
         models_dir: the folder of the user's models.
+        models: ``list_models(models_dir)`` where the caller has it already (headers are read once).
 
     Raises:
         ConfigError: no such file; the message lists the names there are.
@@ -129,10 +126,11 @@ def resolve_model(spec: str, models_dir: str | os.PathLike[str] | None) -> str |
         if not Path(spec).is_file():
             raise ConfigError(f"model file {spec} does not exist; give the path of a .gguf file")
         return str(Path(spec))
-    for info in list_models(models_dir):
+    models = list_models(models_dir) if models is None else models
+    for info in models:
         if spec in (info.name, info.name + ".gguf", Path(info.path).name):
             return None if info.shipped else info.path
-    names = ", ".join(info.name for info in list_models(models_dir)) or "none"
+    names = ", ".join(info.name for info in models) or "none"
     raise ConfigError(
         f"no model named {spec!r} in {models_dir} (set RAG_MODELS_DIR, or give a path); the models there are: {names}"
     )
