@@ -7,8 +7,12 @@ The text is rendered as the Word parser renders it: headings (``text:h``, at
 their ``text:outline-level``) as ``#`` lines, list items as ``-`` or ``1.``
 lines, tables as GFM pipe tables with the first row as header, paragraphs
 separated by blank lines; text boxes follow the paragraph that anchors them;
-footnotes and endnotes (marked ``[1]`` where cited) and comments come after
-the body under their own headings. Deleted text of tracked changes is left out.
+footnotes and endnotes (marked ``[1]`` where cited), comments and the text of
+the headers and footers come after the body under their own headings. Headers
+and footers live in ``styles.xml``'s master pages (``style:header``,
+``style:footer`` and their ``-left`` and ``-first`` variants); as for Word,
+each distinct line is written once, not once per page or per master page.
+Deleted text of tracked changes is left out.
 The title is the first paragraph in the "Title" style, else ``meta.xml``'s.
 
 A password-protected file (its manifest lists ``encryption-data``) is refused:
@@ -49,13 +53,15 @@ def q(name: str) -> str:
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True)
 _BLOCK_CONTAINERS = frozenset(map(q, ("text:section", "text:soft-page-break", "office:text", "draw:text-box")))
 _SKIP_INLINE = frozenset(map(q, ("text:tracked-changes", "office:annotation-end", "text:note-citation")))
+# a master page's headers and footers: every page's, left (even) pages', the first page's
+_PAGE_PARTS = frozenset(q(f"style:{part}{pages}") for part in ("header", "footer") for pages in ("", "-left", "-first"))
 
 
 def parse(data: bytes, filename: str) -> ParsedDocument:
     """Parse an OpenDocument text into sections per heading.
 
     Returns:
-        The body, then footnotes, endnotes and comments; ``tables`` holds each table's span.
+        The body, then footnotes, endnotes, comments, headers and footers; ``tables`` holds each table's span.
 
     Raises:
         EncryptedDocumentError: the file is password-protected.
@@ -76,6 +82,7 @@ def parse(data: bytes, filename: str) -> ParsedDocument:
     writer.appendix("Footnotes", writer.footnotes)
     writer.appendix("Endnotes", writer.endnotes)
     writer.appendix("Comments", writer.comments)
+    writer.headers_and_footers(styles)
     text, sections, tables = writer.builder.build()
     if not text.strip():
         raise NoTextError(f"{filename} holds no text; if it holds scanned pages, save it as PDF and upload that")
@@ -233,6 +240,17 @@ class _Writer(OutlineWriter):
             f"{label} " + "\n".join(self.inline(p) for p in body.iter(q("text:p"))) if body is not None else label
         )
         return label
+
+    def headers_and_footers(self, styles: etree._Element | None) -> None:
+        """The master pages' headers and footers under their own heading, each distinct line once."""
+        lines: list[str] = []
+        pages = styles.iterfind("office:master-styles/style:master-page", NS) if styles is not None else ()
+        for part in (part for page in pages for part in page if part.tag in _PAGE_PARTS):
+            if part.get(q("style:display")) == "false":  # switched off in the page style
+                continue
+            for p in part.iter(q("text:p"), q("text:h")):
+                lines.extend(line for line in self.inline(p).split("\n") if line.strip() and line not in lines)
+        self.appendix("Headers and footers", lines)
 
     def appendix(self, heading: str, items: list[str]) -> None:
         if any(item.strip() for item in items):

@@ -6,7 +6,9 @@ with the OLE signature before they reach it: given bytes it does not recognise,
 extract-msg would try them as a file path. The body is the plain-text one, else
 the HTML one through the HTML cleaner, else the RTF one as text (striprtf);
 ``DATA`` attachments become attachments and embedded messages attached
-messages, as for ``.eml``. The file is closed whatever happens.
+messages, as for ``.eml``. String properties lose the terminating NUL some
+writers store (Outlook does not), which would otherwise end the subject or
+hide that an attachment is ``text/plain``. The file is closed whatever happens.
 """
 
 from __future__ import annotations
@@ -98,7 +100,7 @@ def _body(message) -> BodyPart | None:
 
 
 def _attach(attachment, out: MailMessage, budget: AttachmentBudget) -> None:
-    media_type = getattr(attachment, "mimetype", None) or None
+    media_type = _one_line(getattr(attachment, "mimetype", None)) or None
     raw_name = getattr(attachment, "longFilename", None) or getattr(attachment, "shortFilename", None)
     name = safe_filename(raw_name, media_type, len(out.attachment_names) + 1)
     file = Attachment(name, attachment.data, media_type)
@@ -121,4 +123,5 @@ def _headers(message) -> MailHeaders:
 
 
 def _one_line(value: object) -> str:
-    return " ".join(str(value).split()) if value else ""
+    """A string property on one line, without the NULs some writers end string streams with."""
+    return " ".join(str(value).replace("\x00", " ").split()) if value else ""
