@@ -29,6 +29,10 @@ builds it). ``nlist`` is 4096 where N >= 39 x 4096
 (FAISS's minimum of 39 training points per centroid; the database is the training
 set), below that the largest power of two <= 4 sqrt(N): 256 at 10k, 1024 at 100k.
 Builds run on one thread for every library.
+
+Where a build takes tens of minutes (1M x 384), :mod:`benchmarks.scale_curve.saved`
+builds each library's graph once, saves it, and sweeps the saved graphs in one
+process with the indexes' passes alternating (recall targets 0.9 and 0.95).
 """
 
 from benchmarks.scale_curve.config import INDEXES

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import ClassVar
 
+from core.errors import ConfigError
 from indexes.approximate import FilteredParams, positive
 from indexes.base import IndexConfig
 
@@ -15,6 +16,7 @@ _DEFAULT_EF_CONSTRUCTION = 200
 # thousand, ef_construction only slows the build.
 MAX_M = 128
 MAX_EF_CONSTRUCTION = 4096
+_TRAVERSE = ("auto", "float32", "sq8")
 
 
 @dataclass(frozen=True)
@@ -61,10 +63,19 @@ class HNSWParams(FilteredParams):
     """Attributes:
     ef_search: candidate-list size of the level-0 search (raised to k): higher
         means better recall and slower queries.
+    traverse: what an unfiltered search scores while walking level 0: ``"float32"``
+        the stored vectors; ``"sq8"`` their 8-bit codes (4x fewer bytes read), the
+        ``ef`` rows found then re-ranked with the float32 vectors, so scores stay
+        exact; ``"auto"`` (default) ``"sq8"`` once the vectors reach 64 MiB, where
+        reading them from memory bounds a search, else ``"float32"``. Filtered
+        searches (and those of an index with deletions) walk on float32.
     """
 
     ef_search: int = 64
+    traverse: str = "auto"
 
     def __post_init__(self) -> None:
         super().__post_init__()
         positive("ef_search", self.ef_search)
+        if self.traverse not in _TRAVERSE:
+            raise ConfigError(f"traverse must be one of {', '.join(_TRAVERSE)}, got {self.traverse!r}")

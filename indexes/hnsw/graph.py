@@ -61,14 +61,16 @@ def prefetch(typingctx, arr, row, col):
 @njit(nogil=True, cache=True)
 def prefetch_rest(x, v):
     """Prefetch the cache lines of ``x[v]`` past the first :data:`PREFETCH_LINES`."""
-    for c in range(16 * PREFETCH_LINES, x.shape[1], 16):
+    per_line = 64 // x.itemsize
+    for c in range(per_line * PREFETCH_LINES, x.shape[1], per_line):
         prefetch(x, v, c)
 
 
 @njit(nogil=True, cache=True)
 def prefetch_vector(x, v):
-    """Prefetch the first :data:`PREFETCH_LINES` cache lines of stored vector ``x[v]`` (float32)."""
-    for c in range(0, min(x.shape[1], 16 * PREFETCH_LINES), 16):
+    """Prefetch the first :data:`PREFETCH_LINES` cache lines of stored vector ``x[v]`` (float32 or uint8 codes)."""
+    per_line = 64 // x.itemsize
+    for c in range(0, min(x.shape[1], per_line * PREFETCH_LINES), per_line):
         prefetch(x, v, c)
 
 

@@ -9,10 +9,16 @@ search-time one.
 
 Deletes are tombstones that searches walk through but never return;
 :meth:`HNSW.compact` reconnects the graph around them and drops their rows.
+
+Unfiltered searches of a large index walk on 8-bit codes and re-rank with the
+float32 vectors (``traverse``, :mod:`indexes.hnsw.sq8`); the codes are made at the
+first search or save that needs them and saved (``sq8_*`` arrays; older files
+without them make them in memory).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 from typing import Any
@@ -27,6 +33,7 @@ from indexes.hnsw.build import insert_rows
 from indexes.hnsw.config import HNSWConfig, HNSWParams
 from indexes.hnsw.repair import drop_rows, repair_links
 from indexes.hnsw.search import hnsw_query, hnsw_query_filtered, kernel_handle, new_scratch
+from indexes.hnsw.sq8 import AUTO_MIN_BYTES, append_codes, make_codes, no_codes
 from indexes.kernels import kernel_metric, mask_or_empty
 
 _SEED = 20180101
@@ -37,6 +44,7 @@ _MAX_LEVEL = 100
 # The ``graph`` tuple the kernels take (see indexes.hnsw.graph), in this order.
 _KERNEL_GRAPH = ("vectors", "links0", "deg0", "up_off", "links_up", "deg_up")
 _GRAPH_ARRAYS = ("vectors", "levels", "links0", "deg0", "up_off", "links_up", "deg_up")
+_SQ8_ARRAYS = ("sq8_codes", "sq8_lo", "sq8_step")
 
 _GRAPH_DTYPES = (np.float32, np.int32, np.int32, np.int32, np.int32, np.int32)  # of _KERNEL_GRAPH
 _F32 = np.dtype(np.float32)
@@ -77,6 +85,7 @@ class HNSW(ApproximateIndex):
         self._n_up = 0  # upper-level slots in use
         self._top = np.array([-1, -1], dtype=np.int64)  # entry row, its level
         self._graph_views = None
+        self._sq: tuple | None = None  # (codes uint8 (>= rows, d), lo, step) once made, see indexes.hnsw.sq8
 
     def _view(self, name: str) -> np.ndarray:
         arr = self._g[name]
@@ -137,6 +146,8 @@ class HNSW(ApproximateIndex):
         insert_rows(
             start, end, graph, g["levels"], self._top, self.config.M, self.config.ef_construction, self._internal
         )
+        if self._sq is not None:
+            self._sq = append_codes(self._sq, start, g["vectors"][start:end])
         self._n_rows = end
         self._graph_views = None
         self._append_ids(ids)
@@ -148,7 +159,9 @@ class HNSW(ApproximateIndex):
         # The common case, kept lean: the same checks as the template (parameters,
         # k >= 1, shape, NaN / infinity), the cheap way; the kernel normalises the
         # query, checks it is finite and writes ids and scores.
-        ef = (self._params(params) if params else self.search_defaults).ef_search
+        p = self._params(params) if params else self.search_defaults
+        ef = p.ef_search
+        walk = p.traverse == "sq8" or (p.traverse == "auto" and self._big())
         if k.__class__ is not int or k < 1:
             k = self._check_k(k)
         if (
@@ -159,9 +172,9 @@ class HNSW(ApproximateIndex):
         out_ids = _empty((q.shape[0], k), _I64)  # positional dtype objects: a third of np.empty's cost
         out_scores = _empty((q.shape[0], k), _F32)
         if q.shape[0] < MIN_SPLIT:
-            bad = hnsw_query(q, out_ids, out_scores, ef, True, self._handle(ef if ef >= k else k))
+            bad = hnsw_query(q, out_ids, out_scores, ef, True, walk, self._handle(ef if ef >= k else k, walk))
         else:
-            bad = self._batch(q, True, out_ids, out_scores, ef, None)
+            bad = self._batch(q, True, out_ids, out_scores, ef, None, walk)
         if bad >= 0:
             raise ConfigError("queries contain NaN or infinite values; clean them before adding or searching")
         # SearchResult(out_ids, out_scores) without the frozen dataclass's __init__ (two object.__setattr__).
@@ -178,19 +191,31 @@ class HNSW(ApproximateIndex):
         self._batch(q, False, rows, scores, params.ef_search, None if mask is None else mask_or_empty(mask))
         return rows, scores
 
-    def _kernel(self, q, map_ids, out_ids, out_scores, ef, mask) -> int:
-        """Run :func:`hnsw_query` (or its filtered twin when ``mask`` is given) on this thread; returns its status."""
-        handle = self._handle(max(ef, out_ids.shape[1]))
+    def _big(self) -> bool:
+        """Whether the float32 vectors reach :data:`indexes.hnsw.sq8.AUTO_MIN_BYTES` (``traverse="auto"``)."""
+        return self._n_rows * self.dim * 4 >= AUTO_MIN_BYTES
+
+    def _kernel(self, q, map_ids, out_ids, out_scores, ef, mask, walk=False) -> int:
+        """Run :func:`hnsw_query` (``walk``: on 8-bit codes) or, given ``mask``, its filtered twin; returns a status."""
+        handle = self._handle(max(ef, out_ids.shape[1]), walk)
         if mask is None:
-            return hnsw_query(q, out_ids, out_scores, ef, map_ids, handle)
+            return hnsw_query(q, out_ids, out_scores, ef, map_ids, walk, handle)
         return hnsw_query_filtered(q, out_ids, out_scores, ef, map_ids, mask, handle)
 
-    def _batch(self, q, map_ids, out_ids, out_scores, ef, mask) -> int:
+    def _batch(self, q, map_ids, out_ids, out_scores, ef, mask, walk=False) -> int:
         """:meth:`_kernel` over the queries, split over the cores when there are enough of them (see
         :func:`indexes.hnsw.batch.split_queries`). Returns -1, or a query that is not finite."""
-        return split_queries(self._kernel, q, map_ids, out_ids, out_scores, ef, mask)
+        kernel = functools.partial(self._kernel, walk=True) if walk else self._kernel
+        return split_queries(kernel, q, map_ids, out_ids, out_scores, ef, mask)
 
-    def _handle(self, ef: int) -> np.ndarray:
+    def _codes(self) -> tuple:
+        """The 8-bit codes of the rows in use (made now if missing) with their ``lo`` and ``step``."""
+        if self._sq is None:
+            self._sq = make_codes(np.ascontiguousarray(self._view("vectors"), dtype=np.float32), self._internal)
+        codes, lo, step = self._sq
+        return codes[: self._n_rows], lo, step
+
+    def _handle(self, ef: int, walk: bool = False) -> np.ndarray:
         """This thread's :func:`kernel_handle`: entry point, graph, ids and scratch for candidate lists of ``ef``.
 
         The scratch array (visited marks, candidate lists) is allocated once per
@@ -202,7 +227,8 @@ class HNSW(ApproximateIndex):
         """
         cached = getattr(self._tls, "handle", None)
         if cached is not None and cached[0] is self._graph_views and cached[1] is self._ids and cached[2] >= ef:
-            return cached[3]
+            if cached[4] is not None or not walk:  # [4]: the codes, where the handle has them
+                return cached[3]
         views = self._graph()
         # As the kernel reads them (no copy unless a loaded array differs).
         graph = tuple(np.ascontiguousarray(a, dtype=dt) for a, dt in zip(views, _GRAPH_DTYPES, strict=True))
@@ -212,9 +238,12 @@ class HNSW(ApproximateIndex):
         scratch = new_scratch(rows, self.dim, cap, self.config.max_degree)
         ids = self._ids
         kernel_ids = np.ascontiguousarray(ids, dtype=np.int64)
-        handle = kernel_handle(self._top, graph, kernel_ids, scratch, self._internal, self._normalize)
+        # The codes only where this search walks on them or they exist already (a handle serves both walks).
+        sq = self._codes() if walk or self._sq is not None else no_codes(self.dim)
+        handle = kernel_handle(self._top, graph, kernel_ids, scratch, self._internal, self._normalize, sq)
         # Everything the handle points to stays referenced here until the entry is replaced.
-        self._tls.handle = (views, ids, cap, handle, self._top, graph, kernel_ids, scratch)
+        codes = sq if sq[0].shape[0] else None
+        self._tls.handle = (views, ids, cap, handle, codes, graph, kernel_ids, scratch, self._top)
         return handle
 
     def compact(self) -> None:
@@ -237,6 +266,7 @@ class HNSW(ApproximateIndex):
             ~live, self._graph(), levels, self._top, self.config.M, self.config.ef_construction, self._internal
         )
         self._g, new_of, n_up = drop_rows({name: v(name) for name in _GRAPH_ARRAYS}, keep)
+        self._sq = None  # made again from the rows kept when next needed
         self._top[0] = new_of[self._top[0]]
         self._n_rows, self._n_up = keep.size, n_up
         self._graph_views = None
@@ -246,7 +276,13 @@ class HNSW(ApproximateIndex):
         return self._view("vectors")
 
     def arrays(self) -> dict[str, np.ndarray]:
-        return {**{name: self._view(name) for name in _GRAPH_ARRAYS}, **self._row_arrays()}
+        """The graph arrays and, once made or where ``traverse="auto"`` walks on them, the 8-bit codes."""
+        sq = self._codes() if self._n_rows and (self._sq is not None or self._big()) else ()
+        return {
+            **{name: self._view(name) for name in _GRAPH_ARRAYS},
+            **dict(zip(_SQ8_ARRAYS, sq, strict=False)),
+            **self._row_arrays(),
+        }
 
     def state(self) -> dict[str, Any]:
         return {**super().state(), "entry": int(self._top[0]), "top_level": int(self._top[1])}
@@ -258,5 +294,7 @@ class HNSW(ApproximateIndex):
         index._n_rows, index._n_up = arrays["vectors"].shape[0], arrays["links_up"].shape[0]
         index._top = np.array([state["entry"], state["top_level"]], dtype=np.int64)
         index._graph_views = None
+        if all(name in arrays for name in _SQ8_ARRAYS):  # absent from files written before the codes
+            index._sq = tuple(arrays[name] for name in _SQ8_ARRAYS)
         index._load_rows(arrays, state)
         return index

@@ -6,7 +6,9 @@ and public scores, so a single-query search costs one kernel call. Its scratch
 memory (visited marks, the sorted candidate list, the query copy) is one array
 the caller allocates once per thread (see :func:`scratch_views`), so an
 unfiltered call allocates nothing; the arrays it reads come as one int64
-handle (see :func:`kernel_handle`), so a call has six arguments.
+handle (see :func:`kernel_handle`), so a call has seven arguments. With
+``walk_codes`` the walk scores 8-bit codes of the vectors and re-ranks what it
+kept with the float32 vectors (see :mod:`indexes.hnsw.sq8`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from numba import carray, njit, types
 from numba.extending import intrinsic
 
 from indexes.hnsw.graph import drain_sorted, greedy, heap_buffers, next_epoch, search_layer, search_layer_sorted
+from indexes.hnsw.sq8 import code_query, rerank
 
 
 def scratch_bytes(rows: int, dim: int, ef: int, degree: int) -> int:
@@ -40,11 +43,12 @@ def _round8(n):
 def _region_sizes(dim, ef, degree):
     """Entries of the int64, float32 and bool regions of a scratch array for candidate lists up to ``ef``.
 
-    int64: the epoch and ``ef`` (header), best rows (``ef + 1``), fresh rows (``degree``);
-    float32: the query copy (``dim``), best distances (``ef + 1``), fresh distances (``degree``);
+    int64: the epoch and ``ef`` (header), best rows (``ef + 1``), fresh rows (``degree``), re-rank rows (``ef``);
+    float32: the query copy (``dim``), best distances (``ef + 1``), fresh distances (``degree``),
+    the coded query (``dim``), re-rank distances (``ef``);
     bool: expanded flags (``ef + 1``).
     """
-    return 2 + ef + 1 + degree, dim + ef + 1 + degree, ef + 1
+    return 2 + ef + 1 + degree + ef, dim + ef + 1 + degree + dim + ef, ef + 1
 
 
 @njit(nogil=True, cache=True)
@@ -59,7 +63,9 @@ def scratch_views(scratch, dim, ef, degree):
 
     Returns:
         (header int64 (2,), query copy float32 (dim,), visited uint8, bufs of
-        :func:`indexes.hnsw.graph.search_layer_sorted` sized for ``ef``).
+        :func:`indexes.hnsw.graph.search_layer_sorted` sized for ``ef``, and the
+        coded query float32 (dim,) with the re-rank collector (float32 (ef,), int64 (ef,))
+        of :func:`indexes.hnsw.sq8.rerank`).
     """
     cap = scratch[:16].view(np.int64)[1]
     ni, nf, nb = _region_sizes(dim, cap, degree)
@@ -76,7 +82,10 @@ def scratch_views(scratch, dim, ef, degree):
         ints[2 + cap + 1 : 2 + cap + 1 + degree],
         floats[dim + cap + 1 : dim + cap + 1 + degree],
     )
-    return ints[:2], floats[:dim], scratch[v0:], bufs
+    f1 = dim + cap + 1 + degree
+    i1 = 2 + cap + 1 + degree
+    walk = (floats[f1 : f1 + dim], floats[f1 + dim : f1 + dim + ef], ints[i1 : i1 + ef])
+    return ints[:2], floats[:dim], scratch[v0:], bufs, walk
 
 
 @njit(nogil=True, cache=True)
@@ -102,18 +111,20 @@ def load_query(q, qi, normalize, out):
     return True
 
 
-def kernel_handle(top, graph, ids, scratch, metric: int, normalize: bool) -> np.ndarray:
+def kernel_handle(top, graph, ids, scratch, metric: int, normalize: bool, sq: tuple) -> np.ndarray:
     """Addresses and shapes of the arrays a search reads, as one int64 array for :func:`hnsw_query`.
 
     Each array argument of a numba call costs about 0.1 µs to type and unbox,
-    as much as a tenth of a small query; the handle passes the nine arrays a
-    search reads (entry point, graph, ids, scratch) as one. The caller must
+    as much as a tenth of a small query; the handle passes the twelve arrays a
+    search reads (entry point, graph, ids, scratch, and ``sq``: the 8-bit codes
+    uint8 (rows or 0, d) with their ``lo`` and ``step`` float32 (d,)) as one. The caller must
     keep those arrays alive, unchanged in size, while the handle is in use (an
     HNSW index keeps them in the per-thread cache that holds the handle), and
     they must be C-contiguous of the dtypes :func:`unpack` reads.
     """
     x, links0, deg0, up_off, links_up, deg_up = graph
-    for arr, dtype in zip((top, *graph, ids, scratch), _HANDLE_DTYPES, strict=True):
+    codes, lo, step = sq
+    for arr, dtype in zip((top, *graph, ids, scratch, *sq), _HANDLE_DTYPES, strict=True):
         if arr.dtype != dtype or not arr.flags.c_contiguous:
             raise ValueError(f"kernel_handle needs C-contiguous {dtype} arrays, got {arr.dtype}")
     return np.array(
@@ -128,12 +139,17 @@ def kernel_handle(top, graph, ids, scratch, metric: int, normalize: bool) -> np.
             ids.ctypes.data, ids.shape[0],
             scratch.ctypes.data, scratch.shape[0],
             metric, int(normalize),
+            codes.ctypes.data, codes.shape[0], lo.ctypes.data, step.ctypes.data,
         ],
         dtype=np.int64,
     )  # fmt: skip
 
 
-_HANDLE_DTYPES = (np.int64, np.float32, np.int32, np.int32, np.int32, np.int32, np.int32, np.int64, np.uint8)
+_HANDLE_DTYPES = (np.int64, np.float32, np.int32, np.int32, np.int32, np.int32, np.int32, np.int64, np.uint8) + (
+    np.uint8,
+    np.float32,
+    np.float32,
+)
 
 
 @intrinsic
@@ -149,7 +165,7 @@ def _pointer(typingctx, addr, dtype):
 
 @njit(nogil=True, cache=True)
 def unpack(h):
-    """Views of the arrays in a :func:`kernel_handle`: (top, graph, ids, scratch, metric, normalize)."""
+    """Views of the arrays in a :func:`kernel_handle`: (top, graph, ids, scratch, metric, normalize, sq)."""
     x = carray(_pointer(h[0], np.float32), (h[1], h[2]))
     links0 = carray(_pointer(h[3], np.int32), (h[4], h[5]))
     deg0 = carray(_pointer(h[6], np.int32), h[7])
@@ -159,11 +175,13 @@ def unpack(h):
     top = carray(_pointer(h[15], np.int64), 2)
     ids = carray(_pointer(h[16], np.int64), h[17])
     scratch = carray(_pointer(h[18], np.uint8), h[19])
-    return top, (x, links0, deg0, up_off, links_up, deg_up), ids, scratch, h[20], h[21] != 0
+    codes = carray(_pointer(h[22], np.uint8), (h[23], h[2]))
+    sq = (codes, carray(_pointer(h[24], np.float32), h[2]), carray(_pointer(h[25], np.float32), h[2]))
+    return top, (x, links0, deg0, up_off, links_up, deg_up), ids, scratch, h[20], h[21] != 0, sq
 
 
 @njit(nogil=True, cache=True)
-def hnsw_query(q, out_ids, out_scores, ef, map_ids, handle):
+def hnsw_query(q, out_ids, out_scores, ef, map_ids, walk_codes, handle):
     """k best rows of each query; returns -1, or the first query that holds NaN or infinity.
 
     Args:
@@ -172,18 +190,22 @@ def hnsw_query(q, out_ids, out_scores, ef, map_ids, handle):
             Scores are negated kernel distances (the public score of every HNSW metric).
         ef: size of the dynamic candidate list (raised to k).
         map_ids: write the caller's ids (the handle's ``ids``) rather than rows.
+        walk_codes: walk the graph on the handle's 8-bit codes (it must hold them), then re-rank
+            the ``ef`` rows found with the float32 vectors.
         handle: int64 from :func:`kernel_handle`: entry point (row, level), graph (see
             :mod:`indexes.hnsw.graph`), ids, scratch from :func:`new_scratch` (for at least
             the graph's rows and ``max(ef, k)``), kernel metric and whether to normalise queries.
     """
-    top, graph, ids, scratch, metric, normalize = unpack(handle)
+    top, graph, ids, scratch, metric, normalize, sq = unpack(handle)
+    if walk_codes:
+        return _query_codes(q, ids, map_ids, out_ids, out_scores, ef, metric, normalize, top, graph, scratch, sq)
     return _query(q, ids, map_ids, out_ids, out_scores, ef, metric, normalize, _NO_MASK, top, graph, scratch)
 
 
 @njit(nogil=True, cache=True)
 def hnsw_query_filtered(q, out_ids, out_scores, ef, map_ids, mask, handle):
     """:func:`hnsw_query` returning only rows allowed by ``mask`` (bool (rows,)); the walk passes through the others."""
-    top, graph, ids, scratch, metric, normalize = unpack(handle)
+    top, graph, ids, scratch, metric, normalize, _ = unpack(handle)
     return _query(q, ids, map_ids, out_ids, out_scores, ef, metric, normalize, mask, top, graph, scratch)
 
 
@@ -194,7 +216,7 @@ _NO_MASK = np.zeros(0, dtype=np.bool_)
 def _query(q, ids, map_ids, out_ids, out_scores, ef, metric, normalize, mask, top, graph, scratch):
     k = out_ids.shape[1]
     ef = max(ef, k)
-    header, qv, visited, bufs = scratch_views(scratch, graph[0].shape[1], ef, graph[1].shape[1])
+    header, qv, visited, bufs, _ = scratch_views(scratch, graph[0].shape[1], ef, graph[1].shape[1])
     found_dist, found_rows = bufs[0], bufs[1]
     filtered = mask.shape[0] > 0
     if filtered:
@@ -215,13 +237,46 @@ def _query(q, ids, map_ids, out_ids, out_scores, ef, metric, normalize, mask, to
             count = drain_sorted(heaps[2], heaps[3], n_res, found_rows, found_dist)
         else:
             count = search_layer_sorted(qv, cur, dcur, 0, ef, graph, metric, visited, epoch, bufs)
-        for j in range(k):
-            if j < count:
-                r = found_rows[j]
-                out_ids[qi, j] = ids[r] if map_ids else r
-                out_scores[qi, j] = -found_dist[j]
-            else:
-                out_ids[qi, j] = -1
-                out_scores[qi, j] = -np.inf
+        write_row(out_ids[qi], out_scores[qi], found_rows, found_dist, count, ids, map_ids)
+    header[0] = epoch
+    return -1
+
+
+@njit(nogil=True, cache=True)
+def write_row(out_ids, out_scores, rows, dists, count, ids, map_ids):
+    """One query's answer: the first ``min(k, count)`` rows (as ids when ``map_ids``) and their scores."""
+    for j in range(out_ids.shape[0]):
+        if j < count:
+            r = rows[j]
+            out_ids[j] = ids[r] if map_ids else r
+            out_scores[j] = -dists[j]
+        else:
+            out_ids[j] = -1
+            out_scores[j] = -np.inf
+
+
+@njit(nogil=True, cache=True)
+def _query_codes(q, ids, map_ids, out_ids, out_scores, ef, metric, normalize, top, graph, scratch, sq):
+    """:func:`_query` (unfiltered) walking the graph on 8-bit codes, then re-ranking with the float32 vectors."""
+    k = out_ids.shape[1]
+    ef = max(ef, k)
+    x = graph[0]
+    header, qv, visited, bufs, walk = scratch_views(scratch, x.shape[1], ef, graph[1].shape[1])
+    qc, neg, vals = walk
+    codes, lo, step = sq
+    coded = (codes, graph[1], graph[2], graph[3], graph[4], graph[5])
+    found_dist, found_rows = bufs[0], bufs[1]
+    entry, top_level = top[0], top[1]
+    epoch = header[0]
+    for qi in range(q.shape[0]):
+        if not load_query(q, qi, normalize, qv):
+            header[0] = epoch
+            return qi
+        code_query(qv, lo, step, metric, qc)
+        epoch = next_epoch(visited, epoch)
+        cur, dcur = greedy(qc, entry, top_level, 0, coded, metric)
+        count = search_layer_sorted(qc, cur, dcur, 0, ef, coded, metric, visited, epoch, bufs)
+        count = rerank(qv, x, found_rows, found_dist, count, k, metric, neg, vals)
+        write_row(out_ids[qi], out_scores[qi], found_rows, found_dist, count, ids, map_ids)
     header[0] = epoch
     return -1

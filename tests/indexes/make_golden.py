@@ -32,6 +32,7 @@ CASES = {
     "ivfpq_rflat_cosine": ("IVF4,PQ4x4,RFlat", "cosine", {"nprobe": 2, "rerank": 20}, []),
     "hnsw_cosine_deleted": ("HNSW4", "cosine", {"ef_search": 16}, list(range(0, 200, 10))),
     "hnsw_ip": ("HNSW4,ef_construction=40", "ip", {"ef_search": 12}, []),
+    "hnsw_sq8_cosine": ("HNSW4", "cosine", {"ef_search": 16, "traverse": "sq8"}, []),
 }
 K = 5
 
@@ -47,6 +48,8 @@ def main() -> None:
         index.train(base)
         index.add(base, ids=np.arange(100, 300))
         index.delete([100 + i for i in deleted])
+        if params.get("traverse") == "sq8":
+            index.search(queries[:1], K, **params)  # make the 8-bit codes so they are saved
         index.save(target / "index")
         res = index.search(queries, K, **params)
         np.save(target / "queries.npy", queries)
