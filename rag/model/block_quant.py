@@ -1,4 +1,4 @@
-"""The 8-bit block layer: Q5_1, Q5_K and Q6_K weights kept as their integers, exactly.
+"""The 8-bit block layer: Q5_K and Q6_K weights kept as their integers, exactly.
 
 These formats' values fit int8 (Q5: 0..31, Q6_K: -32..31) but their scales do
 not fit the 32-value group layers of :mod:`rag.model.group_quant`: Q6_K scales
@@ -38,7 +38,7 @@ class Int8BlockLinear(GroupQuantLinear):
 
     @classmethod
     def from_groups(cls, groups: QuantGroups) -> Int8BlockLinear:
-        """From any groups whose values fit int8 (Q5_1, Q5_K, Q6_K; the others too): exact."""
+        """From any groups whose values fit int8 (Q5_K, Q6_K; the others too): exact."""
         return cls(groups)
 
     def _dequantize_tiles(self, tiles: slice) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 :class:`StepWeights` lists the arrays of a quantized model's layers as the
 step takes them (the modules' own arrays, no second copy): every layer type
-the loader makes in the default mode (4-bit and 8-bit groups, 8-bit blocks,
+the loader makes in the default mode (4-, 5- and 8-bit groups, 8-bit blocks,
 fused projections of parts of different types), for Llamas and Qwen 2.
 :class:`DecodeStep` runs a few-token forward pass through the compiled step
 and decides, from what it measures, whether the thread pool pays.
@@ -34,7 +34,8 @@ from rag.model.block_quant import Int8BlockLinear
 from rag.model.config import LlamaConfig
 from rag.model.group_quant import GroupEmbedding, Int4Linear, Int8GroupLinear, RowConcat
 from rag.model.kv_cache import KVCache
-from rag.model.step import BLOCK, Q4, Q8, Products, step_parallel, step_serial
+from rag.model.q5_quant import Int5GroupLinear
+from rag.model.step import BLOCK, Q4, Q5, Q8, Products, step_parallel, step_serial
 from rag.model.tile_kernels import TILE
 
 # each kernel's layer and the arrays of it that the step reads, with their dtypes
@@ -42,6 +43,7 @@ _KERNELS: dict[type, tuple[int, tuple[tuple[str, type], ...]]] = {
     Int4Linear: (Q4, (("q", np.uint8), ("d", np.uint16), ("m", np.uint16))),
     Int8GroupLinear: (Q8, (("q", np.int8), ("d", np.uint16))),
     Int8BlockLinear: (BLOCK, (("q", np.int8), ("sc", np.int8), ("mn", np.int8), ("d", np.uint16), ("dmin", np.uint16))),
+    Int5GroupLinear: (Q5, (("q", np.uint8), ("h", np.uint16), ("d", np.uint16), ("m", np.uint16))),
 }
 
 
@@ -108,7 +110,8 @@ def _products(linears: list[nn.Module]) -> Products | None:
             if type(part) not in _KERNELS:
                 return None
             nt, groups = part.q.shape[:2]
-            parts.append([_KERNELS[type(part)][0], col, nt, groups, part.d.shape[1]])
+            blocks = part.m.shape[1] if isinstance(part, Int5GroupLinear) else part.d.shape[1]
+            parts.append([_KERNELS[type(part)][0], col, nt, groups, blocks])
             members.append(part)
             # a part's padding rows spill into the next part's columns, which that part then overwrites
             widths[slot] = max(widths[slot], col + nt * TILE)
@@ -119,7 +122,8 @@ def _products(linears: list[nn.Module]) -> Products | None:
     }
     offsets = {kind: iter(rows) for kind, (_, rows) in buffers.items()}
     table = np.array([row + next(offsets[row[0]]) + [0] * (5 - len(_FIELDS[row[0]])) for row in parts], np.int64)
-    return Products(buffers[Q4][0], buffers[Q8][0], buffers[BLOCK][0], table.reshape(-1, 10), np.array(first), widths)
+    table = table.reshape(-1, 10)
+    return Products(buffers[Q4][0], buffers[Q8][0], buffers[BLOCK][0], buffers[Q5][0], table, np.array(first), widths)
 
 
 _FIELDS = {kind: fields for kind, fields in _KERNELS.values()}

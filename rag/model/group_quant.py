@@ -3,10 +3,11 @@
 Weights keep the GGUF's own integers (:class:`~rag.model.quants.QuantGroups`),
 so nothing is re-quantized: a group of 32 values of a row has a scale ``d``
 and, for 4-bit, a minimum ``m``: ``w = d * q + m`` (q in 0..15: Q4_0, Q4_1,
-Q4_K) or ``w = d * q`` (q in -127..127: Q8_0, Q5_0). Scales are half
+Q4_K) or ``w = d * q`` (q in -127..127: Q8_0). Scales are half
 precision (:mod:`rag.model.half`): the file's own for the 32-value formats,
 the product of the block's half scale and the group's 6-bit one for Q4_K
-(rounded to half). The other K-quants: :mod:`rag.model.block_quant`.
+(rounded to half). Q5_0 and Q5_1: :mod:`rag.model.q5_quant`; the other
+K-quants: :mod:`rag.model.block_quant`.
 
 Layout and kernels: :mod:`rag.model.tile_kernels` (64-row tiles stored
 transposed, activations quantized per group of 32 to int8, exact 16-bit
@@ -158,7 +159,7 @@ class Int4Linear(GroupQuantLinear):
 
 
 class Int8GroupLinear(GroupQuantLinear):
-    """8-bit weights, groups of 32 with a scale each (ggml Q8_0, Q5_0); also serves as a tied embedding."""
+    """8-bit weights, groups of 32 with a scale each (ggml Q8_0); also serves as a tied embedding."""
 
     def __init__(self, q: np.ndarray, d: np.ndarray) -> None:
         """Args: q int8 (out, in // 32, 32); d float32 (out, in // 32)."""
@@ -169,7 +170,7 @@ class Int8GroupLinear(GroupQuantLinear):
 
     @classmethod
     def from_groups(cls, groups: QuantGroups) -> Int8GroupLinear:
-        """From symmetric groups with one scale per group and no block scale (Q8_0, Q5_0): exact."""
+        """From symmetric groups with one scale per group and no block scale (Q8_0; Q5_0 too): exact."""
         if groups.sc.shape[2] != 1 or groups.per != 1 or groups.mn is not None:
             raise ValueError("Int8GroupLinear takes symmetric groups with one scale each")
         return cls(groups.q, groups.group_scales()[..., 0])

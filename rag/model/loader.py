@@ -32,6 +32,7 @@ from rag.model.gguf_file import GGUFFile, default_gguf_path
 from rag.model.group_quant import GroupEmbedding, GroupQuantLinear, Int4Linear, Int8GroupLinear, RowConcat
 from rag.model.layers import Attention, FeedForward, RMSNorm
 from rag.model.model import Block, LlamaModel
+from rag.model.q5_quant import Int5GroupLinear
 from rag.model.quant_linear import DEFAULT_QUANT, Fp32Embedding, Fp32Linear, check_mode
 from rag.model.quants import QuantGroups, check_type, quantize_int8_rows
 from rag.model.rope import interleave_heads
@@ -46,8 +47,8 @@ _KERNELS: dict[GGMLQuantizationType, type[GroupQuantLinear]] = {
     GGMLQuantizationType.Q4_1: Int4Linear,
     GGMLQuantizationType.Q4_K: Int4Linear,
     GGMLQuantizationType.Q8_0: Int8GroupLinear,
-    GGMLQuantizationType.Q5_0: Int8GroupLinear,
-    GGMLQuantizationType.Q5_1: Int8BlockLinear,
+    GGMLQuantizationType.Q5_0: Int5GroupLinear,
+    GGMLQuantizationType.Q5_1: Int5GroupLinear,
     GGMLQuantizationType.Q5_K: Int8BlockLinear,
     GGMLQuantizationType.Q6_K: Int8BlockLinear,
 }

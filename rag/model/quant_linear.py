@@ -1,8 +1,9 @@
 """Weight modes (``QUANT_MODES``) and the float32 reference layers.
 
 * ``int4`` (default): each block format's integers as the file stores them
-  (``loader._KERNELS``): 4-bit Q4_0/Q4_1/Q4_K groups, 8-bit Q8_0/Q5_0 groups,
-  and Q5_1/Q5_K/Q6_K in the 8-bit block layer (:mod:`rag.model.block_quant`);
+  (``loader._KERNELS``): 4-bit Q4_0/Q4_1/Q4_K groups, 5-bit Q5_0/Q5_1 groups
+  (:mod:`rag.model.q5_quant`), 8-bit Q8_0 groups, and Q5_K/Q6_K in the 8-bit
+  block layer (:mod:`rag.model.block_quant`);
   nothing is re-quantized except float tensors (F32/F16/BF16): layers become
   4-bit groups, a vocabulary matrix 8-bit groups. The fewest bytes are read per token; the fastest mode in
   benchmarks/generator.py for the shipped Q4_1 model.
