@@ -19,6 +19,7 @@ import ctypes.util
 import gc
 import json
 import os
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -84,6 +85,13 @@ def numba_functions() -> int:
     return sum(len(o.overloads) for o in gc.get_objects() if isinstance(o, CPUDispatcher))
 
 
+def hf_stack_imported() -> list[str]:
+    """Which of the Hugging Face modeling stack this process has imported (the server needs none of it:
+    MiniLM runs on ingest.embed.bert, its tokenizer on the tokenizers library)."""
+    names = ("transformers", "sentence_transformers", "torch._dynamo", "sympy", "pandas", "sklearn")
+    return [n for n in names if n in sys.modules]
+
+
 def release_free_heap() -> None:
     name = ctypes.util.find_library("c")
     if name:
@@ -108,25 +116,13 @@ def stage_open_platform(state: dict) -> dict:
     return {}
 
 
-def stage_hf_stack(state: dict) -> dict:
-    import torch._dynamo  # noqa: F401  (transformers' modeling imports it: sympy, and pandas and sklearn)
-    from transformers import BertModel  # noqa: F401
-
-    return {}
-
-
-def stage_sentence_transformers(state: dict) -> dict:
-    import sentence_transformers  # noqa: F401
-
-    return {}
-
-
 def stage_embedder(state: dict) -> dict:
     embedder = state["embedder"] = state["platform"].embedder
     return {
         "kind": embedder.kind,
         "weights_mb": tensor_mb(embedder.model),
         "query_copy_shares_weights": shared_fraction(embedder.model, embedder._query_model),
+        "hf_stack_imported": hf_stack_imported(),
     }
 
 
@@ -152,7 +148,7 @@ def stage_reader(state: dict) -> dict:
 
     reader = Reader()
     reader.best(QUESTION, [p.read_text()[:1500] for p in sorted(DOCS.glob("*.md"))[:5]])
-    return {"weights_mb": tensor_mb(reader.model)}
+    return {"weights_mb": tensor_mb(reader.model), "hf_stack_imported": hf_stack_imported()}
 
 
 def stage_maxsim(state: dict) -> dict:
@@ -160,7 +156,7 @@ def stage_maxsim(state: dict) -> dict:
 
     scorer = get_reranker("maxsim")
     scorer.score(QUESTION, ["Vite 3 brings a new docs theme.", "Rollup 3 support."])
-    return {"weights_mb": tensor_mb(scorer.model)}
+    return {"weights_mb": tensor_mb(scorer.model), "hf_stack_imported": hf_stack_imported()}
 
 
 def stage_generator(state: dict) -> dict:
@@ -175,8 +171,6 @@ def stage_generator(state: dict) -> dict:
 STAGES: list[tuple[str, Callable[[dict], dict]]] = [
     ("import litestar and rag.platform (torch, numba, scipy, duckdb, pyarrow)", stage_import_app),
     ("open the platform (duckdb catalog)", stage_open_platform),
-    ("import torch._dynamo + transformers' BertModel", stage_hf_stack),
-    ("import sentence_transformers", stage_sentence_transformers),
     ("load the embedder (two modules, one set of weights)", stage_embedder),
     ("embed the first 1,200 characters of each Vite doc, and a query", stage_embed),
     ("build and search the index (numba)", stage_index),

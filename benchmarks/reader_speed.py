@@ -48,7 +48,7 @@ def passages_of(tokenizer, texts: list[str], n: int, tokens: int) -> list[str]:
         if sum(map(len, taken)) > needed:
             break
     text = " ".join(taken)
-    offsets = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+    offsets = tokenizer.encode(text, add_special_tokens=False).offsets
     if len(offsets) < n * tokens:
         raise SystemExit(f"the texts hold {len(offsets)} tokens; {n} passages of {tokens} need more")
     return [text[offsets[k * tokens][0] : offsets[(k + 1) * tokens - 1][1]] for k in range(n)]

@@ -22,7 +22,9 @@ was 1.2-1.6x fp32 with a cosine to fp32 of 0.983-0.995. The kind is part of
 :attr:`Embedder.model_name`, stored with each collection, so vectors of two kinds
 are never mixed in one index.
 
-Modules: :mod:`.files` (the bundled model and tokenizer), :mod:`.kinds` (the
+Modules: :mod:`.files` (the bundled model and tokenizer), :mod:`.bert` (MiniLM's
+encoder in plain torch, also the span reader's and the MaxSim scorer's: neither
+``transformers`` nor ``sentence_transformers`` is imported), :mod:`.kinds` (the
 kinds and what ``auto`` picks), :mod:`.bf16` (the fused bf16 layers),
 :mod:`.embedder` (the :class:`Embedder` and the shared instances).
 """

@@ -10,8 +10,9 @@ from functools import lru_cache
 
 import numpy as np
 
+from .bert import load_bert
 from .bf16 import fuse_bert_layers, fused_ops_available
-from .files import model_dir, new_tokenizer, offline
+from .files import max_seq_length, model_dir, offline, truncating_tokenizer
 from .kinds import kind_of, model_name_of, resolve_kind
 
 SINGLE_THREAD_QUERIES = 8  # at most this many queries are embedded on one thread (see embed_queries)
@@ -31,28 +32,26 @@ class Embedder:
         self.kind = resolve_kind(quant)
         offline()
         import torch
-        from sentence_transformers import SentenceTransformer
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
 
         self.batch_size = batch_size
         self.model_name = model_name_of(self.kind)
-        self.model = SentenceTransformer(str(model_dir()), device=device, local_files_only=True).eval()
-        if self.kind == "bf16":
-            self.model.to(torch.bfloat16)
-            if fused_ops_available() and self.model.device.type == "cpu":
-                fuse_bert_layers(self.model[0].auto_model)
-        self.dim = int(self.model.get_embedding_dimension())
-        self.max_tokens = int(self.model.max_seq_length)
-        # Passages and queries each have their own copy of the model (modules and
-        # tokenizer) and lock, sharing the weights (read-only in inference): a query
-        # never waits for a block of an ingest, only for other queries.
+        # plain torch (ingest.embed.bert), not sentence_transformers: transformers' modeling imports
+        # torch._dynamo, sympy, pandas and scikit-learn (221 MB of a server's memory) for a 22M-parameter model
+        dtype = torch.bfloat16 if self.kind == "bf16" else torch.float32
+        self.model = load_bert(model_dir(), dtype).to(device)
+        if self.kind == "bf16" and fused_ops_available() and self.model.device.type == "cpu":
+            fuse_bert_layers(self.model)
+        self.dim = self.model.config.hidden_size
+        self.max_tokens = max_seq_length()
+        # Passages and queries each have their own copy of the model's modules and a
+        # lock, sharing the weights (read-only in inference) and the tokenizer (only
+        # encoding, which threads may do at once): a query never waits for a block of
+        # an ingest, only for other queries.
         self._lock = threading.Lock()
-        self._tokenizer = new_tokenizer(self.max_tokens)
+        self._tokenizer = truncating_tokenizer(self.max_tokens)
         self._query_model = _share_weights(self.model)
         self._query_lock = threading.Lock()
-        self._query_tokenizer = new_tokenizer(self.max_tokens)
+        self._query_tokenizer = self._tokenizer  # encoding from two threads at once is safe
 
     def embed(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
         """Embed ``texts``; returns float32 (len(texts), dim), rows of unit length.
@@ -121,7 +120,6 @@ class Embedder:
         """Unit vectors of token-id lists (best sorted by length): mean pooling and normalisation in float32."""
         import torch
 
-        transformer = model[0].auto_model
         out = np.empty((len(encodings), self.dim), dtype=np.float32)
         with torch.inference_mode():
             for start in range(0, len(encodings), self.batch_size):
@@ -130,8 +128,8 @@ class Embedder:
                 for row, tokens in enumerate(batch):
                     ids[row, : len(tokens)] = torch.tensor(tokens)
                 mask = (torch.arange(ids.shape[1]) < torch.tensor([len(i) for i in batch])[:, None]).long()
-                ids, mask = ids.to(transformer.device), mask.to(transformer.device)
-                hidden = transformer(input_ids=ids, attention_mask=mask, token_type_ids=torch.zeros_like(ids))[0]
+                ids, mask = ids.to(model.device), mask.to(model.device)
+                hidden = model(ids, mask, torch.zeros_like(ids))[0]
                 weights = mask.unsqueeze(-1).to(torch.float32)
                 pooled = (hidden.to(torch.float32) * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
                 out[start : start + len(batch)] = torch.nn.functional.normalize(pooled, dim=1).cpu().numpy()
@@ -161,7 +159,7 @@ def _background() -> ThreadPoolExecutor:
 
 
 def _share_weights(model):
-    """A copy of ``model`` (modules, tokenizer) that uses the same weight tensors."""
+    """A copy of ``model`` (its modules) that uses the same weight tensors."""
     import copy
     import itertools
 

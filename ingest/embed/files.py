@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -50,5 +51,19 @@ def new_tokenizer(max_tokens: int | None = None):
 
 @lru_cache(maxsize=1)
 def load_tokenizer():
-    """The embedding model's fast tokenizer without truncation, shared, used to measure chunks."""
+    """The embedding model's fast tokenizer without truncation, shared (the chunker measures chunks with it, the
+    span reader makes its windows). Never change its settings: threads encode with it at once (6.4 MB each)."""
     return new_tokenizer()
+
+
+@lru_cache(maxsize=2)
+def truncating_tokenizer(max_tokens: int):
+    """The fast tokenizer cutting texts at ``max_tokens``, shared (the embedder's passages and queries, the
+    MaxSim scorer); never change its settings."""
+    return new_tokenizer(max_tokens)
+
+
+def max_seq_length() -> int:
+    """The tokens the bundled model embeds (``sentence_bert_config.json``: 256); longer texts are cut."""
+    config = model_dir() / "sentence_bert_config.json"
+    return int(json.loads(config.read_text(encoding="utf-8"))["max_seq_length"])

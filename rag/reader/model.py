@@ -15,13 +15,13 @@ is frozen in training and so equals the packaged one (fp16, about 22 MB).
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from ingest.embed import model_dir
+from ingest.embed import load_tokenizer, model_dir
+from ingest.embed.bert import load_bert
 from rag.rerank.partial_state import load_trainable_state, read_partial, save_partial, trainable_state
 
 FROZEN_KEYS = ("encoder.embeddings.word_embeddings.weight",)  # not saved: identical to the packaged model
@@ -35,15 +35,10 @@ class SpanReader(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # everything is packaged; nothing may download
-        from transformers import AutoModel, AutoTokenizer
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
-        path = model_dir()
-        self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-        self.encoder = AutoModel.from_pretrained(str(path), local_files_only=True)
-        self.encoder.pooler = None  # unused; dropped after loading so transformers reports no unexpected keys
+        # plain torch and the tokenizers library, not transformers: its modeling imports torch._dynamo, sympy,
+        # pandas and scikit-learn (221 MB of a server's memory), its tokenizer 44 MB more
+        self.tokenizer = load_tokenizer()  # shared with the chunker (never truncates)
+        self.encoder = load_bert(model_dir())
         self.head = nn.Linear(int(self.encoder.config.hidden_size), 2)
         nn.init.normal_(self.head.weight, std=0.02)
         nn.init.zeros_(self.head.bias)

@@ -50,11 +50,13 @@ class Window:
 
 
 def question_head(tokenizer, question: str, limit: int = MAX_QUESTION_TOKENS) -> str:
-    """``question`` up to the end of its first ``limit`` tokens (all of a shorter one)."""
-    ends = tokenizer(
-        question, add_special_tokens=False, truncation=True, max_length=limit, return_offsets_mapping=True
-    )["offset_mapping"]
-    return question[: ends[-1][1]] if len(ends) == limit else question
+    """``question`` up to the end of its first ``limit`` tokens (all of a shorter one).
+
+    ``tokenizer`` is the model's ``tokenizers.Tokenizer`` without truncation (:func:`ingest.embed.load_tokenizer`,
+    shared with the chunker: this module only encodes with it, which any number of threads may do at once).
+    """
+    ends = tokenizer.encode(question, add_special_tokens=False).offsets
+    return question[: ends[limit - 1][1]] if len(ends) >= limit else question
 
 
 def make_windows(
@@ -66,26 +68,48 @@ def make_windows(
 ) -> list[Window]:
     """Windows of ``(questions[k], passages[k])`` pairs, each passage in as many windows as it needs.
 
-    ``Window.passage`` is the pair's index ``k``. Questions must already be cut to
-    :func:`question_head` (a question that leaves no room for the passage is refused by the tokenizer).
+    ``Window.passage`` is the pair's index ``k``. Questions must already be cut to :func:`question_head`.
+    The windows are those of BERT's fast tokenizer with ``truncation="only_second"`` and overflowing tokens
+    (``transformers``, ``tokenizers``): each pair's first window, then the next ones, every window holding
+    ``max_length - 3 - len(question)`` passage tokens (fewer in the last), neighbours sharing ``stride``.
+
+    Raises:
+        ValueError: a question leaves no more than ``stride`` tokens of a window for the passage.
     """
     if not passages:
         return []
-    enc = tokenizer(
-        list(questions),
-        list(passages),
-        truncation="only_second",
-        max_length=max_length,
-        stride=stride,
-        return_overflowing_tokens=True,
-        return_offsets_mapping=True,
-    )
+    cls_id, sep_id = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
+    heads = tokenizer.encode_batch(list(questions), add_special_tokens=False)
+    bodies = tokenizer.encode_batch(list(passages), add_special_tokens=False)
     out = []
-    for w, k in enumerate(enc["overflow_to_sample_mapping"]):
-        seq = enc.sequence_ids(w)
-        offsets = tuple(tuple(o) if s == 1 else None for o, s in zip(enc["offset_mapping"][w], seq))
-        out.append(Window(int(k), tuple(enc["input_ids"][w]), tuple(enc["token_type_ids"][w]), offsets))
+    for k, (head, body) in enumerate(zip(heads, bodies)):
+        room = max_length - 3 - len(head.ids)  # passage tokens per window
+        if len(body.ids) > room and room <= stride:
+            raise ValueError(f"a question of {len(head.ids)} tokens leaves {room} of {max_length} for the passage")
+        ids = (cls_id, *head.ids, sep_id)
+        for lo, hi in _parts(len(body.ids), room, stride):
+            out.append(
+                Window(
+                    k,
+                    (*ids, *body.ids[lo:hi], sep_id),
+                    (0,) * len(ids) + (1,) * (hi - lo + 1),
+                    (None,) * len(ids) + tuple(body.offsets[lo:hi]) + (None,),
+                )
+            )
     return out
+
+
+def _parts(n: int, room: int, stride: int) -> list[tuple[int, int]]:
+    """Token ranges of a passage of ``n`` tokens, ``room`` at a time, each starting ``room - stride`` after the
+    last, until one reaches the end (``tokenizers``' ``Encoding.truncate``); one range when it fits."""
+    if n <= room:
+        return [(0, n)]
+    parts = []
+    for lo in range(0, n, room - stride):
+        parts.append((lo, min(lo + room, n)))
+        if lo + room >= n:
+            break
+    return parts
 
 
 def collate(windows: Sequence[Window]) -> dict[str, torch.Tensor]:

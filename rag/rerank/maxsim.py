@@ -14,13 +14,14 @@ baseline and a fallback that needs no weight file.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 import numpy as np
 import torch
 
 from ingest.embed import model_dir
+from ingest.embed.bert import load_bert
+from ingest.embed.files import truncating_tokenizer
 
 MAX_LENGTH = 256  # passage tokens, as the embedding model was trained
 BATCH_SIZE = 32  # passages per forward pass
@@ -36,27 +37,21 @@ class MaxSimReranker:
     name = "maxsim"
 
     def __init__(self, batch_size: int = BATCH_SIZE) -> None:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # everything is packaged; nothing may download
-        from transformers import AutoModel, AutoTokenizer
-
-        path = model_dir()
-        self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-        self.model = AutoModel.from_pretrained(str(path), local_files_only=True).eval()
+        # plain torch and the tokenizers library, not transformers (whose modeling imports torch._dynamo)
+        self.tokenizer = truncating_tokenizer(MAX_LENGTH)  # shared with the embedder
+        self.model = load_bert(model_dir())
         self.batch_size = batch_size
 
     def _token_vectors(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """Unit token vectors (B, T, H) float32 and a mask (B, T) bool of the tokens that count."""
-        batch = self.tokenizer(
-            texts,
-            truncation=True,
-            max_length=MAX_LENGTH,
-            padding=True,
-            return_special_tokens_mask=True,
-            return_tensors="pt",
-        )
-        special = batch.pop("special_tokens_mask").bool()
-        hidden = self.model(**batch).last_hidden_state  # (B, T, H)
-        keep = batch["attention_mask"].bool() & ~special  # (B, T)
+        encodings = self.tokenizer.encode_batch(texts)
+        width = max(len(e.ids) for e in encodings)
+        ids, mask, types, special = (
+            torch.tensor([[*getattr(e, field), *[pad] * (width - len(e.ids))] for e in encodings])
+            for field, pad in (("ids", 0), ("attention_mask", 0), ("type_ids", 0), ("special_tokens_mask", 1))
+        )  # padded to the longest with [PAD] (id 0), as transformers' tokenizer pads
+        hidden = self.model(ids, mask, types).last_hidden_state  # (B, T, H)
+        keep = mask.bool() & ~special.bool()  # (B, T)
         return torch.nn.functional.normalize(hidden, dim=-1), keep
 
     def score(self, query: str, passages: Sequence[str]) -> np.ndarray:

@@ -48,7 +48,9 @@ def load_trainable_state(
     for k, v in tensors.items():
         if tuple(v.shape) != tuple(own[k].shape):
             raise ModelFileError(f"{what} weight {k} has shape {tuple(v.shape)}, not {tuple(own[k].shape)}")
-    module.load_state_dict({k: v.to(own[k].dtype) for k, v in tensors.items()}, strict=False)
+    # assigned, not copied in: a base weight may lie on a copy-on-write map of the packaged file
+    # (ingest.embed.bert.map_safetensors), whose written pages would stay resident as long as the map lives
+    module.load_state_dict({k: v.to(own[k].dtype) for k, v in tensors.items()}, strict=False, assign=True)
 
 
 def save_partial(module: nn.Module, frozen: tuple[str, ...], stem: Path, metadata: dict, fmt: str) -> Path:

@@ -1,22 +1,29 @@
-"""Windows of (question, passage) and spans back to exact characters: no model, the tokenizer only."""
+"""Windows of (question, passage) and spans back to exact characters: no model, the tokenizer only.
+
+The windows equal those transformers' fast tokenizer made before the reader read MiniLM's tokenizer.json
+through the tokenizers library alone (the reference, :func:`_transformers_windows`, is that code).
+"""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from rag.reader.read import passage_spans
 from rag.reader.spans import WindowSpan, best_span
-from rag.reader.windows import collate, make_windows, question_head
+from rag.reader.windows import MAX_LENGTH, STRIDE, Window, collate, make_windows, question_head
+
+SQUAD = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "squad2-dev-subset" / "dev-v2.0.json"
 
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    from transformers import AutoTokenizer
+    from ingest.embed import load_tokenizer
 
-    from ingest.embed import model_dir
-
-    return AutoTokenizer.from_pretrained(str(model_dir()), local_files_only=True)
+    return load_tokenizer()  # the reader's: MiniLM's tokenizer.json through the tokenizers library
 
 
 UNICODE = "Zürich’s café — naïve 🦊 Fennec, 東京 and Ῥόδος: the codename was Fennec (Firefox Mobile). "
@@ -60,7 +67,7 @@ def test_a_span_cut_by_a_window_edge_belongs_to_no_window_that_cuts_it(tokenizer
 def test_a_long_question_is_cut_to_its_head(tokenizer):
     question = "why " * 500 + "is the sky blue?"
     head = question_head(tokenizer, question, limit=64)
-    assert question.startswith(head) and len(tokenizer(head, add_special_tokens=False)["input_ids"]) == 64
+    assert question.startswith(head) and len(tokenizer.encode(head, add_special_tokens=False).ids) == 64
     assert question_head(tokenizer, "Short?", limit=64) == "Short?"
 
 
@@ -90,3 +97,49 @@ def test_passage_spans_keep_the_best_span_and_the_lowest_null_of_each_passage():
     best = passage_spans(spans, 3)
     assert best[0] == WindowSpan(0, 5, 9, 4.0, 1.0) and best[1] is None and best[2] == spans[2]
     assert best[0].margin == 3.0
+
+
+def _transformers_windows(tokenizer, questions, passages, max_length, stride) -> tuple[list[str], list[Window]]:
+    """The reader's windows as they were made through ``transformers``' ``AutoTokenizer`` (the reference)."""
+    heads = []
+    for q in questions:
+        ends = tokenizer(q, add_special_tokens=False, truncation=True, max_length=64, return_offsets_mapping=True)
+        heads.append(q[: ends["offset_mapping"][-1][1]] if len(ends["offset_mapping"]) == 64 else q)
+    enc = tokenizer(
+        heads,
+        list(passages),
+        truncation="only_second",
+        max_length=max_length,
+        stride=stride,
+        return_overflowing_tokens=True,
+        return_offsets_mapping=True,
+    )
+    out = []
+    for w, k in enumerate(enc["overflow_to_sample_mapping"]):
+        seq = enc.sequence_ids(w)
+        offsets = tuple(tuple(o) if s == 1 else None for o, s in zip(enc["offset_mapping"][w], seq))
+        out.append(Window(int(k), tuple(enc["input_ids"][w]), tuple(enc["token_type_ids"][w]), offsets))
+    return heads, out
+
+
+@pytest.mark.slow  # imports transformers
+@pytest.mark.parametrize(("max_length", "stride"), [(MAX_LENGTH, STRIDE), (128, 32)])
+def test_windows_equal_those_of_transformers_tokenizer(tokenizer, max_length, stride):
+    from transformers import AutoTokenizer
+
+    from ingest.embed import model_dir
+
+    reference = AutoTokenizer.from_pretrained(str(model_dir()), local_files_only=True)
+    squad = json.loads(SQUAD.read_text(encoding="utf-8"))["data"]
+    pairs = [(qa["question"], p["context"]) for a in squad[:3] for p in a["paragraphs"][:4] for qa in p["qas"][:2]]
+    pairs += [("Why " * 80 + "is the sky blue?", UNICODE * 12), ("Zürich’s café?", UNICODE), ("x", "")]
+    questions, passages = [q for q, _ in pairs], [p for _, p in pairs]
+    heads, want = _transformers_windows(reference, questions, passages, max_length, stride)
+    assert [question_head(tokenizer, q) for q in questions] == heads
+    got = make_windows(tokenizer, heads, passages, max_length, stride)
+    assert len(got) > len(pairs) and got == want
+
+
+def test_a_question_that_leaves_no_room_past_the_stride_is_refused(tokenizer):
+    with pytest.raises(ValueError, match="leaves 13 of 64"):
+        make_windows(tokenizer, ["why " * 48], ["word " * 100], max_length=64, stride=16)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 
 def test_maxsim_orders_the_crafted_example(maxsim_reranker, crafted):
@@ -24,3 +25,38 @@ def test_maxsim_scores_do_not_depend_on_batching(maxsim_reranker, crafted):
 
 def test_no_passages_give_an_empty_array(maxsim_reranker):
     assert maxsim_reranker.score("anything", []).shape == (0,)
+
+
+def _transformers_scores(query: str, passages: list[str]) -> np.ndarray:
+    """MaxSim as it was computed through ``transformers`` (AutoTokenizer, BertModel): the reference."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    from ingest.embed import model_dir
+    from rag.rerank.maxsim import MAX_LENGTH
+
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir()), local_files_only=True)
+    model = AutoModel.from_pretrained(str(model_dir()), local_files_only=True).eval()
+
+    def vectors(texts):
+        batch = tokenizer(texts, truncation=True, max_length=MAX_LENGTH, padding=True, return_tensors="pt",
+                          return_special_tokens_mask=True)  # fmt: skip
+        special = batch.pop("special_tokens_mask").bool()
+        hidden = torch.nn.functional.normalize(model(**batch).last_hidden_state, dim=-1)
+        return hidden, batch["attention_mask"].bool() & ~special
+
+    with torch.inference_mode():
+        (q,), (q_keep,) = vectors([query])
+        p, p_keep = vectors(passages)
+        sims = torch.einsum("qh,bth->bqt", q[q_keep], p).masked_fill(~p_keep[:, None, :], -2.0)
+        return sims.max(dim=2).values.clamp(min=-1.0).mean(dim=1).numpy()
+
+
+@pytest.mark.slow
+def test_scores_equal_those_of_the_transformers_model(maxsim_reranker, crafted):
+    query, passages = crafted
+    passages = [*passages, passages[2] * 8]  # one past MAX_LENGTH tokens: cut as before
+    order = np.argsort([len(p) for p in passages], kind="stable")  # the batch the reranker runs (padding)
+    want = np.empty(len(passages), dtype=np.float32)
+    want[order] = _transformers_scores(query, [passages[i] for i in order])
+    np.testing.assert_array_equal(maxsim_reranker.score(query, passages), want)
