@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -29,6 +30,7 @@ from api.openai_compat import OpenAIController
 from api.openapi import openapi_config
 from api.origin import RequestChecks
 from api.tracing import RequestIds, install_logging
+from core.errors import RAGError
 from rag.heap import Trimmer
 from rag.jobs.sync import check_sync_dirs, start_sync_dirs
 from rag.platform import Platform
@@ -59,8 +61,35 @@ def announce(settings: Settings) -> str:
     return data_dir_id(settings.data_dir, secret)
 
 
-def create_app(settings: Settings | None = None, platform: Platform | None = None) -> Litestar:
-    """Build the app; ``platform`` may be given (tests), else one is opened from ``settings``."""
+def preload_models(platform: Platform) -> threading.Thread:
+    """Load and run once, on a thread of its own, what the default query path (mode "reader") uses: the
+    embedder and the span reader. The first question then finds them loaded and their kernels warm; a question
+    asked sooner waits for the load under their locks, as it would have. The generator is not loaded: the
+    default path never calls it, and it would hold about 150 MB for nothing (the modes that write load it on
+    their first question)."""
+
+    def load() -> None:
+        try:
+            platform.embedder.embed_query("warm up")
+            platform.query_pipeline.reading.reader().read("warm up?", ["warm up."])
+        except RAGError as exc:  # the first question that needs them says so again, to its asker
+            log.warning("the query models did not load at start: %s", exc)
+
+    thread = threading.Thread(target=load, name="preload-models", daemon=True)
+    thread.start()
+    return thread
+
+
+def serve_app() -> Litestar:
+    """The app ``rag serve`` runs: settings from the environment, the query models loaded at start."""
+    return create_app(preload=True)
+
+
+def create_app(settings: Settings | None = None, platform: Platform | None = None, preload: bool = False) -> Litestar:
+    """Build the app; ``platform`` may be given (tests), else one is opened from ``settings``.
+
+    ``preload``: load the query models in the background once the platform is open (:func:`preload_models`).
+    """
     settings = settings or (platform.settings if platform else Settings.from_env())
     metrics = Metrics(lambda: app.state.get("platform"))
     check_sync_dirs(settings.sync_folders)  # RAG_SYNC_DIRS names folders that exist, before anything opens
@@ -70,6 +99,8 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         owned = platform is None
         opened = app.state.platform = platform or Platform(settings)  # handed to handlers by api.dependencies
         opened.resume_jobs()
+        if preload:
+            preload_models(opened)
         stop_syncing = start_sync_dirs(settings.sync_folders, opened.jobs, lambda: opened.ingest_pipeline)
         if not opened.keys.enforced:
             log.warning(OPEN_SERVER_WARNING)

@@ -12,17 +12,21 @@ from core.errors import RAGError
 from rag.private import UMASK
 from rag.settings import Settings
 
-# Subcommand modules; each exposes ``register(subparsers)`` and gives its parsers ``parents=[GLOBAL_OPTIONS]``.
-_COMMANDS = (
-    "rag.cli.documents",
-    "rag.cli.sync",
-    "rag.cli.serve",
-    "rag.cli.mcp",
-    "rag.cli.generate",
-    "rag.cli.models",
-    "rag.cli.bench",
-    "rag.cli.eval",
-)
+# The module of each command; a module exposes ``register(subparsers)`` and gives its parsers
+# ``parents=[GLOBAL_OPTIONS]``. A run imports only the module of the command it names (see build_parser).
+_COMMANDS = {
+    "ingest": "rag.cli.documents",
+    "search": "rag.cli.documents",
+    "ask": "rag.cli.documents",
+    "sync": "rag.cli.sync",
+    "serve": "rag.cli.serve",
+    "mcp": "rag.cli.mcp",
+    "generate": "rag.cli.generate",
+    "models": "rag.cli.models",
+    "bench": "rag.cli.bench",
+    "eval": "rag.cli.eval",
+}
+_VALUE_OPTIONS = ("--data-dir", "--index-spec", "--generator")  # the global options that take a value
 
 
 def _add_global_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
@@ -58,11 +62,16 @@ def add_server_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command line; with a ``command`` of :data:`_COMMANDS`, only the module that registers it is imported.
+
+    ``rag generate`` then loads neither the query pipeline nor duckdb, and the llama.cpp backend no torch.
+    """
     parser = argparse.ArgumentParser(prog="rag", description="Local retrieval-augmented generation.")
     _add_global_options(parser, suppress=False)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in _COMMANDS:
+    names = [_COMMANDS[command]] if command in _COMMANDS else dict.fromkeys(_COMMANDS.values())
+    for name in names:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
@@ -71,6 +80,21 @@ def build_parser() -> argparse.ArgumentParser:
             continue
         module.register(sub)
     return parser
+
+
+def command_in(argv: list[str]) -> str | None:
+    """The command ``argv`` names: its first word that is neither an option nor a global option's value.
+
+    A word it takes for the command that is none (an abbreviated option's value) only costs
+    :func:`build_parser` the import of every command's module.
+    """
+    words = iter(argv)
+    for word in words:
+        if word in _VALUE_OPTIONS:
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -85,8 +109,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(command_in(argv)).parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )

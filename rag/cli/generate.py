@@ -109,7 +109,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         from rag.generate.torch_backend import TorchGenerator
 
         kwargs = {"quant": args.quant} if args.quant else {}
-        generator = TorchGenerator(gguf_path=args.gguf, threads=args.threads, **kwargs)
+        # one answer: each kernel loads when first used, without the warm-up's passes
+        generator = TorchGenerator(gguf_path=args.gguf, threads=args.threads, warm_up=False, **kwargs)
         options = {"speculative": not args.no_speculative}
         if args.schema:
             options["constraint"] = _json_machine(args.schema)

@@ -14,7 +14,7 @@ import sys
 
 from rag.cli import GLOBAL_OPTIONS
 
-APP_FACTORY = "api.app:create_app"
+APP_FACTORY = "api.app:serve_app"  # create_app, loading the generator at start
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 

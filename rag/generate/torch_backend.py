@@ -41,6 +41,9 @@ class TorchGenerator(RetroGenerator):
             this process may use. Thread counts are process-wide settings.
         retro_weights: the trained RETRO retrofit (weights stem) that ``generate_retro`` attaches;
             None means the packaged one (rag/retro/weights/retro-scifact). Loaded on first use.
+        warm_up: load the compiled kernels now with a pass of each kind (a server's first question then does
+            not wait for them); False leaves each to load on its first use, which a single answer (the
+            CLI's) does sooner, and spares it the warm-up passes' own compute.
     """
 
     name = "torch"
@@ -52,13 +55,14 @@ class TorchGenerator(RetroGenerator):
         quant: str = DEFAULT_QUANT,
         threads: int | None = None,
         retro_weights: str | None = None,
+        warm_up: bool = True,
     ) -> None:
         self.threads = threads if threads is not None else _default_threads()
         if self.threads < 1:
             raise ConfigError(f"threads must be at least 1, got {threads}")
         _set_threads(self.threads)
         t0 = time.perf_counter()
-        self.model, self.tokenizer = load_gguf(gguf_path, quant, threads=self.threads)
+        self.model, self.tokenizer = load_gguf(gguf_path, quant, threads=self.threads, warm_up=warm_up)
         self.load_seconds = time.perf_counter() - t0
         self.quant = quant
         self.decoder = Decoder(self.model, self.tokenizer)

@@ -137,7 +137,11 @@ def _embedding_and_output(f: GGUFFile, config: LlamaConfig, mode: str) -> tuple[
 
 
 def load_gguf(
-    path: str | None = None, quant: str = DEFAULT_QUANT, device: torch.device | str = "cpu", threads: int | None = None
+    path: str | None = None,
+    quant: str = DEFAULT_QUANT,
+    device: torch.device | str = "cpu",
+    threads: int | None = None,
+    warm_up: bool = True,
 ) -> tuple[LlamaModel, GGUFTokenizer]:
     """Read a Llama-architecture GGUF into a model and a tokenizer.
 
@@ -146,6 +150,7 @@ def load_gguf(
         quant: "int4", "int8" or "fp32"; see :mod:`rag.model.quant_linear`.
         device: where the model's tensors live. The quantized kernels are CPU-only.
         threads: the most threads a decoding step may use (None: numba's current setting).
+        warm_up: load the compiled kernels now (:meth:`LlamaModel.warm_up`); False: on their first use.
     Returns:
         (model in eval mode, tokenizer).
     """
@@ -168,7 +173,8 @@ def load_gguf(
     model = LlamaModel(config, embed, layers, final_norm, output, quant, factors).to(device).eval()
     if model.device.type == "cpu":
         model.attach_decode_step(threads if threads is not None else numba.get_num_threads())
-        model.warm_up()
+        if warm_up:
+            model.warm_up()
     _release_free_heap()
     return model, tokenizer
 
