@@ -16,10 +16,12 @@ from numba import njit
 
 from core.errors import ConfigError
 from indexes.kernels import L2, topk_push, topk_worst, topk_write
-from indexes.kmeans import MAX_POINTS_PER_CENTROID, assign, kmeans, sample_rows
+from indexes.kmeans import MAX_POINTS_PER_CENTROID, ROW_BLOCK, kmeans, nearest_block, sample_rows
 
-# Rows whose residuals :meth:`ProductQuantizer.encode_residuals` makes at a time.
+# Rows :meth:`ProductQuantizer.encode_residuals` hands the kernel at a time (bounds the float32 copy
+# of an input that is not already C-contiguous float32; the kernel itself needs no scratch per row).
 ENCODE_BLOCK = 65536
+_NO_LABELS = np.zeros(0, dtype=np.int64)
 
 
 class ProductQuantizer:
@@ -76,20 +78,22 @@ class ProductQuantizer:
     def encode(self, x: np.ndarray) -> np.ndarray:
         """Codes uint8 (n, m) of float32 (n, dim) vectors (nearest codeword per subspace)."""
         codes = np.empty((x.shape[0], self.m), dtype=np.uint8)
-        for j in range(self.m):
-            labels, _ = assign(x[:, j * self.dsub : (j + 1) * self.dsub], self.codebooks[j])
-            codes[:, j] = labels
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        encode_rows(x, x[:0], _NO_LABELS, self.codebooks, self.book_norms, codes)
         return codes
 
     def encode_residuals(self, x: np.ndarray, centroids: np.ndarray, labels: np.ndarray) -> np.ndarray:
         """Codes uint8 (n, m) of the residuals ``x - centroids[labels]`` of float32 (n, dim) rows.
 
-        The residuals are made a block of rows at a time, never all at once.
+        The kernel makes the residuals of a few rows at a time, never all at once.
         """
         codes = np.empty((x.shape[0], self.m), dtype=np.uint8)
+        centroids = np.ascontiguousarray(centroids, dtype=np.float32)
+        labels = labels.astype(np.int64, copy=False)
         for start in range(0, x.shape[0], ENCODE_BLOCK):
             end = start + ENCODE_BLOCK
-            codes[start:end] = self.encode(x[start:end] - centroids[labels[start:end]])
+            rows = np.ascontiguousarray(x[start:end], dtype=np.float32)
+            encode_rows(rows, centroids, labels[start:end], self.codebooks, self.book_norms, codes[start:end])
         return codes
 
     def decode(self, codes: np.ndarray) -> np.ndarray:
@@ -133,6 +137,37 @@ def inner_tables(q, books_t, out):
                 v = q[n, j * dsub + t]
                 for c in range(ksub):
                     row[c] += v * books_t[j, t, c]
+
+
+@njit(nogil=True, cache=True, fastmath=True)
+def encode_rows(x, centroids, labels, books, book_norms, codes):
+    """Nearest codeword per subspace of every row of x, or of its residual ``x - centroids[labels]``.
+
+    Args:
+        x: float32 (n, dim) rows.
+        centroids: float32 (nlist, dim) coarse centroids; labels: int64 (n,) the list of each row,
+            or empty to encode x itself.
+        books: float32 (m, ksub, dsub) codebooks; book_norms: float32 (m, ksub) their squared norms.
+        codes: uint8 (n, m) out.
+    """
+    m, ksub, dsub = books.shape
+    residual = labels.shape[0] > 0
+    xt = np.empty((dsub, ROW_BLOCK), dtype=np.float32)  # -2 x of a block, transposed: see nearest_block
+    acc = np.empty(ROW_BLOCK, dtype=np.float32)
+    best = np.empty(ROW_BLOCK, dtype=np.float32)
+    lab = np.empty(ROW_BLOCK, dtype=np.int32)
+    for start in range(0, x.shape[0], ROW_BLOCK):
+        b = min(ROW_BLOCK, x.shape[0] - start)
+        for j in range(m):
+            for i in range(b):
+                for t in range(dsub):
+                    v = x[start + i, j * dsub + t]
+                    if residual:
+                        v -= centroids[labels[start + i], j * dsub + t]
+                    xt[t, i] = np.float32(-2.0) * v
+            nearest_block(xt, b, books[j], book_norms[j], acc, best, lab)
+            for i in range(b):
+                codes[start + i, j] = lab[i]
 
 
 @njit(nogil=True, cache=True)
