@@ -44,7 +44,7 @@ from rag.server_file import running_server
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO.parent / "shared" / "data" / "vite-docs" / "documents"
-OUT = REPO / "benchmarks" / "results" / "startup.json"
+OUT = REPO / "benchmarks" / "results" / "startup-summary.json"
 PROMPT = "What is retrieval-augmented generation? Answer in two sentences."
 QUESTION = "What is new in Vite 3?"
 RAG = [sys.executable, "-c", "import sys; from rag.cli import main; sys.exit(main(sys.argv[1:]))"]
