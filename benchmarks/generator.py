@@ -202,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", type=Path, default=Path("benchmarks/results/cache"), help="where a built model is kept")
     ap.add_argument("--prompt-kind", choices=("rag", "medium", "short"), help="one prompt for every mode")
     ap.add_argument("--raw", action="store_true", help="the engine loop only: no product path, no perplexity")
+    ap.add_argument("--sweep", help="a prefill sweep instead: prompts such as 8,16,32,64,medium")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--model-path", help=argparse.SUPPRESS)
     ap.add_argument("--prompt", default="rag", help=argparse.SUPPRESS)
@@ -213,6 +214,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         from benchmarks import generator_workers as w
 
+        if args.sweep:
+            row = w.prefill_sweep(args.worker, args.threads, args.sweep.split(","), args.repeats, args.model_path)
+            print(json.dumps({"engine": args.worker, **row}))
+            return 0
         text = w.ppl_text() if args.perplexity else None
         path = args.model_path
         with w.background_ingest(args.ingest) as ingested:
@@ -229,6 +234,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     args.out.mkdir(parents=True, exist_ok=True)
     model_path = model_file(args.model, args.cache)
+    if args.sweep:
+        from benchmarks.generator_sweep import run_sweep, sweep_table
+
+        print(sweep_table(run_sweep(args, model_path)["results"]))
+        return 0
     rows = []
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]

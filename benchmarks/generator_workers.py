@@ -246,3 +246,78 @@ def ppl_text() -> str:
         return CONTEXT
     data = json.loads(path.read_text(encoding="utf-8"))["data"]
     return "\n\n".join(p["context"] for article in data[:3] for p in article["paragraphs"][:2])[:2400]
+
+
+def sweep_prompts(kinds: list[str], chat_ids) -> dict[str, list[int]]:
+    """Prompt ids per sweep entry: "N" is the first N tokens of the "rag" chat prompt, a kind its whole prompt.
+
+    ``chat_ids(kind)`` renders and tokenizes a kind's chat (each engine with its own tokenizer, the same file).
+    """
+    rag = chat_ids("rag")
+    return {k: rag[: int(k)] if k.isdigit() else chat_ids(k) for k in kinds}
+
+
+def prefill_sweep(engine: str, threads: int, kinds: list[str], repeats: int, gguf_path: str | None) -> dict:
+    """Prefill seconds of each prompt of the sweep, ``repeats`` times each, the sizes taken in turn.
+
+    Each prompt is run once untimed first (kernels compiled or loaded, buffers touched); then round after round
+    every prompt once, so that a slow moment of the machine hits all sizes alike.
+    """
+    if engine == "llama-cpp":
+        prefill, chat_ids = _llama_prefill(threads, gguf_path)
+    else:
+        prefill, chat_ids = _torch_prefill(engine.removeprefix("torch-"), threads, gguf_path)
+    prompts = sweep_prompts(kinds, chat_ids)
+    seconds: dict[str, list[float]] = {k: [] for k in kinds}
+    for k in kinds:
+        prefill(prompts[k])
+    for _ in range(repeats):
+        for k in kinds:
+            t0 = time.perf_counter()
+            prefill(prompts[k])
+            seconds[k].append(time.perf_counter() - t0)
+    return {"sweep": {k: {"tokens": len(prompts[k]), "prefill_s": seconds[k]} for k in kinds}}
+
+
+def _torch_prefill(quant: str, threads: int, gguf_path: str | None):
+    import torch
+
+    from rag.generate.base import ChatMessage
+    from rag.generate.torch_backend import TorchGenerator
+
+    gen = TorchGenerator(gguf_path, quant=quant, threads=threads)
+    model = gen.model
+
+    def prefill(ids: list[int]) -> int:
+        cache = model.new_cache(len(ids) + 1)
+        with torch.inference_mode():
+            return int(model(torch.tensor([ids]), cache, last_only=True)[0, -1].argmax())
+
+    def chat_ids(kind: str) -> list[int]:
+        return gen.prompt_ids([ChatMessage(r, c) for r, c in prompt_messages(kind)])
+
+    return prefill, chat_ids
+
+
+def _llama_prefill(threads: int, gguf_path: str | None):
+    import jinja2
+    import numpy as np
+
+    from rag.generate.llamacpp_backend import LlamaCppGenerator
+
+    llm = LlamaCppGenerator(gguf_path, threads=threads, n_ctx=1024).llm
+    template = jinja2.Environment(trim_blocks=True, lstrip_blocks=True).from_string(
+        llm.metadata["tokenizer.chat_template"]
+    )
+
+    def prefill(ids: list[int]) -> int:
+        llm.reset()
+        llm.eval(ids)
+        return int(np.argmax(llm.scores[llm.n_tokens - 1]))
+
+    def chat_ids(kind: str) -> list[int]:
+        chat = [{"role": r, "content": c} for r, c in prompt_messages(kind)]
+        text = template.render(messages=chat, add_generation_prompt=True)
+        return llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+
+    return prefill, chat_ids

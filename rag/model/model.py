@@ -29,10 +29,26 @@ from rag.model.decode_step import DecodeStep, StepWeights
 from rag.model.kv_cache import KVCache
 from rag.model.layers import Attention, FeedForward, RMSNorm, Step
 from rag.model.rope import llama3_factors, rope_frequencies
+from rag.model.step import Q4, Products
 
-# One sequence's passes up to this length take the one-call step (decoding, drafts, short prompts);
-# measured on 2 cores: the step runs 38 tokens at 360 tokens/s, the BLAS path at 270, and 48 at 340 against 400.
+# One sequence's passes up to this length take the one-call step (decoding, drafts, short prompts), a longer
+# one the BLAS path (a float32 copy of every weight per pass: a fixed cost, then fast float products). Where
+# the layers are 4-bit groups (their kernel does 25 G int8 MACs/s a core) the step stays faster for longer:
+# on one thread it ran 64 tokens at 155 tokens/s of CPU against BLAS's 114 and 161 at 145 against 196; with
+# the pool, BLAS's copy is shared too and the two met near 48 tokens before the 4-bit kernel's last speedup.
+# 8-bit layers (K-quant blocks; Q5_0 too, measured while it was held as int8 groups) lose to BLAS by 64 tokens
+# already (40 against 50); 5-bit groups keep the 40-token limit until measured with their own kernel.
+# The step runs a prompt in passes of at most STEP_PASS_TOKENS tokens (its time per token is flat past 16).
 STEP_MAX_TOKENS = 40
+STEP_MAX_TOKENS_4BIT = (96, 64)  # one thread, several
+STEP_PASS_TOKENS = 64
+
+
+def _four_bit_share(products: Products) -> float:
+    """The share of the layers' weights (the output layer aside: a prompt's pass runs it on one row) in 4-bit groups."""
+    parts = products.parts[: products.first[-2]]
+    size = parts[:, 2] * parts[:, 3]
+    return float(size[parts[:, 0] == Q4].sum() / max(int(size.sum()), 1))
 
 
 class Block(nn.Module):
@@ -106,11 +122,21 @@ class LlamaModel(nn.Module):
         self.register_buffer("local_cis", local, persistent=False)
         self.use_fused = True  # False forces the plain torch path (tests compare the two)
         self.decode_step: DecodeStep | None = None  # the one-call step for int4 models (see attach_decode_step)
+        self._step_4bit = False  # whether the step's layers are (almost) all 4-bit groups
 
     def attach_decode_step(self, threads: int = 1) -> None:
         """Run few-token passes of one sequence through :mod:`rag.model.step` (int4 models only; else no-op)."""
         weights = StepWeights.from_model(self)
         self.decode_step = DecodeStep(weights, threads) if weights is not None else None
+        self._step_4bit = weights is not None and _four_bit_share(weights.products) >= 0.9
+
+    def step_max_tokens(self) -> int:
+        """The longest pass that takes the one-call step (longer ones take the BLAS path); 0 without a step."""
+        if self.decode_step is None:
+            return 0
+        if not self._step_4bit:
+            return STEP_MAX_TOKENS
+        return STEP_MAX_TOKENS_4BIT[0 if self.decode_step.threads == 1 else 1]
 
     def warm_up(self) -> None:
         """Load every compiled kernel now (a few tenths of a second), so that the first request does not wait.
@@ -120,7 +146,8 @@ class LlamaModel(nn.Module):
         if self.device.type != "cpu":
             return
         with torch.inference_mode():
-            self(torch.zeros(1, STEP_MAX_TOKENS + 1, dtype=torch.long), self.new_cache(STEP_MAX_TOKENS + 1))
+            n = max(self.step_max_tokens(), STEP_MAX_TOKENS) + 1
+            self(torch.zeros(1, n, dtype=torch.long), self.new_cache(n))
             if self.decode_step is not None:
                 self.decode_step.warm_up(self.new_cache(1), torch.view_as_real(self.cis[:1]).numpy())
 
@@ -165,10 +192,9 @@ class LlamaModel(nn.Module):
         """The logits of :meth:`forward`, writing the cache from ``start`` without moving its position."""
         T = tokens.shape[1]
         cpu = self._cpu_kernels()
-        if cpu and self.decode_step is not None and cache is not None and tokens.shape[0] == 1 and T <= STEP_MAX_TOKENS:
+        if cpu and cache is not None and tokens.shape[0] == 1 and T <= self.step_max_tokens():
             if self._plain_layers():
-                rot = torch.view_as_real(self.cis[start : start + T]).numpy()
-                return self.decode_step(tokens, cache, start, rot, 1 if last_only else T)
+                return self._step_passes(tokens, start, cache, last_only)
         step = self._step(tokens, start, cache, cpu)
         h = self._embed(tokens)  # (B, T, dim)
         for i, layer in enumerate(self.layers):
@@ -178,6 +204,19 @@ class LlamaModel(nn.Module):
         logits = self.output(self.norm(h, step))
         cap = self.config.final_softcap
         return logits if not cap else torch.tanh(logits / cap) * cap
+
+    def _step_passes(self, tokens: torch.Tensor, start: int, cache: KVCache, last_only: bool) -> torch.Tensor:
+        """The logits of :meth:`_pass` by the compiled step, in passes of at most ``STEP_PASS_TOKENS`` tokens.
+
+        A pass before the last computes no logits when only the last position's are asked for.
+        """
+        T, logits = tokens.shape[1], []
+        for a in range(0, T, STEP_PASS_TOKENS):
+            b = min(a + STEP_PASS_TOKENS, T)
+            rot = torch.view_as_real(self.cis[start + a : start + b]).numpy()
+            n_out = (1 if b == T else 0) if last_only else b - a
+            logits.append(self.decode_step(tokens[:, a:b], cache, start + a, rot, n_out))
+        return logits[0] if len(logits) == 1 else torch.cat(logits, dim=1)
 
     def _embed(self, tokens: torch.Tensor) -> torch.Tensor:
         h = self.embed(tokens)

@@ -11,8 +11,10 @@ integers in 16-bit lanes, which do twice the work of 32-bit ones per
 instruction (what AVX2 CPUs need): a 4-bit weight times an int8 activation
 summed over 8 pairs fits int16, and so does a pair of int8 products. Each
 token row is computed by the same single-row code whatever the number of rows,
-with the tile kept in L1 for the others, so a row's result does not depend on
-how many rows share a call (speculative verification relies on it). Both the
+so a row's result does not depend on how many rows share a call (speculative
+verification and a prompt's passes rely on it); the 4-bit product takes a
+group of a tile (1 KB) at a time, kept in L1 while every row passes over it,
+and sums each half group in registers (1.25x the former per-row loop). Both the
 module path (:mod:`rag.model.group_quant`) and the one-call decoding step
 (:mod:`rag.model.step`) use them.
 """
@@ -57,54 +59,46 @@ def quantize_activations(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
 
 
 @numba.njit(fastmath=True, cache=True, nogil=True)
-def q4_tile(q, d, m, xq, xd, xs, t, i, s1, s2, acc, dd, mm, col, out) -> None:  # noqa: ANN001
-    # Token row i times tile t: out[i, col + t*TILE : col + (t+1)*TILE]. The weights are unpacked in the loop that
-    # multiplies them, with nothing staged through memory; a tile (18 KB at 576 inputs) stays in L1
-    # while the other rows of a draft reuse it.
-    _, G, _, TL = q.shape
-    for n in range(TL):
-        acc[n] = 0
-    for g in range(G):
+def q4_sums(q, xq, t, g, i, s) -> None:  # noqa: ANN001
+    # Token row i times group g of tile t: s int16 (2, TL), the exact sums of the group's two halves (8 bytes
+    # each, a low and a high nibble per byte). The rows are the vectorised loop and the bytes the inner one, so
+    # each half's sums stay in registers: |s| <= 8 * 2 * 15 * 127 < 2^15.
+    TL = q.shape[3]
+    k = g * 32
+    for h in range(2):
         for n in range(TL):
-            s1[n] = 0
-            s2[n] = 0
-        for j in range(8):
-            xa = np.int16(xq[i, g * 32 + j])
-            xb = np.int16(xq[i, g * 32 + j + 16])
-            for n in range(TL):
+            a = np.int16(0)
+            for j in range(8 * h, 8 * h + 8):
                 b = np.int16(q[t, g, j, n])
-                s1[n] += (b & 15) * xa + (b >> 4) * xb
-        for j in range(8, 16):
-            xa = np.int16(xq[i, g * 32 + j])
-            xb = np.int16(xq[i, g * 32 + j + 16])
-            for n in range(TL):
-                b = np.int16(q[t, g, j, n])
-                s2[n] += (b & 15) * xa + (b >> 4) * xb
-        dx, sx = xd[i, g], xs[i, g]
-        for n in range(TL):
-            dd[n] = widen(d[t, g, n])
-            mm[n] = widen(m[t, g, n])
-        for n in range(TL):
-            s = np.float32(s1[n]) + np.float32(s2[n])  # exact: |s| < 2^24
-            acc[n] += dd[n] * dx * s + mm[n] * sx
-    for n in range(TL):
-        out[i, col + t * TL + n] = acc[n]
+                a += (b & 15) * np.int16(xq[i, k + j]) + (b >> 4) * np.int16(xq[i, k + j + 16])
+            s[h, n] = a
 
 
 @numba.njit(fastmath=True, cache=True, nogil=True)
 def q4_tiles(q, d, m, xq, xd, xs, t0, t1, col, out) -> None:  # noqa: ANN001
     # q uint8 (NT, G, 16, TILE); d, m uint16 half bits (NT, G, TILE); xq int8 (T, K); xd, xs float32 (T, G)
     # out float32 (T, >= col + NT * TILE): tiles t0..t1-1 into the columns from ``col``, each row by the same
-    # code whatever T is
-    TL = q.shape[3]
-    s1 = np.empty(TL, np.int16)
-    s2 = np.empty(TL, np.int16)
-    acc = np.empty(TL, np.float32)
+    # code whatever T is. A group's weights (1 KB) stay in L1 while every row passes over them.
+    _, G, _, TL = q.shape
+    T = xq.shape[0]
+    s = np.empty((2, TL), np.int16)
+    acc = np.empty((T, TL), np.float32)
     dd = np.empty(TL, np.float32)
     mm = np.empty(TL, np.float32)
     for t in range(t0, t1):
-        for i in range(xq.shape[0]):
-            q4_tile(q, d, m, xq, xd, xs, t, i, s1, s2, acc, dd, mm, col, out)
+        acc[:] = 0
+        for g in range(G):
+            for n in range(TL):
+                dd[n] = widen(d[t, g, n])
+                mm[n] = widen(m[t, g, n])
+            for i in range(T):
+                q4_sums(q, xq, t, g, i, s)
+                dx, sx = xd[i, g], xs[i, g]
+                for n in range(TL):
+                    acc[i, n] += dd[n] * dx * (np.float32(s[0, n]) + np.float32(s[1, n])) + mm[n] * sx
+        for i in range(T):
+            for n in range(TL):
+                out[i, col + t * TL + n] = acc[i, n]
 
 
 @numba.njit(fastmath=True, cache=True, nogil=True)
