@@ -41,7 +41,7 @@ from rag.model.tile_kernels import TILE
 # each kernel's layer and the arrays of it that the step reads, with their dtypes
 _KERNELS: dict[type, tuple[int, tuple[tuple[str, type], ...]]] = {
     Int4Linear: (Q4, (("q", np.uint8), ("d", np.uint16), ("m", np.uint16))),
-    Int8GroupLinear: (Q8, (("q", np.int8), ("d", np.uint16))),
+    Int8GroupLinear: (Q8, (("q", np.uint8), ("d", np.uint16))),
     Int8BlockLinear: (BLOCK, (("q", np.int8), ("sc", np.int8), ("mn", np.int8), ("d", np.uint16), ("dmin", np.uint16))),
     Int5GroupLinear: (Q5, (("q", np.uint8), ("h", np.uint16), ("d", np.uint16), ("m", np.uint16))),
 }

@@ -11,7 +11,9 @@ K-quants: :mod:`rag.model.block_quant`.
 
 Layout and kernels: :mod:`rag.model.tile_kernels` (64-row tiles stored
 transposed, activations quantized per group of 32 to int8, exact 16-bit
-sums, a row's output the same whether it is multiplied alone or among others).
+sums, a row's output the same whether it is multiplied alone or among others);
+8-bit groups keep words of 4 consecutive values offset to unsigned bytes in
+those tiles, for VNNI's byte products (:mod:`rag.model.q8_kernels`).
 Inputs of up to ``_GEMV_MAX_ROWS`` rows take those kernels; longer inputs
 (prefill) are compute-bound and go through a float32 copy of the weight and
 BLAS instead.
@@ -32,8 +34,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from rag.model.half import from_half, to_half
+from rag.model.q8_kernels import from_words, q8w_dequantize, q8w_matmul, to_words
 from rag.model.quants import QK, QuantGroups
-from rag.model.tile_kernels import TILE, q4_dequantize, q4_matmul, q8_dequantize, q8_matmul
+from rag.model.tile_kernels import TILE, q4_dequantize, q4_matmul
 
 _GEMV_MAX_ROWS = 16
 _BLAS_TILES = 128  # long inputs multiply by 8192 dequantized weight rows at a time (19 MB at dim 576)
@@ -162,11 +165,14 @@ class Int8GroupLinear(GroupQuantLinear):
     """8-bit weights, groups of 32 with a scale each (ggml Q8_0); also serves as a tied embedding."""
 
     def __init__(self, q: np.ndarray, d: np.ndarray) -> None:
-        """Args: q int8 (out, in // 32, 32); d float32 (out, in // 32)."""
+        """Args: q int8 (out, in // 32, 32); d float32 (out, in // 32).
+
+        Kept as ``q`` uint8 (NT, G, 8, TILE, 4): words of 4 values offset by 128 (:func:`to_words`).
+        """
         super().__init__()
         self.out_features, groups = d.shape
         self.in_features = groups * QK
-        self.q, self.d = _tiles(q), _tiles(to_half(d))
+        self.q, self.d = to_words(q), _tiles(to_half(d))
 
     @classmethod
     def from_groups(cls, groups: QuantGroups) -> Int8GroupLinear:
@@ -196,18 +202,18 @@ class Int8GroupLinear(GroupQuantLinear):
         """Dequantized rows: int64 (...) -> float32 (..., in_features); the embedding lookup."""
         flat = ids.reshape(-1).numpy()
         tile, pos = flat // TILE, flat % TILE
-        q = self.q[tile, :, :, pos].astype(np.float32)  # (n, G, 32)
+        q = from_words(self.q[tile, :, :, pos]).astype(np.float32)  # (n, G, 32)
         w = q * from_half(self.d[tile, :, pos])[..., None]
         return torch.from_numpy(w.reshape(*ids.shape, self.in_features))
 
     def _dequantize_tiles(self, tiles: slice) -> np.ndarray:
         q, d = self.q[tiles], self.d[tiles]
         out = np.empty((d.shape[0] * TILE, self.in_features), np.float32)
-        q8_dequantize(q, d, out)
+        q8w_dequantize(q, d, out)
         return out
 
     def _kernel(self, x: np.ndarray, out: np.ndarray) -> None:
-        q8_matmul(self.q, self.d, x, out)
+        q8w_matmul(self.q, self.d, x, out)
 
     def nbytes(self) -> int:
         return self.q.nbytes + self.d.nbytes

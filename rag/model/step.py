@@ -11,7 +11,8 @@ Every linear layer is a product of one or more parts (a fused projection whose
 tensors have different types, a Q4_K_M file's Q4_K ``attn_q`` and Q6_K
 ``attn_v``, has several), each part one of four kernels: 4-bit groups
 (:mod:`rag.model.tile_kernels`, Q4_0/Q4_1/Q4_K), 5-bit groups
-(:mod:`rag.model.q5_kernels`, Q5_0/Q5_1), 8-bit groups (Q8_0) and 8-bit blocks
+(:mod:`rag.model.q5_kernels`, Q5_0/Q5_1), 8-bit groups (:mod:`rag.model.q8_kernels`,
+Q8_0) and 8-bit blocks
 (:mod:`rag.model.block_kernels`, Q5_K/Q6_K). The parts'
 arrays lie in one flat buffer per kernel and field, :class:`Products`, of which
 the modules hold views (nothing is held twice; numba takes a few flat arrays
@@ -39,7 +40,8 @@ from numba import prange
 from rag.model.block_kernels import block_tiles
 from rag.model.fused import attend_head, rms_norm, swiglu, write_kv
 from rag.model.q5_kernels import q5_tiles
-from rag.model.tile_kernels import TILE, q4_tiles, q8_tiles, quantize_activations
+from rag.model.q8_kernels import activation_sums, q8w_tiles
+from rag.model.tile_kernels import TILE, q4_tiles, quantize_activations
 
 Q4, Q8, BLOCK, Q5 = 0, 1, 2, 3  # the kernel of a part (Products.parts[:, 0])
 QKV, WO, GATE_UP, DOWN = 0, 1, 2, 3  # a layer's products; layer l's product k is number 4 l + k, the head 4 L
@@ -53,7 +55,7 @@ class Products(NamedTuple):
     """
 
     q4: tuple[np.ndarray, np.ndarray, np.ndarray]  # 4-bit groups: q uint8, d and m uint16 half bits
-    q8: tuple[np.ndarray, np.ndarray]  # 8-bit groups: q int8, d uint16
+    q8: tuple[np.ndarray, np.ndarray]  # 8-bit groups: q uint8 words of 4 values offset by 128, d uint16
     block: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # 8-bit blocks: q, sc, mn int8; d, dmin
     q5: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # 5-bit groups: q uint8, h, d and m uint16
     # int64 (P, 10): kernel, first output column, row tiles NT, groups G, blocks B (5-bit: groups with a minimum,
@@ -82,10 +84,11 @@ def _product(w, s, x, chunks, out) -> None:  # noqa: ANN001
             for c in prange(cuts):
                 q4_tiles(q, d, m, xq, xd, xs, c * nt // cuts, (c + 1) * nt // cuts, col, out)
         elif kind == Q8:
-            q8 = w.q8[0][o[0] : o[0] + 32 * n].reshape((nt, G, 32, TILE))
+            q8 = w.q8[0][o[0] : o[0] + 32 * n].reshape((nt, G, 8, TILE, 4))
             d = w.q8[1][o[1] : o[1] + n].reshape((nt, G, TILE))
+            xsum = activation_sums(xq)
             for c in prange(cuts):
-                q8_tiles(q8, d, xq, xd, c * nt // cuts, (c + 1) * nt // cuts, col, out)
+                q8w_tiles(q8, d, xq, xd, xsum, c * nt // cuts, (c + 1) * nt // cuts, col, out)
         elif kind == Q5:
             q = w.q5[0][o[0] : o[0] + 16 * n].reshape((nt, G, 16, TILE))
             h = w.q5[1][o[1] : o[1] + 2 * n].reshape((nt, G, 2, TILE))
