@@ -56,3 +56,15 @@ def __getattr__(name: str) -> Any:
     value = getattr(importlib.import_module(f"rag.model.{module}"), name)
     globals()[name] = value
     return value
+
+
+def _fresh_kernels() -> None:
+    # before any kernel loads from numba's cache: drop it if a kernel source changed (see kernel_cache)
+    from pathlib import Path
+
+    from rag.model.kernel_cache import drop_stale
+
+    drop_stale(Path(__file__).parent)
+
+
+_fresh_kernels()
