@@ -17,28 +17,63 @@ spec                      type                                          search-t
 
 Every approximate type also takes ``exact_fraction`` (filters letting through at
 most this fraction of the vectors are answered by an exact scan).
+
+The types (and numba) load on first use of a name below, so that importing
+:mod:`indexes.spec` to check a spec string (``check_spec``, what the settings do)
+costs no more than a regular expression.
 """
 
 from __future__ import annotations
 
-from indexes import flat as _flat  # noqa: F401  (each import registers its type)
-from indexes import hnsw as _hnsw  # noqa: F401
-from indexes import ivfpq as _ivfpq  # noqa: F401
-from indexes import kdtree as _kdtree  # noqa: F401
-from indexes import lsh as _lsh  # noqa: F401
-from indexes import pq as _pq  # noqa: F401
-from indexes.base import METRICS, Index, IndexConfig, SearchParams, SearchResult, index_class, parse_spec
-from indexes.io import load_index, read_meta, save_index
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from indexes.spec import check_spec, register_types
+
+if TYPE_CHECKING:
+    from indexes.base import Index
+
+# name -> the module defining it; every one registers the types first
+_EXPORTS = {
+    "METRICS": "indexes.base",
+    "Index": "indexes.base",
+    "IndexConfig": "indexes.base",
+    "SearchParams": "indexes.base",
+    "SearchResult": "indexes.base",
+    "index_class": "indexes.base",
+    "parse_spec": "indexes.base",
+    "load_index": "indexes.io",
+    "read_meta": "indexes.io",
+    "save_index": "indexes.io",
+}
+
+
+def __getattr__(name: str) -> Any:
+    register_types()
+    module = _EXPORTS.get(name)
+    if module is not None:
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value
+        return value
+    if name in globals():  # a submodule the types imported (``indexes.base``)
+        return globals()[name]
+    raise AttributeError(f"module 'indexes' has no attribute {name!r}")
 
 
 def create(spec: str, dim: int, metric: str = "cosine") -> Index:
     """Build an empty index of the type named by ``spec`` (e.g. ``"Flat"``, ``"HNSW32"``)."""
+    from indexes.base import index_class, parse_spec
+
+    register_types()
     config = parse_spec(spec)
     return index_class(config)(config, dim, metric)
 
 
 def load(path: str, mmap: bool = True) -> Index:
     """Open a saved index directory; see :mod:`indexes.io`."""
+    from indexes.io import load_index
+
+    register_types()
     return load_index(path, mmap=mmap)
 
 
@@ -48,6 +83,7 @@ __all__ = [
     "IndexConfig",
     "SearchParams",
     "SearchResult",
+    "check_spec",
     "create",
     "load",
     "parse_spec",

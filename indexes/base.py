@@ -28,6 +28,7 @@ import numpy as np
 from core.errors import ConfigError
 from indexes.errors import DimensionMismatchError, NotTrainedError
 from indexes.kmeans import MAX_POINTS_PER_CENTROID, MIN_POINTS_PER_CENTROID
+from indexes.spec import FORMS, register_types
 
 METRICS = ("cosine", "ip", "l2")
 
@@ -113,21 +114,24 @@ def register(cls: type[Index]) -> type[Index]:
 
 
 def registered() -> dict[str, type[Index]]:
+    register_types()  # the package imports its types on first use: a caller of this module may come first
     return dict(_REGISTRY)
 
 
 def parse_spec(spec: str) -> IndexConfig:
     """Parse a spec string such as ``"HNSW32"`` or ``"IVF256,PQ48x8"`` into its config."""
+    register_types()
     text = spec.strip()
     for cls in _REGISTRY.values():
         match = cls.config_cls.pattern.fullmatch(text)
         if match:
             return cls.config_cls.from_match(match)
-    examples = ", ".join(cls.config_cls.example for cls in _REGISTRY.values())
+    examples = ", ".join(form.example for form in FORMS)  # the package's registration order, whoever came first
     raise ConfigError(f"unknown index spec {spec!r}; use one of the forms: {examples}")
 
 
 def index_class(config: IndexConfig) -> type[Index]:
+    register_types()
     for cls in _REGISTRY.values():
         if isinstance(config, cls.config_cls):
             return cls

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.errors import ConfigError, InvalidInputError
-from indexes import parse_spec
+from indexes.spec import check_spec
 from rag.hosts import host_name
 
 
@@ -110,7 +110,7 @@ class Settings:
             raise ConfigError(f"max_upload_mb must be positive, got {self.max_upload_mb}")
         if not 0 < self.port < 65536:
             raise ConfigError(f"port must be in 1..65535, got {self.port}")
-        parse_spec(self.index_spec)
+        check_spec(self.index_spec)  # the spec alone: parse_spec would import every index type (numba)
         if self.quant not in ("int4", "int8", "fp32"):
             raise ConfigError(f"quant must be int4, int8 or fp32, got {self.quant!r}")
         if self.ray_workers < 1:

@@ -61,6 +61,7 @@ _NUMPY: dict[GGUFValueType, str] = {
 
 
 _MAX_DIMS = 4  # GGML_MAX_DIMS
+_LENGTH = struct.Struct("<Q")  # a string's byte count
 
 
 def _tensor_type(name: str, value: int) -> GGMLQuantizationType:
@@ -148,8 +149,25 @@ class GGUFFile:
                 arr = np.frombuffer(self._map, dtype=_NUMPY[itype], count=count, offset=self._pos)
                 self._pos += arr.nbytes
                 return arr.copy()
+            if itype == GGUFValueType.STRING:
+                return self._strings(count)
             return [self._value(itype) for _ in range(count)]
         return self._unpack(_SCALARS[vtype])
+
+    def _strings(self, count: int) -> list[str]:
+        """An array of ``count`` strings (a vocabulary, its merges): :meth:`_string` in one loop of locals."""
+        data, pos, size, length = self._map, self._pos, len(self._map), _LENGTH.unpack_from
+        out = []
+        for _ in range(count):
+            (n,) = length(data, pos)
+            pos += 8
+            if n > size - pos:
+                self._pos = pos
+                self._need(n, 1, "bytes of a string")
+            out.append(data[pos : pos + n].decode("utf-8"))
+            pos += n
+        self._pos = pos
+        return out
 
     def _parse(self) -> tuple[dict[str, Any], dict[str, TensorInfo]]:
         if self._unpack("<I") != GGUF_MAGIC:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+from dataclasses import dataclass
 from itertools import groupby
 
 import numba
@@ -35,6 +36,7 @@ from rag.model.model import Block, LlamaModel
 from rag.model.q5_quant import Int5GroupLinear
 from rag.model.quant_linear import DEFAULT_QUANT, Fp32Embedding, Fp32Linear, check_mode
 from rag.model.quants import QuantGroups, check_type, quantize_int8_rows
+from rag.model.quants.legacy import blocks, f16
 from rag.model.rope import interleave_heads
 from rag.model.tokenizer import GGUFTokenizer
 
@@ -52,12 +54,47 @@ _KERNELS: dict[GGMLQuantizationType, type[GroupQuantLinear]] = {
     GGMLQuantizationType.Q5_K: Int8BlockLinear,
     GGMLQuantizationType.Q6_K: Int8BlockLinear,
 }
-_Part = tuple[tuple, "QuantGroups | np.ndarray"]  # (layout key, the part's rows as groups or float32)
+_Part = tuple[tuple, "QuantGroups | _Nibbles | np.ndarray"]  # (layout key, the part's rows: groups, nibbles, float32)
+
+
+# 32-value 4-bit formats whose nibble bytes are Int4Linear's as they are: block bytes (the nibbles are the last 16).
+_NIBBLE_BLOCKS = {GGMLQuantizationType.Q4_0: 18, GGMLQuantizationType.Q4_1: 20}
+
+
+@dataclass(frozen=True)
+class _Nibbles:
+    """Rows of a Q4_0/Q4_1 tensor in :class:`Int4Linear`'s terms: nibbles uint8 (rows, G, 16), d and m (rows, G)."""
+
+    q: np.ndarray
+    d: np.ndarray
+    m: np.ndarray
+
+
+def _nibbles(f: GGUFFile, name: str, order: np.ndarray | None, scaled_rows: int, row_scale: float) -> _Nibbles:
+    """Tensor ``name`` (Q4_0 or Q4_1) read straight into :class:`Int4Linear`'s terms, its bytes never unpacked.
+
+    The scales are computed as ``QuantGroups.scale_rows`` and ``Int4Linear.from_groups`` do (in float32,
+    in that order; Q4_0's minimum is ``-8 d``), so the layer is the one the int8 groups gave, bit for bit.
+    """
+    qtype = f.info(name).qtype
+    size = _NIBBLE_BLOCKS[qtype]
+    b = blocks(f.raw(name), size)
+    b = b if order is None else b[order]
+    d = f16(b[..., 0:2])
+    d[:scaled_rows] *= np.float32(row_scale)
+    if qtype == GGMLQuantizationType.Q4_0:
+        return _Nibbles(b[..., size - 16 :], d, d * np.float32(-8.0))
+    m = f16(b[..., 2:4])
+    m[:scaled_rows] *= np.float32(row_scale)
+    return _Nibbles(b[..., size - 16 :], d, m)
 
 
 def _int4_part(f: GGUFFile, name: str, order: np.ndarray | None, scaled_rows: int, row_scale: float) -> _Part:
     """Tensor ``name`` with its rows in ``order`` and the first ``scaled_rows`` scaled, as groups or float32."""
-    cls = _KERNELS.get(f.info(name).qtype)
+    qtype = f.info(name).qtype
+    if qtype in _NIBBLE_BLOCKS:
+        return ("nibbles", qtype == GGMLQuantizationType.Q4_0), _nibbles(f, name, order, scaled_rows, row_scale)
+    cls = _KERNELS.get(qtype)
     if cls is None:
         w = f.dequantize(name)
         w = w if order is None else w[order]
@@ -69,7 +106,9 @@ def _int4_part(f: GGUFFile, name: str, order: np.ndarray | None, scaled_rows: in
 
 
 def _int4_linear(key: tuple, parts: list) -> nn.Module:
-    """One layer from parts of one layout, stacked along the rows."""
+    """One layer from parts of one layout, stacked along the rows (the concatenations copy out of the file)."""
+    if key[0] == "nibbles":
+        return Int4Linear(*(np.concatenate([getattr(p, a) for p in parts]) for a in ("q", "d", "m")))
     if key[0] == "float":
         return Int4Linear.from_float(np.concatenate(parts))
     return key[0].from_groups(QuantGroups.concat(parts))

@@ -51,11 +51,13 @@ def has_vnni() -> bool:
 def to_words(q: np.ndarray) -> np.ndarray:
     """int8 (rows, G, 32) -> uint8 (ceil(rows / TILE), G, 8, TILE, 4): offset, zero-padded rows, 64-row tiles."""
     rows, groups, _ = q.shape
-    u = (q.astype(np.int16) + OFFSET).astype(np.uint8).reshape(rows, groups, _WORDS, 4)
+    # adding 128 to an int8 flips its top bit; the tile transpose moves 4-byte words, not bytes
+    u = (np.ascontiguousarray(q).view(np.uint8) ^ np.uint8(OFFSET)).view(np.uint32).reshape(rows, groups, _WORDS)
     pad = -rows % TILE
     if pad:  # padding rows hold the weight 0
-        u = np.concatenate([u, np.full((pad, groups, _WORDS, 4), OFFSET, np.uint8)])
-    return np.ascontiguousarray(u.reshape(-1, TILE, groups, _WORDS, 4).transpose(0, 2, 3, 1, 4))
+        u = np.concatenate([u, np.full((pad, groups, _WORDS), 0x80808080, np.uint32)])
+    w = np.ascontiguousarray(u.reshape(-1, TILE, groups, _WORDS).transpose(0, 2, 3, 1))
+    return w.view(np.uint8).reshape(*w.shape, 4)
 
 
 def from_words(u: np.ndarray) -> np.ndarray:

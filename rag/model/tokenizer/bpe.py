@@ -37,12 +37,19 @@ def byte_alphabet() -> dict[int, str]:
     return chars
 
 
+@cache
+def _spelling() -> tuple[frozenset[str], dict[int, str]]:
+    """The byte alphabet's characters, and the ``str.translate`` table from a byte (as Latin-1) to its character."""
+    alphabet = byte_alphabet()
+    return frozenset(alphabet.values()), alphabet
+
+
 def _spelled(text: str) -> str:
     """A token as the byte alphabet spells it (tokens already spelled so stay as they are)."""
-    alphabet = byte_alphabet()
-    if set(text) <= set(alphabet.values()):
+    chars, table = _spelling()
+    if chars.issuperset(text):
         return text
-    return "".join(alphabet[b] for b in text.encode("utf-8"))
+    return text.encode("utf-8").decode("latin-1").translate(table)  # each byte, as its character
 
 
 def _vocab(tokens: Sequence[str], types: Sequence[int]) -> dict[str, int]:
