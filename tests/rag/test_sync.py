@@ -311,7 +311,7 @@ def test_cli_sync_once_then_watch_until_ctrl_c(tmp_path, folder):
         assert time.monotonic() - started < 10
         assert (second["added"], second["deleted"], second["n_unchanged"]) == (["b.md"], ["a.md"], 1)
         child.send_signal(signal.SIGINT)
-        assert child.wait(30) == 0
+        assert child.wait(90) == 0  # exits at once when quiet; a starved runner takes longer to tear down
     finally:
         child.kill()
 
