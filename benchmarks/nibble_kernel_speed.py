@@ -14,12 +14,10 @@ written as JSON with the load average. Shapes: Qwen2.5-0.5B's gate/up
 from __future__ import annotations
 
 import argparse
-import json
-import time
-from pathlib import Path
 
 import numpy as np
 
+from benchmarks.kernel_timing import alternate, write_summary
 from rag.model.half import to_half
 from rag.model.q5_kernels import q5_tiles_plain, q5_tiles_vnni
 from rag.model.q8_kernels import activation_sums
@@ -61,19 +59,7 @@ def measure(rows: int, cols: int, repeats: int) -> dict:
     for name, (_, out) in runners.items():  # each against its family's 16-bit kernel
         ref = runners[name[:2] + "_plain"][1]
         agree[name] = float(np.abs(out - ref).max()) / float(np.spacing(np.abs(ref).max()))
-    times: dict[str, list[float]] = {name: [] for name in runners}
-    for _ in range(repeats):
-        for name, (run, _) in runners.items():
-            t0 = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - t0)
-    rate = {name: rows * cols / np.array(t) / 1e9 for name, t in times.items()}
-    return {
-        "shape": [rows, cols],
-        "best": {name: round(float(r.max()), 2) for name, r in rate.items()},
-        "median": {name: round(float(np.median(r)), 2) for name, r in rate.items()},
-        "max_diff_ulps_of_max": agree,
-    }
+    return alternate(runners, rows, cols, repeats, agree)
 
 
 def main() -> None:
@@ -83,13 +69,7 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results/nibble-kernel-summary.json")
     args = parser.parse_args()
     shapes = SHAPES[:1] if args.smoke else SHAPES
-    load = Path("/proc/loadavg").read_text().split()[:3]
-    results = [measure(r, c, 3 if args.smoke else args.repeats) for r, c in shapes]
-    summary = {"threads": 1, "vnni": has_vnni(), "loadavg_before": load, "results": results}
-    summary["loadavg_after"] = Path("/proc/loadavg").read_text().split()[:3]
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(summary, indent=1) + "\n")
-    print(json.dumps(summary, indent=1))
+    write_summary(args.out, lambda: [measure(r, c, 3 if args.smoke else args.repeats) for r, c in shapes])
 
 
 if __name__ == "__main__":

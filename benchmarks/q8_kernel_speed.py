@@ -13,12 +13,10 @@ output layer (151936 x 896, 137M weights, out of cache).
 from __future__ import annotations
 
 import argparse
-import json
-import time
-from pathlib import Path
 
 import numpy as np
 
+from benchmarks.kernel_timing import alternate, write_summary
 from rag.model.group_quant import _tiles
 from rag.model.half import to_half
 from rag.model.q8_kernels import activation_sums, has_vnni, q8w_tiles_plain, q8w_tiles_vnni, to_words
@@ -53,19 +51,7 @@ def measure(rows: int, cols: int, repeats: int) -> dict:
     ref = runners["q8_tiles"][1]
     scale = float(np.spacing(np.abs(ref).max()))
     agree = {name: float(np.abs(out - ref).max()) / scale for name, (_, out) in runners.items()}
-    times: dict[str, list[float]] = {name: [] for name in runners}
-    for _ in range(repeats):
-        for name, (run, _) in runners.items():
-            t0 = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - t0)
-    rate = {name: rows * cols / np.array(t) / 1e9 for name, t in times.items()}
-    return {
-        "shape": [rows, cols],
-        "best": {name: round(float(r.max()), 2) for name, r in rate.items()},
-        "median": {name: round(float(np.median(r)), 2) for name, r in rate.items()},
-        "max_diff_ulps_of_max": agree,
-    }
+    return alternate(runners, rows, cols, repeats, agree)
 
 
 def main() -> None:
@@ -75,13 +61,7 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results/q8-kernel-summary.json")
     args = parser.parse_args()
     shapes = SHAPES[:1] if args.smoke else SHAPES
-    load = Path("/proc/loadavg").read_text().split()[:3]
-    results = [measure(r, c, 3 if args.smoke else args.repeats) for r, c in shapes]
-    summary = {"threads": 1, "vnni": has_vnni(), "loadavg_before": load, "results": results}
-    summary["loadavg_after"] = Path("/proc/loadavg").read_text().split()[:3]
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(summary, indent=1) + "\n")
-    print(json.dumps(summary, indent=1))
+    write_summary(args.out, lambda: [measure(r, c, 3 if args.smoke else args.repeats) for r, c in shapes])
 
 
 if __name__ == "__main__":
