@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.model.vnni import has_vnni
+from rag.model.q8_kernels import has_vnni
 
 
 def alternate(

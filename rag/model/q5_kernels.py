@@ -18,14 +18,6 @@ summed over 8 pairs is at most 32512 and fits int16. Q5_0's sums are those of
 the int8 group kernel on the same integers, so its outputs are too, bit for
 bit. Each token row is computed by the same single-row code whatever the
 number of rows, so a row's result does not depend on how many rows share a call.
-
-With AVX-512 VNNI (:func:`rag.model.vnni.has_vnni`) the layers take
-:func:`q5_tiles_vnni` instead: the nibbles and fifth bits become bytes
-``v + 16`` (0..31) in registers (:mod:`rag.model.nibble_words`), one
-``vpdpbusd`` multiplies 16 rows' words of 4 by 4 activations, and the offset
-comes back out exactly, ``sum v x = sum (v + 16) x - 16 sum x`` with ``sum x``
-the activations' integer sum per group; Q5_1 takes ``sum (v + 16) x`` as it
-is. The float steps are the 16-bit kernel's, on the same exact sums.
 """
 
 from __future__ import annotations
@@ -35,43 +27,7 @@ import numpy as np
 from numba import prange
 
 from rag.model.half import widen
-from rag.model.nibble_words import nibble_sums
-from rag.model.q8_kernels import activation_sums
-from rag.model.tile_kernels import TILE, quantize_activations
-from rag.model.vnni import dot_vnni, has_vnni
-
-_sums_vnni_group = nibble_sums(dot_vnni, TILE, fifth=True)
-
-
-@numba.njit(fastmath=True, cache=True, nogil=True)
-def q5_tiles_vnni(q, h, d, m, xq, xd, xs, xsum, t0, t1, col, out) -> None:  # noqa: ANN001
-    """:func:`q5_tiles_plain` by VNNI: each group's sums of ``v + 16`` by ``vpdpbusd``, less ``16 sum x``."""
-    G = q.shape[1]
-    asym = m.shape[1] > 0
-    s = np.empty(TILE, np.int32)
-    acc = np.empty(TILE, np.float32)
-    dd = np.empty(TILE, np.float32)
-    mm = np.empty(TILE, np.float32)
-    for t in range(t0, t1):
-        for i in range(xq.shape[0]):
-            acc[:] = 0
-            for g in range(G):
-                _sums_vnni_group(q, (t * G + g) * 16 * TILE, h, (t * G + g) * 2 * TILE, xq, i * xq.shape[1] + g * 32, s)
-                dx = xd[i, g]
-                for n in range(TILE):
-                    dd[n] = widen(d[t, g, n])
-                if asym:  # Q5_1: d (v + 16) x + m x, the sums as they come
-                    sx = xs[i, g]
-                    for n in range(TILE):
-                        mm[n] = widen(m[t, g, n])
-                    for n in range(TILE):
-                        acc[n] += dd[n] * dx * np.float32(s[n]) + mm[n] * sx
-                else:
-                    off = 16 * xsum[i, g]
-                    for n in range(TILE):
-                        acc[n] += dd[n] * dx * np.float32(s[n] - off)
-            for n in range(TILE):
-                out[i, col + t * TILE + n] = acc[n]
+from rag.model.tile_kernels import quantize_activations
 
 
 @numba.njit(fastmath=True, cache=True, nogil=True)
@@ -122,7 +78,7 @@ def q5_tile(q, h, d, m, xq, xd, xs, t, i, s1, s2, acc, dd, col, out) -> None:  #
 
 
 @numba.njit(fastmath=True, cache=True, nogil=True)
-def q5_tiles_plain(q, h, d, m, xq, xd, xs, xsum, t0, t1, col, out) -> None:  # noqa: ANN001, ARG001
+def q5_tiles(q, h, d, m, xq, xd, xs, t0, t1, col, out) -> None:  # noqa: ANN001
     # q uint8 (NT, G, 16, TILE); h uint16 (NT, G, 2, TILE); d uint16 half bits (NT, G, TILE); m uint16 half bits
     # (NT, G, TILE), or (NT, 0, TILE) for none; xq int8 (T, K); xd, xs float32 (T, G)
     # out float32 (T, >= col + NT * TILE): tiles t0..t1-1 into the columns from ``col``, each row by the same
@@ -137,17 +93,12 @@ def q5_tiles_plain(q, h, d, m, xq, xd, xs, xsum, t0, t1, col, out) -> None:  # n
             q5_tile(q, h, d, m, xq, xd, xs, t, i, s1, s2, acc, dd, col, out)
 
 
-# the kernel the layers use: VNNI where the CPU has it (LLVM cannot select the instruction otherwise)
-q5_tiles = q5_tiles_vnni if has_vnni() else q5_tiles_plain
-
-
 @numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)
 def q5_matmul(q: np.ndarray, h: np.ndarray, d: np.ndarray, m: np.ndarray, x: np.ndarray, out: np.ndarray) -> None:
     """out (M, NT * TILE) = x float32 (M, K) times a 5-bit tile stack, each tile a part of numba's pool."""
     xq, xd, xs = quantize_activations(x)
-    xsum = activation_sums(xq)
     for t in prange(q.shape[0]):
-        q5_tiles(q, h, d, m, xq, xd, xs, xsum, t, t + 1, 0, out)
+        q5_tiles(q, h, d, m, xq, xd, xs, t, t + 1, 0, out)
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)  # no fastmath: no fused multiply-add, the file's values

@@ -32,10 +32,20 @@ from numba.extending import intrinsic
 
 from rag.model.half import widen
 from rag.model.tile_kernels import TILE, quantize_activations
-from rag.model.vnni import LANES, VEC, dot_plain, dot_vnni, has_vnni, i64, splat
 
 OFFSET = 128  # stored byte = weight + OFFSET
 _WORDS = 8  # words of 4 values in a group of 32
+_LANES = 16  # int32 lanes of a 512-bit register: rows per instruction
+
+
+def has_vnni() -> bool:
+    """Whether the kernels are compiled for a CPU with AVX-512 VNNI."""
+    features = numba.config.CPU_FEATURES
+    if features is None:
+        import llvmlite.binding as llvm
+
+        features = llvm.get_host_cpu_features().flatten()
+    return "+avx512vnni" in features.split(",")
 
 
 def to_words(q: np.ndarray) -> np.ndarray:
@@ -55,6 +65,42 @@ def from_words(u: np.ndarray) -> np.ndarray:
     return (u.astype(np.int16) - OFFSET).astype(np.int8).reshape(*u.shape[:2], 32)
 
 
+_VEC = ir.VectorType(ir.IntType(32), _LANES)
+
+
+def _i64(v: int) -> ir.Constant:
+    return ir.Constant(ir.IntType(64), v)
+
+
+def _splat(builder: ir.IRBuilder, word: ir.Value) -> ir.Value:
+    """An int32 value in every lane of a 512-bit vector."""
+    undef = ir.Constant(_VEC, ir.Undefined)
+    one = builder.insert_element(undef, word, ir.Constant(ir.IntType(32), 0))
+    return builder.shuffle_vector(one, undef, ir.Constant(_VEC, None))
+
+
+def _dot_vnni(builder: ir.IRBuilder, acc: ir.Value, w: ir.Value, x: ir.Value) -> ir.Value:
+    """acc + each lane's 4 unsigned bytes of ``w`` times the signed bytes of ``x``: one ``vpdpbusd``."""
+    fn = builder.module.declare_intrinsic("llvm.x86.avx512.vpdpbusd.512", fnty=ir.FunctionType(_VEC, [_VEC] * 3))
+    return builder.call(fn, [acc, w, x])
+
+
+def _dot_plain(builder: ir.IRBuilder, acc: ir.Value, w: ir.Value, x: ir.Value) -> ir.Value:
+    """:func:`_dot_vnni` in plain LLVM vector operations (LLVM lowers them to what the CPU has)."""
+    wide = ir.VectorType(ir.IntType(32), 2 * _LANES)
+    wb, xb = (builder.bitcast(v, ir.VectorType(ir.IntType(8), 4 * _LANES)) for v in (w, x))
+
+    def every_other(v: ir.Value, first: int) -> ir.Value:
+        n = v.type.count // 2
+        return builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(ir.IntType(32), n), list(range(first, 2 * n, 2))))
+
+    pairs = [
+        builder.mul(builder.zext(every_other(wb, p), wide), builder.sext(every_other(xb, p), wide)) for p in (0, 1)
+    ]
+    pair = builder.add(*pairs)  # (32,): sums of 2 products
+    return builder.add(acc, builder.add(every_other(pair, 0), every_other(pair, 1)))
+
+
 def _group_sums(dot):  # noqa: ANN001, ANN202
     """An intrinsic: s int32 (>= TILE,) = one group's sums over a tile's rows, ``dot`` on 16 rows at a time.
 
@@ -67,15 +113,15 @@ def _group_sums(dot):  # noqa: ANN001, ANN202
             qa, xa, sa = (context.make_array(t)(context, builder, a) for t, a in zip(signature.args[::2], args[::2]))
             qp = builder.gep(qa.data, [args[1]])
             xp = builder.bitcast(builder.gep(xa.data, [args[3]]), ir.IntType(32).as_pointer())
-            acc = [ir.Constant(VEC, None)] * (TILE // LANES)  # 4 registers of 16 rows' sums
+            acc = [ir.Constant(_VEC, None)] * (TILE // _LANES)  # 4 registers of 16 rows' sums
             for j in range(_WORDS):
-                x = splat(builder, builder.load(builder.gep(xp, [i64(j)]), align=1))
-                for k in range(TILE // LANES):
-                    at = builder.bitcast(builder.gep(qp, [i64((j * TILE + k * LANES) * 4)]), VEC.as_pointer())
+                x = _splat(builder, builder.load(builder.gep(xp, [_i64(j)]), align=1))
+                for k in range(TILE // _LANES):
+                    at = builder.bitcast(builder.gep(qp, [_i64((j * TILE + k * _LANES) * 4)]), _VEC.as_pointer())
                     acc[k] = dot(builder, acc[k], builder.load(at, align=1), x)
-            out = builder.bitcast(sa.data, VEC.as_pointer())
+            out = builder.bitcast(sa.data, _VEC.as_pointer())
             for k, a in enumerate(acc):
-                builder.store(a, builder.gep(out, [i64(k)]), align=4)
+                builder.store(a, builder.gep(out, [_i64(k)]), align=4)
             return context.get_dummy_value()
 
         return types.none(q, base, xq, xbase, s), codegen
@@ -83,7 +129,7 @@ def _group_sums(dot):  # noqa: ANN001, ANN202
     return intrinsic(typer)
 
 
-_sums_vnni_group, _sums_plain_group = _group_sums(dot_vnni), _group_sums(dot_plain)
+_sums_vnni_group, _sums_plain_group = _group_sums(_dot_vnni), _group_sums(_dot_plain)
 
 
 @numba.njit(inline="always")

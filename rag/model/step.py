@@ -94,9 +94,8 @@ def _product(w, s, x, chunks, out) -> None:  # noqa: ANN001
             h = w.q5[1][o[1] : o[1] + 2 * n].reshape((nt, G, 2, TILE))
             d = w.q5[2][o[2] : o[2] + n].reshape((nt, G, TILE))
             m = w.q5[3][o[3] : o[3] + nt * B * TILE].reshape((nt, B, TILE))
-            xsum = activation_sums(xq)
             for c in prange(cuts):
-                q5_tiles(q, h, d, m, xq, xd, xs, xsum, c * nt // cuts, (c + 1) * nt // cuts, col, out)
+                q5_tiles(q, h, d, m, xq, xd, xs, c * nt // cuts, (c + 1) * nt // cuts, col, out)
         else:
             nb = nt * B * TILE
             q8 = w.block[0][o[0] : o[0] + 32 * n].reshape((nt, G, 32, TILE))

@@ -16,10 +16,7 @@ verification and a prompt's passes rely on it); the 4-bit product takes a
 group of a tile (1 KB) at a time, kept in L1 while every row passes over it,
 and sums each half group in registers (1.25x the former per-row loop). Both the
 module path (:mod:`rag.model.group_quant`) and the one-call decoding step
-(:mod:`rag.model.step`) use them. With AVX-512 VNNI the 4-bit product is
-:func:`q4_tiles_vnni` (the nibbles made bytes in registers by
-:mod:`rag.model.nibble_words`, 4 products a lane by ``vpdpbusd``, the same
-exact sums and float steps); :func:`q4_tiles_plain` elsewhere.
+(:mod:`rag.model.step`) use them.
 """
 
 from __future__ import annotations
@@ -29,8 +26,6 @@ import numpy as np
 from numba import prange
 
 from rag.model.half import widen
-from rag.model.nibble_words import nibble_sums
-from rag.model.vnni import dot_vnni, has_vnni
 
 TILE = 64
 
@@ -80,7 +75,7 @@ def q4_sums(q, xq, t, g, i, s) -> None:  # noqa: ANN001
 
 
 @numba.njit(fastmath=True, cache=True, nogil=True)
-def q4_tiles_plain(q, d, m, xq, xd, xs, t0, t1, col, out) -> None:  # noqa: ANN001
+def q4_tiles(q, d, m, xq, xd, xs, t0, t1, col, out) -> None:  # noqa: ANN001
     # q uint8 (NT, G, 16, TILE); d, m uint16 half bits (NT, G, TILE); xq int8 (T, K); xd, xs float32 (T, G)
     # out float32 (T, >= col + NT * TILE): tiles t0..t1-1 into the columns from ``col``, each row by the same
     # code whatever T is. A group's weights (1 KB) stay in L1 while every row passes over them.
@@ -104,38 +99,6 @@ def q4_tiles_plain(q, d, m, xq, xd, xs, t0, t1, col, out) -> None:  # noqa: ANN0
         for i in range(T):
             for n in range(TL):
                 out[i, col + t * TL + n] = acc[i, n]
-
-
-_q4_sums_vnni = nibble_sums(dot_vnni, TILE, fifth=False)
-
-
-@numba.njit(fastmath=True, cache=True, nogil=True)
-def q4_tiles_vnni(q, d, m, xq, xd, xs, t0, t1, col, out) -> None:  # noqa: ANN001
-    """:func:`q4_tiles_plain` by VNNI: each group's sums of nibbles by ``vpdpbusd``, the same float steps."""
-    _, G, _, TL = q.shape
-    T = xq.shape[0]
-    s = np.empty(TL, np.int32)
-    acc = np.empty((T, TL), np.float32)
-    dd = np.empty(TL, np.float32)
-    mm = np.empty(TL, np.float32)
-    for t in range(t0, t1):
-        acc[:] = 0
-        for g in range(G):
-            for n in range(TL):
-                dd[n] = widen(d[t, g, n])
-                mm[n] = widen(m[t, g, n])
-            for i in range(T):
-                _q4_sums_vnni(q, (t * G + g) * 16 * TL, xq, i * xq.shape[1] + g * 32, s)
-                dx, sx = xd[i, g], xs[i, g]
-                for n in range(TL):
-                    acc[i, n] += dd[n] * dx * np.float32(s[n]) + mm[n] * sx
-        for i in range(T):
-            for n in range(TL):
-                out[i, col + t * TL + n] = acc[i, n]
-
-
-# the kernel the layers use: VNNI where the CPU has it (LLVM cannot select the instruction otherwise)
-q4_tiles = q4_tiles_vnni if has_vnni() else q4_tiles_plain
 
 
 @numba.njit(fastmath=True, cache=True, nogil=True)
